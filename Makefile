@@ -1,0 +1,39 @@
+# iofold: `make dev` runs the whole product locally; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+PYTEST_ARGS ?=
+
+.PHONY: install browser dev test test-fast bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian's Chromium drives the dashboard's browser tests (Playwright never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+dev: install
+	$(BIN)/python -m infra.local.dev
+
+test: install browser
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.run_all
+
+lint: install
+	$(BIN)/python -m infra.template --check
+
+clean:
+	rm -rf $(VENV) .iofold .pytest_cache

@@ -1,0 +1,192 @@
+"""iofold's HTTP API and Step Functions task functions. Routes are thin: parse, call one
+service function with its dependencies, return the model (chalicelib/web.py does the rest)."""
+
+from __future__ import annotations
+
+from chalice import Chalice, CORSConfig
+
+from chalicelib import handlers, wiring
+from chalicelib.auth import service as auth
+from chalicelib.auth.models import (
+    ApiKey, CreateApiKeyRequest, CreatedApiKey, CreatedWorkspace, CreateWorkspaceRequest, WorkspaceInfo,
+)
+from chalicelib.config import get_settings
+from chalicelib.errors import ValidationError
+from chalicelib.integrations import service as integrations
+from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
+from chalicelib.jobs import service as jobs
+from chalicelib.jobs.models import Job, JobAccepted, JobEvent
+from chalicelib.storage import Page, parse_limit
+from chalicelib.traces import service as traces
+from chalicelib.traces.summary import TraceSummary
+from chalicelib.web import Api, Request
+
+app = Chalice(app_name="iofold")
+app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600)
+api = Api(app)
+
+LIST_QUERY = {"limit": "integer", "cursor": "string"}
+
+
+def _accepted(job: Job) -> JobAccepted:
+    return JobAccepted(job_id=job.id)
+
+
+# --- meta ------------------------------------------------------------------------------
+
+@api.route("/v1/health", "GET", role=None, summary="liveness")
+def health(req: Request) -> dict:
+    return {"status": "ok", "version": get_settings().version}
+
+
+@api.route("/v1/openapi.json", "GET", role=None, summary="this document")
+def openapi(req: Request) -> dict:
+    return api.openapi(get_settings().version)
+
+
+# --- workspaces and keys ----------------------------------------------------------------
+
+@api.route("/v1/workspaces", "POST", role=None, body=CreateWorkspaceRequest, response=CreatedWorkspace, status=201)
+def create_workspace(req: Request) -> CreatedWorkspace:
+    if not get_settings().allow_signup:
+        caller = auth.authenticate(req.headers.get("authorization"), repo=wiring.auth_repo())
+        auth.require(caller, "owner")
+    return auth.create_workspace(req.body, repo=wiring.auth_repo())
+
+
+@api.route("/v1/workspace", "GET", role="viewer", response=WorkspaceInfo)
+def get_workspace(req: Request) -> WorkspaceInfo:
+    return auth.describe_workspace(req.caller, repo=wiring.auth_repo())
+
+
+@api.route("/v1/api-keys", "POST", role="admin", body=CreateApiKeyRequest, response=CreatedApiKey, status=201)
+def create_api_key(req: Request) -> CreatedApiKey:
+    return auth.create_api_key(req.caller, req.body, repo=wiring.auth_repo())
+
+
+@api.route("/v1/api-keys", "GET", role="admin")
+def list_api_keys(req: Request) -> dict:
+    keys = auth.list_api_keys(req.caller, repo=wiring.auth_repo())
+    return Page[ApiKey](items=keys).model_dump(mode="json")
+
+
+@api.route("/v1/api-keys/{key_id}", "DELETE", role="admin", status=204)
+def delete_api_key(req: Request, key_id: str) -> None:
+    auth.delete_api_key(req.caller, key_id, repo=wiring.auth_repo())
+
+
+# --- integrations -----------------------------------------------------------------------
+
+@api.route("/v1/integrations", "POST", role="admin", body=CreateIntegrationRequest, response=Integration, status=201)
+def create_integration(req: Request) -> Integration:
+    return integrations.create_integration(req.caller, req.body, repo=wiring.integration_repo(),
+                                           keyring=wiring.keyring())
+
+
+@api.route("/v1/integrations", "GET", role="viewer", query=LIST_QUERY)
+def list_integrations(req: Request) -> Page[Integration]:
+    return integrations.list_integrations(req.caller, limit=parse_limit(req.query.get("limit")),
+                                          cursor=req.query.get("cursor"), repo=wiring.integration_repo())
+
+
+@api.route("/v1/integrations/{integration_id}", "GET", role="viewer", response=Integration)
+def get_integration(req: Request, integration_id: str) -> Integration:
+    return wiring.integration_repo().get(req.caller.workspace_id, integration_id)
+
+
+@api.route("/v1/integrations/{integration_id}", "DELETE", role="admin", status=204)
+def delete_integration(req: Request, integration_id: str) -> None:
+    wiring.integration_repo().delete(req.caller.workspace_id, integration_id)
+
+
+@api.route("/v1/integrations/{integration_id}/test", "POST", role="admin", response=TestResult)
+def test_integration(req: Request, integration_id: str) -> TestResult:
+    from chalicelib.clients import source_http_client
+
+    with source_http_client() as http:
+        return integrations.test_integration(req.caller, integration_id, repo=wiring.integration_repo(),
+                                             keyring=wiring.keyring(), http=http)
+
+
+# --- traces -----------------------------------------------------------------------------
+
+@api.route("/v1/traces/import", "POST", role="member", body=traces.ImportRequest, response=JobAccepted, status=202)
+def import_traces(req: Request) -> JobAccepted:
+    return _accepted(traces.start_import(req.caller, req.body, integrations=wiring.integration_repo(),
+                                         jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                         state_machine_arn=wiring.state_machine_arn("import_traces")))
+
+
+@api.route("/v1/traces/upload", "POST", role="member", response=JobAccepted, status=202, query={"format": "string"},
+           content_types=["application/x-ndjson", "application/json", "text/plain", "application/octet-stream"])
+def upload_traces(req: Request) -> JobAccepted:
+    return _accepted(traces.start_upload(req.caller, req.raw_body, req.query.get("format"), bucket=wiring.bucket(),
+                                         jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                         state_machine_arn=wiring.state_machine_arn("import_traces")))
+
+
+@api.route("/v1/traces", "GET", role="viewer", query={**LIST_QUERY, "source": "string", "tag": "string",
+                                                       "name": "string", "from": "string", "to": "string",
+                                                       "integration_id": "string"})
+def list_traces(req: Request) -> Page[TraceSummary]:
+    filters = traces.TraceFilters.model_validate({k: v for k, v in req.query.items() if k not in ("limit", "cursor")})
+    return traces.list_traces(req.caller, filters, limit=parse_limit(req.query.get("limit")),
+                              cursor=req.query.get("cursor"), traces=wiring.trace_repo())
+
+
+@api.route("/v1/traces/{trace_id}", "GET", role="viewer")
+def get_trace(req: Request, trace_id: str) -> dict:
+    return traces.get_trace(req.caller, trace_id, traces=wiring.trace_repo())
+
+
+@api.route("/v1/traces/{trace_id}", "DELETE", role="member", status=204)
+def delete_trace(req: Request, trace_id: str) -> None:
+    traces.delete_trace(req.caller, trace_id, traces=wiring.trace_repo())
+
+
+# --- jobs -------------------------------------------------------------------------------
+
+@api.route("/v1/jobs", "GET", role="viewer", query=LIST_QUERY)
+def list_jobs(req: Request) -> Page[Job]:
+    return jobs.list_jobs(req.caller, limit=parse_limit(req.query.get("limit")), cursor=req.query.get("cursor"),
+                          jobs=wiring.job_repo())
+
+
+@api.route("/v1/jobs/{job_id}", "GET", role="viewer", response=Job)
+def get_job(req: Request, job_id: str) -> Job:
+    return jobs.get_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn())
+
+
+@api.route("/v1/jobs/{job_id}/events", "GET", role="viewer", query={"after": "integer", "limit": "integer"})
+def list_job_events(req: Request, job_id: str) -> Page[JobEvent]:
+    try:
+        after = int(req.query.get("after") or 0)
+    except ValueError as exc:
+        raise ValidationError("after must be an integer") from exc
+    return jobs.list_events(req.caller, job_id, after=after, limit=parse_limit(req.query.get("limit") or 200),
+                            jobs=wiring.job_repo())
+
+
+@api.route("/v1/jobs/{job_id}/cancel", "POST", role="member", response=Job)
+def cancel_job(req: Request, job_id: str) -> Job:
+    return jobs.cancel_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn())
+
+
+# --- Step Functions tasks ---------------------------------------------------------------
+
+@app.lambda_function(name="import_page")
+def import_page(event, context):
+    return handlers.import_page(event)
+
+
+@app.lambda_function(name="job_finish")
+def job_finish(event, context):
+    return handlers.job_finish(event)
+
+
+@app.lambda_function(name="job_fail")
+def job_fail(event, context):
+    return handlers.job_fail(event)
+
+
+

@@ -1,0 +1,53 @@
+"""The only place that builds boto3, httpx and Anthropic clients. Built lazily, cached per process."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+
+from chalicelib.config import get_settings, reset_settings
+
+_BOTO_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=32)
+
+
+@functools.lru_cache(maxsize=None)
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(region_name=get_settings().region)
+
+
+@functools.lru_cache(maxsize=None)
+def aws_client(service: str) -> Any:
+    """A boto3 client; AWS_ENDPOINT_URL (the local stack) is honoured by boto3 itself."""
+    return _session().client(service, config=_BOTO_CONFIG)
+
+
+@functools.lru_cache(maxsize=None)
+def dynamodb_table(name: str) -> Any:
+    """The boto3 Table resource for one logical table (``traces``, ``jobs`` …)."""
+    resource = _session().resource("dynamodb", config=_BOTO_CONFIG)
+    return resource.Table(get_settings().table_name(name))
+
+
+def source_http_client() -> httpx.Client:
+    """An httpx client for calling trace sources (Langfuse …); the caller closes it."""
+    timeout = get_settings().source_timeout_s
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False)
+
+
+def anthropic_client() -> Any:
+    """The real Anthropic SDK client, with the key from settings."""
+    import anthropic
+
+    return anthropic.Anthropic(api_key=get_settings().anthropic_api_key, max_retries=2)
+
+
+def reset_clients() -> None:
+    """Forget cached settings and clients."""
+    reset_settings()
+    _session.cache_clear()
+    aws_client.cache_clear()
+    dynamodb_table.cache_clear()

@@ -1,0 +1,76 @@
+"""Step Functions task entry points: event dict in, dict out. ``app.py`` wraps each in a
+three-line ``@app.lambda_function``; errors propagate as typed exceptions whose class names
+the ASL ``Retry``/``Catch`` blocks match."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib import wiring
+
+from chalicelib.jobs import service as jobs_service
+from chalicelib.timeutil import now_iso
+from chalicelib.traces import tasks as trace_tasks
+from chalicelib.traces.fetchers import page_fetcher
+
+
+def import_page(event: dict[str, Any]) -> dict[str, Any]:
+    inp = trace_tasks.ImportPageInput.model_validate(event)
+    with page_fetcher(inp.workspace_id, inp.params) as fetch:
+        out = trace_tasks.import_page(inp, jobs=wiring.job_repo(), traces=wiring.trace_repo(), fetch=fetch,
+                                      fmt=inp.params.get("format", "langfuse"))
+    return out.model_dump(mode="json")
+
+
+def job_finish(event: dict[str, Any]) -> dict[str, Any]:
+    """Mark the job succeeded with its type's result."""
+    workspace_id, job_id = event["workspace_id"], event["job_id"]
+    jobs = wiring.job_repo()
+    job = jobs.get(workspace_id, job_id)
+    if job.type in ("import", "upload"):
+        result = trace_tasks.finish_import(workspace_id, job_id, jobs=jobs)
+        if job.params.get("integration_id"):
+            wiring.integration_repo().update_status(workspace_id, job.params["integration_id"], last_sync_at=now_iso(),
+                                                    status="ok", status_detail=_import_detail(result))
+    else:
+        result = event.get("result") or {}
+    jobs_service.finish_job(workspace_id, job_id, result, jobs=jobs)
+    return {"job_id": job_id, "status": "succeeded"}
+
+
+def job_fail(event: dict[str, Any]) -> dict[str, Any]:
+    """Mark the job failed with the reason the state machine caught."""
+    workspace_id, job_id = event["workspace_id"], event["job_id"]
+    reason = describe_error(event.get("error") or {})
+    jobs = wiring.job_repo()
+    job = jobs.get(workspace_id, job_id)
+    partial = trace_tasks.finish_import(workspace_id, job_id, jobs=jobs) if job.type in ("import", "upload") else None
+    jobs_service.fail_job(workspace_id, job_id, reason, jobs=jobs, result=partial)
+    if job.type == "import" and job.params.get("integration_id"):
+        wiring.integration_repo().update_status(workspace_id, job.params["integration_id"], status="error",
+                                                status_detail=reason[:1000])
+    return {"job_id": job_id, "status": "failed", "reason": reason}
+
+
+def describe_error(error: dict[str, Any]) -> str:
+    """A caught Step Functions error {Error, Cause} as one readable line."""
+    name = error.get("Error", "Error")
+    if name == "States.Timeout":
+        return "timeout"
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            cause = parsed["errorMessage"]
+    except (TypeError, ValueError):
+        pass
+    return f"{name}: {cause}" if cause else name
+
+
+def _import_detail(result: dict[str, Any]) -> str:
+    return (f"last import: {result['imported']} new, {result['updated']} updated, {result['skipped']} unchanged, "
+            f"{result['failed']} failed")
+
+
+

@@ -1,0 +1,51 @@
+"""Connections to trace sources. Credentials are write-only: no response model carries them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+Platform = Literal["langfuse", "langsmith", "openai"]
+REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "langfuse": ("public_key", "secret_key"),
+    "langsmith": ("api_key",),
+    "openai": ("api_key",),
+}
+SUPPORTED_PLATFORMS = ("langfuse",)
+
+
+class CreateIntegrationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    platform: Platform
+    name: str = Field(min_length=1, max_length=200)
+    base_url: HttpUrl
+    credentials: dict[str, str] = Field(description="langfuse: public_key, secret_key; langsmith/openai: api_key")
+    mode: Literal["v1", "v2"] = Field(default="v1", description="langfuse: v1 trace endpoints or v2 cursor observations")
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> "CreateIntegrationRequest":
+        missing = [k for k in REQUIRED_CREDENTIALS[self.platform] if not self.credentials.get(k)]
+        if missing:
+            raise ValueError(f"credentials for {self.platform} need: {', '.join(missing)}")
+        return self
+
+
+class Integration(BaseModel):
+    """An integration as the API shows it: never its credentials."""
+
+    id: str
+    platform: Platform
+    name: str
+    base_url: str
+    mode: str = "v1"
+    status: Literal["new", "ok", "error"] = "new"
+    status_detail: str | None = None
+    last_sync_at: str | None = None
+    last_checked_at: str | None = None
+    created_at: str
+
+
+class TestResult(BaseModel):
+    ok: bool
+    detail: str

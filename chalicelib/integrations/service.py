@@ -1,0 +1,73 @@
+"""Connecting, testing and removing trace sources."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import httpx
+
+from chalicelib.auth.models import Caller
+from chalicelib.errors import SourceError, Unprocessable
+from chalicelib.ids import new_id
+from chalicelib.integrations import crypto
+from chalicelib.integrations.models import (
+    SUPPORTED_PLATFORMS, CreateIntegrationRequest, Integration, TestResult,
+)
+from chalicelib.integrations.repository import IntegrationRepository
+from chalicelib.sources.langfuse.client import LangfuseClient
+from chalicelib.sources.models import TransientSourceError
+from chalicelib.storage import Page
+from chalicelib.timeutil import now_iso
+
+
+class Keyring:
+    """What the service needs to seal and open credentials: a KMS client and key id."""
+
+    def __init__(self, kms: Any, key_id: str):
+        self.kms = kms
+        self.key_id = key_id
+
+
+def create_integration(caller: Caller, req: CreateIntegrationRequest, *, repo: IntegrationRepository,
+                       keyring: Keyring) -> Integration:
+    """Store a new integration with its credentials sealed by KMS."""
+    if req.platform not in SUPPORTED_PLATFORMS:
+        raise Unprocessable(f"{req.platform} import is not available yet; supported: {', '.join(SUPPORTED_PLATFORMS)}")
+    integration = Integration(id=new_id("int"), platform=req.platform, name=req.name,
+                              base_url=str(req.base_url).rstrip("/"), mode=req.mode, created_at=now_iso())
+    envelope = crypto.encrypt_credentials(req.credentials, workspace_id=caller.workspace_id,
+                                          integration_id=integration.id, kms=keyring.kms, key_id=keyring.key_id)
+    repo.add(caller.workspace_id, integration, envelope)
+    return integration
+
+
+def list_integrations(caller: Caller, *, limit: int, cursor: str | None,
+                      repo: IntegrationRepository) -> Page[Integration]:
+    items, nxt = repo.list(caller.workspace_id, limit=limit, cursor=cursor)
+    return Page[Integration](items=items, next_cursor=nxt)
+
+
+def open_source(workspace_id: str, integration_id: str, *, repo: IntegrationRepository, keyring: Keyring,
+                http: httpx.Client, max_attempts: int, sleep: Callable[[float], None] | None = None) -> LangfuseClient:
+    """A client for the integration's source, with its credentials decrypted (tasks only)."""
+    integration = repo.get(workspace_id, integration_id)
+    creds = crypto.decrypt_credentials(repo.get_envelope(workspace_id, integration_id), workspace_id=workspace_id,
+                                       integration_id=integration_id, kms=keyring.kms)
+    kwargs: dict[str, Any] = {"http": http, "mode": integration.mode, "max_attempts": max_attempts}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    return LangfuseClient(integration.base_url, creds["public_key"], creds["secret_key"], **kwargs)
+
+
+def test_integration(caller: Caller, integration_id: str, *, repo: IntegrationRepository, keyring: Keyring,
+                     http: httpx.Client) -> TestResult:
+    """Reach the source with the stored credentials and record the outcome as the status."""
+    client = open_source(caller.workspace_id, integration_id, repo=repo, keyring=keyring, http=http, max_attempts=2)
+    try:
+        detail = client.check()
+        ok = True
+    except (SourceError, TransientSourceError) as exc:
+        detail, ok = str(exc), False
+    repo.update_status(caller.workspace_id, integration_id, status="ok" if ok else "error",
+                       status_detail=detail[:1000], last_checked_at=now_iso())
+    return TestResult(ok=ok, detail=detail)

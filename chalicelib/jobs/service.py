@@ -1,0 +1,113 @@
+"""Starting, watching and cancelling jobs. A job record exists before its execution starts;
+reading a job reconciles it with its execution, so a job never stays ``running`` after its
+execution timed out, failed or vanished (e.g. the local stack restarted)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.auth.models import Caller
+from chalicelib.errors import Conflict
+from chalicelib.ids import new_id
+from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobType
+from chalicelib.jobs.repository import JobRepository
+from chalicelib.storage import Page
+from chalicelib.timeutil import now_iso
+
+_EXECUTION_FAILURES = {"FAILED": "failed", "TIMED_OUT": "timeout", "ABORTED": "aborted"}
+
+
+def start_job(workspace_id: str, job_type: JobType, params: dict[str, Any], *, state_machine_arn: str,
+              jobs: JobRepository, sfn: Any, extra_input: dict[str, Any] | None = None) -> Job:
+    """Record a queued job, then start its state machine (execution name = job id)."""
+    job = Job(id=new_id("job"), type=job_type, status="queued", created_at=now_iso(), params=params)
+    jobs.add(workspace_id, job)
+    execution_input = {"job_id": job.id, "workspace_id": workspace_id, "params": params, **(extra_input or {})}
+    try:
+        arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=job.id,
+                                  input=json.dumps(execution_input))["executionArn"]
+    except ClientError as exc:
+        jobs.transition(workspace_id, job.id, to="failed", allowed_from=("queued",),
+                        fields={"error": f"could not start: {exc.response['Error']['Message']}",
+                                "finished_at": now_iso()})
+        raise
+    jobs.set_execution(workspace_id, job.id, arn)
+    return job
+
+
+def get_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any) -> Job:
+    """The job, reconciled with its execution."""
+    item = jobs.get_item(caller.workspace_id, job_id)
+    if item["status"] not in FINAL_STATUSES and item.get("execution_arn"):
+        reconcile(caller.workspace_id, item, jobs=jobs, sfn=sfn)
+    return jobs.get(caller.workspace_id, job_id)
+
+
+def reconcile(workspace_id: str, item: dict, *, jobs: JobRepository, sfn: Any) -> None:
+    """Mark a job failed when its execution ended without the job's own final step."""
+    try:
+        execution = sfn.describe_execution(executionArn=item["execution_arn"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+        reason = "interrupted: its execution no longer exists (the local stack restarted?)"
+    else:
+        status = execution["status"]
+        if status not in _EXECUTION_FAILURES:
+            return
+        reason = _EXECUTION_FAILURES[status]
+        if status == "FAILED" and execution.get("error"):
+            reason = f"failed: {execution['error']}: {execution.get('cause', '')}"[:2000]
+    jobs.transition(workspace_id, item["job_id"], to="failed", allowed_from=("queued", "running"),
+                    fields={"error": reason, "finished_at": now_iso()})
+
+
+def list_jobs(caller: Caller, *, limit: int, cursor: str | None, jobs: JobRepository) -> Page[Job]:
+    items, nxt = jobs.list(caller.workspace_id, limit=limit, cursor=cursor)
+    return Page[Job](items=items, next_cursor=nxt)
+
+
+def list_events(caller: Caller, job_id: str, *, after: int, limit: int, jobs: JobRepository) -> Page[JobEvent]:
+    jobs.get(caller.workspace_id, job_id)
+    events = jobs.list_events(job_id, after=after, limit=limit)
+    return Page[JobEvent](items=events, next_cursor=str(events[-1].seq) if len(events) == limit else None)
+
+
+def cancel_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any) -> Job:
+    """Stop the execution and mark the job cancelled; 409 when it already ended."""
+    item = jobs.get_item(caller.workspace_id, job_id)
+    if not jobs.transition(caller.workspace_id, job_id, to="cancelled", allowed_from=("queued", "running"),
+                           fields={"finished_at": now_iso(), "error": "cancelled by the user"}):
+        raise Conflict(f"job {job_id} already ended ({item['status']})")
+    if item.get("execution_arn"):
+        try:
+            sfn.stop_execution(executionArn=item["execution_arn"], error="Cancelled", cause="cancelled by the user")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+    jobs.append_event((caller.workspace_id, job_id), "cancelled by the user")
+    return jobs.get(caller.workspace_id, job_id)
+
+
+def finish_job(workspace_id: str, job_id: str, result: dict[str, Any], *, jobs: JobRepository) -> bool:
+    """running → succeeded with the result (task side)."""
+    done = jobs.transition(workspace_id, job_id, to="succeeded", allowed_from=("queued", "running"),
+                           fields={"result": result, "progress": 100, "finished_at": now_iso()})
+    if done:
+        jobs.append_event((workspace_id, job_id), "done", progress=100, data=result)
+    return done
+
+
+def fail_job(workspace_id: str, job_id: str, reason: str, *, jobs: JobRepository,
+             result: dict[str, Any] | None = None) -> bool:
+    """→ failed with the reason (task side, from a Catch)."""
+    fields: dict[str, Any] = {"error": reason[:4000], "finished_at": now_iso()}
+    if result is not None:
+        fields["result"] = result
+    done = jobs.transition(workspace_id, job_id, to="failed", allowed_from=("queued", "running"), fields=fields)
+    if done:
+        jobs.append_event((workspace_id, job_id), f"failed: {reason[:500]}")
+    return done

@@ -1,0 +1,134 @@
+"""Small DynamoDB helpers shared by the repositories: cursors, typed items, chunked writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from chalicelib.errors import ValidationError
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``next_cursor`` is null on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
+
+
+def encode_cursor(last_key: dict | None) -> str | None:
+    """An opaque cursor from a DynamoDB LastEvaluatedKey."""
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(to_plain(last_key)).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict | None:
+    """The ExclusiveStartKey for a cursor; 400 when it is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("invalid cursor") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, (str, int)) for v in data.values()):
+        raise ValidationError("invalid cursor")
+    return data
+
+
+def parse_limit(value: str | int | None) -> int:
+    """``?limit=``: default 50, 1..200."""
+    if value in (None, ""):
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("limit must be an integer from 1 to 200") from exc
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError("limit must be an integer from 1 to 200")
+    return limit
+
+
+def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, str] | None = None,
+               filter_fn=None, **kwargs: Any) -> tuple[list[dict], str | None]:
+    """Query until ``limit`` items pass ``filter_fn`` or the key range ends; a foreign cursor is 400.
+
+    ``owner`` = (attribute, value) the cursor must belong to (its hash key).
+    """
+    start = decode_cursor(cursor)
+    if start is not None and owner is not None and start.get(owner[0]) != owner[1]:
+        raise ValidationError("invalid cursor")
+    items: list[dict] = []
+    while True:
+        params = dict(kwargs, Limit=max(limit - len(items), 1) if filter_fn is None else max(limit, 25))
+        if start:
+            params["ExclusiveStartKey"] = start
+        try:
+            page = table.query(**params)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationException":
+                raise ValidationError("invalid cursor or query") from exc
+            raise
+        for item in page["Items"]:
+            if filter_fn is None or filter_fn(item):
+                items.append(item)
+                if len(items) == limit:
+                    return items, encode_cursor(_key_of(item, page.get("LastEvaluatedKey"), params))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items, None
+
+
+def _key_of(item: dict, last_key: dict | None, params: dict) -> dict | None:
+    if last_key is None:
+        return None
+    return {k: item[k] for k in last_key}
+
+
+def to_plain(value: Any) -> Any:
+    """DynamoDB resource values (Decimal, sets) → JSON-able Python values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(to_plain(v) for v in value)
+    return value
+
+
+def to_dynamo(value: Any) -> Any:
+    """Python values → what the DynamoDB resource accepts (floats as Decimal, no empty strings in keys)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def serialize(item: dict) -> dict:
+    """A plain item → low-level DynamoDB JSON (for transactions)."""
+    return {k: _serializer.serialize(v) for k, v in to_dynamo(item).items()}
+
+
+def deserialize(item: dict) -> dict:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")

@@ -1,0 +1,97 @@
+"""Listing, reading and deleting traces; starting imports and uploads."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.auth.models import Caller
+from chalicelib.errors import ValidationError
+from chalicelib.integrations.repository import IntegrationRepository
+from chalicelib.jobs import service as jobs_service
+from chalicelib.jobs.models import Job
+from chalicelib.jobs.repository import JobRepository
+from chalicelib.sources.models import ImportFilters
+from chalicelib.storage import Page
+from chalicelib.traces.repository import TraceRepository
+from chalicelib.traces.summary import TraceSummary
+
+UploadFormat = Literal["langfuse", "unified"]
+
+
+class ImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    integration_id: str
+    filters: ImportFilters = Field(default_factory=ImportFilters)
+
+
+class TraceFilters(BaseModel):
+    """Query filters of GET /v1/traces."""
+
+    source: str | None = None
+    tag: str | None = None
+    name: str | None = None
+    integration_id: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    rated_ids: set[str] | None = Field(default=None, description="with rated: the traces rated in the eval set")
+    rated: bool | None = None
+
+    def keep(self, s: TraceSummary) -> bool:
+        if self.source and s.source.platform != self.source:
+            return False
+        if self.integration_id and s.source.integration_id != self.integration_id:
+            return False
+        if self.tag and self.tag not in s.tags:
+            return False
+        if self.name and s.name != self.name:
+            return False
+        if self.rated is not None and self.rated_ids is not None and (s.id in self.rated_ids) != self.rated:
+            return False
+        return True
+
+
+def list_traces(caller: Caller, filters: TraceFilters, *, limit: int, cursor: str | None,
+                traces: TraceRepository) -> Page[TraceSummary]:
+    needs_filter = any([filters.source, filters.tag, filters.name, filters.integration_id, filters.rated is not None])
+    items, nxt = traces.list(caller.workspace_id, limit=limit, cursor=cursor, since=filters.from_, until=filters.to,
+                             keep=filters.keep if needs_filter else None)
+    return Page[TraceSummary](items=items, next_cursor=nxt)
+
+
+def get_trace(caller: Caller, trace_id: str, *, traces: TraceRepository) -> dict[str, Any]:
+    return traces.get(caller.workspace_id, trace_id)
+
+
+def delete_trace(caller: Caller, trace_id: str, *, traces: TraceRepository) -> None:
+    traces.delete(caller.workspace_id, trace_id)
+
+
+def start_import(caller: Caller, req: ImportRequest, *, integrations: IntegrationRepository, jobs: JobRepository,
+                 sfn: Any, state_machine_arn: str) -> Job:
+    """Start importing from an integration (404 for another workspace's integration)."""
+    integrations.get(caller.workspace_id, req.integration_id)
+    params = {"integration_id": req.integration_id, "filters": req.filters.model_dump(mode="json")}
+    return jobs_service.start_job(caller.workspace_id, "import", params, state_machine_arn=state_machine_arn,
+                                  jobs=jobs, sfn=sfn)
+
+
+def start_upload(caller: Caller, body: bytes, fmt: str | None, *, bucket: Any, jobs: JobRepository, sfn: Any,
+                 state_machine_arn: str) -> Job:
+    """Keep the uploaded JSON Lines in S3 and start importing them."""
+    if fmt not in ("langfuse", "unified"):
+        raise ValidationError("format must be langfuse or unified", [{"field": "format", "value": fmt}])
+    if not body.strip():
+        raise ValidationError("the upload is empty: send one JSON trace per line")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("the upload is not UTF-8 text") from exc
+    from chalicelib.ids import new_id
+
+    key = f"uploads/{caller.workspace_id}/{new_id('up')}.jsonl"
+    bucket.put_object(Key=key, Body=body, ContentType="application/x-ndjson")
+    params = {"format": fmt, "upload_key": key, "lines": body.count(b"\n") + (0 if body.endswith(b"\n") else 1)}
+    return jobs_service.start_job(caller.workspace_id, "upload", params, state_machine_arn=state_machine_arn,
+                                  jobs=jobs, sfn=sfn)

@@ -1,0 +1,184 @@
+"""HTTP glue between Chalice and the domain: one decorator per route does auth, role check,
+body parsing and error mapping, and records the route for the OpenAPI document.
+This and app.py are the only modules that import chalice."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aws_lambda_powertools import Logger
+from chalice import Chalice, Response
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.json_schema import models_json_schema
+
+from chalicelib import wiring
+from chalicelib.auth import service as auth_service
+from chalicelib.auth.models import Caller, Role
+from chalicelib.config import get_settings
+from chalicelib.errors import IofoldError, PayloadTooLarge, ValidationError
+
+logger = Logger(service="iofold")
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message", "request_id"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"},
+        "request_id": {"type": "string"}}}},
+}
+
+
+@dataclass
+class Request:
+    """What a view receives: the caller, the parsed body, query parameters and the raw body."""
+
+    caller: Caller | None
+    body: Any
+    query: dict[str, str]
+    raw_body: bytes
+    request_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    method: str
+    role: Role | None
+    body: type[BaseModel] | None
+    response: Any
+    status: int
+    summary: str
+    query: dict[str, str]
+    raw_response: str | None
+
+
+class Api:
+    """Registers routes on a Chalice app and describes them as OpenAPI."""
+
+    def __init__(self, app: Chalice):
+        self.app = app
+        self.routes: list[RouteSpec] = []
+
+    def route(self, path: str, method: str, *, role: Role | None, body: type[BaseModel] | None = None,
+              response: Any = None, status: int = 200, summary: str = "", query: dict[str, str] | None = None,
+              content_types: list[str] | None = None, raw_response: str | None = None) -> Callable:
+        spec = RouteSpec(path, method, role, body, response, status, summary, query or {}, raw_response)
+        self.routes.append(spec)
+
+        def decorate(view: Callable) -> Callable:
+            def handler(**uri_params: str) -> Response:
+                return self._handle(spec, view, uri_params)
+
+            handler.__name__ = f"{view.__name__}_{method.lower()}"
+            self.app.route(path, methods=[method], cors=True,
+                           content_types=content_types or ["application/json"])(handler)
+            return view
+
+        return decorate
+
+    def _handle(self, spec: RouteSpec, view: Callable, uri_params: dict[str, str]) -> Response:
+        req = self.app.current_request
+        context = req.context or {}
+        request_id = str(context.get("requestId") or uuid.uuid4())
+        logger.append_keys(request_id=request_id)
+        try:
+            raw = req.raw_body or b""
+            if len(raw) > get_settings().max_body_bytes:
+                raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {get_settings().max_body_bytes}")
+            headers = {k.lower(): v for k, v in (req.headers or {}).items()}
+            caller = None
+            if spec.role is not None:
+                caller = auth_service.authenticate(headers.get("authorization"), repo=wiring.auth_repo())
+                auth_service.require(caller, spec.role)
+            body = parse_body(raw, spec.body) if spec.body is not None else None
+            result = view(Request(caller, body, dict(req.query_params or {}), raw, request_id, headers), **uri_params)
+            return to_response(result, spec.status, request_id)
+        except IofoldError as exc:
+            if exc.status >= 500:
+                logger.exception("request failed")
+            return error_response(exc.status, exc.code, exc.message, exc.details, request_id)
+        except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
+            logger.exception("unhandled error")
+            return error_response(500, "INTERNAL", "internal error; quote the request id when reporting it", [],
+                                  request_id)
+
+    def openapi(self, version: str) -> dict:
+        """The OpenAPI 3.1 document for every registered route."""
+        models = {m for r in self.routes for m in (r.body, r.response) if isinstance(m, type) and issubclass(m, BaseModel)}
+        keyed = [(m, "validation" if any(r.body is m for r in self.routes) else "serialization") for m in models]
+        refs, defs = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
+        refs_by_model = {m: refs[(m, mode)] for m, mode in keyed}
+        paths: dict[str, dict] = {}
+        for r in self.routes:
+            op: dict[str, Any] = {"summary": r.summary or r.path, "operationId": f"{r.method.lower()}{r.path}".replace(
+                "/", "_").replace("{", "").replace("}", "").replace("-", "_").replace(".", "_")}
+            params = [{"name": p[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                      for p in r.path.split("/") if p.startswith("{")]
+            params += [{"name": n, "in": "query", "required": False, "schema": {"type": t}} for n, t in r.query.items()]
+            if params:
+                op["parameters"] = params
+            if r.body is not None:
+                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs_by_model[r.body]}}}
+            elif r.path.endswith("upload"):
+                op["requestBody"] = {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+            ok: dict[str, Any] = {"description": "OK"}
+            if r.raw_response:
+                ok["content"] = {r.raw_response: {"schema": {"type": "string"}}}
+            elif r.status != 204:
+                schema = refs_by_model.get(r.response, {"type": "object"}) if r.response is not None else {"type": "object"}
+                ok["content"] = {"application/json": {"schema": schema}}
+            responses = {str(r.status): ok}
+            error_codes = ["400", "413"] if r.body is not None or r.method in ("POST", "PUT") else ["400"]
+            if r.role is not None:
+                error_codes += ["401", "403"]
+            if "{" in r.path or r.body is not None:
+                error_codes += ["404", "409", "422"]
+            for code in error_codes + ["500"]:
+                responses[code] = {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+            op["responses"] = responses
+            if r.role is not None:
+                op["security"] = [{"bearer": []}]
+            paths.setdefault(r.path, {})[r.method.lower()] = op
+        return {"openapi": "3.1.0", "info": {"title": "iofold", "version": version}, "paths": paths,
+                "components": {"schemas": defs.get("$defs", {}),
+                               "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}}
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    """JSON body → model; 400 with the fields at fault."""
+    if not raw.strip():
+        raise ValidationError("request body is empty: send a JSON object")
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValidationError("request body must be a JSON object")
+    try:
+        return model.model_validate(doc)
+    except PydanticValidationError as exc:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise ValidationError("request body is invalid: " + "; ".join(f"{d['field']}: {d['message']}"
+                                                                      for d in details[:5]), details) from exc
+
+
+def to_response(result: Any, status: int, request_id: str) -> Response:
+    headers = {"X-Request-Id": request_id}
+    if isinstance(result, Response):
+        result.headers = {**(result.headers or {}), **headers}
+        return result
+    if status == 204 or result is None:
+        return Response(body="", status_code=204, headers=headers)
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json", by_alias=True)
+    return Response(body=json.dumps(result), status_code=status, headers={**headers, "Content-Type": "application/json"})
+
+
+def error_response(status: int, code: str, message: str, details: list, request_id: str) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
+    return Response(body=json.dumps(body, default=str), status_code=status,
+                    headers={"Content-Type": "application/json", "X-Request-Id": request_id})

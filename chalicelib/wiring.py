@@ -1,0 +1,63 @@
+"""The composition root: lazy getters that build repositories from settings and clients.
+Routes and task handlers call these; domain code receives what they return."""
+
+from __future__ import annotations
+
+import functools
+
+from chalicelib import clients
+from chalicelib.auth.repository import AuthRepository
+from chalicelib.config import get_settings
+from chalicelib.integrations.repository import IntegrationRepository
+from chalicelib.integrations.service import Keyring
+from chalicelib.jobs.repository import JobRepository
+from chalicelib.traces.repository import TraceRepository
+
+
+def reset() -> None:
+    """Forget every cached client and repository (tests, local stack start)."""
+    clients.reset_clients()
+    for getter in (auth_repo, job_repo, trace_repo, integration_repo, keyring, bucket):
+        getter.cache_clear()
+
+
+@functools.lru_cache(maxsize=None)
+def auth_repo() -> AuthRepository:
+    return AuthRepository(clients.dynamodb_table("workspaces"), clients.dynamodb_table("api_keys"),
+                          clients.aws_client("dynamodb"))
+
+
+@functools.lru_cache(maxsize=None)
+def job_repo() -> JobRepository:
+    return JobRepository(clients.dynamodb_table("jobs"), clients.dynamodb_table("job_events"))
+
+
+@functools.lru_cache(maxsize=None)
+def bucket():
+    import boto3
+
+    session = boto3.session.Session(region_name=get_settings().region)
+    return session.resource("s3").Bucket(get_settings().bucket_name)
+
+
+@functools.lru_cache(maxsize=None)
+def trace_repo() -> TraceRepository:
+    return TraceRepository(clients.dynamodb_table("traces"), bucket(), inline_bytes=get_settings().trace_inline_bytes)
+
+
+@functools.lru_cache(maxsize=None)
+def integration_repo() -> IntegrationRepository:
+    return IntegrationRepository(clients.dynamodb_table("integrations"))
+
+
+@functools.lru_cache(maxsize=None)
+def keyring() -> Keyring:
+    return Keyring(clients.aws_client("kms"), get_settings().kms_alias)
+
+
+def sfn():
+    return clients.aws_client("stepfunctions")
+
+
+def state_machine_arn(name: str) -> str:
+    return get_settings().state_machine_arn(name)

@@ -1,0 +1,134 @@
+"""``make dev``: the whole product on one machine, no AWS account.
+
+moto (DynamoDB, S3, KMS, Step Functions, Lambda) on loopback, the Chalice API on
+IOFOLD_PORT, the dashboard on IOFOLD_PORT+1, a fake Langfuse with demo traces on
+IOFOLD_PORT+2. State is kept in IOFOLD_DATA_DIR; the first start creates a demo workspace
+and imports demo traces; ``local.json`` there says where everything is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from infra.local.stack import LocalStack  # noqa: E402
+
+logger = logging.getLogger("iofold.dev")
+
+
+def lambda_handlers(app: Any) -> dict[str, Any]:
+    """The app's ``@app.lambda_function`` handlers by name."""
+    return {fn.name: fn for fn in app.pure_lambda_functions}
+
+
+def start_api_server(app: Any, port: int, host: str = "127.0.0.1"):
+    """Chalice's local server in a thread; returns the server."""
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    server = create_local_server(app, Config.create(chalice_stage="local", app_name="iofold"), host, port)
+    threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
+    return server
+
+
+def wait_for_job(api_url: str, key: str, job_id: str, timeout_s: float = 300) -> dict:
+    """Poll a job until it ends."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{api_url}/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.3)
+    raise TimeoutError(f"job {job_id} did not end in {timeout_s}s")
+
+
+def seed_demo(api_url: str, fake_langfuse_url: str | None) -> dict[str, str]:
+    """Create the demo workspace and import the demo traces through the real paths."""
+    import httpx
+
+    from infra.local.demo_traces import make_demo_traces
+
+    created = httpx.post(f"{api_url}/workspaces", json={"name": "Demo"}).json()
+    key = created["api_key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    if fake_langfuse_url:
+        integration = httpx.post(f"{api_url}/integrations", headers=headers, json={
+            "platform": "langfuse", "name": "Demo Langfuse", "base_url": fake_langfuse_url,
+            "credentials": {"public_key": "pk-lf-demo", "secret_key": "sk-lf-demo"}}).json()
+        job = httpx.post(f"{api_url}/traces/import", headers=headers,
+                         json={"integration_id": integration["id"]}).json()
+    else:
+        body = "\n".join(json.dumps(t) for t in make_demo_traces())
+        job = httpx.post(f"{api_url}/traces/upload?format=langfuse", headers={
+            **headers, "Content-Type": "application/x-ndjson"}, content=body).json()
+    result = wait_for_job(api_url, key, job["job_id"])
+    logger.info("demo import %s: %s", result["status"], result.get("result"))
+    return {"api_key": key, "workspace_id": created["workspace"]["id"]}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    port = int(os.environ.get("IOFOLD_PORT", "8000"))
+    data_dir = Path(os.environ.get("IOFOLD_DATA_DIR", ROOT / ".iofold")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("IOFOLD_ALLOW_SIGNUP", "true")
+    os.environ.setdefault("IOFOLD_STAGE", "local")
+
+    from app import app
+    from chalicelib import wiring
+
+    stack = LocalStack(lambda_handlers(app), data_dir).start()
+    wiring.reset()
+    api_url = f"http://127.0.0.1:{port}/v1"
+    start_api_server(app, port)
+
+    from infra.local.dashboard_server import start_dashboard_server
+    from infra.local.demo_traces import make_demo_traces
+    from infra.local.fake_langfuse import FakeLangfuse
+
+    dashboard = start_dashboard_server(port + 1, api_url)
+    fake = FakeLangfuse(make_demo_traces(), port=port + 2, public_key="pk-lf-demo", secret_key="sk-lf-demo")
+    fake.start()
+
+    local_file = data_dir / "local.json"
+    previous = json.loads(local_file.read_text()) if local_file.exists() else None
+    if previous and _key_works(api_url, previous["api_key"]):
+        demo = {"api_key": previous["api_key"], "workspace_id": previous["workspace_id"]}
+    else:
+        demo = seed_demo(api_url, fake.base_url)
+    info = {"api_url": api_url, "dashboard_url": dashboard, "fake_langfuse_url": fake.base_url, **demo}
+    tmp = local_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(local_file)
+    stack.snapshot()
+    print(f"\niofold is running.\n  dashboard: {dashboard}\n  API:       {api_url}\n  API key:   {demo['api_key']}\n"
+          f"  (also in {local_file}; Ctrl-C stops and keeps the data)\n", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    fake.stop()
+    stack.stop()
+
+
+def _key_works(api_url: str, key: str) -> bool:
+    import httpx
+
+    return httpx.get(f"{api_url}/workspace", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Route moto's Lambda invokes to the app's own ``@app.lambda_function`` handlers.
+
+moto's Docker-free Lambda backend only echoes payloads. Step Functions (moto's ASL
+interpreter) invokes Lambda through the moto server, so replacing that one method makes
+the real state-machine files run the real task code. This patches a moto internal:
+moto is pinned, and tests/statemachines/test_lambda_hook.py is the canary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+Handler = Callable[[Any, Any], Any]
+logger = logging.getLogger(__name__)
+
+_handlers: dict[str, Handler] = {}
+_original_invoke = LambdaSimpleBackend.invoke
+
+
+def install(handlers: dict[str, Handler]) -> None:
+    """Make invokes of the deployed function ``<name>`` run ``handlers[<name>]`` (matched by suffix)."""
+    _handlers.clear()
+    _handlers.update(handlers)
+    LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Restore moto's own invoke."""
+    _handlers.clear()
+    LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
+
+
+def _find(function_name: str) -> Handler | None:
+    for name, handler in _handlers.items():
+        if function_name == name or function_name.endswith("-" + name):
+            return handler
+    return None
+
+
+def _invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001 - moto's signature
+    fn = self.get_function(function_name, qualifier)
+    handler = _find(fn.function_name)
+    if handler is None:
+        return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
+    event = json.loads(body) if body else {}
+    try:
+        result = handler(event, None)
+    except Exception as exc:  # noqa: BLE001 - becomes the Lambda error the state machine sees, as on AWS
+        logger.info("task %s raised %s: %s", fn.function_name, type(exc).__name__, exc)
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)[:4000]}).encode()
+    return json.dumps(result).encode()

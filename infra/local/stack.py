@@ -1,0 +1,291 @@
+"""The AWS side of the local stack: moto's server on loopback, the resources of
+infra/resources.py created in it, Lambda invokes routed to the app's handlers, and the
+state snapshotted to a data folder so a restart loses nothing."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+from infra import resources
+from infra.local import lambda_hook
+
+logger = logging.getLogger(__name__)
+
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def configure_moto() -> None:
+    """Switch moto to its ASL interpreter and its Docker-free Lambda."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    default_user_config["lambda"]["use_docker"] = False
+
+
+class LocalStack:
+    """moto on loopback with iofold's resources; ``start()`` then ``stop()``."""
+
+    def __init__(self, handlers: dict[str, Callable[[Any, Any], Any]], data_dir: Path | None = None,
+                 *, snapshot_every_s: float = 10.0):
+        self.handlers = handlers
+        self.data_dir = data_dir
+        self.snapshot_every_s = snapshot_every_s
+        self.endpoint_url = ""
+        self._server = None
+        self._stop = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self._snapshot_thread: threading.Thread | None = None
+
+    def start(self) -> "LocalStack":
+        """Start moto, point this process's AWS clients at it, create or reload everything."""
+        from moto.server import ThreadedMotoServer
+
+        from chalicelib.clients import reset_clients
+
+        configure_moto()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        os.environ.update(LOCAL_ENV)
+        os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+        os.environ["MOTO_PORT"] = str(port)
+        reset_clients()
+        lambda_hook.install(self.handlers)
+        provision()
+        if self.data_dir and (self.data_dir / "snapshot").exists():
+            restore_snapshot(self.data_dir / "snapshot")
+        if self.data_dir and self.snapshot_every_s:
+            self._snapshot_thread = threading.Thread(target=self._snapshot_loop, daemon=True, name="snapshot")
+            self._snapshot_thread.start()
+        return self
+
+    def snapshot(self) -> None:
+        """Write tables, objects and the KMS key to the data folder (atomically)."""
+        if not self.data_dir:
+            return
+        with self._snapshot_lock:
+            write_snapshot(self.data_dir / "snapshot")
+
+    def stop(self) -> None:
+        """Snapshot, then stop the server."""
+        self._stop.set()
+        if self._snapshot_thread:
+            self._snapshot_thread.join(timeout=30)
+        self.snapshot()
+        lambda_hook.uninstall()
+        if self._server:
+            self._server.stop()
+
+    def _snapshot_loop(self) -> None:
+        while not self._stop.wait(self.snapshot_every_s):
+            try:
+                self.snapshot()
+            except OSError as exc:
+                logger.warning("snapshot failed: %s", exc)
+
+
+def provision() -> None:
+    """Create every resource of infra/resources.py in the (local) account; idempotent."""
+    from chalicelib.clients import aws_client
+    from chalicelib.config import get_settings
+
+    s = get_settings()
+    ddb = aws_client("dynamodb")
+    existing = set(ddb.list_tables()["TableNames"])
+    for table in resources.TABLES:
+        name = s.table_name(table.name)
+        if name in existing:
+            continue
+        kwargs: dict[str, Any] = dict(
+            TableName=name, KeySchema=table.key_schema(), AttributeDefinitions=table.attribute_definitions(),
+            BillingMode="PAY_PER_REQUEST",
+        )
+        if table.indexes:
+            kwargs["GlobalSecondaryIndexes"] = table.global_secondary_indexes()
+        ddb.create_table(**kwargs)
+
+    s3 = aws_client("s3")
+    s3.create_bucket(Bucket=s.bucket_name)
+
+    kms = aws_client("kms")
+    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
+    if s.kms_alias not in aliases:
+        key_id = kms.create_key(Description="iofold third-party credentials")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=s.kms_alias, TargetKeyId=key_id)
+
+    iam = aws_client("iam")
+    role_name = f"{s.resource_prefix}-lambda"
+    try:
+        role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+    lam = aws_client("lambda")
+    existing_fns = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    for name in sorted(_all_function_names()):
+        fn_name = s.function_name(name)
+        if fn_name not in existing_fns:
+            lam.create_function(FunctionName=fn_name, Runtime="python3.11", Role=role_arn, Handler="app.handler",
+                                Code={"ZipFile": _placeholder_zip()}, Timeout=900)
+
+    sfn = aws_client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    subs = resources.definition_substitutions(
+        lambda n: f"arn:aws:lambda:{s.region}:{s.account_id}:function:{s.function_name(n)}")
+    for sm in resources.STATE_MACHINES:
+        definition = resources.render_definition(sm, subs)
+        name = s.state_machine_name(sm.name)
+        if name in machines:
+            sfn.update_state_machine(stateMachineArn=machines[name], definition=definition)
+        else:
+            sfn.create_state_machine(name=name, definition=definition,
+                                     roleArn=f"arn:aws:iam::{s.account_id}:role/{s.resource_prefix}-states")
+
+
+def _all_function_names() -> set[str]:
+    names = {f for sm in resources.STATE_MACHINES for f in sm.functions}
+    names.update(resources.EXTRA_FUNCTIONS)
+    return names
+
+
+def _placeholder_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return buf.getvalue()
+
+
+# --- snapshot ---------------------------------------------------------------------------
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"__b64__": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__b64__"}:
+            return base64.b64decode(value["__b64__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(path)
+
+
+def write_snapshot(folder: Path) -> None:
+    """Dump every table's items (DynamoDB JSON), every object and the KMS key material."""
+    from chalicelib.clients import aws_client
+    from chalicelib.config import get_settings
+
+    s = get_settings()
+    ddb = aws_client("dynamodb")
+    tables: dict[str, list] = {}
+    for table in resources.TABLES:
+        items: list = []
+        kwargs: dict[str, Any] = {"TableName": s.table_name(table.name)}
+        while True:
+            page = ddb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        tables[table.name] = items
+    _write_json(folder / "tables.json", _encode(tables))
+
+    s3 = aws_client("s3")
+    objects = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s.bucket_name):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=s.bucket_name, Key=obj["Key"])["Body"].read()
+            objects[obj["Key"]] = body
+    _write_json(folder / "objects.json", _encode(objects))
+    _write_json(folder / "kms.json", _encode(_kms_state()))
+
+
+def restore_snapshot(folder: Path) -> None:
+    """Load what write_snapshot wrote into freshly provisioned resources."""
+    from chalicelib.clients import aws_client
+    from chalicelib.config import get_settings
+
+    s = get_settings()
+    kms_file = folder / "kms.json"
+    if kms_file.exists():
+        _restore_kms(_decode(json.loads(kms_file.read_text())))
+    tables_file = folder / "tables.json"
+    if tables_file.exists():
+        ddb = aws_client("dynamodb")
+        for name, items in _decode(json.loads(tables_file.read_text())).items():
+            for start in range(0, len(items), 25):
+                requests = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
+                ddb.batch_write_item(RequestItems={s.table_name(name): requests})
+    objects_file = folder / "objects.json"
+    if objects_file.exists():
+        s3 = aws_client("s3")
+        for key, body in _decode(json.loads(objects_file.read_text())).items():
+            s3.put_object(Bucket=s.bucket_name, Key=key, Body=body)
+
+
+def _kms_backend():
+    from moto.kms.models import kms_backends
+
+    from chalicelib.config import get_settings
+
+    s = get_settings()
+    return kms_backends[s.account_id][s.region]
+
+
+def _kms_state() -> dict:
+    """The credentials key's id and material (moto internals: covered by the restart test)."""
+    from chalicelib.clients import aws_client
+    from chalicelib.config import get_settings
+
+    key_id = aws_client("kms").describe_key(KeyId=get_settings().kms_alias)["KeyMetadata"]["KeyId"]
+    return {"key_id": key_id, "material": _kms_backend().keys[key_id].key_material}
+
+
+def _restore_kms(state: dict) -> None:
+    """Give the freshly created key the old id and material, so old ciphertexts decrypt."""
+    from chalicelib.clients import aws_client
+    from chalicelib.config import get_settings
+
+    s = get_settings()
+    kms = aws_client("kms")
+    new_id = kms.describe_key(KeyId=s.kms_alias)["KeyMetadata"]["KeyId"]
+    old_id = state["key_id"]
+    backend = _kms_backend()
+    if new_id != old_id:
+        key = backend.keys.pop(new_id)
+        key.id = old_id
+        key.arn = key.arn.replace(new_id, old_id)
+        backend.keys[old_id] = key
+        kms.update_alias(AliasName=s.kms_alias, TargetKeyId=old_id)
+    backend.keys[old_id].key_material = state["material"]

@@ -1,0 +1,99 @@
+"""What iofold needs from AWS, declared once: the local stack creates it in moto, the
+CloudFormation template (infra/template.py) declares the same for AWS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATEMACHINE_DIR = Path(__file__).parent / "statemachines"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    attribute_types: dict[str, str] = field(default_factory=dict)
+
+    def key_schema(self) -> list[dict]:
+        return _key_schema(self.hash_key, self.range_key)
+
+    def attribute_definitions(self) -> list[dict]:
+        names = {self.hash_key, self.range_key, *(a for i in self.indexes for a in (i.hash_key, i.range_key))}
+        return [
+            {"AttributeName": n, "AttributeType": self.attribute_types.get(n, "S")} for n in sorted(x for x in names if x)
+        ]
+
+    def global_secondary_indexes(self) -> list[dict]:
+        return [
+            {"IndexName": i.name, "KeySchema": _key_schema(i.hash_key, i.range_key), "Projection": {"ProjectionType": "ALL"}}
+            for i in self.indexes
+        ]
+
+
+def _key_schema(hash_key: str, range_key: str | None) -> list[dict]:
+    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    return schema
+
+
+TABLES: tuple[Table, ...] = (
+    Table("workspaces", "workspace_id"),
+    Table("api_keys", "key_hash", indexes=(Index("by_workspace", "workspace_id", "key_id"), Index("by_key_id", "key_id"))),
+    Table("integrations", "workspace_id", "integration_id"),
+    Table("traces", "workspace_id", "trace_id", indexes=(Index("by_time", "workspace_id", "sort_key"),)),
+    Table("eval_sets", "workspace_id", "eval_set_id", indexes=(Index("by_id", "eval_set_id"),)),
+    Table("feedback", "eval_set_id", "trace_id", indexes=(Index("by_time", "eval_set_id", "rated_at_key"),)),
+    Table("evals", "eval_set_id", "eval_id", indexes=(Index("by_id", "eval_id"),)),
+    Table("executions", "eval_id", "trace_id"),
+    Table("jobs", "workspace_id", "job_id", indexes=(Index("by_time", "workspace_id", "created_key"),)),
+    Table("job_events", "job_id", "seq", attribute_types={"seq": "N"}),
+)
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    name: str
+    functions: tuple[str, ...]
+    timeout_seconds: int
+
+    @property
+    def path(self) -> Path:
+        return STATEMACHINE_DIR / f"{self.name}.asl.json"
+
+
+# Task functions (the names of @app.lambda_function handlers) each state machine calls.
+STATE_MACHINES: tuple[StateMachine, ...] = (
+    StateMachine("import_traces", ("import_page", "job_finish", "job_fail"), timeout_seconds=3600),
+)
+
+
+def definition_substitutions(function_arn) -> dict[str, str]:
+    """``${Fn_<name>}`` placeholders in ASL files → Lambda ARNs, via ``function_arn(name)``."""
+    names = sorted({f for sm in STATE_MACHINES for f in sm.functions})
+    return {f"Fn_{n}": function_arn(n) for n in names}
+
+
+def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_seconds: int | None = None) -> str:
+    """The ASL text with placeholders substituted (as CloudFormation DefinitionSubstitutions would)."""
+    import json
+
+    text = sm.path.read_text()
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    doc = json.loads(text)
+    doc["TimeoutSeconds"] = timeout_seconds or sm.timeout_seconds
+    return json.dumps(doc)
+
+# Functions not called by a state machine directly (the sandbox is invoked by a task).
+EXTRA_FUNCTIONS: tuple[str, ...] = ()

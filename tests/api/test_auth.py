@@ -1,0 +1,72 @@
+def test_health_is_open(anon):
+    assert anon.ok("GET", "/v1/health")["status"] == "ok"
+
+
+def test_routes_need_a_key(anon):
+    response = anon.get("/v1/traces")
+    assert response.status_code == 401
+    assert response.json_body["error"]["code"] == "UNAUTHENTICATED"
+    assert response.json_body["error"]["request_id"]
+    assert anon.with_key("iof_nope").get("/v1/traces").status_code == 401
+
+
+def test_keys_are_shown_once_and_roles_are_enforced(api):
+    viewer = api.ok("POST", "/v1/api-keys", {"label": "ro", "role": "viewer"}, status=201)
+    assert viewer["key"].startswith("iof_")
+    listed = api.ok("GET", "/v1/api-keys")["items"]
+    assert all("key" not in k for k in listed) and viewer["id"] in {k["id"] for k in listed}
+    as_viewer = api.with_key(viewer["key"])
+    assert as_viewer.ok("GET", "/v1/workspace")["role"] == "viewer"
+    assert as_viewer.get("/v1/traces").status_code == 200
+    denied = as_viewer.post("/v1/traces/upload?format=unified", raw="{}", headers={"Content-Type": "application/x-ndjson"})
+    assert denied.status_code == 403 and denied.json_body["error"]["code"] == "FORBIDDEN"
+    assert as_viewer.post("/v1/api-keys", {"role": "viewer"}).status_code == 403
+
+
+def test_an_admin_cannot_mint_an_owner_key(api):
+    admin = api.with_key(api.ok("POST", "/v1/api-keys", {"label": "a", "role": "admin"}, status=201)["key"])
+    assert admin.post("/v1/api-keys", {"label": "x", "role": "owner"}).status_code == 403
+
+
+def test_deleted_key_stops_working(api):
+    member = api.ok("POST", "/v1/api-keys", {"label": "m", "role": "member"}, status=201)
+    assert api.with_key(member["key"]).get("/v1/workspace").status_code == 200
+    assert api.delete(f"/v1/api-keys/{member['id']}").status_code == 204
+    assert api.with_key(member["key"]).get("/v1/workspace").status_code == 401
+    assert api.delete(f"/v1/api-keys/{member['id']}").status_code == 404
+
+
+def test_keys_are_stored_hashed(api):
+    from chalicelib.clients import dynamodb_table
+
+    items = dynamodb_table("api_keys").scan()["Items"]
+    assert items and not any(api.key in str(item) for item in items)
+
+
+def test_credentials_are_never_returned_and_stored_encrypted(api):
+    body = {"platform": "langfuse", "name": "lf", "base_url": "http://127.0.0.1:9",
+            "credentials": {"public_key": "pk-lf-visible", "secret_key": "sk-lf-SECRET-123"}}
+    created = api.ok("POST", "/v1/integrations", body, status=201)
+    for payload in (created, api.ok("GET", f"/v1/integrations/{created['id']}"), api.ok("GET", "/v1/integrations")):
+        assert "sk-lf-SECRET-123" not in str(payload) and "credentials" not in str(payload)
+    from chalicelib.clients import dynamodb_table
+
+    item = dynamodb_table("integrations").get_item(
+        Key={"workspace_id": api.workspace_id, "integration_id": created["id"]})["Item"]
+    assert b"sk-lf-SECRET-123" not in bytes(item["ciphertext"].value)
+
+
+def test_credentials_do_not_decrypt_under_another_integration(api):
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    from chalicelib import wiring
+    from chalicelib.integrations import crypto
+
+    kr = wiring.keyring()
+    env = crypto.encrypt_credentials({"secret_key": "s"}, workspace_id="ws_a", integration_id="int_a",
+                                     kms=kr.kms, key_id=kr.key_id)
+    assert crypto.decrypt_credentials(env, workspace_id="ws_a", integration_id="int_a", kms=kr.kms) == {"secret_key": "s"}
+    with pytest.raises((InvalidTag, Exception)) as info:
+        crypto.decrypt_credentials(env, workspace_id="ws_b", integration_id="int_a", kms=kr.kms)
+    assert "InvalidCiphertext" in repr(info.value) or isinstance(info.value, InvalidTag)

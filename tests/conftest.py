@@ -1,0 +1,132 @@
+"""Shared fixtures: one local stack (moto server + real state machines + app handlers) per
+test process; every test works in workspaces of its own, so tests do not see each other."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TAUBENCH = SHARED / "data" / "taubench-airline"
+
+os.environ.setdefault("IOFOLD_ALLOW_SIGNUP", "true")
+os.environ.setdefault("IOFOLD_RESOURCE_PREFIX", "iofold-test")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("IOFOLD_LOG_LEVEL", "WARNING")
+
+
+def requires_shared(path: Path = TAUBENCH):
+    """Skip (visibly) when ../shared is not beside the checkout, as in a user's clone."""
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (../shared is not beside this clone)")
+
+
+@pytest.fixture(autouse=True)
+def _no_anthropic_key(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    from app import app
+    from chalicelib import wiring
+    from infra.local.dev import lambda_handlers
+    from infra.local.stack import LocalStack
+
+    local = LocalStack(lambda_handlers(app), data_dir=None).start()
+    wiring.reset()
+    yield local
+    local.stop()
+
+
+class Api:
+    """A signed-in API caller over chalice.test.Client."""
+
+    def __init__(self, http: Any, key: str | None, workspace_id: str | None = None):
+        self.http = http
+        self.key = key
+        self.workspace_id = workspace_id
+
+    def _headers(self, extra: dict | None = None) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        return {**headers, **(extra or {})}
+
+    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | str | None = None,
+             headers: dict | None = None):
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        return getattr(self.http, method.lower())(path, headers=self._headers(headers), body=data)
+
+    def get(self, path: str, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw):
+        return self.call("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw):
+        return self.call("PUT", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw):
+        return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw):
+        return self.call("DELETE", path, **kw)
+
+    def ok(self, method: str, path: str, body: Any = None, *, status: int | None = None, **kw) -> Any:
+        """Call and assert a 2xx (or ``status``); the JSON body."""
+        response = self.call(method, path, body, **kw)
+        expected = status or response.status_code
+        assert response.status_code == expected and response.status_code < 300, (
+            f"{method} {path} -> {response.status_code}: {response.body[:500]!r}")
+        return response.json_body
+
+    def wait_job(self, job_id: str, timeout_s: float = 120) -> dict:
+        """Poll a job until it ends; the job."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.ok("GET", f"/v1/jobs/{job_id}")
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s")
+
+    def with_key(self, key: str) -> "Api":
+        return Api(self.http, key, self.workspace_id)
+
+
+@pytest.fixture
+def http(stack):
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield client.http
+
+
+@pytest.fixture
+def anon(http) -> Api:
+    return Api(http, None)
+
+
+def new_workspace(http, name: str = "test") -> Api:
+    created = Api(http, None).ok("POST", "/v1/workspaces", {"name": name}, status=201)
+    return Api(http, created["api_key"], created["workspace"]["id"])
+
+
+@pytest.fixture
+def api(http) -> Api:
+    """An owner of a fresh workspace."""
+    return new_workspace(http, "primary")
+
+
+@pytest.fixture
+def other(http) -> Api:
+    """An owner of a second, unrelated workspace."""
+    return new_workspace(http, "other")
