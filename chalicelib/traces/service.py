@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.auth.models import Caller
 from chalicelib.errors import ValidationError
+from chalicelib.ids import ObjectId
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
@@ -22,7 +23,7 @@ UploadFormat = Literal["langfuse", "unified"]
 
 class ImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    integration_id: str
+    integration_id: ObjectId
     filters: ImportFilters = Field(default_factory=ImportFilters)
 
 

@@ -74,12 +74,13 @@ def seed_demo(api_url: str, fake_langfuse_url: str | None) -> dict[str, str]:
         job = httpx.post(f"{api_url}/traces/upload?format=langfuse", headers={
             **headers, "Content-Type": "application/x-ndjson"}, content=body).json()
     result = wait_for_job(api_url, key, job["job_id"])
-    logger.info("demo import %s: %s", result["status"], result.get("result"))
+    print(f"demo import {result['status']}: {result.get('result')}", flush=True)
     return {"api_key": key, "workspace_id": created["workspace"]["id"]}
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logger.setLevel(logging.INFO)
     port = int(os.environ.get("IOFOLD_PORT", "8000"))
     data_dir = Path(os.environ.get("IOFOLD_DATA_DIR", ROOT / ".iofold")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

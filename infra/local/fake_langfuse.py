@@ -95,7 +95,7 @@ class FakeLangfuse:
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(self._address, handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-langfuse", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-langfuse", daemon=True)
         self._thread.start()
         return self
 
@@ -194,6 +194,8 @@ class FakeLangfuse:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeLangfuse
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024  # headers and body leave in one write, flushed after each request
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         parts = urlsplit(self.path)

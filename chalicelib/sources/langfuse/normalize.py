@@ -237,7 +237,7 @@ def _error(obs: dict[str, Any]) -> str | None:
 
 def _messages_from(value: Any, default_role: str) -> list[Message]:
     """Messages from a generation's input or output, whatever shape the SDK logged."""
-    if value is None:
+    if value is None or value == [] or value == {}:
         return []
     if isinstance(value, str):
         return [Message(role=default_role, content=value)] if value != "" else []  # type: ignore[arg-type]
@@ -270,7 +270,9 @@ def _message(item: dict[str, Any], default_role: str) -> list[Message]:
     if role is None:
         role = default_role
     content = item.get("content")
-    tool_calls = [call for call in (_openai_call(raw) for raw in item.get("tool_calls") or []) if call]
+    extra = item.get("additional_kwargs") if isinstance(item.get("additional_kwargs"), dict) else {}
+    raw_calls = item.get("tool_calls") or extra.get("tool_calls") or []
+    tool_calls = [call for call in (_openai_call(raw) for raw in raw_calls) if call]
     if isinstance(item.get("function_call"), dict):
         legacy = _openai_call({"function": item["function_call"]})
         if legacy:
@@ -318,7 +320,7 @@ def _openai_call(raw: Any) -> dict[str, Any] | None:
     name = function.get("name")
     if not name:
         return None
-    return {"id": _str_or_none(raw.get("id")), "name": str(name), "arguments": _arguments(function.get("arguments", function.get("input")))}
+    return {"id": _str_or_none(raw.get("id")), "name": str(name), "arguments": _arguments(function.get("arguments", function.get("input", function.get("args"))))}
 
 
 def _arguments(value: Any) -> Any:

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    ("", "empty"),
+    ('{"platform": "langfuse", "name": 5, "base_url": "http://x", "credentials": {}}', "name"),
+    ('{"platform": "nope", "name": "a", "base_url": "http://x", "credentials": {}}', "platform"),
+    ('{"platform": "langfuse", "name": "a", "base_url": "http://x", "credentials": {"public_key": "p"}}', "secret_key"),
+    ('{"platform": "langfuse", "name": "a", "base_url": "http://x", "credentials": {"public_key": "p", "secret_key": "s"}, "x": 1}', "x"),
+])
+def test_bad_bodies_are_400_with_a_clear_message_and_nothing_written(api, raw, fragment):
+    response = api.post("/v1/integrations", raw=raw)
+    assert response.status_code == 400
+    error = response.json_body["error"]
+    assert error["code"] == "VALIDATION_ERROR" and fragment in json.dumps(error)
+    assert api.ok("GET", "/v1/integrations")["items"] == []
+
+
+def test_duplicate_integration_name_is_409(api):
+    body = {"platform": "langfuse", "name": "same", "base_url": "http://127.0.0.1:9",
+            "credentials": {"public_key": "p", "secret_key": "s"}}
+    api.ok("POST", "/v1/integrations", body, status=201)
+    response = api.post("/v1/integrations", body)
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "CONFLICT"
+    assert len(api.ok("GET", "/v1/integrations")["items"]) == 1
+
+
+def test_unknown_ids_are_404(api):
+    for path in ("/v1/traces/tr_0000", "/v1/jobs/job_0000", "/v1/integrations/int_0000"):
+        response = api.get(path)
+        assert response.status_code == 404 and response.json_body["error"]["code"] == "NOT_FOUND", path
+
+
+def test_oversized_body_is_413_and_starts_nothing(api):
+    from chalicelib.config import get_settings
+
+    big = "x" * (get_settings().max_body_bytes + 1)
+    response = api.post("/v1/traces/upload?format=langfuse", raw=big, headers={"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 413 and response.json_body["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert api.ok("GET", "/v1/jobs")["items"] == []
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "cursor=!!!"])
+def test_bad_paging_is_400(api, query):
+    assert api.get(f"/v1/traces?{query}").status_code == 400
+
+
+def test_upload_needs_a_known_format(api):
+    response = api.post("/v1/traces/upload?format=csv", raw="{}", headers={"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 400 and "format" in response.json_body["error"]["message"]
+
+
+def test_unified_upload_reports_invalid_traces_by_line(api):
+    good = {"id": "ignored", "source": {"platform": "upload", "external_id": "e1"}, "name": "ok",
+            "messages": [{"role": "user", "content": "hi"}]}
+    bad = {"id": "x", "source": {"platform": "upload", "external_id": "e2"}, "messages": [{"role": "robot"}]}
+    job = api.ok("POST", "/v1/traces/upload?format=unified", raw=f"{json.dumps(good)}\n{json.dumps(bad)}\n",
+                 headers={"Content-Type": "application/x-ndjson"}, status=202)
+    done = api.wait_job(job["job_id"])
+    assert done["result"]["imported"] == 1 and done["result"]["failed"] == 1
+    assert done["result"]["failures"][0]["reason"].startswith("line 2:")

@@ -1,0 +1,94 @@
+"""`make dev`'s entry point as a user runs it: ready with local.json, demo data imported
+through the real paths, and a restart with the same data folder loses nothing."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port_block(n: int = 3) -> int:
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n < 65535 and all(_is_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "IOFOLD_"))}
+    env.update(IOFOLD_PORT=str(port), IOFOLD_DATA_DIR=str(data_dir))
+    return subprocess.Popen([sys.executable, "-m", "infra.local.dev"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_ready(proc: subprocess.Popen, data_dir: Path, since: float, timeout_s: float = 180) -> dict:
+    local = data_dir / "local.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        if local.exists() and local.stat().st_mtime >= since:
+            return json.loads(local.read_text())
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("the local stack did not become ready:\n" + proc.stdout.read())
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
+    port = _free_port_block()
+    proc = _start(tmp_path, port)
+    try:
+        info = _wait_ready(proc, tmp_path, since=0)
+        assert info["api_url"] == f"http://127.0.0.1:{port}/v1"
+        headers = {"Authorization": f"Bearer {info['api_key']}"}
+        traces = httpx.get(f"{info['api_url']}/traces?limit=200", headers=headers).json()["items"]
+        assert len(traces) >= 24
+        assert httpx.get(info["dashboard_url"]).status_code == 200
+        assert httpx.get(info["dashboard_url"] + "config.json").json()["api_url"] == info["api_url"]
+        deleted = traces[0]["id"]
+        assert httpx.delete(f"{info['api_url']}/traces/{deleted}", headers=headers).status_code == 204
+        integration = httpx.get(f"{info['api_url']}/integrations", headers=headers).json()["items"][0]
+    finally:
+        output = _stop(proc)
+    assert "API key" in output
+
+    started = time.time()
+    proc = _start(tmp_path, port)
+    try:
+        again = _wait_ready(proc, tmp_path, since=started - 1)
+        assert again["api_key"] == info["api_key"] and again["workspace_id"] == info["workspace_id"]
+        after = httpx.get(f"{info['api_url']}/traces?limit=200", headers=headers).json()["items"]
+        assert {t["id"] for t in after} == {t["id"] for t in traces} - {deleted}
+        # the stored credentials still decrypt: the connection test reaches the demo source
+        test = httpx.post(f"{info['api_url']}/integrations/{integration['id']}/test", headers=headers).json()
+        assert test["ok"] is True, test
+    finally:
+        _stop(proc)
