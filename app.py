@@ -12,6 +12,8 @@ from chalicelib.auth.models import (
 )
 from chalicelib.config import get_settings
 from chalicelib.errors import ValidationError
+from chalicelib.evals import service as evals
+from chalicelib.evals.models import EvalVersion, ExecuteRequest, Execution, GenerateRequest
 from chalicelib.integrations import service as integrations
 from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
 from chalicelib.jobs import service as jobs
@@ -127,9 +129,12 @@ def upload_traces(req: Request) -> JobAccepted:
 
 @api.route("/v1/traces", "GET", role="viewer", query={**LIST_QUERY, "source": "string", "tag": "string",
                                                        "name": "string", "from": "string", "to": "string",
-                                                       "integration_id": "string"})
+                                                       "integration_id": "string", "eval_set_id": "string",
+                                                       "rated": "boolean"})
 def list_traces(req: Request) -> Page[TraceSummary]:
-    filters = traces.TraceFilters.model_validate({k: v for k, v in req.query.items() if k not in ("limit", "cursor")})
+    filters = traces.TraceFilters.model_validate({k: v for k, v in req.query.items()
+                                                  if k not in ("limit", "cursor", "eval_set_id", "rated")})
+    filters = filters.model_copy(update=_rated_filters(req))
     return traces.list_traces(req.caller, filters, limit=parse_limit(req.query.get("limit")),
                               cursor=req.query.get("cursor"), traces=wiring.trace_repo())
 
@@ -172,6 +177,116 @@ def cancel_job(req: Request, job_id: str) -> Job:
     return jobs.cancel_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn())
 
 
+# --- evals: generation, versions, execution -----------------------------------------------
+
+@api.route("/v1/eval-sets/{eval_set_id}/generate", "POST", role="member", body=GenerateRequest, response=JobAccepted,
+           status=202)
+def generate_eval(req: Request, eval_set_id: str) -> JobAccepted:
+    return _accepted(evals.start_generation(
+        req.caller, eval_set_id, req.body, eval_sets=wiring.eval_set_ratings(), jobs=wiring.job_repo(),
+        sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval"),
+        anthropic_available=bool(get_settings().anthropic_api_key)))
+
+
+@api.route("/v1/evals", "GET", role="viewer", query={**LIST_QUERY, "eval_set_id": "string"})
+def list_evals(req: Request) -> Page[EvalVersion]:
+    if not req.query.get("eval_set_id"):
+        raise ValidationError("eval_set_id is required", [{"field": "eval_set_id"}])
+    return evals.list_versions(req.caller, req.query["eval_set_id"], limit=parse_limit(req.query.get("limit")),
+                               cursor=req.query.get("cursor"), eval_sets=wiring.eval_set_ratings(),
+                               evals=wiring.eval_repo())
+
+
+@api.route("/v1/evals/{eval_id}", "GET", role="viewer", response=EvalVersion)
+def get_eval(req: Request, eval_id: str) -> EvalVersion:
+    return wiring.eval_repo().get(req.caller.workspace_id, eval_id)
+
+
+@api.route("/v1/evals/{eval_id}/execute", "POST", role="member", body=ExecuteRequest, response=JobAccepted,
+           status=202)
+def execute_eval(req: Request, eval_id: str) -> JobAccepted:
+    return _accepted(evals.start_execution(req.caller, eval_id, req.body, evals=wiring.eval_repo(),
+                                           jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                           state_machine_arn=wiring.state_machine_arn("execute_eval")))
+
+
+@api.route("/v1/evals/{eval_id}/executions", "GET", role="viewer", query=LIST_QUERY)
+def list_executions(req: Request, eval_id: str) -> Page[Execution]:
+    return evals.list_executions(req.caller, eval_id, limit=parse_limit(req.query.get("limit")),
+                                 cursor=req.query.get("cursor"), evals=wiring.eval_repo())
+
+
+# --- eval sets, feedback, review queue --------------------------------------------------
+
+from chalicelib.evalsets import service as eval_sets  # noqa: E402
+from chalicelib.evalsets.models import (  # noqa: E402
+    CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
+)
+
+
+def _rated_filters(req: Request) -> dict:
+    """GET /v1/traces ?eval_set_id=&rated=true|false → TraceFilters fields (404 for another workspace's set)."""
+    eval_set_id, rated = req.query.get("eval_set_id"), req.query.get("rated")
+    if rated is not None and rated not in ("true", "false"):
+        raise ValidationError("rated must be true or false", [{"field": "rated", "value": rated}])
+    if rated is not None and not eval_set_id:
+        raise ValidationError("rated needs eval_set_id", [{"field": "eval_set_id"}])
+    if not eval_set_id:
+        return {}
+    rated_ids = eval_sets.rated_trace_ids(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo())
+    return {"rated_ids": rated_ids, "rated": None if rated is None else rated == "true"}
+
+
+@api.route("/v1/eval-sets", "POST", role="member", body=CreateEvalSetRequest, response=EvalSetDetail, status=201)
+def create_eval_set(req: Request) -> EvalSetDetail:
+    return eval_sets.create_eval_set(req.caller, req.body, eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets", "GET", role="viewer", query=LIST_QUERY)
+def list_eval_sets(req: Request) -> Page[EvalSet]:
+    return eval_sets.list_eval_sets(req.caller, limit=parse_limit(req.query.get("limit")),
+                                    cursor=req.query.get("cursor"), eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}", "GET", role="viewer", response=EvalSetDetail)
+def get_eval_set(req: Request, eval_set_id: str) -> EvalSetDetail:
+    return eval_sets.get_eval_set(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}", "PATCH", role="member", body=UpdateEvalSetRequest, response=EvalSetDetail)
+def update_eval_set(req: Request, eval_set_id: str) -> EvalSetDetail:
+    return eval_sets.update_eval_set(req.caller, eval_set_id, req.body, eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}", "DELETE", role="member", status=204)
+def delete_eval_set(req: Request, eval_set_id: str) -> None:
+    eval_sets.delete_eval_set(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", "PUT", role="member", body=RateRequest,
+           response=Feedback)
+def rate_trace(req: Request, eval_set_id: str, trace_id: str) -> Feedback:
+    return eval_sets.rate_trace(req.caller, eval_set_id, trace_id, req.body, eval_sets=wiring.eval_set_repo(),
+                                traces=wiring.trace_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}/feedback", "GET", role="viewer", query=LIST_QUERY)
+def list_feedback(req: Request, eval_set_id: str) -> Page[Feedback]:
+    return eval_sets.list_feedback(req.caller, eval_set_id, limit=parse_limit(req.query.get("limit")),
+                                   cursor=req.query.get("cursor"), eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", "DELETE", role="member", status=204)
+def delete_feedback(req: Request, eval_set_id: str, trace_id: str) -> None:
+    eval_sets.delete_feedback(req.caller, eval_set_id, trace_id, eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}/review-queue", "GET", role="viewer", query={"limit": "integer"})
+def review_queue(req: Request, eval_set_id: str) -> Page[ReviewItem]:
+    return eval_sets.review_queue(req.caller, eval_set_id, limit=parse_limit(req.query.get("limit")),
+                                  eval_sets=wiring.eval_set_repo(), traces=wiring.trace_repo())
+
+
 # --- Step Functions tasks ---------------------------------------------------------------
 
 @app.lambda_function(name="import_page")
@@ -190,3 +305,46 @@ def job_fail(event, context):
 
 
 
+
+
+@app.lambda_function(name="generate_load")
+def generate_load(event, context):
+    return handlers.generate_load(event)
+
+
+@app.lambda_function(name="generate_candidates")
+def generate_candidates(event, context):
+    return handlers.generate_candidates(event)
+
+
+@app.lambda_function(name="generate_test")
+def generate_test(event, context):
+    return handlers.generate_test(event)
+
+
+@app.lambda_function(name="generate_save")
+def generate_save(event, context):
+    return handlers.generate_save(event)
+
+
+@app.lambda_function(name="execute_prepare")
+def execute_prepare(event, context):
+    return handlers.execute_prepare(event)
+
+
+@app.lambda_function(name="execute_chunk")
+def execute_chunk(event, context):
+    return handlers.execute_chunk(event)
+
+
+@app.lambda_function(name="execute_aggregate")
+def execute_aggregate(event, context):
+    return handlers.execute_aggregate(event)
+
+
+@app.lambda_function(name="sandbox")
+def sandbox(event, context):
+    """The sandbox function: runs eval code in a fresh locked-down child, never in this process."""
+    from chalicelib.sandbox.tasks import run_sandbox
+
+    return run_sandbox(event)

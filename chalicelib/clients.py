@@ -42,7 +42,8 @@ def anthropic_client() -> Any:
     """The real Anthropic SDK client, with the key from settings."""
     import anthropic
 
-    return anthropic.Anthropic(api_key=get_settings().anthropic_api_key, max_retries=2)
+    # retries live in AnthropicGenerator (one tested place), not in the SDK as well
+    return anthropic.Anthropic(api_key=get_settings().anthropic_api_key, max_retries=0)
 
 
 def reset_clients() -> None:

@@ -24,7 +24,7 @@ class Settings(BaseModel):
     account_id: str = Field(default="123456789012", description="for building state machine and Lambda ARNs")
     allow_signup: bool = Field(default=False, description="POST /v1/workspaces without an owner key")
     anthropic_api_key: str | None = None
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str | None = Field(default=None, description="default: the generator's DEFAULT_MODEL")
     max_body_bytes: int = Field(default=6 * 1024 * 1024, description="larger request bodies get 413")
     trace_inline_bytes: int = Field(default=48 * 1024, description="gzipped bodies above this go to S3")
     execute_chunk_size: int = Field(default=200, ge=1, le=5000)

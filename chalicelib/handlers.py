@@ -74,3 +74,88 @@ def _import_detail(result: dict[str, Any]) -> str:
 
 
 
+
+
+# --- generate_eval.asl.json --------------------------------------------------------------
+
+def _job(event: dict[str, Any]):
+    from chalicelib.evals.tasks import JobEvent
+
+    return JobEvent.model_validate(event)
+
+
+def generate_load(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.evals import tasks
+
+    tasks.generate_load(_job(event), eval_sets=wiring.eval_set_ratings(), jobs=wiring.job_repo(),
+                        files=wiring.job_files())
+    return event
+
+
+def generate_candidates(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.evals import tasks
+
+    ev = _job(event)
+    tasks.generate_write(ev, generator=wiring.generator(ev.params.get("generator", "auto")),
+                         traces=wiring.trace_repo(), jobs=wiring.job_repo(), files=wiring.job_files())
+    return event
+
+
+def generate_test(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.evals import tasks
+
+    tasks.generate_test(_job(event), sandbox=wiring.sandbox(), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
+                        files=wiring.job_files())
+    return event
+
+
+def generate_save(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.evals import tasks
+
+    out = tasks.generate_save(_job(event), evals=wiring.eval_repo(), eval_sets=wiring.eval_set_ratings(),
+                              sandbox=wiring.sandbox(), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
+                              files=wiring.job_files())
+    return {**event, **out}
+
+
+# --- execute_eval.asl.json ---------------------------------------------------------------
+
+def execute_prepare(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.config import get_settings
+    from chalicelib.evals import tasks
+
+    out = tasks.execute_prepare(_job(event), evals=wiring.eval_repo(), traces=wiring.trace_repo(),
+                                jobs=wiring.job_repo(), files=wiring.job_files(),
+                                chunk_size=get_settings().execute_chunk_size, list_trace_ids=all_trace_ids)
+    return {**event, **out}
+
+
+def all_trace_ids(workspace_id: str, filters: dict | None) -> list[str]:
+    """Every trace id of the workspace matching GET /v1/traces-style filters."""
+    from chalicelib.traces.service import TraceFilters
+
+    f = TraceFilters.model_validate(filters or {})
+    needs_filter = any([f.source, f.tag, f.name, f.integration_id])
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = wiring.trace_repo().list(workspace_id, limit=200, cursor=cursor, since=f.from_, until=f.to,
+                                                keep=f.keep if needs_filter else None)
+        ids += [s.id for s in page]
+        if not cursor:
+            return ids
+
+
+def execute_chunk(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.evals import tasks
+
+    return tasks.execute_chunk(_job(event), int(event["chunk"]), evals=wiring.eval_repo(), traces=wiring.trace_repo(),
+                               sandbox=wiring.sandbox(), jobs=wiring.job_repo(), files=wiring.job_files())
+
+
+def execute_aggregate(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.evals import tasks
+
+    out = tasks.execute_aggregate(_job(event), evals=wiring.eval_repo(), eval_sets=wiring.eval_set_ratings(),
+                                  jobs=wiring.job_repo(), files=wiring.job_files())
+    return {"job_id": event["job_id"], "workspace_id": event["workspace_id"], "params": event["params"], **out}

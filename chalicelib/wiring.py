@@ -17,7 +17,7 @@ from chalicelib.traces.repository import TraceRepository
 def reset() -> None:
     """Forget every cached client and repository (tests, local stack start)."""
     clients.reset_clients()
-    for getter in (auth_repo, job_repo, trace_repo, integration_repo, keyring, bucket):
+    for getter in (auth_repo, job_repo, trace_repo, integration_repo, keyring, bucket, eval_set_repo, eval_repo):
         getter.cache_clear()
 
 
@@ -61,3 +61,52 @@ def sfn():
 
 def state_machine_arn(name: str) -> str:
     return get_settings().state_machine_arn(name)
+
+
+@functools.lru_cache(maxsize=None)
+def eval_set_repo():
+    from chalicelib.evalsets.repository import EvalSetRepository
+
+    return EvalSetRepository(clients.dynamodb_table("eval_sets"), clients.dynamodb_table("feedback"),
+                             clients.aws_client("dynamodb"))
+
+
+def eval_set_ratings():
+    from chalicelib.evals.service import EvalSetRatings
+
+    return EvalSetRatings(eval_set_repo())
+
+
+@functools.lru_cache(maxsize=None)
+def eval_repo():
+    from chalicelib.evals.repository import EvalRepository
+
+    return EvalRepository(clients.dynamodb_table("evals"), clients.dynamodb_table("executions"),
+                          clients.dynamodb_table("eval_sets"))
+
+
+def job_files():
+    from chalicelib.jobs.files import JobFiles
+
+    return JobFiles(bucket())
+
+
+def sandbox():
+    """The sandbox, reached through its own function (never run in this process)."""
+    from chalicelib.evals.sandbox_client import LambdaSandbox
+
+    return LambdaSandbox(clients.aws_client("lambda"), get_settings().function_name("sandbox"))
+
+
+def generator(choice: str):
+    """The generator for a job: anthropic when asked (or auto with a key), else offline."""
+    settings = get_settings()
+    if choice == "anthropic" or (choice == "auto" and settings.anthropic_api_key):
+        from chalicelib.generation.anthropic import AnthropicGenerator
+
+        from chalicelib.generation.anthropic import DEFAULT_MODEL
+
+        return AnthropicGenerator(clients.anthropic_client(), model=settings.anthropic_model or DEFAULT_MODEL)
+    from chalicelib.generation.offline import OfflineGenerator
+
+    return OfflineGenerator()

@@ -75,6 +75,10 @@ class StateMachine:
 # Task functions (the names of @app.lambda_function handlers) each state machine calls.
 STATE_MACHINES: tuple[StateMachine, ...] = (
     StateMachine("import_traces", ("import_page", "job_finish", "job_fail"), timeout_seconds=3600),
+    StateMachine("generate_eval", ("generate_load", "generate_candidates", "generate_test", "generate_save",
+                                   "job_finish", "job_fail"), timeout_seconds=1800),
+    StateMachine("execute_eval", ("execute_prepare", "execute_chunk", "execute_aggregate", "job_finish", "job_fail"),
+                 timeout_seconds=3600),
 )
 
 
@@ -84,8 +88,10 @@ def definition_substitutions(function_arn) -> dict[str, str]:
     return {f"Fn_{n}": function_arn(n) for n in names}
 
 
-def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_seconds: int | None = None) -> str:
-    """The ASL text with placeholders substituted (as CloudFormation DefinitionSubstitutions would)."""
+def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_seconds: int | None = None,
+                      max_concurrency: int | None = None) -> str:
+    """The ASL text with placeholders substituted (as CloudFormation DefinitionSubstitutions would),
+    the time limit set and, when given, every Map state's MaxConcurrency (from settings)."""
     import json
 
     text = sm.path.read_text()
@@ -93,7 +99,11 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
         text = text.replace("${" + key + "}", value)
     doc = json.loads(text)
     doc["TimeoutSeconds"] = timeout_seconds or sm.timeout_seconds
+    if max_concurrency:
+        for state in doc["States"].values():
+            if state["Type"] == "Map":
+                state["MaxConcurrency"] = max_concurrency
     return json.dumps(doc)
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
-EXTRA_FUNCTIONS: tuple[str, ...] = ()
+EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox",)

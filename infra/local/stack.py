@@ -150,7 +150,7 @@ def provision() -> None:
     subs = resources.definition_substitutions(
         lambda n: f"arn:aws:lambda:{s.region}:{s.account_id}:function:{s.function_name(n)}")
     for sm in resources.STATE_MACHINES:
-        definition = resources.render_definition(sm, subs)
+        definition = resources.render_definition(sm, subs, max_concurrency=s.execute_max_concurrency)
         name = s.state_machine_name(sm.name)
         if name in machines:
             sfn.update_state_machine(stateMachineArn=machines[name], definition=definition)

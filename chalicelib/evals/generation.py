@@ -1,0 +1,197 @@
+"""Choosing an eval honestly: candidates are ranked by cross-validated agreement (each fold's
+code is written without the fold's traces, then scored on them), never by training accuracy
+alone; the chosen version carries its held-out estimate and flags for code that memorises."""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib.errors import Unprocessable
+from chalicelib.evals.sandbox_client import Sandbox
+from chalicelib.generation.base import Candidate, Candidates, EvalGenerator, GenerationRequest, LabeledTrace
+from chalicelib.metrics import compute_metrics
+
+LOW_CONFIDENCE_BELOW = 0.80
+MAX_FOLDS = 5
+LONG_LITERAL_CHARS = 40
+
+
+class ScoredCandidate(BaseModel):
+    code: str
+    rationale: str = ""
+    training_accuracy: float | None
+    heldout_accuracy: float | None = Field(description="cross-validated; None when too few examples to hold out")
+    heldout_kappa: float | None = None
+    folds: int = 0
+
+
+class GenerationOutcome(BaseModel):
+    """The chosen candidate, every candidate's scores, and what producing them cost."""
+
+    chosen: ScoredCandidate
+    candidates: list[ScoredCandidate]
+    generator: str
+    model: str | None
+    prompt: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    duration_s: float
+    flags: list[str]
+    training_results: dict[str, str] = Field(description="trace id -> result of the chosen code on its training traces")
+
+
+def check_trainable(examples: list[LabeledTrace]) -> None:
+    """422 unless there is at least one positive and one negative example."""
+    positives = sum(e.rating == "positive" for e in examples)
+    negatives = sum(e.rating == "negative" for e in examples)
+    if not positives or not negatives:
+        raise Unprocessable(f"generation needs at least one positive and one negative rating "
+                            f"(this set has {positives} positive, {negatives} negative)")
+
+
+def stratified_folds(examples: list[LabeledTrace], *, seed: int) -> list[list[int]]:
+    """Indexes of k stratified folds (k ≤ 5, ≥ 2 per class needed); [] when too few to hold out."""
+    by_class: dict[str, list[int]] = {"positive": [], "negative": []}
+    for i, e in enumerate(examples):
+        if e.rating in by_class:
+            by_class[e.rating].append(i)
+    k = min(MAX_FOLDS, *(len(v) for v in by_class.values()))
+    if k < 2:
+        return []
+    rng = random.Random(seed)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    for indexes in by_class.values():
+        shuffled = indexes[:]
+        rng.shuffle(shuffled)
+        for j, idx in enumerate(shuffled):
+            folds[j % k].append(idx)
+    return folds
+
+
+def _results(sandbox: Sandbox, code: str, examples: list[LabeledTrace]) -> list[str]:
+    return [r.result for r in sandbox.run(code, [e.trace for e in examples])]
+
+
+def _accuracy(examples: list[LabeledTrace], results: list[str]) -> tuple[float | None, float | None]:
+    m = compute_metrics((e.rating, r) for e, r in zip(examples, results))
+    # errors and timeouts count against a candidate when choosing: they are not agreement
+    scored = m.n + m.errors + m.timeouts
+    acc = (m.confusion.tp + m.confusion.tn) / scored if scored else None
+    return acc, m.cohen_kappa
+
+
+class FoldCandidates(BaseModel):
+    held_out: list[int] = Field(description="indexes of the examples this fold's code never saw")
+    candidates: list[Candidate]
+
+
+class GeneratedSet(BaseModel):
+    """Candidates written from all examples, and from each fold's training part (for CV)."""
+
+    full: Candidates
+    folds: list[FoldCandidates]
+    duration_s: float
+
+
+def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *, seed: int = 0) -> GeneratedSet:
+    """Candidates on all examples, then once per stratified fold without the fold's examples."""
+    started = time.monotonic()
+    examples = scored_examples(request)
+    check_trainable(examples)
+    full = generator.generate(request)
+    if not full.candidates:
+        raise Unprocessable("the generator returned no candidate")
+    folds: list[FoldCandidates] = []
+    neutral = [e for e in request.examples if e.rating == "neutral"]
+    for fold in stratified_folds(examples, seed=seed):
+        held = set(fold)
+        train = [e for i, e in enumerate(examples) if i not in held]
+        out = generator.generate(request.model_copy(update={"examples": train + neutral}))
+        full = full.model_copy(update={"input_tokens": full.input_tokens + out.input_tokens,
+                                       "output_tokens": full.output_tokens + out.output_tokens,
+                                       "cost_usd": full.cost_usd + out.cost_usd})
+        folds.append(FoldCandidates(held_out=fold, candidates=out.candidates))
+    return GeneratedSet(full=full, folds=folds, duration_s=round(time.monotonic() - started, 3))
+
+
+def scored_examples(request: GenerationRequest) -> list[LabeledTrace]:
+    """The examples that train and score: positive and negative (neutral is shown, not trained on)."""
+    return [e for e in request.examples if e.rating != "neutral"]
+
+
+def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbox: Sandbox) -> GenerationOutcome:
+    """Score every candidate in the sandbox (training and cross-validated) and pick the best."""
+    started = time.monotonic()
+    examples = scored_examples(request)
+    full = generated.full
+    fold_results: list[list[str | None]] = [[None] * len(examples) for _ in full.candidates]
+    for fold in generated.folds:
+        held_examples = [examples[i] for i in fold.held_out]
+        for c in range(len(full.candidates)):
+            fold_code = fold.candidates[min(c, len(fold.candidates) - 1)].code
+            for i, result in zip(fold.held_out, _results(sandbox, fold_code, held_examples)):
+                fold_results[c][i] = result
+    scored: list[ScoredCandidate] = []
+    training: list[list[str]] = []
+    for c, candidate in enumerate(full.candidates):
+        results = _results(sandbox, candidate.code, examples)
+        training.append(results)
+        train_acc, _ = _accuracy(examples, results)
+        held_acc = held_kappa = None
+        if generated.folds:
+            held_acc, held_kappa = _accuracy(examples, [r or "error" for r in fold_results[c]])
+        scored.append(ScoredCandidate(code=candidate.code, rationale=candidate.rationale, training_accuracy=train_acc,
+                                      heldout_accuracy=held_acc, heldout_kappa=held_kappa, folds=len(generated.folds)))
+    best = max(range(len(scored)), key=lambda c: (
+        scored[c].heldout_accuracy if scored[c].heldout_accuracy is not None else -1,
+        scored[c].heldout_kappa if scored[c].heldout_kappa is not None else -1,
+        scored[c].training_accuracy or 0, -c))
+    chosen = scored[best]
+    flags = honesty_flags(chosen.code, examples)
+    if chosen.heldout_accuracy is None:
+        flags += ["too_few_examples_for_heldout", "low_confidence"]
+    elif chosen.heldout_accuracy < LOW_CONFIDENCE_BELOW:
+        flags.append("low_confidence")
+    return GenerationOutcome(
+        chosen=chosen, candidates=scored, generator=full.generator, model=full.model, prompt=full.prompt,
+        input_tokens=full.input_tokens, output_tokens=full.output_tokens, cost_usd=round(full.cost_usd, 6),
+        duration_s=round(generated.duration_s + time.monotonic() - started, 3), flags=flags,
+        training_results={str(e.trace.get("id")): r for e, r in zip(examples, training[best])})
+
+
+def honesty_flags(code: str, examples: list[LabeledTrace]) -> list[str]:
+    """names_trace_ids: the code mentions a training trace's id; copies_literals: a long string
+    literal that appears in exactly one training trace."""
+    flags: list[str] = []
+    ids = {str(v) for e in examples for v in (e.trace.get("id"), (e.trace.get("source") or {}).get("external_id")) if v}
+    if any(i and i in code for i in ids):
+        flags.append("names_trace_ids")
+    try:
+        literals = [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                    and len(n.value) >= LONG_LITERAL_CHARS]
+    except SyntaxError:
+        literals = []
+    if literals:
+        bodies = [json.dumps(e.trace, ensure_ascii=False) for e in examples]
+        for literal in literals:
+            needle = json.dumps(literal, ensure_ascii=False)[1:-1]
+            if sum(needle in b for b in bodies) == 1:
+                flags.append("copies_literals")
+                break
+    return flags
+
+
+def function_name_of(code: str) -> str:
+    """The ``eval_*`` function a module defines."""
+    match = re.search(r"^def (eval_\w+)\s*\(", code, flags=re.M)
+    if not match:
+        raise Unprocessable("eval code must define a top-level function named eval_<name>(trace)")
+    return match.group(1)

@@ -1,0 +1,129 @@
+"""Eval versions (evals table) and their per-trace results (executions table)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import NotFound
+from chalicelib.evals.models import EvalVersion, Execution
+from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
+
+
+class EvalRepository:
+    def __init__(self, evals: Any, executions: Any, eval_sets: Any):
+        self._evals = evals
+        self._executions = executions
+        self._eval_sets = eval_sets
+
+    # --- versions ---
+
+    def next_version(self, workspace_id: str, eval_set_id: str) -> int:
+        """The next version number of a set (an atomic counter on the set's record)."""
+        try:
+            attrs = self._eval_sets.update_item(
+                Key={"workspace_id": workspace_id, "eval_set_id": eval_set_id},
+                UpdateExpression="ADD version_counter :one", ConditionExpression="attribute_exists(eval_set_id)",
+                ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")["Attributes"]
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise NotFound(f"eval set {eval_set_id} not found") from exc
+            raise
+        return int(attrs["version_counter"])
+
+    def add(self, workspace_id: str, version: EvalVersion) -> None:
+        item = {"workspace_id": workspace_id, "eval_id": version.id, **version.model_dump(exclude={"id"})}
+        self._evals.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(eval_id)")
+
+    def get(self, workspace_id: str, eval_id: str) -> EvalVersion:
+        """A version of the caller's workspace; 404 otherwise."""
+        found = self._evals.query(IndexName="by_id", KeyConditionExpression=Key("eval_id").eq(eval_id))["Items"]
+        item = next((i for i in found if i.get("workspace_id") == workspace_id), None)
+        if item is None:
+            raise NotFound(f"eval {eval_id} not found")
+        return self._to_model(item)
+
+    def list_for_set(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[EvalVersion], str | None]:
+        items, nxt = query_page(self._evals, limit=limit, cursor=cursor, owner=("eval_set_id", eval_set_id),
+                                KeyConditionExpression=Key("eval_set_id").eq(eval_set_id))
+        versions = sorted((self._to_model(i) for i in items), key=lambda v: -v.version)
+        return versions, nxt
+
+    def all_for_set(self, eval_set_id: str) -> list[EvalVersion]:
+        """Every version of a set, newest first."""
+        out: list[EvalVersion] = []
+        cursor = None
+        while True:
+            page, cursor = self.list_for_set(eval_set_id, limit=200, cursor=cursor)
+            out += page
+            if not cursor:
+                return sorted(out, key=lambda v: -v.version)
+
+    def update(self, version: EvalVersion, **fields: Any) -> EvalVersion:
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":f{i}": to_dynamo(v) for i, v in enumerate(fields.values())}
+        self._evals.update_item(Key={"eval_set_id": version.eval_set_id, "eval_id": version.id},
+                                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        return version.model_copy(update=fields)
+
+    def set_status(self, workspace_id: str, eval_set_id: str, changes: list[tuple[str, str]]) -> None:
+        """Change several versions' statuses in one transaction (activate = one active per set)."""
+        client = self._evals.meta.client
+        client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": self._evals.name, "Key": {"eval_set_id": eval_set_id, "eval_id": eval_id},
+                        "UpdateExpression": "SET #s = :s", "ConditionExpression": "workspace_id = :w",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":s": status, ":w": workspace_id}}}
+            for eval_id, status in changes])
+
+    # --- executions ---
+
+    def put_executions(self, results: Iterable[Execution]) -> None:
+        with self._executions.batch_writer(overwrite_by_pkeys=["eval_id", "trace_id"]) as batch:
+            for r in results:
+                batch.put_item(Item=to_dynamo(r.model_dump()))
+
+    def executions(self, eval_id: str, *, limit: int, cursor: str | None) -> tuple[list[Execution], str | None]:
+        items, nxt = query_page(self._executions, limit=limit, cursor=cursor, owner=("eval_id", eval_id),
+                                KeyConditionExpression=Key("eval_id").eq(eval_id))
+        return [Execution.model_validate(to_plain(i)) for i in items], nxt
+
+    def execution(self, eval_id: str, trace_id: str) -> Execution:
+        item = self._executions.get_item(Key={"eval_id": eval_id, "trace_id": trace_id}).get("Item")
+        if not item:
+            raise NotFound(f"no execution of eval {eval_id} on trace {trace_id}")
+        return Execution.model_validate(to_plain(item))
+
+    def executions_for(self, eval_id: str, trace_ids: list[str]) -> dict[str, Execution]:
+        """Results by trace id for the given traces (BatchGetItem; missing ones left out)."""
+        client = self._executions.meta.client
+        out: dict[str, Execution] = {}
+        unique = list(dict.fromkeys(trace_ids))
+        for start in range(0, len(unique), 100):
+            request = {self._executions.name: {"Keys": [{"eval_id": eval_id, "trace_id": t}
+                                                        for t in unique[start:start + 100]]}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._executions.name, []):
+                    out[item["trace_id"]] = Execution.model_validate(to_plain(item))
+                request = response.get("UnprocessedKeys") or None
+        return out
+
+    def executed_trace_ids(self, eval_id: str) -> set[str]:
+        ids: set[str] = set()
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(eval_id), "ProjectionExpression": "trace_id"}
+        while True:
+            page = self._executions.query(**kwargs)
+            ids.update(i["trace_id"] for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _to_model(item: dict) -> EvalVersion:
+        plain = to_plain(item)
+        plain["id"] = plain.pop("eval_id")
+        return EvalVersion.model_validate({k: v for k, v in plain.items() if k in EvalVersion.model_fields})

@@ -1,0 +1,89 @@
+"""Starting generation and execution jobs, and reading versions and their results."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chalicelib.auth.models import Caller
+from chalicelib.errors import Unprocessable
+from chalicelib.evals.models import EvalVersion, ExecuteRequest, Execution, GenerateRequest
+from chalicelib.evals.repository import EvalRepository
+from chalicelib.jobs import service as jobs_service
+from chalicelib.jobs.models import Job
+from chalicelib.jobs.repository import JobRepository
+from chalicelib.storage import Page
+
+
+class Rating(Protocol):
+    trace_id: str
+    rating: str
+    notes: str
+
+
+class EvalSetLookup(Protocol):
+    """What the engine needs from eval sets: the set (404 if not the caller's) and its ratings."""
+
+    def get_set(self, workspace_id: str, eval_set_id: str) -> Any: ...
+
+    def ratings(self, eval_set_id: str) -> list[Rating]: ...
+
+
+def start_generation(caller: Caller, eval_set_id: str, req: GenerateRequest, *, eval_sets: EvalSetLookup,
+                     jobs: JobRepository, sfn: Any, state_machine_arn: str, anthropic_available: bool,
+                     parent_id: str | None = None, job_type: str = "generate") -> Job:
+    """Check the set can train, then start the generate state machine."""
+    eval_set = eval_sets.get_set(caller.workspace_id, eval_set_id)
+    ratings = eval_sets.ratings(eval_set_id)
+    positives = sum(r.rating == "positive" for r in ratings)
+    negatives = sum(r.rating == "negative" for r in ratings)
+    if not positives or not negatives:
+        raise Unprocessable(f"generation needs at least one positive and one negative rating "
+                            f"(eval set {eval_set_id} has {positives} positive, {negatives} negative)")
+    if req.generator == "anthropic" and not anthropic_available:
+        raise Unprocessable("the anthropic generator needs ANTHROPIC_API_KEY; use generator 'offline' or 'auto'")
+    params = {"eval_set_id": eval_set_id, **req.model_dump(), "created_by": caller.key_id, "parent_id": parent_id,
+              "eval_set_name": getattr(eval_set, "name", "")}
+    return jobs_service.start_job(caller.workspace_id, job_type, params, state_machine_arn=state_machine_arn,
+                                  jobs=jobs, sfn=sfn)
+
+
+def list_versions(caller: Caller, eval_set_id: str, *, limit: int, cursor: str | None, eval_sets: EvalSetLookup,
+                  evals: EvalRepository) -> Page[EvalVersion]:
+    eval_sets.get_set(caller.workspace_id, eval_set_id)
+    items, nxt = evals.list_for_set(eval_set_id, limit=limit, cursor=cursor)
+    return Page[EvalVersion](items=items, next_cursor=nxt)
+
+
+def start_execution(caller: Caller, eval_id: str, req: ExecuteRequest, *, evals: EvalRepository, jobs: JobRepository,
+                    sfn: Any, state_machine_arn: str) -> Job:
+    """Run a version over traces (all, the given ids, or filtered; only missing ones if asked)."""
+    version = evals.get(caller.workspace_id, eval_id)
+    params = {"eval_id": eval_id, "eval_set_id": version.eval_set_id, **req.model_dump()}
+    return jobs_service.start_job(caller.workspace_id, "execute", params, state_machine_arn=state_machine_arn,
+                                  jobs=jobs, sfn=sfn)
+
+
+def list_executions(caller: Caller, eval_id: str, *, limit: int, cursor: str | None,
+                    evals: EvalRepository) -> Page[Execution]:
+    evals.get(caller.workspace_id, eval_id)
+    items, nxt = evals.executions(eval_id, limit=limit, cursor=cursor)
+    return Page[Execution](items=items, next_cursor=nxt)
+
+
+class EvalSetRatings:
+    """EvalSetLookup over the eval sets repository."""
+
+    def __init__(self, repo: Any):
+        self._repo = repo
+
+    def get_set(self, workspace_id: str, eval_set_id: str) -> Any:
+        return self._repo.get(workspace_id, eval_set_id)
+
+    def ratings(self, eval_set_id: str) -> list[Rating]:
+        out: list[Rating] = []
+        cursor = None
+        while True:
+            page, cursor = self._repo.list_feedback(eval_set_id, limit=200, cursor=cursor)
+            out += page
+            if not cursor:
+                return out

@@ -1,0 +1,237 @@
+"""Step Functions tasks of generate_eval.asl.json and execute_eval.asl.json. Plain functions:
+dependencies are passed in; failures are typed exceptions (TransientGenerationError,
+SandboxUnavailable) whose class names the state machines retry on."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from chalicelib.errors import Conflict
+from chalicelib.evals.generation import GeneratedSet, GenerationOutcome, generate_candidates, select_candidate
+from chalicelib.evals.models import EvalVersion, Execution
+from chalicelib.evals.repository import EvalRepository
+from chalicelib.evals.sandbox_client import Sandbox
+from chalicelib.evals.service import EvalSetLookup
+from chalicelib.generation.base import EvalGenerator, GenerationRequest, LabeledTrace
+from chalicelib.ids import new_id
+from chalicelib.jobs.files import JobFiles
+from chalicelib.jobs.repository import JobRepository
+from chalicelib.metrics import compute_metrics
+from chalicelib.timeutil import now_iso
+from chalicelib.traces.repository import TraceRepository
+
+
+STORED_PROMPT_CHARS = 40_000  # a version item must stay well under DynamoDB's 400 KB
+
+
+class JobEvent(BaseModel):
+    """The state every task receives: the job, its params, and what earlier states added."""
+
+    job_id: str
+    workspace_id: str
+    params: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.workspace_id, self.job_id)
+
+
+def _eval_name(name: str) -> str:
+    slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+    while "__" in slug:
+        slug = slug.replace("__", "_")
+    return (slug or "quality")[:40]
+
+
+# --- generation ------------------------------------------------------------------------
+
+def generate_load(ev: JobEvent, *, eval_sets: EvalSetLookup, jobs: JobRepository, files: JobFiles) -> dict:
+    """Collect the set's ratings (neutral shown, not trained on) into the job's examples file."""
+    jobs.mark_running(*ev.key)
+    eval_set = eval_sets.get_set(ev.workspace_id, ev.params["eval_set_id"])
+    ratings = [{"trace_id": r.trace_id, "rating": r.rating, "notes": r.notes or ""}
+               for r in eval_sets.ratings(ev.params["eval_set_id"])]
+    files.put(*ev.key, "examples", {"criteria": getattr(eval_set, "criteria", "") or "",
+                                    "name": getattr(eval_set, "name", "") or "", "ratings": ratings})
+    jobs.append_event(ev.key, f"loaded {len(ratings)} rated traces", progress=5)
+    return {"loaded": len(ratings)}
+
+
+def _request(ev: JobEvent, *, traces: TraceRepository, files: JobFiles, extra: list[dict] | None = None,
+             previous_code: str | None = None) -> GenerationRequest:
+    doc = files.get(*ev.key, "examples")
+    bodies = traces.get_many(ev.workspace_id, [r["trace_id"] for r in doc["ratings"]])
+    examples = [LabeledTrace(trace=bodies[r["trace_id"]], rating=r["rating"], notes=r["notes"])
+                for r in doc["ratings"] if r["trace_id"] in bodies]
+    failures = [LabeledTrace(trace=bodies[r["trace_id"]], rating=r["rating"], notes=r["notes"])
+                for r in (extra or []) if r["trace_id"] in bodies]
+    p = ev.params
+    return GenerationRequest(eval_name=_eval_name(doc["name"]), criteria=doc["criteria"], examples=examples,
+                             candidates=p.get("candidates", 3), instructions=p.get("instructions", ""),
+                             model=p.get("model"), previous_code=previous_code, previous_failures=failures)
+
+
+def generate_write(ev: JobEvent, *, generator: EvalGenerator, traces: TraceRepository, jobs: JobRepository,
+                   files: JobFiles, request: GenerationRequest | None = None) -> dict:
+    """Write candidates from all examples and per CV fold (the LLM or offline step)."""
+    request = request or _request(ev, traces=traces, files=files)
+    jobs.append_event(ev.key, f"writing candidates with the {generator.name} generator "
+                              f"from {len(request.examples)} examples", progress=10)
+    generated = generate_candidates(request, generator, seed=0)
+    files.put(*ev.key, "generated", generated.model_dump(mode="json"))
+    jobs.append_event(ev.key, f"{len(generated.full.candidates)} candidates written, "
+                              f"{len(generated.folds)} cross-validation folds", progress=50)
+    return {"candidates": len(generated.full.candidates)}
+
+
+def generate_test(ev: JobEvent, *, sandbox: Sandbox, traces: TraceRepository, jobs: JobRepository,
+                  files: JobFiles, request: GenerationRequest | None = None) -> dict:
+    """Score every candidate in the sandbox and choose (held-out agreement first)."""
+    request = request or _request(ev, traces=traces, files=files)
+    generated = GeneratedSet.model_validate(files.get(*ev.key, "generated"))
+    outcome = select_candidate(request, generated, sandbox)
+    files.put(*ev.key, "outcome", outcome.model_dump(mode="json"))
+    chosen = outcome.chosen
+    jobs.append_event(ev.key, f"chose a candidate: training {_pct(chosen.training_accuracy)}, "
+                              f"held-out {_pct(chosen.heldout_accuracy)}", progress=80)
+    return {"heldout_accuracy": chosen.heldout_accuracy}
+
+
+def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLookup, sandbox: Sandbox,
+                  traces: TraceRepository, jobs: JobRepository, files: JobFiles) -> dict:
+    """Save the chosen code as a new draft version and score it on every rated trace."""
+    outcome = GenerationOutcome.model_validate(files.get(*ev.key, "outcome"))
+    doc = files.get(*ev.key, "examples")
+    eval_set_id = ev.params["eval_set_id"]
+    from chalicelib.evals.generation import function_name_of
+
+    version = EvalVersion(
+        id=new_id("ev"), eval_set_id=eval_set_id, version=evals.next_version(ev.workspace_id, eval_set_id),
+        parent_id=ev.params.get("parent_id"), status="draft", name=function_name_of(outcome.chosen.code),
+        code=outcome.chosen.code, generator=outcome.generator, model=outcome.model,
+        prompt=_clip(outcome.prompt, STORED_PROMPT_CHARS),
+        training_trace_ids=[r["trace_id"] for r in doc["ratings"] if r["rating"] != "neutral"],
+        generation={"training_accuracy": outcome.chosen.training_accuracy,
+                    "heldout_accuracy": outcome.chosen.heldout_accuracy,
+                    "heldout_kappa": outcome.chosen.heldout_kappa, "folds": outcome.chosen.folds,
+                    "candidates": [c.model_dump(exclude={"code"}) for c in outcome.candidates],
+                    "job_id": ev.job_id},
+        flags=outcome.flags, input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+        cost_usd=outcome.cost_usd, duration_s=outcome.duration_s,
+        created_by=ev.params.get("created_by") or ev.job_id, created_at=now_iso())
+    evals.add(ev.workspace_id, version)
+    metrics = score_on_ratings(ev.workspace_id, version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
+                               traces=traces)
+    metrics.update(training_accuracy=outcome.chosen.training_accuracy,
+                   heldout_accuracy=outcome.chosen.heldout_accuracy)
+    evals.update(version, metrics=metrics)
+    return {"result": {"eval_id": version.id, "version": version.version, "metrics": metrics,
+                       "flags": outcome.flags}}
+
+
+def score_on_ratings(workspace_id: str, version: EvalVersion, *, eval_sets: EvalSetLookup, evals: EvalRepository,
+                     sandbox: Sandbox, traces: TraceRepository) -> dict:
+    """Run a version on every rated trace of its set, store the results, return its metrics."""
+    ratings = eval_sets.ratings(version.eval_set_id)
+    bodies = traces.get_many(workspace_id, [r.trace_id for r in ratings])
+    present = [r for r in ratings if r.trace_id in bodies]
+    results = sandbox.run(version.code, [bodies[r.trace_id] for r in present])
+    evals.put_executions(_executions(version.id, results))
+    return compute_metrics((r.rating, res.result) for r, res in zip(present, results)).model_dump(mode="json")
+
+
+def _executions(eval_id: str, results) -> list[Execution]:
+    at = now_iso()
+    return [Execution(eval_id=eval_id, trace_id=r.trace_id, result=r.result, reason=r.reason,
+                      duration_ms=r.duration_ms, stdout=r.stdout, stderr=r.stderr, executed_at=at) for r in results]
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… [{len(text) - limit} more characters not stored]"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+# --- execution -------------------------------------------------------------------------
+
+def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceRepository, jobs: JobRepository,
+                    files: JobFiles, chunk_size: int, list_trace_ids: Callable[[str, dict | None], list[str]]) -> dict:
+    """Resolve the trace ids, drop those already done when only_missing, write chunks to S3."""
+    jobs.mark_running(*ev.key)
+    eval_id = ev.params["eval_id"]
+    evals.get(ev.workspace_id, eval_id)
+    if ev.params.get("trace_ids"):
+        wanted = list(dict.fromkeys(ev.params["trace_ids"]))
+        known = set(traces.summaries(ev.workspace_id, wanted))
+        ids = [t for t in wanted if t in known]
+    else:
+        ids = list_trace_ids(ev.workspace_id, ev.params.get("filters"))
+    skipped = 0
+    if ev.params.get("only_missing"):
+        done = evals.executed_trace_ids(eval_id)
+        skipped = sum(t in done for t in ids)
+        ids = [t for t in ids if t not in done]
+    chunks = [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    for index, chunk in enumerate(chunks):
+        files.put(*ev.key, f"chunk-{index}", chunk)
+    files.put(*ev.key, "plan", {"total": len(ids), "skipped": skipped})
+    jobs.append_event(ev.key, f"running on {len(ids)} traces in {len(chunks)} chunks"
+                              + (f" ({skipped} already had results)" if skipped else ""), progress=1,
+                      data={"total": len(ids), "chunks": len(chunks), "skipped": skipped})
+    return {"chunks": list(range(len(chunks))), "total": len(ids)}
+
+
+def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: TraceRepository, sandbox: Sandbox,
+                  jobs: JobRepository, files: JobFiles) -> dict:
+    """Run the version on one chunk in the sandbox and store each trace's result."""
+    if jobs.get(*ev.key).status != "running":
+        return {"chunk": chunk, "skipped": True}
+    version = evals.get(ev.workspace_id, ev.params["eval_id"])
+    ids = files.get(*ev.key, f"chunk-{chunk}")
+    bodies = traces.get_many(ev.workspace_id, ids)
+    results = sandbox.run(version.code, [bodies[t] for t in ids if t in bodies])
+    evals.put_executions(_executions(version.id, results))
+    counts = {k: sum(r.result == k for r in results) for k in ("pass", "fail", "error", "timeout")}
+    plan = files.get(*ev.key, "plan")
+    try:
+        done = _done(jobs, ev.key) + len(results)
+        progress = min(99, int(100 * done / plan["total"])) if plan["total"] else 99
+        jobs.add_counts(*ev.key, {"executed": len(results), **counts}, progress=progress)
+    except Conflict:
+        return {"chunk": chunk, "skipped": True}
+    jobs.append_event(ev.key, f"chunk {chunk + 1}: {counts['pass']} pass, {counts['fail']} fail, "
+                              f"{counts['error']} error, {counts['timeout']} timeout", progress=progress,
+                      data={"executed": done, "total": plan["total"]})
+    return {"chunk": chunk, **counts}
+
+
+def _done(jobs: JobRepository, key: tuple[str, str]) -> int:
+    return jobs.get(*key).counters.get("executed", 0)
+
+
+def execute_aggregate(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLookup, jobs: JobRepository,
+                      files: JobFiles) -> dict:
+    """Totals for the run and the version's metrics on its set's rated traces."""
+    version = evals.get(ev.workspace_id, ev.params["eval_id"])
+    ratings = eval_sets.ratings(version.eval_set_id)
+    results = evals.executions_for(version.id, [r.trace_id for r in ratings])
+    metrics = compute_metrics((r.rating, results[r.trace_id].result if r.trace_id in results else None)
+                              for r in ratings).model_dump(mode="json")
+    for kept in ("training_accuracy", "heldout_accuracy"):
+        if kept in version.metrics:
+            metrics[kept] = version.metrics[kept]
+    evals.update(version, metrics=metrics)
+    counters = jobs.get(*ev.key).counters
+    plan = files.get(*ev.key, "plan")
+    return {"result": {"eval_id": version.id, "total": plan["total"], "skipped": plan["skipped"],
+                       **{k: counters.get(k, 0) for k in ("executed", "pass", "fail", "error", "timeout")},
+                       "metrics": metrics}}
+
+
+

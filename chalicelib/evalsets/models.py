@@ -1,0 +1,126 @@
+"""Eval sets and feedback: request and response models, and the stored records."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.traces.summary import TraceSummary
+
+Rating = Literal["positive", "negative", "neutral"]
+RATINGS: tuple[Rating, ...] = ("positive", "negative", "neutral")
+
+MAX_NOTES_CHARS = 4000
+MAX_HISTORY = 50
+"""History entries kept per feedback item (the oldest are dropped; ``changes`` still counts them)."""
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Thresholds(_Request):
+    """When an eval set has enough ratings to generate an eval."""
+
+    min_rated: int = Field(default=5, ge=1, le=10_000, description="positive + negative ratings needed")
+    min_positive: int = Field(default=1, ge=0, le=10_000, description="positive ratings needed")
+    min_negative: int = Field(default=1, ge=0, le=10_000, description="negative ratings needed")
+
+
+class CreateEvalSetRequest(_Request):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    criteria: str = Field(default="", max_length=20_000, description="what makes a trace good or bad")
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+
+class UpdateEvalSetRequest(_Request):
+    """PATCH: only the fields sent change; ``thresholds`` is replaced as a whole."""
+
+    name: str = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
+    description: str = Field(default=None, max_length=5000)  # type: ignore[assignment]
+    criteria: str = Field(default=None, max_length=20_000)  # type: ignore[assignment]
+    thresholds: Thresholds = Field(default=None)  # type: ignore[assignment]
+
+
+class EvalSet(BaseModel):
+    """An eval set as stored and listed."""
+
+    id: str
+    workspace_id: str
+    name: str
+    description: str = ""
+    criteria: str = ""
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    created_at: str
+    updated_at: str
+    created_by: str = Field(description="the API key id that created it")
+
+
+class RatingCounts(BaseModel):
+    positive: int = 0
+    negative: int = 0
+    neutral: int = 0
+
+
+class RatingWarning(BaseModel):
+    """Something about the ratings worth fixing before trusting a generated eval."""
+
+    code: Literal["class_imbalance", "rating_flips", "few_examples"]
+    message: str
+    trace_ids: list[str] = Field(default_factory=list, description="the traces concerned, when it is about some")
+
+
+class EvalSetDetail(EvalSet):
+    """GET /v1/eval-sets/{id}: the set with its rating counts, readiness and warnings."""
+
+    counts: RatingCounts
+    ready: bool = Field(description="enough positive and negative ratings to generate (see thresholds)")
+    missing: list[str] = Field(default_factory=list, description="what is still needed to be ready")
+    warnings: list[RatingWarning] = Field(default_factory=list)
+
+
+class RateRequest(_Request):
+    rating: Rating
+    notes: str = Field(default="", max_length=MAX_NOTES_CHARS)
+
+
+class HistoryEntry(BaseModel):
+    """One change of a rating or its notes."""
+
+    by: str = Field(description="the API key id that made the change")
+    at: str
+    from_: Rating | None = Field(default=None, alias="from", description="the rating before; null when first rated")
+    to: Rating
+    notes: str = ""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Feedback(BaseModel):
+    """A human rating of one trace in one eval set, with its history (oldest first)."""
+
+    trace_id: str
+    rating: Rating
+    notes: str = ""
+    author: str = Field(description="the API key id of the latest change")
+    created_at: str
+    updated_at: str
+    history: list[HistoryEntry] = Field(default_factory=list)
+    changes: int = Field(default=0, description="how many times the rating itself changed")
+    version: int = Field(default=1, description="increases on every write (optimistic concurrency)")
+
+
+class RatingRow(BaseModel):
+    """The little a tally needs of one feedback item."""
+
+    trace_id: str
+    rating: Rating
+    changes: int = 0
+
+
+class ReviewItem(TraceSummary):
+    """A trace worth rating next, and why it is there."""
+
+    reason: str = Field(default="", description="why the queue put it here")

@@ -1,0 +1,127 @@
+"""Creating and rating eval sets, and choosing what to rate next."""
+
+from __future__ import annotations
+
+from chalicelib.auth.models import Caller
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.evalsets.models import (
+    MAX_HISTORY, CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, HistoryEntry, RateRequest, ReviewItem,
+    UpdateEvalSetRequest,
+)
+from chalicelib.evalsets.readiness import assess_eval_set
+from chalicelib.evalsets.repository import EvalSetRepository, StaleFeedback
+from chalicelib.evalsets.review import (
+    NewestMixedPrioritizer, ReviewPrioritizer, candidate_pool_size, select_review_items,
+)
+from chalicelib.ids import new_id
+from chalicelib.storage import Page
+from chalicelib.timeutil import now_iso
+from chalicelib.traces.repository import TraceRepository
+
+MAX_WRITE_ATTEMPTS = 8
+MAX_TRACE_ID_CHARS = 256
+DEFAULT_PRIORITIZER = NewestMixedPrioritizer()
+
+
+def create_eval_set(caller: Caller, req: CreateEvalSetRequest, *, eval_sets: EvalSetRepository) -> EvalSetDetail:
+    """A new, empty eval set (409 when the name is taken in the workspace)."""
+    now = now_iso()
+    record = EvalSet(id=new_id("es"), workspace_id=caller.workspace_id, name=" ".join(req.name.split()),
+                     description=req.description, criteria=req.criteria, thresholds=req.thresholds,
+                     created_at=now, updated_at=now, created_by=caller.key_id)
+    eval_sets.add(record)
+    return assess_eval_set(record, [])
+
+
+def list_eval_sets(caller: Caller, *, limit: int, cursor: str | None, eval_sets: EvalSetRepository) -> Page[EvalSet]:
+    items, nxt = eval_sets.list(caller.workspace_id, limit=limit, cursor=cursor)
+    return Page[EvalSet](items=items, next_cursor=nxt)
+
+
+def get_eval_set(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository) -> EvalSetDetail:
+    """The set with exact counts, readiness and warnings."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    return assess_eval_set(record, eval_sets.rating_rows(record.id))
+
+
+def update_eval_set(caller: Caller, eval_set_id: str, req: UpdateEvalSetRequest, *,
+                    eval_sets: EvalSetRepository) -> EvalSetDetail:
+    """Change the fields sent (an empty body changes nothing)."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    changes = req.model_dump(mode="json", exclude_unset=True)
+    if "name" in changes:
+        changes["name"] = " ".join(changes["name"].split())
+    changes = {k: v for k, v in changes.items() if v != record.model_dump(mode="json").get(k)}
+    if changes:
+        changes["updated_at"] = now_iso()
+        eval_sets.update(record, changes)
+    return get_eval_set(caller, eval_set_id, eval_sets=eval_sets)
+
+
+def delete_eval_set(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository) -> None:
+    """Delete the set and every rating in it."""
+    eval_sets.delete(caller.workspace_id, eval_set_id)
+
+
+def rate_trace(caller: Caller, eval_set_id: str, trace_id: str, req: RateRequest, *, eval_sets: EvalSetRepository,
+               traces: TraceRepository) -> Feedback:
+    """Upsert the rating of a trace of the caller's workspace, appending to its history."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    if len(trace_id) > MAX_TRACE_ID_CHARS or not traces.summaries(caller.workspace_id, [trace_id]):
+        raise NotFound(f"trace {trace_id} not found")
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        current = eval_sets.get_feedback(record.id, trace_id)
+        if current is not None and (current.rating, current.notes) == (req.rating, req.notes):
+            return current
+        updated = next_feedback(current, trace_id, req, by=caller.key_id, at=now_iso())
+        try:
+            eval_sets.put_feedback(record.id, caller.workspace_id, updated,
+                                   expected_version=current.version if current else None)
+        except StaleFeedback:
+            continue
+        return updated
+    raise Conflict(f"the rating of trace {trace_id} keeps changing concurrently; try again")
+
+
+def next_feedback(current: Feedback | None, trace_id: str, req: RateRequest, *, by: str, at: str) -> Feedback:
+    """The feedback after one more change by ``by`` at ``at``."""
+    entry = HistoryEntry(by=by, at=at, from_=current.rating if current else None, to=req.rating, notes=req.notes)
+    if current is None:
+        return Feedback(trace_id=trace_id, rating=req.rating, notes=req.notes, author=by, created_at=at,
+                        updated_at=at, history=[entry], changes=0, version=1)
+    return current.model_copy(update={
+        "rating": req.rating, "notes": req.notes, "author": by, "updated_at": at,
+        "history": [*current.history, entry][-MAX_HISTORY:],
+        "changes": current.changes + (current.rating != req.rating), "version": current.version + 1})
+
+
+def list_feedback(caller: Caller, eval_set_id: str, *, limit: int, cursor: str | None,
+                  eval_sets: EvalSetRepository) -> Page[Feedback]:
+    """The set's ratings, most recently changed first."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    items, nxt = eval_sets.list_feedback(record.id, limit=limit, cursor=cursor)
+    return Page[Feedback](items=items, next_cursor=nxt)
+
+
+def delete_feedback(caller: Caller, eval_set_id: str, trace_id: str, *, eval_sets: EvalSetRepository) -> None:
+    """Forget the rating of one trace (404 when it is not rated in the set)."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    if len(trace_id) > MAX_TRACE_ID_CHARS:
+        raise NotFound(f"trace {trace_id} has no feedback in eval set {eval_set_id}")
+    eval_sets.delete_feedback(record.id, trace_id)
+
+
+def rated_trace_ids(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository) -> set[str]:
+    """Ids of the traces rated in the caller's eval set (for GET /v1/traces?eval_set_id=&rated=)."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    return {r.trace_id for r in eval_sets.rating_rows(record.id)}
+
+
+def review_queue(caller: Caller, eval_set_id: str, *, limit: int, eval_sets: EvalSetRepository,
+                 traces: TraceRepository, prioritizer: ReviewPrioritizer = DEFAULT_PRIORITIZER) -> Page[ReviewItem]:
+    """Unrated traces of the workspace in the order worth rating next."""
+    record = eval_sets.get(caller.workspace_id, eval_set_id)
+    rated = {r.trace_id for r in eval_sets.rating_rows(record.id)}
+    pool, _ = traces.list(caller.workspace_id, limit=candidate_pool_size(limit), cursor=None,
+                          keep=lambda s: s.id not in rated)
+    return Page[ReviewItem](items=select_review_items(record, pool, limit=limit, prioritizer=prioritizer))

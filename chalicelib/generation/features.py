@@ -1,0 +1,528 @@
+"""The offline generator's feature library: readable helpers over the unified trace.
+
+Every feature is a call to one of the helper functions in ``HELPERS_SOURCE`` with literal
+arguments (``called(trace, "refund")``, ``user_turn_count(trace) >= 6``). The same source
+is executed here to measure features on training traces and copied into the generated
+eval module, so the rules the inducer chose are exactly the rules that run. The helpers
+use only what the eval sandbox allows (``re``, ``json``, no underscore names).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+HELPERS_SOURCE = r'''
+def text_of(value):
+    """Plain text of a message content: a string, a list of blocks, or any JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(text_of(part) for part in value)
+    if isinstance(value, dict):
+        for key in ("text", "content", "output"):
+            if key in value:
+                return text_of(value[key])
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def has_phrase(text, phrase):
+    """True when phrase occurs in text as whole words (case-insensitive)."""
+    return re.search(r"\b" + re.escape(phrase) + r"\b", text.lower()) is not None
+
+
+def tool_names(trace):
+    """Names of the tools called, in order."""
+    return [str(call.get("name") or "") for call in trace.get("tool_calls") or []]
+
+
+def user_turns(trace):
+    """Text of each user turn, lower-cased, in order."""
+    messages = trace.get("messages") or []
+    return [text_of(m.get("content")).lower() for m in messages if m.get("role") == "user"]
+
+
+def final_answer(trace):
+    """The agent's last non-empty reply, lower-cased (the trace output when there is none)."""
+    for message in reversed(trace.get("messages") or []):
+        if message.get("role") == "assistant":
+            text = text_of(message.get("content")).strip()
+            if text and text != "None":
+                return text.lower()
+    return text_of(trace.get("output")).lower()
+
+
+def timeline(trace):
+    """The conversation in order: ("user", text, False) turns and ("tool", name, failed) calls."""
+    calls = list(trace.get("tool_calls") or [])
+    messages = trace.get("messages") or []
+    answered = any(m.get("role") == "tool" for m in messages)
+    events = []
+    position = 0
+    for message in messages:
+        role = message.get("role")
+        if role == "user":
+            events.append(("user", text_of(message.get("content")).lower(), False))
+        taken = 0
+        if answered and role == "tool":
+            taken = 1
+        elif not answered and role == "assistant":
+            taken = len(message.get("tool_calls") or [])
+        while taken > 0 and position < len(calls):
+            call = calls[position]
+            events.append(("tool", str(call.get("name") or ""), bool(call.get("error"))))
+            position += 1
+            taken -= 1
+    for call in calls[position:]:
+        events.append(("tool", str(call.get("name") or ""), bool(call.get("error"))))
+    return events
+
+
+def called(trace, name):
+    """True when the agent called the named tool."""
+    return name in tool_names(trace)
+
+
+def call_count(trace, name):
+    """How many times the agent called the named tool."""
+    return tool_names(trace).count(name)
+
+
+def call_failed(trace, name):
+    """True when a call to the named tool returned an error."""
+    return any(c.get("name") == name and c.get("error") for c in trace.get("tool_calls") or [])
+
+
+def tool_error_count(trace):
+    """How many tool calls returned an error."""
+    return sum(1 for call in trace.get("tool_calls") or [] if call.get("error"))
+
+
+def tool_call_count(trace):
+    """How many tool calls the agent made."""
+    return len(trace.get("tool_calls") or [])
+
+
+def distinct_tool_count(trace):
+    """How many different tools the agent called."""
+    return len(set(tool_names(trace)))
+
+
+def user_turn_count(trace):
+    """How many turns the user took."""
+    return len(user_turns(trace))
+
+
+def step_count(trace):
+    """How many steps (spans) the trace has."""
+    return (trace.get("stats") or {}).get("steps") or len(trace.get("steps") or [])
+
+
+def llm_call_count(trace):
+    """How many LLM calls the trace made."""
+    return (trace.get("stats") or {}).get("llm_calls") or 0
+
+
+def latency_seconds(trace):
+    """Wall-clock duration of the trace in seconds."""
+    return ((trace.get("stats") or {}).get("latency_ms") or 0) / 1000
+
+
+def answer_length(trace):
+    """Characters in the agent's final reply."""
+    return len(final_answer(trace))
+
+
+def answer_is_question(trace):
+    """True when the agent's final reply ends with a question."""
+    return final_answer(trace).rstrip().endswith("?")
+
+
+def output_is_structured(trace):
+    """True when the trace output is a JSON object or list rather than text."""
+    return isinstance(trace.get("output"), (dict, list))
+
+
+def user_said(trace, phrase):
+    """True when any user turn contains the phrase."""
+    return any(has_phrase(turn, phrase) for turn in user_turns(trace))
+
+
+def last_user_turn_says(trace, phrase):
+    """True when the user's last turn contains the phrase."""
+    turns = user_turns(trace)
+    return bool(turns) and has_phrase(turns[-1], phrase)
+
+
+def answer_says(trace, phrase):
+    """True when the agent's final reply contains the phrase."""
+    return has_phrase(final_answer(trace), phrase)
+
+
+def called_after_user_said(trace, name, phrase):
+    """True when some call to the tool came right after a user turn containing the phrase."""
+    last_user = ""
+    for kind, text, failed in timeline(trace):
+        if kind == "user":
+            last_user = text
+        elif text == name and has_phrase(last_user, phrase):
+            return True
+    return False
+
+
+def called_without_user_saying(trace, name, phrase):
+    """True when some call to the tool came without the user's latest turn containing the phrase."""
+    last_user = ""
+    for kind, text, failed in timeline(trace):
+        if kind == "user":
+            last_user = text
+        elif text == name and not has_phrase(last_user, phrase):
+            return True
+    return False
+
+
+def called_before(trace, first, second):
+    """True when both tools were called and the first one was called earlier."""
+    names = tool_names(trace)
+    return first in names and second in names and names.index(first) < names.index(second)
+
+
+def called_without_prior(trace, name, prior):
+    """True when the tool was called with no earlier call to the prior tool."""
+    names = tool_names(trace)
+    return name in names and prior not in names[: names.index(name)]
+
+
+def retried_after_error(trace):
+    """True when a failed tool call was followed by a successful call to the same tool."""
+    failed_names = set()
+    for kind, text, failed in timeline(trace):
+        if kind != "tool":
+            continue
+        if failed:
+            failed_names.add(text)
+        elif text in failed_names:
+            return True
+    return False
+
+
+def error_not_retried(trace):
+    """True when some failed tool call was never followed by a successful call to the same tool."""
+    open_failures = set()
+    for kind, text, failed in timeline(trace):
+        if kind != "tool":
+            continue
+        if failed:
+            open_failures.add(text)
+        else:
+            open_failures.discard(text)
+    return bool(open_failures)
+
+
+def user_turns_after_first_error(trace):
+    """How many user turns came after the first failed tool call (0 when none failed)."""
+    seen_error = False
+    count = 0
+    for kind, text, failed in timeline(trace):
+        if kind == "tool" and failed:
+            seen_error = True
+        elif kind == "user" and seen_error:
+            count += 1
+    return count
+
+
+def values_in(value, found):
+    """Collect the distinctive scalar values of a tool result (strings of 4+ chars, numbers of 3+ digits)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in "[{":
+            try:
+                return values_in(json.loads(text), found)
+            except ValueError:
+                pass
+        if 4 <= len(text) <= 40:
+            found.add(text.lower())
+    elif isinstance(value, bool) or value is None:
+        return found
+    elif isinstance(value, (int, float)):
+        if abs(value) >= 100:
+            found.add(str(int(value)) if value == int(value) else str(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            values_in(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            values_in(item, found)
+    return found
+
+
+def answer_repeats_tool_value(trace, name=None):
+    """True when the final reply repeats a value returned by a tool (by the named tool if given)."""
+    answer = final_answer(trace)
+    if not answer:
+        return False
+    for call in trace.get("tool_calls") or []:
+        if call.get("error") or (name is not None and call.get("name") != name):
+            continue
+        for value in values_in(call.get("result"), set()):
+            if value in answer:
+                return True
+    return False
+
+
+READ_WORDS = ("get", "search", "list", "find", "check", "lookup", "look", "read", "fetch", "query", "retrieve", "show")
+WRITE_WORDS = ("book", "update", "cancel", "create", "delete", "send", "refund", "modify", "set", "add",
+               "remove", "write", "post", "pay", "issue", "change", "submit", "place", "exchange", "return")
+
+
+def tool_kind(name):
+    """"read", "write" or "other", from the first word of a tool's name."""
+    first = re.split(r"[_\-. ]|(?<=[a-z])(?=[A-Z])", name)[0].lower()
+    if first in READ_WORDS:
+        return "read"
+    if first in WRITE_WORDS:
+        return "write"
+    return "other"
+
+
+def write_without_read(trace):
+    """True when a write tool was called before any read tool."""
+    for name in tool_names(trace):
+        kind = tool_kind(name)
+        if kind == "read":
+            return False
+        if kind == "write":
+            return True
+    return False
+
+
+def write_count(trace):
+    """How many write-tool calls (book, update, cancel, ...) the agent made."""
+    return sum(1 for name in tool_names(trace) if tool_kind(name) == "write")
+
+
+def transferred_to_human(trace):
+    """True when the agent handed the conversation to a human (a transfer tool or the reply says so)."""
+    for name in tool_names(trace):
+        lowered = name.lower()
+        if "transfer" in lowered or "human" in lowered or "escalat" in lowered:
+            return True
+    answer = final_answer(trace)
+    return "human agent" in answer or "transfer you" in answer or "transferring you" in answer
+'''
+
+
+def load_helpers() -> dict[str, Any]:
+    """Execute the helper source and return its namespace (what generated code will see)."""
+    namespace: dict[str, Any] = {"json": json, "re": re}
+    exec(compile(HELPERS_SOURCE, "<iofold-offline-helpers>", "exec"), namespace)  # noqa: S102 - our own source
+    return namespace
+
+
+HELPERS = load_helpers()
+
+
+def helper_dependencies() -> dict[str, set[str]]:
+    """For each helper, the helpers (and module constants) it refers to, transitively."""
+    tree = ast.parse(HELPERS_SOURCE)
+    defined = {
+        node.name if isinstance(node, ast.FunctionDef) else node.targets[0].id: node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) or (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name))
+    }
+    direct = {
+        name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in defined and n.id != name}
+        for name, node in defined.items()
+    }
+    closed: dict[str, set[str]] = {}
+    for name in defined:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for dep in direct[todo.pop()]:
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        closed[name] = seen
+    return closed
+
+
+def helper_source_for(names: Iterable[str]) -> str:
+    """Source of the named helpers and everything they use, in library order."""
+    deps = helper_dependencies()
+    wanted: set[str] = set()
+    for name in names:
+        wanted.add(name)
+        wanted |= deps[name]
+    tree = ast.parse(HELPERS_SOURCE)
+    lines = HELPERS_SOURCE.splitlines()
+    chunks = []
+    for node in tree.body:
+        name = node.name if isinstance(node, ast.FunctionDef) else getattr(node, "targets", [None])[0]
+        name = name if isinstance(name, str) else getattr(name, "id", None)
+        if name in wanted:
+            chunks.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+    return "\n\n\n".join(chunks)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One candidate condition on a trace: a helper call, optionally compared with a threshold."""
+
+    helper: str
+    args: tuple[Any, ...] = ()
+    threshold: float | None = None
+    complexity: int = 1
+    description: str = ""
+
+    def expression(self) -> str:
+        """The Python expression this feature stands for in generated code."""
+        call = f"{self.helper}({', '.join(['trace', *(json.dumps(a) for a in self.args)])})"
+        if self.threshold is None:
+            return call
+        return f"{call} >= {_number(self.threshold)}"
+
+    def raw(self, trace: dict[str, Any]) -> Any:
+        """The helper's value on a trace (before the threshold)."""
+        return HELPERS[self.helper](trace, *self.args)
+
+    def holds(self, raw: Any) -> bool:
+        """Whether the condition is true given the helper's value."""
+        if self.threshold is None:
+            return bool(raw)
+        return float(raw or 0) >= self.threshold
+
+    def describe(self, negated: bool = False) -> str:
+        """Plain words for the condition (or its negation)."""
+        text = self.description or self.expression()
+        if self.threshold is not None:
+            return f"{text} is {'below' if negated else 'at least'} {_number(self.threshold)}"
+        return f"not: {text}" if negated else text
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+STOPWORDS = frozenset(
+    """a an the and or but if of to in on at for with from by as is are was were be been being it its this that these
+    those i me my we our you your he she they them his her their what which who whom do does did have has had can could
+    would should will shall may might must not no so than too very just also there here then about into over under up
+    down out off again once all any both each few more most other some such only own same s t don now am im ive id
+    please thank thanks hi hello""".split()
+)
+WORD = re.compile(r"[a-z][a-z0-9']{2,24}")
+PHRASE_COMPLEXITY = 4
+CONFIRMATIONS = ("yes", "confirm", "proceed", "go ahead", "sure", "correct", "okay")
+NUMERIC_HELPERS = {
+    "tool_call_count": "number of tool calls",
+    "distinct_tool_count": "number of different tools called",
+    "user_turn_count": "number of user turns",
+    "step_count": "number of steps",
+    "llm_call_count": "number of LLM calls",
+    "latency_seconds": "duration in seconds",
+    "answer_length": "length of the final reply",
+    "tool_error_count": "number of tool errors",
+    "user_turns_after_first_error": "user turns after the first tool error",
+    "write_count": "number of write-tool calls",
+}
+FLAG_HELPERS = {
+    "answer_is_question": "the final reply is a question",
+    "output_is_structured": "the output is structured JSON",
+    "retried_after_error": "a failed tool call was retried successfully",
+    "error_not_retried": "a failed tool call was never retried successfully",
+    "answer_repeats_tool_value": "the final reply repeats a value a tool returned",
+    "write_without_read": "a write tool was called before any read tool",
+    "transferred_to_human": "the conversation was handed to a human",
+}
+
+
+def phrases_of(text: str) -> set[str]:
+    """Candidate phrases in a text: content words and two-word sequences."""
+    words = WORD.findall(text.lower())
+    found = {w for w in words if w not in STOPWORDS}
+    found |= {f"{a} {b}" for a, b in zip(words, words[1:]) if not (a in STOPWORDS and b in STOPWORDS)}
+    return found
+
+
+def mine_phrases(texts: Sequence[str], *, min_docs: int, limit: int) -> list[str]:
+    """Phrases found in at least min_docs of the texts (never one trace's literal), most common first."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(phrases_of(text))
+    ceiling = len(texts) - min_docs
+    frequent = [(p, c) for p, c in counts.items() if min_docs <= c <= max(ceiling, min_docs)]
+    frequent.sort(key=lambda pc: (-pc[1], pc[0]))
+    return [p for p, _ in frequent[:limit]]
+
+
+def candidate_features(traces: Sequence[dict[str, Any]]) -> list[Feature]:
+    """Every feature worth trying on these training traces (tools, phrases, counts, relations)."""
+    n = len(traces)
+    min_docs = 2 if n < 15 else 3
+    tool_docs: Counter[str] = Counter()
+    for trace in traces:
+        tool_docs.update(set(HELPERS["tool_names"](trace)))
+    tools = sorted(t for t, c in tool_docs.items() if t and c >= min(min_docs, 2))
+    features: list[Feature] = []
+    for helper, words in NUMERIC_HELPERS.items():
+        features.append(Feature(helper, (), 0.0, 1, words))  # threshold filled by the learner
+    for helper, words in FLAG_HELPERS.items():
+        features.append(Feature(helper, (), None, 2 if "repeat" in helper or "retr" in helper else 1, words))
+    for tool in tools:
+        features.append(Feature("called", (tool,), None, 1, f"{tool} was called"))
+        features.append(Feature("call_count", (tool,), 0.0, 2, f"calls to {tool}"))
+        features.append(Feature("call_failed", (tool,), None, 2, f"a call to {tool} failed"))
+        features.append(Feature("answer_repeats_tool_value", (tool,), None, 3, f"the final reply repeats a value {tool} returned"))
+    for first in tools:
+        for second in tools:
+            if first != second:
+                features.append(Feature("called_before", (first, second), None, 3, f"{first} was called before {second}"))
+                features.append(
+                    Feature("called_without_prior", (second, first), None, 3, f"{second} was called with no {first} before it")
+                )
+    user_texts = [" ".join(HELPERS["user_turns"](t)) for t in traces]
+    answers = [HELPERS["final_answer"](t) for t in traces]
+    last_turns = [(HELPERS["user_turns"](t) or [""])[-1] for t in traces]
+    for phrase in mine_phrases(user_texts, min_docs=min_docs, limit=60):
+        features.append(Feature("user_said", (phrase,), None, PHRASE_COMPLEXITY, f"the user said {phrase!r}"))
+    for phrase in mine_phrases(last_turns, min_docs=min_docs, limit=30):
+        features.append(Feature("last_user_turn_says", (phrase,), None, PHRASE_COMPLEXITY, f"the user's last turn says {phrase!r}"))
+    for phrase in mine_phrases(answers, min_docs=min_docs, limit=60):
+        features.append(Feature("answer_says", (phrase,), None, PHRASE_COMPLEXITY, f"the final reply says {phrase!r}"))
+    write_tools = [t for t in tools if HELPERS["tool_kind"](t) == "write"] or tools
+    for tool in write_tools:
+        for phrase in CONFIRMATIONS:
+            features.append(
+                Feature("called_after_user_said", (tool, phrase), None, 3, f"{tool} was called right after the user said {phrase!r}")
+            )
+            features.append(
+                Feature(
+                    "called_without_user_saying",
+                    (tool, phrase),
+                    None,
+                    3,
+                    f"{tool} was called without the user's latest turn saying {phrase!r}",
+                )
+            )
+    return features
+
+
+def feature_table(features: Sequence[Feature], traces: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """Raw helper values: one row per feature, one column per trace."""
+    cache: dict[tuple[str, tuple[Any, ...]], list[Any]] = {}
+    rows = []
+    for feature in features:
+        key = (feature.helper, feature.args)
+        if key not in cache:
+            cache[key] = [feature.raw(trace) for trace in traces]
+        rows.append(cache[key])
+    return rows

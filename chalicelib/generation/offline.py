@@ -1,0 +1,415 @@
+"""The offline generator: induce a readable, rule-based eval function from rated traces.
+
+How it works, in order:
+1. Neutral ratings are dropped; ``previous_failures`` join the training set (their rating wins).
+2. ``features.candidate_features`` proposes conditions from the training traces (tools called,
+   counts, mined phrases, relations such as "book_reservation right after the user said yes").
+   Counts become ``>= threshold`` conditions; conditions identical on every training trace
+   are merged, keeping the simplest.
+3. A scorecard is fitted: the K conditions that best separate good from bad (smoothed rates,
+   minus a complexity penalty, skipping near-duplicates) each add or remove points; the
+   trace passes when the score reaches a threshold fitted on the training set.
+4. K is chosen by cross-validation inside the training set; each K is one candidate, ranked
+   best-first by cross-validated agreement.
+5. The chosen conditions are emitted as Python with the helper functions they need, a
+   comment on each rule giving the counts that justify it, and a specific reason string.
+
+Deterministic: the same request gives the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.errors import GenerationError
+from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
+from chalicelib.generation.features import (
+    HELPERS_SOURCE,
+    Feature,
+    candidate_features,
+    feature_table,
+    helper_source_for,
+)
+
+ALLOWED_IMPORTS = ("json", "re")
+RULE_BUDGETS = (1, 2, 3, 4, 6, 8)
+MAX_THRESHOLDS = 8
+COMPLEXITY_PENALTY = 0.05  # tuned on tau-bench (bench/quality_direct.py): mined phrases are mostly noise
+REDUNDANCY = 0.9
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A feature turned into a yes/no question (numeric helpers get a threshold)."""
+
+    feature: Feature
+    values: tuple[bool, ...]
+
+    @property
+    def complexity(self) -> int:
+        return self.feature.complexity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A condition with the direction and points it contributes to the score."""
+
+    condition: Condition
+    sign: int
+    points: int
+    pos_hits: int
+    pos_total: int
+    neg_hits: int
+    neg_total: int
+
+
+@dataclass
+class Scorecard:
+    """Rules whose points are summed; the trace passes when the score reaches ``threshold``."""
+
+    rules: list[Rule]
+    threshold: int
+    default_pass: bool = True
+    cv_agreement: float | None = None
+    cv_counts: tuple[int, int] = (0, 0)
+    budget: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def score(self, index: int) -> int:
+        return sum(rule.sign * rule.points for rule in self.rules if rule.condition.values[index])
+
+    def predict(self, index: int) -> bool:
+        if not self.rules:
+            return self.default_pass
+        return self.score(index) >= self.threshold
+
+
+def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]]) -> list[Condition]:
+    """Binary conditions over the training traces, with constant and duplicate ones removed."""
+    table = feature_table(features, traces)
+    conditions: list[Condition] = []
+    for feature, raw in zip(features, table):
+        if feature.threshold is None:
+            conditions.append(Condition(feature, tuple(bool(v) for v in raw)))
+            continue
+        numbers = sorted({float(v or 0) for v in raw})
+        cuts = [(a + b) / 2 for a, b in zip(numbers, numbers[1:])]
+        if len(cuts) > MAX_THRESHOLDS:
+            step = len(cuts) / MAX_THRESHOLDS
+            cuts = [cuts[int(i * step + step / 2)] for i in range(MAX_THRESHOLDS)]
+        for cut in cuts:
+            cut = _round_cut(cut, numbers)
+            thresholded = Feature(feature.helper, feature.args, cut, feature.complexity, feature.description)
+            conditions.append(Condition(thresholded, tuple(float(v or 0) >= cut for v in raw)))
+    best: dict[tuple[bool, ...], Condition] = {}
+    for condition in conditions:
+        if len(set(condition.values)) < 2:
+            continue
+        key = condition.values
+        mirror = tuple(not v for v in key)
+        seen = best.get(key) or best.get(mirror)
+        if seen is None or condition.complexity < seen.complexity:
+            if seen is not None:
+                best.pop(seen.values, None)
+            best[key] = condition
+    return list(best.values())
+
+
+def _round_cut(cut: float, numbers: Sequence[float]) -> float:
+    """A readable threshold between observed values: the smallest observed value above the cut."""
+    above = [n for n in numbers if n >= cut]
+    value = above[0] if above else cut
+    return float(round(value)) if abs(value) >= 10 else round(value, 2)
+
+
+def rank_rules(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> list[tuple[float, Rule]]:
+    """Each condition scored by how well it separates good from bad on the given rows."""
+    pos_total = sum(1 for i in rows if labels[i])
+    neg_total = len(rows) - pos_total
+    ranked = []
+    for condition in conditions:
+        pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
+        neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
+        p_pos = (pos_hits + 0.5) / (pos_total + 1)
+        p_neg = (neg_hits + 0.5) / (neg_total + 1)
+        strength = abs(p_pos - p_neg) - COMPLEXITY_PENALTY * condition.complexity
+        odds = abs(math.log(p_pos / (1 - p_pos)) - math.log(p_neg / (1 - p_neg)))
+        points = max(1, min(3, round(odds)))
+        rule = Rule(condition, 1 if p_pos > p_neg else -1, points, pos_hits, pos_total, neg_hits, neg_total)
+        ranked.append((strength, rule))
+    ranked.sort(key=lambda sr: (-sr[0], sr[1].condition.complexity, sr[1].condition.feature.expression()))
+    return ranked
+
+
+def fit_scorecard(
+    conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int], budget: int
+) -> Scorecard:
+    """Pick up to ``budget`` strong, non-redundant rules and fit the pass threshold on ``rows``."""
+    chosen: list[Rule] = []
+    for strength, rule in rank_rules(conditions, labels, rows):
+        if len(chosen) >= budget or strength <= 0:
+            break
+        if any(_overlap(rule.condition, other.condition, rows) >= REDUNDANCY for other in chosen):
+            continue
+        chosen.append(rule)
+    majority = sum(1 for i in rows if labels[i]) * 2 >= len(rows)
+    card = Scorecard(chosen, 0, default_pass=majority, budget=budget)
+    if not chosen:
+        return card
+    scores = sorted({card.score(i) for i in rows})
+    best: tuple[float, float, float] | None = None
+    for threshold in [*scores, scores[-1] + 1]:
+        hits = sum(1 for i in rows if (card.score(i) >= threshold) == labels[i])
+        balanced = _balanced_accuracy(card, threshold, labels, rows)
+        centred = -abs(threshold - (scores[0] + scores[-1] + 1) / 2)
+        key = (hits, balanced, centred)
+        if best is None or key > best:
+            best = key
+            card.threshold = threshold
+    return card
+
+
+def _balanced_accuracy(card: Scorecard, threshold: int, labels: Sequence[bool], rows: Sequence[int]) -> float:
+    pos = [i for i in rows if labels[i]]
+    neg = [i for i in rows if not labels[i]]
+    tpr = sum(1 for i in pos if card.score(i) >= threshold) / len(pos) if pos else 0.0
+    tnr = sum(1 for i in neg if card.score(i) < threshold) / len(neg) if neg else 0.0
+    return (tpr + tnr) / 2
+
+
+def _overlap(a: Condition, b: Condition, rows: Sequence[int]) -> float:
+    same = sum(1 for i in rows if a.values[i] == b.values[i]) / len(rows)
+    return max(same, 1 - same)
+
+
+def stratified_folds(labels: Sequence[bool], folds: int, seed: int) -> list[list[int]]:
+    """Deterministic stratified folds (each a list of row indices); fewer folds when a class is small."""
+    rng = random.Random(seed)
+    pos = [i for i, y in enumerate(labels) if y]
+    neg = [i for i, y in enumerate(labels) if not y]
+    rng.shuffle(pos)
+    rng.shuffle(neg)
+    k = max(2, min(folds, len(labels)))
+    buckets: list[list[int]] = [[] for _ in range(k)]
+    for offset, index in enumerate(pos + neg):
+        buckets[offset % k].append(index)
+    return [sorted(b) for b in buckets if b]
+
+
+def cross_validate(
+    fit: Callable[[list[int]], Callable[[int], bool]], labels: Sequence[bool], *, folds: int = 5, seed: int = 0
+) -> tuple[int, int]:
+    """(agreements, scored) when ``fit(train_rows)`` returns a predictor of row index, tried on each held-out fold."""
+    agree = total = 0
+    for held_out in stratified_folds(labels, folds, seed):
+        held = set(held_out)
+        predictor = fit([i for i in range(len(labels)) if i not in held])
+        for i in held_out:
+            agree += predictor(i) == labels[i]
+            total += 1
+    return agree, total
+
+
+def cross_validate_code(
+    make_code: Callable[[list[LabeledTrace]], str], examples: Sequence[LabeledTrace], *, folds: int = 5, seed: int = 0
+) -> float | None:
+    """Cross-validated agreement of code written by ``make_code`` (exec'd in-process: trusted code only)."""
+    scored = [e for e in examples if e.rating != "neutral"]
+    labels = [e.rating == "positive" for e in scored]
+
+    def fit(rows: list[int]) -> Callable[[int], bool]:
+        check = load_eval(make_code([scored[i] for i in rows]))
+        return lambda i: bool(check(scored[i].trace)[0])
+
+    agree, total = cross_validate(fit, labels, folds=folds, seed=seed)
+    return agree / total if total else None
+
+
+def load_eval(code: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
+    """Exec generated code in-process and return its eval function (for trusted, self-generated code)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "<offline-eval>", "exec"), namespace)  # noqa: S102 - tests and benches only
+    names = [n for n in namespace if n.startswith("eval_") and callable(namespace[n])]
+    if len(names) != 1:
+        raise GenerationError(f"expected one eval_ function, found {names}")
+    return namespace[names[0]]
+
+
+class OfflineGenerator:
+    """Induces a readable rule-based eval from labeled traces; no network, deterministic."""
+
+    name = "offline"
+
+    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5):
+        self.budgets = tuple(budgets)
+        self.folds = folds
+
+    def generate(self, request: GenerationRequest) -> Candidates:
+        """Return up to ``request.candidates`` scorecards, best cross-validated agreement first."""
+        examples = training_examples(request)
+        traces = [e.trace for e in examples]
+        labels = [e.rating == "positive" for e in examples]
+        features = candidate_features(traces)
+        conditions = build_conditions(features, traces)
+        forbidden = _forbidden_literals(examples)
+        conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)]
+        rows = list(range(len(examples)))
+
+        scored: list[Scorecard] = []
+        for budget in self.budgets:
+            agree, total = cross_validate(
+                lambda train, b=budget: fit_scorecard(conditions, labels, train, b).predict,
+                labels,
+                folds=self.folds,
+                seed=request.seed,
+            )
+            card = fit_scorecard(conditions, labels, rows, budget)
+            card.cv_agreement = agree / total if total else None
+            card.cv_counts = (agree, total)
+            scored.append(card)
+        scored.sort(key=lambda c: (-(c.cv_agreement or 0.0), len(c.rules), c.budget))
+        unique: list[Scorecard] = []
+        for card in scored:
+            signature = [(r.condition.feature.expression(), r.sign, r.points) for r in card.rules] + [card.threshold]
+            if all(
+                signature != [(r.condition.feature.expression(), r.sign, r.points) for r in u.rules] + [u.threshold]
+                for u in unique
+            ):
+                unique.append(card)
+        chosen = unique[: request.candidates]
+        out = []
+        for card in chosen:
+            code = emit_code(request.eval_name, card, labels, request.criteria)
+            leaked = [lit for lit in forbidden if lit in code]
+            if leaked:
+                raise GenerationError("generated code would name a training trace id")
+            out.append(Candidate(code=code, rationale=_rationale(card)))
+        return Candidates(candidates=out, generator=self.name)
+
+
+def training_examples(request: GenerationRequest) -> list[LabeledTrace]:
+    """Rated (non-neutral) examples plus refinement failures; refuses when one class is missing."""
+    by_id: dict[str, LabeledTrace] = {}
+    order: list[str] = []
+    for position, example in enumerate([*request.examples, *request.previous_failures]):
+        key = str(example.trace.get("id") or f"#{position}")
+        if key not in by_id:
+            order.append(key)
+        by_id[key] = example
+    examples = [by_id[k] for k in order if by_id[k].rating != "neutral"]
+    positives = sum(1 for e in examples if e.rating == "positive")
+    negatives = len(examples) - positives
+    if positives == 0 or negatives == 0:
+        raise GenerationError(
+            f"need at least one positive and one negative rating to generate an eval (have {positives} positive, "
+            f"{negatives} negative)"
+        )
+    return examples
+
+
+def _forbidden_literals(examples: Sequence[LabeledTrace]) -> list[str]:
+    found = set()
+    for example in examples:
+        trace = example.trace
+        for value in (trace.get("id"), (trace.get("source") or {}).get("external_id"), trace.get("session_id")):
+            if isinstance(value, str) and len(value) >= 6:
+                found.add(value.lower())
+    return sorted(found)
+
+
+def _names_forbidden(feature: Feature, forbidden: Sequence[str]) -> bool:
+    return any(isinstance(a, str) and any(a.lower() in lit or lit in a.lower() for lit in forbidden if len(a) >= 6)
+               for a in feature.args)
+
+
+def _rationale(card: Scorecard) -> str:
+    agree, total = card.cv_counts
+    cv = f"{agree}/{total}" if total else "n/a"
+    return f"offline scorecard with {len(card.rules)} rule(s) (budget {card.budget}); cross-validated agreement {cv}"
+
+
+def _counts_comment(rule: Rule) -> str:
+    good = f"{rule.pos_hits} of {rule.pos_total} good examples"
+    bad = f"{rule.neg_hits} of {rule.neg_total} bad examples"
+    lead, tail = (good, bad) if rule.sign > 0 else (bad, good)
+    return f"{lead} match, against {tail}"
+
+
+def _string(text: str) -> str:
+    return json.dumps(text)
+
+
+def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria: str = "") -> str:
+    """The eval module for a fitted scorecard: imports, helpers, and the commented rules."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", eval_name):
+        raise GenerationError(f"eval name must be snake_case, got {eval_name!r}")
+    positives = sum(labels)
+    header = [
+        f'"""Offline eval generated by iofold from {len(labels)} rated traces ({positives} good, '
+        f'{len(labels) - positives} bad).',
+        "",
+    ]
+    if criteria.strip():
+        header += ["Criteria: " + " ".join(criteria.split())[:300].replace('"""', "'''"), ""]
+    if card.rules:
+        header += [
+            "Each rule below adds or removes points; the trace passes when its score is at least "
+            f"{card.threshold}.",
+        ]
+    agree, total = card.cv_counts
+    if total:
+        header.append(f"Cross-validated agreement on the rated traces: {agree} of {total}.")
+    header.append('"""')
+    helpers = helper_source_for(sorted({r.condition.feature.helper for r in card.rules}))
+    lines = [*header, "", "import json", "import re", ""]
+    if helpers:
+        lines += ["", helpers, "", ""]
+    lines += [f"def eval_{eval_name}(trace: dict) -> tuple[bool, str]:"]
+    lines.append('    """Pass when the signs of a good trace outweigh the signs of a bad one."""')
+    if not card.rules:
+        verdict = "True" if card.default_pass else "False"
+        share = f"{positives} of {len(labels)}" if card.default_pass else f"{len(labels) - positives} of {len(labels)}"
+        lines += [
+            f"    # No rule separated good from bad examples; {share} examples share this verdict.",
+            f"    return {verdict}, {_string('no distinguishing rule found; default verdict')}",
+        ]
+        return "\n".join(lines) + "\n"
+    lines += ["    score = 0", "    good_signs = []", "    bad_signs = []"]
+    for rule in card.rules:
+        feature = rule.condition.feature
+        expression = feature.expression()
+        lines.append(f"    # {_counts_comment(rule)}: {feature.describe()}.")
+        lines.append(f"    if {expression}:")
+        word = "good_signs" if rule.sign > 0 else "bad_signs"
+        op = "+=" if rule.sign > 0 else "-="
+        lines.append(f"        score {op} {rule.points}")
+        lines.append(f"        {word}.append({_string(feature.describe())})")
+    lines += [
+        f"    if score >= {card.threshold}:",
+        f"        return True, {_string('looks good (score ')} + str(score) + {_string(' >= ' + str(card.threshold) + '): ')} + "
+        f"({_string('; ')}.join(good_signs) or {_string('no sign of a bad trace')})",
+        f"    return False, {_string('looks bad (score ')} + str(score) + {_string(' < ' + str(card.threshold) + '): ')} + "
+        f"({_string('; ')}.join(bad_signs) or {_string('missing the signs of a good trace')})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "HELPERS_SOURCE",
+    "OfflineGenerator",
+    "Scorecard",
+    "build_conditions",
+    "cross_validate",
+    "cross_validate_code",
+    "emit_code",
+    "fit_scorecard",
+    "load_eval",
+    "stratified_folds",
+    "training_examples",
+]

@@ -1,0 +1,23 @@
+"""Job working files in S3: what one state passes to the next when it is too big for the
+state's 256 KB payload (examples, candidates, chunks of trace ids)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class JobFiles:
+    def __init__(self, bucket: Any):
+        self._bucket = bucket
+
+    @staticmethod
+    def _key(workspace_id: str, job_id: str, name: str) -> str:
+        return f"jobs/{workspace_id}/{job_id}/{name}.json"
+
+    def put(self, workspace_id: str, job_id: str, name: str, doc: Any) -> None:
+        self._bucket.put_object(Key=self._key(workspace_id, job_id, name), Body=json.dumps(doc).encode(),
+                                ContentType="application/json")
+
+    def get(self, workspace_id: str, job_id: str, name: str) -> Any:
+        return json.loads(self._bucket.Object(self._key(workspace_id, job_id, name)).get()["Body"].read())

@@ -1,0 +1,550 @@
+"""The sandbox child process: locks itself down, then runs one eval over the traces it reads.
+
+Started by ``runner.py`` as ``python -I -S -B child.py`` with an empty environment and an
+empty working directory. Stdlib only (it runs outside the project's import path), and it
+doubles as the one place that states the execution policy (allowed modules, caps), which
+the parent-side validator imports.
+
+Order inside the child (SECURITY.md, layer 2):
+ 1. import and warm the allowed modules (and their lazy imports), build the stand-ins;
+ 2. lock down, aborting on any failure: new network namespace (if permitted), rlimits with
+    soft == hard, drop to nobody (when root), no_new_privs, Landlock deny-all (if the kernel
+    has it), seccomp syscall allowlist (if the kernel/arch has it);
+ 3. only then read the code and the traces from stdin.
+
+Protocol: stdin carries newline-delimited JSON — first ``{"code", "entry", "first",
+"timeout_s"}``, then one trace per line. Stdout carries newline-delimited JSON messages:
+``{"locked": layers}`` | ``{"lock_error": str}`` | ``{"ready": true}`` |
+``{"setup_error": str}`` | ``{"recycle": true}`` | one result per trace
+``{"i", "r", "reason", "stdout", "stderr", "ms"}``. Only strings, bools and ints cross back.
+"""
+
+from __future__ import annotations
+
+import sys
+
+ALLOWED_MODULES = ("json", "re", "typing", "math", "statistics", "collections", "datetime",
+                   "itertools", "functools", "string", "difflib")
+
+# Modules whose public surface is too wide: only these names are exposed.
+EXPLICIT_MEMBERS = {
+    "typing": ("Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet",
+               "Iterable", "Iterator", "Sequence", "Mapping", "MutableMapping", "Callable",
+               "Literal", "Final", "Counter", "DefaultDict", "Deque", "cast"),
+    "functools": ("reduce", "partial", "lru_cache", "cache", "cmp_to_key"),
+    "string": ("ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits", "hexdigits",
+               "octdigits", "punctuation", "printable", "whitespace", "capwords", "Template"),
+}
+# Public names dropped from the other modules (threading handles and the like).
+HIDDEN_MEMBERS = {
+    "datetime": ("datetime_CAPI",),
+    "collections": ("abc",),
+}
+
+STDOUT_CAP = 64 * 1024
+REASON_CAP = 16 * 1024
+ERROR_CAP = 4 * 1024
+MEMORY_HEADROOM_MB = 50
+CPU_LIMIT_S = 6
+NOBODY = 65534
+TRUNCATED = "…[truncated]"
+
+# x86_64 syscalls a locked child may make; anything else fails with EPERM.
+SECCOMP_ALLOW_X86_64 = {
+    "read": 0, "write": 1, "close": 3, "fstat": 5, "lseek": 8, "mmap": 9, "mprotect": 10,
+    "munmap": 11, "brk": 12, "rt_sigaction": 13, "rt_sigprocmask": 14, "rt_sigreturn": 15,
+    "pread64": 17, "readv": 19, "writev": 20, "sched_yield": 24, "mremap": 25, "madvise": 28,
+    "getpid": 39, "exit": 60, "gettimeofday": 96, "getrusage": 98, "getuid": 102,
+    "getgid": 104, "geteuid": 107, "getegid": 108, "sigaltstack": 131, "gettid": 186,
+    "time": 201, "futex": 202, "restart_syscall": 219, "clock_gettime": 228,
+    "clock_getres": 229, "exit_group": 231, "newfstatat": 262, "getrandom": 318,
+}
+
+
+def public_members(name: str) -> dict:
+    """The attributes an eval may reach on allowed module ``name``: no modules, nothing private."""
+    import types
+
+    module = sys.modules.get(name) or __import__(name)
+    if name in EXPLICIT_MEMBERS:
+        return {attr: getattr(module, attr) for attr in EXPLICIT_MEMBERS[name]}
+    plain = (types.FunctionType, types.BuiltinFunctionType, type, int, float, str, bytes,
+             tuple, frozenset, type(None))
+    members = {}
+    for attr in dir(module):
+        if attr.startswith("_") or attr in HIDDEN_MEMBERS.get(name, ()):
+            continue
+        value = getattr(module, attr)
+        if isinstance(value, plain) and not isinstance(value, types.ModuleType):
+            members[attr] = value
+    return members
+
+
+def make_standin(name: str, members: dict):
+    """A read-only object exposing ``members`` as attributes, standing in for module ``name``."""
+    table = dict(members)
+
+    class AllowedModule:
+        __slots__ = ()
+
+        def __getattr__(self, attr):
+            if attr in table:
+                return table[attr]
+            raise AttributeError(f"module {name!r} has no attribute {attr!r} in the sandbox") from None
+
+        def __setattr__(self, attr, value):
+            raise AttributeError(f"module {name!r} is read-only in the sandbox")
+
+        def __delattr__(self, attr):
+            raise AttributeError(f"module {name!r} is read-only in the sandbox")
+
+        def __dir__(self):
+            return sorted(table)
+
+        def __repr__(self):
+            return f"<sandboxed {name}>"
+
+    AllowedModule.__name__ = AllowedModule.__qualname__ = name
+    return AllowedModule()
+
+
+def warm_imports() -> None:
+    """Import everything the allowed modules load lazily, while files can still be read."""
+    import collections
+    import datetime
+    import difflib  # noqa: F401
+    import encodings
+    import functools  # noqa: F401
+    import heapq  # noqa: F401  (Counter.most_common)
+    import itertools  # noqa: F401
+    import json
+    import math  # noqa: F401
+    import re
+    import statistics
+    import string  # noqa: F401
+    import time  # noqa: F401
+    import typing  # noqa: F401
+    import unicodedata  # noqa: F401
+
+    import _strptime  # noqa: F401
+
+    for codec in ("utf_8", "ascii", "latin_1", "utf_16", "utf_32", "cp1252", "idna",
+                  "unicode_escape", "raw_unicode_escape", "utf_8_sig", "punycode"):
+        __import__(f"encodings.{codec}")
+    encodings.search_function("utf-8")
+    "x".encode("idna")
+    "é".encode("latin-1").decode("cp1252")
+    datetime.datetime.strptime("2024-01-02 03:04:05", "%Y-%m-%d %H:%M:%S").strftime("%A %B %c")
+    datetime.datetime.fromisoformat("2024-01-02T03:04:05+00:00").astimezone(datetime.timezone.utc)
+    collections.Counter("abca").most_common(1)
+    statistics.mean([1, 2.5]), statistics.median([1, 2]), statistics.stdev([1.0, 2.0, 4.0])
+    statistics.mean([1, 2]), statistics.pstdev([1, 2]), statistics.quantiles([1, 2, 3, 4])
+    re.compile(r"\N{LATIN SMALL LETTER A}\w+\d", re.I | re.M).findall("ab1")
+    json.loads(json.dumps({"a": [1.5, "é"]}, indent=1, sort_keys=True))
+    "ß".casefold().upper().title()
+    f"{3.14159:.2f}{12:>5}{1e9:,}"
+
+
+# ---------------------------------------------------------------- lockdown
+
+
+class LockdownError(Exception):
+    pass
+
+
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    libc.prctl.restype = ctypes.c_int
+    return ctypes, libc
+
+
+def _vm_size_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise LockdownError("cannot read VmSize")
+
+
+def lock_network(layers: dict) -> None:
+    """Move into a fresh network namespace (no interfaces up) where permitted."""
+    import errno
+
+    ctypes, libc = _libc()
+    if libc.unshare(0x40000000) == 0:  # CLONE_NEWNET
+        layers["netns"] = "on"
+        return
+    err = ctypes.get_errno()
+    if err in (errno.EPERM, errno.EINVAL, errno.ENOSYS, errno.EACCES):
+        layers["netns"] = f"unavailable ({errno.errorcode.get(err, err)})"
+        return
+    raise LockdownError(f"unshare(CLONE_NEWNET) failed: errno {err}")
+
+
+def lock_rlimits(layers: dict, cpu_limit_s: int, headroom_mb: int) -> None:
+    """Set soft == hard limits on memory, CPU, file size, descriptors, processes and cores."""
+    import resource
+
+    address_space = _vm_size_bytes() + headroom_mb * 1024 * 1024
+    limits = {
+        resource.RLIMIT_AS: address_space,
+        resource.RLIMIT_CPU: cpu_limit_s,
+        resource.RLIMIT_FSIZE: 0,
+        resource.RLIMIT_NOFILE: 16,
+        resource.RLIMIT_NPROC: 0,
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, value in limits.items():
+        resource.setrlimit(which, (value, value))
+        if resource.getrlimit(which) != (value, value):
+            raise LockdownError(f"rlimit {which} did not stick")
+    layers["rlimits"] = f"on (AS {address_space // (1024 * 1024)} MB, CPU {cpu_limit_s} s)"
+
+
+def lock_user(layers: dict) -> None:
+    """Drop root to nobody/nogroup for good (real, effective and saved ids)."""
+    import os
+
+    if os.geteuid() != 0:
+        layers["uid"] = f"on (not root: uid {os.geteuid()})"
+        return
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+    if os.getresuid() != (NOBODY,) * 3 or os.getresgid() != (NOBODY,) * 3 or os.getgroups():
+        raise LockdownError("uid/gid drop did not stick")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        layers["uid"] = f"on (nobody {NOBODY})"
+        return
+    raise LockdownError("could regain root after dropping it")
+
+
+def lock_no_new_privs(layers: dict) -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): no setuid binaries, no file capabilities, ever."""
+    ctypes, libc = _libc()
+    if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(39, 0, 0, 0, 0) != 1:
+        raise LockdownError(f"PR_SET_NO_NEW_PRIVS failed: errno {ctypes.get_errno()}")
+    layers["no_new_privs"] = "on"
+
+
+def lock_landlock(layers: dict) -> None:
+    """Landlock ruleset that handles every filesystem (and TCP, scope) right and grants none."""
+    import errno
+    import os
+
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        layers["landlock"] = "unavailable (unknown syscall numbers)"
+        return
+    ctypes, libc = _libc()
+    create, restrict = (444, 446)
+    abi = libc.syscall(create, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EOPNOTSUPP):
+            layers["landlock"] = f"unavailable ({errno.errorcode[err]})"
+            return
+        raise LockdownError(f"landlock ABI probe failed: errno {err}")
+    fs_bits = {1: 13, 2: 14, 3: 15, 4: 15}.get(abi, 16)
+    handled_fs = (1 << fs_bits) - 1
+    handled_net = 0b11 if abi >= 4 else 0
+    scoped = 0b11 if abi >= 6 else 0
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+    attr = RulesetAttr(handled_fs, handled_net, scoped)
+    size = 8 if abi < 4 else (16 if abi < 6 else 24)
+    fd = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if fd < 0:
+        raise LockdownError(f"landlock_create_ruleset failed: errno {ctypes.get_errno()}")
+    try:
+        if libc.syscall(restrict, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+            raise LockdownError(f"landlock_restrict_self failed: errno {ctypes.get_errno()}")
+    finally:
+        os.close(fd)
+    layers["landlock"] = f"on (ABI {abi}, deny all files" + (", TCP" if handled_net else "") + \
+        (", signals/abstract sockets)" if scoped else ")")
+
+
+def lock_seccomp(layers: dict) -> None:
+    """Classic-BPF seccomp filter: allowlisted syscalls pass, the rest fail with EPERM."""
+    import os
+
+    machine = os.uname().machine
+    if machine != "x86_64":
+        layers["seccomp"] = f"unavailable (no syscall table for {machine})"
+        return
+    ctypes, libc = _libc()
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06
+    allow, errno_eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000
+    numbers = sorted(set(SECCOMP_ALLOW_X86_64.values()))
+    n = len(numbers)
+    program = [(ld_abs, 0, 0, 4), (jeq, 0, n + 3, 0xC000003E), (ld_abs, 0, 0, 0)]
+    for index, nr in enumerate(numbers):
+        program.append((jeq, n - index, 0, nr))
+    program += [(ret, 0, 0, errno_eperm), (ret, 0, 0, allow), (ret, 0, 0, kill)]
+    filters = (SockFilter * len(program))(*[SockFilter(*ins) for ins in program])
+    prog = SockFprog(len(program), filters)
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise LockdownError(f"seccomp filter refused: errno {ctypes.get_errno()}")
+    layers["seccomp"] = f"on ({n} syscalls allowed, others EPERM)"
+
+
+def lock_down(cpu_limit_s: int, headroom_mb: int) -> dict:
+    """Apply every layer in order; the applied layers, or LockdownError."""
+    layers: dict = {}
+    lock_network(layers)
+    lock_rlimits(layers, cpu_limit_s, headroom_mb)
+    lock_user(layers)
+    lock_no_new_privs(layers)
+    lock_landlock(layers)
+    lock_seccomp(layers)
+    return layers
+
+
+# ---------------------------------------------------------------- running user code
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, marked when cut."""
+    if len(text) <= limit // 4:
+        return text
+    head = text[: limit + 1]
+    data = head.encode("utf-8", "replace")
+    if len(data) <= limit and len(head) == len(text):
+        return text
+    marker = TRUNCATED.encode()
+    return data[: limit - len(marker)].decode("utf-8", "ignore") + TRUNCATED
+
+
+class Output:
+    """Captured print() output for one trace, capped."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.full = False
+
+    def print(self, *args, sep=" ", end="\n"):
+        if self.full:
+            return
+        if sep is None:
+            sep = " "
+        if end is None:
+            end = "\n"
+        if type(sep) is not str or type(end) is not str:
+            raise TypeError("print() sep and end must be strings")
+        text = sep.join(str(arg) for arg in args) + end
+        room = STDOUT_CAP + 1 - self.size
+        if len(text) >= room:
+            text = text[:room]
+            self.full = True
+        self.parts.append(text)
+        self.size += len(text)
+
+    def text(self) -> str:
+        return cap_text("".join(self.parts), STDOUT_CAP)
+
+
+SAFE_BUILTINS = (
+    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
+    "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset",
+    "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list",
+    "map", "max", "min", "next", "oct", "ord", "pow", "range", "repr", "reversed", "round",
+    "set", "slice", "sorted", "str", "sum", "tuple", "zip", "True", "False", "None",
+    "Ellipsis", "NotImplemented",
+)
+
+
+def make_builtins(standins: dict, output_ref: list) -> dict:
+    """The builtins an eval sees: safe functions, exception classes, print and import."""
+    import builtins
+
+    table = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
+    for name in dir(builtins):
+        value = getattr(builtins, name)
+        if isinstance(value, type) and issubclass(value, BaseException) and not name.startswith("_"):
+            table[name] = value
+
+    def sandbox_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level != 0 or name not in standins:
+            raise ImportError(f"import of {name!r} is not allowed in the sandbox")
+        return standins[name]
+
+    def sandbox_print(*args, sep=" ", end="\n"):
+        output_ref[0].print(*args, sep=sep, end=end)
+
+    table["print"] = sandbox_print
+    table["__import__"] = sandbox_import
+    return table
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of an exception raised by user code, capped."""
+    name = type(error).__name__
+    if isinstance(error, MemoryError):
+        return "MemoryError: memory limit exceeded"
+    if isinstance(error, RecursionError):
+        return f"RecursionError: {cap_text(str(error), 200)}"
+    try:
+        message = str(error)
+    except BaseException:  # a hostile __str__; the name alone is enough
+        message = "<unprintable message>"
+    return cap_text(f"{name}: {message}" if message else name, ERROR_CAP)
+
+
+def user_traceback(error: BaseException) -> str:
+    """The user-code frames of a traceback, as 'line N in fn' lines, capped."""
+    lines = []
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == "<eval>":
+            lines.append(f"line {tb.tb_lineno}, in {code.co_name}")
+        tb = tb.tb_next
+    return cap_text("\n".join(lines), ERROR_CAP)
+
+
+def check_result(value) -> tuple[bool, str] | str:
+    """(passed, reason) from an eval's return value, or the error text when it is malformed."""
+    if type(value) is not tuple or len(value) != 2:
+        return f"invalid result: expected tuple[bool, str], got {type(value).__name__}"
+    passed, reason = value
+    if type(passed) is not bool or type(reason) is not str:
+        return (f"invalid result: expected tuple[bool, str], got "
+                f"tuple[{type(passed).__name__}, {type(reason).__name__}]")
+    return passed, reason
+
+
+class Channel:
+    """Newline-delimited JSON to the parent over fd 1, built from C-level pieces captured at
+    start-up, so user code that patches json classes cannot change what the parent reads."""
+
+    def __init__(self, json_module, os_module):
+        self.quote = json_module.encoder.c_encode_basestring_ascii or json_module.encoder.py_encode_basestring_ascii
+        self.dumps = json_module.JSONEncoder(ensure_ascii=True).encode
+        self.write = os_module.write
+
+    def send(self, message: dict) -> None:
+        self.send_line(self.dumps(message))
+
+    def send_result(self, index: int, result: str, reason: str, stdout: str, stderr: str, ms: int) -> None:
+        quote = self.quote
+        self.send_line(f'{{"i": {int.__repr__(index)}, "r": {quote(result)}, "reason": {quote(reason)}, '
+                       f'"stdout": {quote(stdout)}, "stderr": {quote(stderr)}, "ms": {int.__repr__(ms)}}}')
+
+    def send_line(self, line: str) -> None:
+        data = (line + "\n").encode("ascii")
+        while data:
+            written = self.write(1, data)
+            data = data[written:]
+
+
+def make_decoder(json_module):
+    """A JSON line decoder bound to the C scanner, immune to later class patching."""
+    scanner = json_module.scanner.make_scanner(json_module.JSONDecoder())
+
+    def decode(line: bytes):
+        value, _ = scanner(line.decode("utf-8"), 0)
+        return value
+
+    return decode
+
+
+def run_traces(channel: Channel, standins: dict, cpu_budget_s: float) -> None:
+    """Read the job header and traces from stdin; send one result per trace."""
+    import json
+    import time
+
+    decode = make_decoder(json)
+    stdin = sys.stdin.buffer
+    header = decode(stdin.readline())
+    output_ref = [Output()]
+    namespace = {"__builtins__": make_builtins(standins, output_ref), "__name__": "eval_module"}
+    try:
+        exec(compile(header["code"], "<eval>", "exec"), namespace)
+        entry = header.get("entry") or next(
+            (name for name, value in namespace.items() if name.startswith("eval_") and callable(value)), None)
+        function = namespace.get(entry) if entry else None
+        if function is None or not callable(function):
+            raise NameError("no eval_* function defined")
+    except BaseException as error:  # user module code: report it, never crash the channel
+        channel.send({"setup_error": describe_error(error)})
+        return
+    channel.send({"ready": True})
+    index = header["first"]
+    ran = 0
+    while True:
+        line = stdin.readline()
+        if not line:
+            return
+        if ran and time.process_time() > cpu_budget_s:
+            channel.send({"recycle": True})
+            return
+        trace = decode(line)
+        output_ref[0] = Output()
+        started = time.perf_counter()
+        stderr = ""
+        try:
+            value = function(trace)
+            checked = check_result(value)
+            del value
+            if type(checked) is str:
+                result, reason = "error", checked
+            else:
+                result = "pass" if checked[0] else "fail"
+                reason = cap_text(checked[1], REASON_CAP)
+            del checked
+        except BaseException as error:  # the eval's own exception is its result
+            if isinstance(error, MemoryError):
+                error.__traceback__ = None  # frees the eval's frames before anything else
+            result, reason = "error", describe_error(error)
+            stderr = user_traceback(error)
+        elapsed = int((time.perf_counter() - started) * 1000)
+        channel.send_result(index, result, reason, output_ref[0].text(), stderr, elapsed)
+        index += 1
+        ran += 1
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: warm, lock down, then serve the job from stdin."""
+    import json
+    import os
+
+    import ctypes  # noqa: F401  (everything lockdown needs is loaded while files are readable)
+    import errno  # noqa: F401
+    import resource  # noqa: F401
+
+    cpu_limit_s = int(argv[1]) if len(argv) > 1 else CPU_LIMIT_S
+    cpu_budget_s = float(argv[2]) if len(argv) > 2 else 0.5
+    headroom_mb = int(argv[3]) if len(argv) > 3 else MEMORY_HEADROOM_MB
+    channel = Channel(json, os)
+    try:
+        warm_imports()
+        standins = {name: make_standin(name, public_members(name)) for name in ALLOWED_MODULES}
+        layers = lock_down(cpu_limit_s, headroom_mb)
+    except BaseException as error:  # fail closed: the parent refuses to run anything
+        channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP]})
+        return 70
+    for name in ("ctypes", "_ctypes", "resource"):
+        sys.modules.pop(name, None)
+    channel.send({"locked": layers})
+    run_traces(channel, standins, cpu_budget_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

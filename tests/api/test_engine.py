@@ -1,0 +1,76 @@
+"""The engine end to end through the API: rate → generate (offline, real state machine, real
+sandbox) → a version with honest held-out numbers → execute over the rest → results."""
+
+import json
+
+import pytest
+
+from infra.local.demo_traces import make_demo_cases
+
+
+@pytest.fixture
+def rated_set(api):
+    cases = make_demo_cases(n=40, seed=3)
+    body = "\n".join(json.dumps(c.trace) for c in cases)
+    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw=body,
+                 headers={"Content-Type": "application/x-ndjson"}, status=202)
+    assert api.wait_job(job["job_id"])["status"] == "succeeded"
+    by_external = {}
+    cursor = None
+    while True:
+        page = api.ok("GET", "/v1/traces?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+        by_external.update({t["source"]["external_id"]: t["id"] for t in page["items"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    eval_set = api.ok("POST", "/v1/eval-sets", {"name": "refund policy", "description": "",
+                                                "criteria": "Refunds only after the order was looked up"}, status=201)
+    labelled = [(by_external[c.trace["id"]], c.rating) for c in cases if c.rating != "neutral"]
+    train, rest = labelled[:20], labelled[20:]
+    for trace_id, rating in train:
+        api.ok("PUT", f"/v1/eval-sets/{eval_set['id']}/feedback/{trace_id}", {"rating": rating, "notes": ""})
+    return eval_set["id"], train, rest
+
+
+def test_generate_then_execute_offline(api, rated_set):
+    eval_set_id, train, rest = rated_set
+    job = api.ok("POST", f"/v1/eval-sets/{eval_set_id}/generate", {"generator": "offline"}, status=202)
+    done = api.wait_job(job["job_id"], timeout_s=240)
+    assert done["status"] == "succeeded", done
+    eval_id = done["result"]["eval_id"]
+    version = api.ok("GET", f"/v1/evals/{eval_id}")
+    assert version["version"] == 1 and version["status"] == "draft" and version["generator"] == "offline"
+    assert version["code"].lstrip().startswith(("import", "def", "#", '"""'))
+    assert set(version["training_trace_ids"]) == {t for t, _ in train}
+    assert version["generation"]["heldout_accuracy"] is not None
+    assert version["metrics"]["n"] + version["metrics"]["errors"] + version["metrics"]["timeouts"] == len(train)
+    events = api.ok("GET", f"/v1/jobs/{job['job_id']}/events")["items"]
+    assert any("held-out" in e["message"] for e in events)
+
+    listed = api.ok("GET", f"/v1/evals?eval_set_id={eval_set_id}")["items"]
+    assert [v["id"] for v in listed] == [eval_id]
+
+    run = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in rest]}, status=202)
+    finished = api.wait_job(run["job_id"], timeout_s=240)
+    assert finished["status"] == "succeeded", finished
+    result = finished["result"]
+    assert result["executed"] == len(rest) == result["pass"] + result["fail"] + result["error"] + result["timeout"]
+    executions = api.ok("GET", f"/v1/evals/{eval_id}/executions?limit=200")["items"]
+    assert {e["trace_id"] for e in executions} >= {t for t, _ in rest}
+    assert all(e["result"] in ("pass", "fail", "error", "timeout") for e in executions)
+
+    again = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in rest], "only_missing": True},
+                   status=202)
+    assert api.wait_job(again["job_id"])["result"]["skipped"] == len(rest)
+
+
+def test_generate_needs_both_classes(api):
+    eval_set = api.ok("POST", "/v1/eval-sets", {"name": "x", "description": "", "criteria": ""}, status=201)
+    response = api.post(f"/v1/eval-sets/{eval_set['id']}/generate", {"generator": "offline"})
+    assert response.status_code == 422 and response.json_body["error"]["code"] == "UNPROCESSABLE"
+
+
+def test_anthropic_generator_needs_a_key(api, rated_set):
+    eval_set_id, _, _ = rated_set
+    response = api.post(f"/v1/eval-sets/{eval_set_id}/generate", {"generator": "anthropic"})
+    assert response.status_code == 422 and "ANTHROPIC_API_KEY" in response.json_body["error"]["message"]

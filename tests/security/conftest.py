@@ -1,0 +1,79 @@
+"""Fixtures for the attack corpus: the corpus itself, a canary secret and file, a loopback listener."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import stat
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ATTACKS_FILE = ROOT.parent / "shared" / "security" / "attacks.py"
+CANARY_SECRET = "iofold-canary-secret-7f3a9c"
+CANARY_FILE_TEXT = "iofold-canary-file-contents-51b2e8"
+
+
+def load_attacks() -> list[dict]:
+    """The shared attack corpus, or [] when ../shared is not beside this checkout."""
+    if not ATTACKS_FILE.exists():
+        return []
+    spec = importlib.util.spec_from_file_location("iofold_shared_attacks", ATTACKS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.ATTACKS)
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def canary(monkeypatch):
+    """A secret in the parent's environment and a world-readable file beside a writable path."""
+    monkeypatch.setenv("IOFOLD_CANARY", CANARY_SECRET)
+    directory = Path(tempfile.mkdtemp(prefix="iofold-canary-"))
+    directory.chmod(0o777)  # so only the sandbox's own layers, not file permissions, stop the child
+    secret_file = directory / "canary.txt"
+    secret_file.write_text(CANARY_FILE_TEXT)
+    secret_file.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    yield {"dir": directory, "file": secret_file, "write_path": str(directory / "pwned")}
+    for path in directory.iterdir():
+        path.unlink() if not path.is_dir() else os.rmdir(path)
+    directory.rmdir()

@@ -1,0 +1,101 @@
+"""The shared attack corpus through the real sandbox path, and every 'reject' entry again with
+validation switched off, so the process layer is tested alone (SECURITY.md, "The attack corpus")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chalicelib.errors import CodeRejected
+from chalicelib.sandbox import run_batch, validate_code
+from chalicelib.sandbox.child import ERROR_CAP, REASON_CAP, STDOUT_CAP
+from tests.security.conftest import ATTACKS_FILE, CANARY_FILE_TEXT, CANARY_SECRET, load_attacks
+
+ATTACKS = load_attacks()
+needs_corpus = pytest.mark.skipif(not ATTACKS, reason=f"needs {ATTACKS_FILE} (../shared is not beside this clone)")
+REJECTS = [a for a in ATTACKS if a["expected"] == "reject"] or [None]
+CONTAINED = [a for a in ATTACKS if a["expected"] == "contained"] or [None]
+PWNED = Path("/tmp/pwned")
+
+
+def _ids(entries):
+    return [e["id"] if e else "corpus-missing" for e in entries]
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _assert_within_caps(result) -> None:
+    assert _bytes(result.reason) <= (ERROR_CAP if result.result == "error" else REASON_CAP)
+    assert _bytes(result.stdout) <= STDOUT_CAP
+    assert _bytes(result.stderr) <= ERROR_CAP
+
+
+def _outcome_matches(category: str, result) -> bool:
+    if category == "timeout":
+        return result.result == "timeout"
+    if category == "memory":
+        return result.result == "error" and "memory" in result.reason.lower()
+    if category == "exception":
+        return result.result == "error"
+    if category == "invalid_result":
+        return result.result == "error" and result.reason.startswith("invalid result")
+    if category == "output_capped":
+        return result.result in ("pass", "fail", "error")
+    if category == "ok_no_leak":
+        return result.result in ("pass", "fail") and "<module" not in result.reason
+    raise AssertionError(f"unknown category {category}")
+
+
+@needs_corpus
+def test_corpus_is_loaded_with_both_kinds():
+    assert len(ATTACKS) >= 40
+    assert {a["expected"] for a in ATTACKS} == {"reject", "contained"}
+
+
+@needs_corpus
+@pytest.mark.parametrize("attack", REJECTS, ids=_ids(REJECTS))
+def test_reject_entry_is_refused_by_validation(attack):
+    with pytest.raises(CodeRejected) as raised:
+        validate_code(attack["code"])
+    assert raised.value.reason
+
+
+@needs_corpus
+@pytest.mark.parametrize("attack", CONTAINED, ids=_ids(CONTAINED))
+def test_contained_entry_passes_validation_and_ends_in_its_category(attack, canary):
+    assert validate_code(attack["code"]).startswith("eval_")
+    allowed = attack["category"].split("|")
+    traces = [{"id": "t1"}] if "timeout" in allowed else [{"id": "t1"}, {"id": "t2"}]
+    results = run_batch(attack["code"], traces, timeout_s=1.0)
+
+    assert [r.trace_id for r in results] == [t["id"] for t in traces]
+    for result in results:
+        assert any(_outcome_matches(c, result) for c in allowed), (attack["id"], result)
+        _assert_within_caps(result)
+        assert CANARY_SECRET not in result.reason + result.stdout + result.stderr
+
+
+@needs_corpus
+@pytest.mark.parametrize("attack", REJECTS, ids=_ids(REJECTS))
+def test_reject_entry_run_without_validation_harms_nothing(attack, canary, listener):
+    PWNED.unlink(missing_ok=True)
+    trace = {"id": "t1", "canary_path": str(canary["file"]), "write_path": canary["write_path"],
+             "port": listener.port}
+
+    results = run_batch(attack["code"], [trace, {"id": "t2"}], validate=False, timeout_s=2.0)
+
+    assert [r.trace_id for r in results] == ["t1", "t2"]
+    for result in results:
+        assert result.result in ("pass", "fail", "error", "timeout")
+        _assert_within_caps(result)
+        seen = result.reason + result.stdout + result.stderr
+        assert CANARY_SECRET not in seen
+        assert CANARY_FILE_TEXT not in seen
+        assert "uid=" not in seen  # no `id` ran
+        assert "root:x:" not in seen
+    assert not PWNED.exists()
+    assert sorted(p.name for p in canary["dir"].iterdir()) == ["canary.txt"]
+    assert listener.accepted == 0

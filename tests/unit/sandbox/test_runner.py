@@ -1,0 +1,146 @@
+"""run_batch semantics: pass/fail/error/timeout, crash and timeout resume, order, caps."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import CodeRejected
+from chalicelib.sandbox import TraceResult, run_batch, sandbox_capabilities
+from chalicelib.sandbox.child import REASON_CAP, STDOUT_CAP
+from chalicelib.sandbox.tasks import run_sandbox
+
+BRANCHY = '''
+import re
+
+def eval_branchy(trace):
+    kind = trace["kind"]
+    print("seen", trace["id"])
+    if kind == "loop":
+        while True:
+            pass
+    if kind == "raise":
+        raise KeyError("missing")
+    if kind == "bad":
+        return "not a tuple"
+    if kind == "crash":
+        return (True, str(1 << (10 ** 10)))
+    return (bool(re.search("good", trace["text"])), "checked " + trace["id"])
+'''
+
+
+def _trace(trace_id: str, kind: str = "plain", text: str = "good") -> dict:
+    return {"id": trace_id, "kind": kind, "text": text}
+
+
+def test_pass_and_fail_follow_the_returned_bool():
+    results = run_batch(BRANCHY, [_trace("a"), _trace("b", text="bad")])
+    assert [(r.trace_id, r.result, r.reason) for r in results] == [
+        ("a", "pass", "checked a"), ("b", "fail", "checked b")]
+    assert results[0].stdout == "seen a\n"
+
+
+def test_exception_is_an_error_with_type_message_and_line():
+    [result] = run_batch(BRANCHY, [_trace("a", "raise")])
+    assert result.result == "error"
+    assert result.reason == "KeyError: 'missing'"
+    assert "line 11, in eval_branchy" in result.stderr
+
+
+def test_wrong_return_shape_is_an_invalid_result_error():
+    [result] = run_batch(BRANCHY, [_trace("a", "bad")])
+    assert result.result == "error"
+    assert result.reason == "invalid result: expected tuple[bool, str], got str"
+
+
+def test_timeout_kills_only_that_trace_and_a_new_child_resumes():
+    traces = [_trace("a"), _trace("b", "loop"), _trace("c"), _trace("d", text="x")]
+    results = run_batch(BRANCHY, traces, timeout_s=0.5)
+    assert [(r.trace_id, r.result) for r in results] == [
+        ("a", "pass"), ("b", "timeout"), ("c", "pass"), ("d", "fail")]
+    assert results[1].duration_ms >= 500
+    assert "time limit" in results[1].reason
+
+
+def test_memory_exhaustion_is_an_error_and_the_batch_continues():
+    results = run_batch(BRANCHY, [_trace("a", "crash"), _trace("b")])
+    assert results[0].result == "error" and "MemoryError" in results[0].reason
+    assert results[1].result == "pass"
+
+
+def test_crashing_child_marks_that_trace_and_the_next_trace_runs():
+    # Without validation the eval can reach the real os module and kill its own process.
+    code = ("def eval_x(trace):\n"
+            "    if trace['id'] == 'b':\n"
+            "        print.__globals__['sys'].modules['os'].abort()\n"
+            "    return (True, trace['id'])\n")
+    results = run_batch(code, [_trace("a"), _trace("b"), _trace("c")], validate=False)
+    assert [(r.trace_id, r.result) for r in results] == [("a", "pass"), ("b", "error"), ("c", "pass")]
+    assert "SIGABRT" in results[1].reason or "killed" in results[1].reason
+
+
+def test_results_come_back_in_input_order_for_a_large_batch():
+    traces = [_trace(str(i), text="good" if i % 3 else "bad") for i in range(300)]
+    results = run_batch(BRANCHY, traces)
+    assert [r.trace_id for r in results] == [str(i) for i in range(300)]
+    assert [r.result for r in results] == ["pass" if i % 3 else "fail" for i in range(300)]
+
+
+def test_empty_batch_returns_no_results():
+    assert run_batch(BRANCHY, []) == []
+
+
+def test_invalid_code_is_rejected_before_any_child_starts():
+    with pytest.raises(CodeRejected):
+        run_batch("import os\ndef eval_x(trace):\n    return (True, '')\n", [_trace("a")])
+
+
+def test_module_level_failure_marks_every_trace_as_error():
+    code = "import os\ndef eval_x(trace):\n    return (True, '')\n"
+    results = run_batch(code, [_trace("a"), _trace("b")], validate=False)
+    assert [r.result for r in results] == ["error", "error"]
+    assert "import of 'os' is not allowed" in results[0].reason
+
+
+def test_huge_reason_and_output_are_capped():
+    code = "def eval_x(trace):\n    print('o' * 200000)\n    return (False, 'r' * 100000)\n"
+    [result] = run_batch(code, [_trace("a")])
+    assert result.result == "fail"
+    assert len(result.reason.encode()) <= REASON_CAP and result.reason.endswith("[truncated]")
+    assert len(result.stdout.encode()) <= STDOUT_CAP and result.stdout.endswith("[truncated]")
+
+
+def test_module_state_does_not_leak_between_batches():
+    code = ("COUNT = []\n"
+            "def eval_x(trace, seen=[]):\n"
+            "    seen.append(trace['id'])\n"
+            "    return (True, ','.join(seen))\n")
+    assert run_batch(code, [_trace("a"), _trace("b")])[1].reason == "a,b"
+    assert run_batch(code, [_trace("c")])[0].reason == "c"
+
+
+def test_every_layer_this_machine_supports_is_applied():
+    layers = sandbox_capabilities()
+    for name in ("rlimits", "uid", "no_new_privs"):
+        assert layers[name].startswith("on"), layers
+    import os
+    if os.geteuid() == 0:
+        assert layers["netns"] == "on" and layers["uid"] == "on (nobody 65534)"
+    if os.uname().machine == "x86_64":
+        assert layers["seccomp"].startswith("on"), layers
+    if _landlock_abi() > 0:
+        assert layers["landlock"].startswith("on"), layers
+
+
+def _landlock_abi() -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+
+
+def test_lambda_task_validates_and_returns_dumped_results():
+    out = run_sandbox({"code": BRANCHY, "traces": [_trace("a")], "timeout_s": 2})
+    assert out == {"results": [TraceResult(trace_id="a", result="pass", reason="checked a",
+                                           duration_ms=out["results"][0]["duration_ms"],
+                                           stdout="seen a\n").model_dump(mode="json")]}
