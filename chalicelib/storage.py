@@ -61,11 +61,27 @@ def parse_limit(value: str | int | None) -> int:
     return limit
 
 
+_KEY_NAMES: dict[tuple[str, str | None], tuple[str, ...]] = {}
+
+
+def key_names(table: Any, index: str | None = None) -> tuple[str, ...]:
+    """The attributes a LastEvaluatedKey of this table/index has (read once per process)."""
+    cache_key = (table.name, index)
+    if cache_key not in _KEY_NAMES:
+        names = [k["AttributeName"] for k in table.key_schema]
+        if index:
+            gsi = next(i for i in table.global_secondary_indexes or [] if i["IndexName"] == index)
+            names += [k["AttributeName"] for k in gsi["KeySchema"] if k["AttributeName"] not in names]
+        _KEY_NAMES[cache_key] = tuple(names)
+    return _KEY_NAMES[cache_key]
+
+
 def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, str] | None = None,
                filter_fn=None, **kwargs: Any) -> tuple[list[dict], str | None]:
     """Query until ``limit`` items pass ``filter_fn`` or the key range ends; a foreign cursor is 400.
 
-    ``owner`` = (attribute, value) the cursor must belong to (its hash key).
+    ``owner`` = (attribute, value) the cursor must belong to (its hash key). The cursor points
+    after the last item returned, so a page that stops inside a DynamoDB page resumes there.
     """
     start = decode_cursor(cursor)
     if start is not None and owner is not None and start.get(owner[0]) != owner[1]:
@@ -81,20 +97,19 @@ def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, 
             if exc.response["Error"]["Code"] == "ValidationException":
                 raise ValidationError("invalid cursor or query") from exc
             raise
-        for item in page["Items"]:
+        page_items = page["Items"]
+        for position, item in enumerate(page_items):
             if filter_fn is None or filter_fn(item):
                 items.append(item)
                 if len(items) == limit:
-                    return items, encode_cursor(_key_of(item, page.get("LastEvaluatedKey"), params))
+                    more = position < len(page_items) - 1 or bool(page.get("LastEvaluatedKey"))
+                    if not more:
+                        return items, None
+                    names = key_names(table, kwargs.get("IndexName"))
+                    return items, encode_cursor({k: item[k] for k in names})
         start = page.get("LastEvaluatedKey")
         if not start:
             return items, None
-
-
-def _key_of(item: dict, last_key: dict | None, params: dict) -> dict | None:
-    if last_key is None:
-        return None
-    return {k: item[k] for k in last_key}
 
 
 def to_plain(value: Any) -> Any:

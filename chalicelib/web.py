@@ -134,9 +134,8 @@ class Api:
             responses = {str(r.status): ok}
             error_codes = ["400", "413"] if r.body is not None or r.method in ("POST", "PUT") else ["400"]
             if r.role is not None:
-                error_codes += ["401", "403"]
-            if "{" in r.path or r.body is not None:
-                error_codes += ["404", "409", "422"]
+                # ids arrive in paths, bodies and queries (?eval_set_id=): any of them may be unknown
+                error_codes += ["401", "403", "404", "409", "422"]
             for code in error_codes + ["500"]:
                 responses[code] = {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
             op["responses"] = responses

@@ -170,8 +170,6 @@ def test_traces_can_be_filtered_by_rated_in_a_set(api, traces, eval_set):
     assert len(api.ok("GET", f"/v1/traces?eval_set_id={eval_set}&limit=200")["items"]) == len(traces)
 
 
-@pytest.mark.xfail(strict=True, reason="storage.query_page returns no cursor when a filtered page stops at the "
-                                       "limit inside the last DynamoDB page (reported to the lead)")
 def test_paging_through_unrated_traces_returns_them_all(api, traces, eval_set):
     _rate(api, eval_set, traces[0], "positive")
     seen, cursor = [], None

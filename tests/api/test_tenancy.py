@@ -27,6 +27,10 @@ def objects(api):
         ids["eval_set_id"] = eval_set["id"]
         ids["id"] = eval_set["id"]
         api.ok("PUT", f"/v1/eval-sets/{eval_set['id']}/feedback/{trace_id}", {"rating": "positive", "notes": ""})
+        second = api.ok("GET", "/v1/traces")["items"][1]["id"]
+        api.ok("PUT", f"/v1/eval-sets/{eval_set['id']}/feedback/{second}", {"rating": "negative", "notes": ""})
+        job = api.ok("POST", f"/v1/eval-sets/{eval_set['id']}/generate", {"generator": "offline"}, status=202)
+        ids["eval_id"] = api.wait_job(job["job_id"])["result"]["eval_id"]
     return ids
 
 
@@ -45,6 +49,16 @@ SAMPLE_BODIES = {
 }
 
 
+SAMPLE_QUERIES = {
+    "GET /v1/evals": lambda ids: f"?eval_set_id={ids['eval_set_id']}",
+    "GET /v1/traces": lambda ids: f"?eval_set_id={ids['eval_set_id']}&rated=true",
+}
+
+
+def _expects_404(route) -> bool:
+    return "{" in route.path or f"{route.method} {route.path}" in SAMPLE_QUERIES
+
+
 def test_another_workspace_sees_none_of_it(api, other, objects):
     owned = set(objects.values())
     keys_before = api.ok("GET", "/v1/api-keys")["items"]
@@ -52,12 +66,12 @@ def test_another_workspace_sees_none_of_it(api, other, objects):
     for route in registry.routes:
         if route.role is None:
             continue
-        path = _fill(route.path, objects)
+        path = _fill(route.path, objects) + SAMPLE_QUERIES.get(f"{route.method} {route.path}", lambda ids: "")(objects)
         make_body = SAMPLE_BODIES.get(f"{route.method} {route.path}")
         body = make_body(objects) if make_body else ({} if route.method in ("POST", "PUT", "PATCH") else None)
         response = other.call(route.method, path, body)
         walked += 1
-        if "{" in route.path:
+        if _expects_404(route):
             assert response.status_code == 404, f"{route.method} {route.path} -> {response.status_code} {response.body[:200]!r}"
         elif route.method == "GET":
             assert response.status_code == 200, f"{route.method} {route.path} -> {response.status_code}"
