@@ -134,9 +134,10 @@ def upload_traces(req: Request) -> JobAccepted:
 def list_traces(req: Request) -> Page[TraceSummary]:
     filters = traces.TraceFilters.model_validate({k: v for k, v in req.query.items()
                                                   if k not in ("limit", "cursor", "eval_set_id", "rated")})
+    limit = parse_limit(req.query.get("limit"))
     filters = filters.model_copy(update=_rated_filters(req))
-    return traces.list_traces(req.caller, filters, limit=parse_limit(req.query.get("limit")),
-                              cursor=req.query.get("cursor"), traces=wiring.trace_repo())
+    return traces.list_traces(req.caller, filters, limit=limit, cursor=req.query.get("cursor"),
+                              traces=wiring.trace_repo())
 
 
 @api.route("/v1/traces/{trace_id}", "GET", role="viewer")
@@ -283,8 +284,88 @@ def delete_feedback(req: Request, eval_set_id: str, trace_id: str) -> None:
 
 @api.route("/v1/eval-sets/{eval_set_id}/review-queue", "GET", role="viewer", query={"limit": "integer"})
 def review_queue(req: Request, eval_set_id: str) -> Page[ReviewItem]:
+    from chalicelib.evals.review import EngineReviewPrioritizer
+
     return eval_sets.review_queue(req.caller, eval_set_id, limit=parse_limit(req.query.get("limit")),
-                                  eval_sets=wiring.eval_set_repo(), traces=wiring.trace_repo())
+                                  eval_sets=wiring.eval_set_repo(), traces=wiring.trace_repo(),
+                                  prioritizer=EngineReviewPrioritizer(wiring.eval_repo()))
+
+
+# --- matrix, versions, refine, export -----------------------------------------------------
+
+from chalice import Response  # noqa: E402
+
+from chalicelib.evals import export as eval_export  # noqa: E402
+from chalicelib.evals import refinement, versions  # noqa: E402
+from chalicelib.evals.models import (  # noqa: E402
+    ExecutionDetail, RefineRequest, SavedVersion, SaveVersionRequest, VersionDiff,
+)
+from chalicelib.matrix import service as matrix  # noqa: E402
+from chalicelib.matrix.models import Matrix  # noqa: E402
+
+MATRIX_QUERY = {**LIST_QUERY, "eval_ids": "string", "filter": "string", "rating": "string", "from": "string",
+                "to": "string", "source": "string"}
+
+
+@api.route("/v1/eval-sets/{eval_set_id}/matrix", "GET", role="viewer", response=Matrix, query=MATRIX_QUERY)
+def get_matrix(req: Request, eval_set_id: str) -> Matrix:
+    return matrix.build_matrix(req.caller, eval_set_id, matrix.parse_matrix_query(req.query),
+                               eval_sets=wiring.eval_set_repo(), evals=wiring.eval_repo(), traces=wiring.trace_repo())
+
+
+@api.route("/v1/eval-sets/{eval_set_id}/matrix.csv", "GET", role="viewer", query=MATRIX_QUERY, raw_response="text/csv")
+def get_matrix_csv(req: Request, eval_set_id: str) -> Response:
+    text, rest = matrix.matrix_csv(req.caller, eval_set_id, matrix.parse_matrix_query(req.query),
+                                   eval_sets=wiring.eval_set_repo(), evals=wiring.eval_repo(), traces=wiring.trace_repo())
+    headers = {"Content-Type": "text/csv", "Content-Disposition": f'attachment; filename="{eval_set_id}-matrix.csv"'}
+    return Response(body=text, status_code=200, headers={**headers, **({"X-Next-Cursor": rest} if rest else {})})
+
+
+@api.route("/v1/executions/{eval_id}/{trace_id}", "GET", role="viewer", response=ExecutionDetail)
+def get_execution(req: Request, eval_id: str, trace_id: str) -> ExecutionDetail:
+    return versions.execution_detail(req.caller, eval_id, trace_id, evals=wiring.eval_repo(),
+                                     eval_sets=wiring.eval_set_repo(), traces=wiring.trace_repo())
+
+
+@api.route("/v1/evals/{eval_id}/versions", "POST", role="member", body=SaveVersionRequest, response=SavedVersion,
+           status=201)
+def save_eval_version(req: Request, eval_id: str) -> SavedVersion:
+    return versions.save_version(req.caller, eval_id, req.body, evals=wiring.eval_repo(),
+                                 eval_sets=wiring.eval_set_repo(), jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                 state_machine_arn=wiring.state_machine_arn("execute_eval"))
+
+
+@api.route("/v1/evals/{eval_id}/activate", "POST", role="member", response=EvalVersion)
+def activate_eval(req: Request, eval_id: str) -> EvalVersion:
+    return versions.activate_version(req.caller, eval_id, evals=wiring.eval_repo())
+
+
+@api.route("/v1/evals/{eval_id}/archive", "POST", role="member", response=EvalVersion)
+def archive_eval(req: Request, eval_id: str) -> EvalVersion:
+    return versions.archive_version(req.caller, eval_id, evals=wiring.eval_repo())
+
+
+@api.route("/v1/evals/{eval_id}/diff", "GET", role="viewer", response=VersionDiff, query={"against": "string"})
+def diff_evals(req: Request, eval_id: str) -> VersionDiff:
+    return versions.diff_versions(req.caller, eval_id, req.query.get("against"), evals=wiring.eval_repo(),
+                                  eval_sets=wiring.eval_set_repo())
+
+
+@api.route("/v1/evals/{eval_id}/refine", "POST", role="member", body=RefineRequest, response=JobAccepted, status=202)
+def refine_eval(req: Request, eval_id: str) -> JobAccepted:
+    return _accepted(refinement.start_refine(
+        req.caller, eval_id, req.body, evals=wiring.eval_repo(), eval_sets=wiring.eval_set_repo(),
+        jobs=wiring.job_repo(), sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval"),
+        anthropic_available=bool(get_settings().anthropic_api_key)))
+
+
+@api.route("/v1/evals/{eval_id}/export", "GET", role="viewer", query={"format": "string"},
+           raw_response="text/x-python")
+def export_eval(req: Request, eval_id: str) -> Response:
+    filename, text = eval_export.export_version(req.caller.workspace_id, eval_id, req.query.get("format"),
+                                                evals=wiring.eval_repo(), eval_sets=wiring.eval_set_repo())
+    return Response(body=text, status_code=200, headers={
+        "Content-Type": "text/x-python", "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 # --- Step Functions tasks ---------------------------------------------------------------

@@ -114,7 +114,11 @@ def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *,
     for fold in stratified_folds(examples, seed=seed):
         held = set(fold)
         train = [e for i, e in enumerate(examples) if i not in held]
-        out = generator.generate(request.model_copy(update={"examples": train + neutral}))
+        held_ids = {examples[i].trace.get("id") for i in held}
+        # a refinement's previous failures never include the fold's held-out traces (no leak into CV)
+        failures = [f for f in request.previous_failures if f.trace.get("id") not in held_ids]
+        out = generator.generate(request.model_copy(update={"examples": train + neutral,
+                                                            "previous_failures": failures}))
         full = full.model_copy(update={"input_tokens": full.input_tokens + out.input_tokens,
                                        "output_tokens": full.output_tokens + out.output_tokens,
                                        "cost_usd": full.cost_usd + out.cost_usd})

@@ -64,3 +64,86 @@ class ExecuteRequest(BaseModel):
     trace_ids: list[ObjectId] | None = Field(default=None, max_length=20000)
     filters: dict[str, Any] | None = Field(default=None, description="as GET /v1/traces: source, tag, name, from, to")
     only_missing: bool = Field(default=False, description="skip traces this version already has a result for")
+
+
+# --- versions, refinement, drill-down ------------------------------------------------------
+
+class SaveVersionRequest(BaseModel):
+    """POST /v1/evals/{id}/versions: a hand-edited version of ``{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=20_000, description="the module defining one eval_<name>(trace)")
+
+
+class SavedVersion(EvalVersion):
+    """A new hand-edited version, and the job scoring it on the set's rated traces."""
+
+    scoring_job_id: str | None = Field(default=None, description="the execute job running it on the rated traces")
+
+
+class RefineRequest(BaseModel):
+    """POST /v1/evals/{id}/refine: every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    generator: GeneratorChoice = "auto"
+    model: str | None = Field(default=None, max_length=100)
+    candidates: int = Field(default=3, ge=1, le=8)
+    instructions: str = Field(default="", max_length=5000)
+
+
+class FlippedTrace(BaseModel):
+    """A rated trace whose result differs between the two versions of a diff."""
+
+    trace_id: str
+    rating: str = Field(description="the human rating: positive, negative or neutral")
+    before: ResultKind = Field(description="the result of the `against` version")
+    after: ResultKind = Field(description="the result of this version")
+    before_reason: str = ""
+    after_reason: str = ""
+    fixed: bool | None = Field(description="true: now agrees with the human; false: now disagrees; null: neutral or "
+                                           "an error/timeout on either side")
+
+
+class VersionSide(BaseModel):
+    id: str
+    version: int
+    status: EvalStatus
+    metrics: dict[str, Any] = Field(description="chalicelib.metrics over the set's rated traces, from executions")
+
+
+class VersionDiff(BaseModel):
+    """GET /v1/evals/{id}/diff?against=: the code diff and the rated traces whose result flipped."""
+
+    eval: VersionSide
+    against: VersionSide
+    diff: str = Field(description="unified diff from `against` to this version")
+    flipped: list[FlippedTrace]
+    flipped_total: int = Field(description="all flips (the list is capped)")
+    compared: int = Field(description="rated traces with a result from both versions")
+
+
+class HumanRating(BaseModel):
+    rating: str
+    notes: str = ""
+
+
+class ExecutionDetail(BaseModel):
+    """GET /v1/executions/{eval_id}/{trace_id}: one result with what it takes to understand it."""
+
+    eval_id: str
+    trace_id: str
+    result: ResultKind
+    reason: str
+    duration_ms: int
+    stdout: str = Field(description="what the eval printed (excerpt)")
+    stderr: str = Field(description="the error's traceback lines (excerpt)")
+    executed_at: str
+    eval_set_id: str
+    version: int
+    eval_name: str
+    code: str = Field(description="the exact code that ran (versions are immutable)")
+    human: HumanRating | None = Field(default=None, description="the set's rating of this trace, if rated")
+    agrees: bool | None = Field(default=None, description="result agrees with the human; null when neutral/unrated/"
+                                                          "error/timeout")
+    output_excerpt: str = Field(default="", description="the first characters of the trace's final output")
+    trace: dict[str, Any] | None = Field(default=None, description="the unified trace; null when it was deleted")

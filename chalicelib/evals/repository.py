@@ -7,9 +7,9 @@ from typing import Any, Iterable
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
+from chalicelib.storage import is_conditional_failure, query_page, serialize, to_dynamo, to_plain
 
 
 class EvalRepository:
@@ -69,15 +69,45 @@ class EvalRepository:
                                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         return version.model_copy(update=fields)
 
-    def set_status(self, workspace_id: str, eval_set_id: str, changes: list[tuple[str, str]]) -> None:
-        """Change several versions' statuses in one transaction (activate = one active per set)."""
-        client = self._evals.meta.client
-        client.transact_write_items(TransactItems=[
-            {"Update": {"TableName": self._evals.name, "Key": {"eval_set_id": eval_set_id, "eval_id": eval_id},
-                        "UpdateExpression": "SET #s = :s", "ConditionExpression": "workspace_id = :w",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {":s": status, ":w": workspace_id}}}
-            for eval_id, status in changes])
+    def activate(self, workspace_id: str, target: EvalVersion, previous: list[EvalVersion]) -> None:
+        """Make ``target`` the set's one active version and ``previous`` (the active ones) drafts, in one
+        transaction guarded by ``active_eval_id`` on the set's record; 409 when anything changed meanwhile."""
+        current_active = next((v.id for v in previous), None)
+        guard: dict[str, Any] = {
+            "TableName": self._eval_sets.name,
+            "Key": {"workspace_id": workspace_id, "eval_set_id": target.eval_set_id},
+            "UpdateExpression": "SET active_eval_id = :new",
+            "ExpressionAttributeValues": {":new": target.id}}
+        if current_active:
+            guard["ConditionExpression"] = "attribute_exists(eval_set_id) AND (attribute_not_exists(active_eval_id) " \
+                                           "OR active_eval_id = :old)"
+            guard["ExpressionAttributeValues"][":old"] = current_active
+        else:
+            guard["ConditionExpression"] = "attribute_exists(eval_set_id) AND (attribute_not_exists(active_eval_id) " \
+                                           "OR active_eval_id = :new)"
+        items = [{"Update": guard}, self._status_update(workspace_id, target, "active")]
+        items += [self._status_update(workspace_id, v, "draft") for v in previous]
+        self._transact(items, f"eval {target.id} or its set changed concurrently; read them again")
+
+    def archive(self, workspace_id: str, target: EvalVersion) -> None:
+        """Archive a version that is not active (409 when its status changed meanwhile)."""
+        self._transact([self._status_update(workspace_id, target, "archived")],
+                       f"eval {target.id} changed concurrently; read it again")
+
+    def _status_update(self, workspace_id: str, version: EvalVersion, status: str) -> dict:
+        return {"Update": {
+            "TableName": self._evals.name, "Key": {"eval_set_id": version.eval_set_id, "eval_id": version.id},
+            "UpdateExpression": "SET #s = :s", "ConditionExpression": "workspace_id = :w AND #s = :was",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": status, ":w": workspace_id, ":was": version.status}}}
+
+    def _transact(self, items: list[dict], conflict: str) -> None:
+        try:
+            self._evals.meta.client.transact_write_items(TransactItems=[_typed(i) for i in items])
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(conflict) from exc
+            raise
 
     # --- executions ---
 
@@ -122,8 +152,44 @@ class EvalRepository:
                 return ids
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def results_for(self, eval_ids: list[str], trace_ids: list[str]) -> dict[tuple[str, str], Execution]:
+        """Results of several versions on several traces, by (eval_id, trace_id): BatchGetItem, 100 keys a call."""
+        client = self._executions.meta.client
+        keys = [{"eval_id": e, "trace_id": t} for t in dict.fromkeys(trace_ids) for e in dict.fromkeys(eval_ids)]
+        out: dict[tuple[str, str], Execution] = {}
+        for start in range(0, len(keys), 100):
+            request = {self._executions.name: {"Keys": keys[start:start + 100]}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._executions.name, []):
+                    out[(item["eval_id"], item["trace_id"])] = Execution.model_validate(to_plain(item))
+                request = response.get("UnprocessedKeys") or None
+        return out
+
+    def result_kinds(self, eval_id: str) -> dict[str, str]:
+        """trace id -> result of every execution of a version (a projected Query on its key)."""
+        out: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(eval_id),
+                                  "ProjectionExpression": "trace_id, #r", "ExpressionAttributeNames": {"#r": "result"}}
+        while True:
+            page = self._executions.query(**kwargs)
+            out.update((i["trace_id"], i["result"]) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     @staticmethod
     def _to_model(item: dict) -> EvalVersion:
         plain = to_plain(item)
         plain["id"] = plain.pop("eval_id")
         return EvalVersion.model_validate({k: v for k, v in plain.items() if k in EvalVersion.model_fields})
+
+
+def _typed(entry: dict) -> dict:
+    """A transaction entry with plain values → low-level DynamoDB JSON."""
+    (op, body), = entry.items()
+    body = dict(body)
+    body["Key"] = serialize(body["Key"])
+    if "ExpressionAttributeValues" in body:
+        body["ExpressionAttributeValues"] = serialize(body["ExpressionAttributeValues"])
+    return {op: body}

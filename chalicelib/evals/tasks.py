@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from chalicelib.errors import Conflict
 from chalicelib.evals.generation import GeneratedSet, GenerationOutcome, generate_candidates, select_candidate
 from chalicelib.evals.models import EvalVersion, Execution
+from chalicelib.evals.refinement import compare_refinement
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.evals.service import EvalSetLookup
@@ -53,16 +54,34 @@ def generate_load(ev: JobEvent, *, eval_sets: EvalSetLookup, jobs: JobRepository
     eval_set = eval_sets.get_set(ev.workspace_id, ev.params["eval_set_id"])
     ratings = [{"trace_id": r.trace_id, "rating": r.rating, "notes": r.notes or ""}
                for r in eval_sets.ratings(ev.params["eval_set_id"])]
-    files.put(*ev.key, "examples", {"criteria": getattr(eval_set, "criteria", "") or "",
-                                    "name": getattr(eval_set, "name", "") or "", "ratings": ratings})
-    jobs.append_event(ev.key, f"loaded {len(ratings)} rated traces", progress=5)
-    return {"loaded": len(ratings)}
+    doc = {"criteria": getattr(eval_set, "criteria", "") or "", "name": getattr(eval_set, "name", "") or "",
+           "ratings": ratings}
+    if ev.params.get("refine_from"):
+        doc.update(refinement_examples(ratings, ev.params))
+    files.put(*ev.key, "examples", doc)
+    if ev.params.get("refine_from"):
+        jobs.append_event(ev.key, f"refining {ev.params['refine_from']}: {len(doc['ratings'])} original training "
+                                  f"examples and {len(doc['failures'])} contradictions", progress=5)
+    else:
+        jobs.append_event(ev.key, f"loaded {len(ratings)} rated traces", progress=5)
+    return {"loaded": len(doc["ratings"])}
+
+
+def refinement_examples(ratings: list[dict], params: dict) -> dict:
+    """The examples of a refinement: the parent's training traces (as rated now) and its contradictions."""
+    training = set(params.get("training_trace_ids") or [])
+    contradictions = set(params.get("contradiction_ids") or [])
+    examples = [r for r in ratings if r["trace_id"] in training] if training else ratings
+    failures = [r for r in ratings if r["trace_id"] in contradictions and r["rating"] != "neutral"]
+    return {"ratings": examples, "failures": failures, "previous_code": params.get("previous_code")}
 
 
 def _request(ev: JobEvent, *, traces: TraceRepository, files: JobFiles, extra: list[dict] | None = None,
              previous_code: str | None = None) -> GenerationRequest:
     doc = files.get(*ev.key, "examples")
-    bodies = traces.get_many(ev.workspace_id, [r["trace_id"] for r in doc["ratings"]])
+    extra = extra if extra is not None else doc.get("failures")
+    previous_code = previous_code or doc.get("previous_code")
+    bodies = traces.get_many(ev.workspace_id, [r["trace_id"] for r in doc["ratings"] + (extra or [])])
     examples = [LabeledTrace(trace=bodies[r["trace_id"]], rating=r["rating"], notes=r["notes"])
                 for r in doc["ratings"] if r["trace_id"] in bodies]
     failures = [LabeledTrace(trace=bodies[r["trace_id"]], rating=r["rating"], notes=r["notes"])
@@ -112,7 +131,8 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
         parent_id=ev.params.get("parent_id"), status="draft", name=function_name_of(outcome.chosen.code),
         code=outcome.chosen.code, generator=outcome.generator, model=outcome.model,
         prompt=_clip(outcome.prompt, STORED_PROMPT_CHARS),
-        training_trace_ids=[r["trace_id"] for r in doc["ratings"] if r["rating"] != "neutral"],
+        training_trace_ids=list(dict.fromkeys(r["trace_id"] for r in doc["ratings"] + doc.get("failures", [])
+                                              if r["rating"] != "neutral")),
         generation={"training_accuracy": outcome.chosen.training_accuracy,
                     "heldout_accuracy": outcome.chosen.heldout_accuracy,
                     "heldout_kappa": outcome.chosen.heldout_kappa, "folds": outcome.chosen.folds,
@@ -127,8 +147,14 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     metrics.update(training_accuracy=outcome.chosen.training_accuracy,
                    heldout_accuracy=outcome.chosen.heldout_accuracy)
     evals.update(version, metrics=metrics)
-    return {"result": {"eval_id": version.id, "version": version.version, "metrics": metrics,
-                       "flags": outcome.flags}}
+    result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags}
+    if ev.params.get("refine_from"):
+        result["refined_from"] = ev.params["refine_from"]
+        result["comparison"] = compare_refinement(ev.workspace_id, evals.get(ev.workspace_id, ev.params["refine_from"]),
+                                                  version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
+                                                  traces=traces).model_dump(mode="json")
+        jobs.append_event(ev.key, "refined: " + result["comparison"]["summary"], progress=95)
+    return {"result": result}
 
 
 def score_on_ratings(workspace_id: str, version: EvalVersion, *, eval_sets: EvalSetLookup, evals: EvalRepository,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.traces.summary import TraceSummary
 
@@ -18,6 +18,16 @@ MAX_HISTORY = 50
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _clean_name(value: str | None) -> str | None:
+    """Collapse whitespace; a name of only spaces is refused."""
+    if value is None:
+        return value
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise ValueError("name must not be blank")
+    return cleaned
 
 
 class Thresholds(_Request):
@@ -34,6 +44,8 @@ class CreateEvalSetRequest(_Request):
     criteria: str = Field(default="", max_length=20_000, description="what makes a trace good or bad")
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
+    _name = field_validator("name")(_clean_name)
+
 
 class UpdateEvalSetRequest(_Request):
     """PATCH: only the fields sent change; ``thresholds`` is replaced as a whole."""
@@ -42,6 +54,8 @@ class UpdateEvalSetRequest(_Request):
     description: str = Field(default=None, max_length=5000)  # type: ignore[assignment]
     criteria: str = Field(default=None, max_length=20_000)  # type: ignore[assignment]
     thresholds: Thresholds = Field(default=None)  # type: ignore[assignment]
+
+    _name = field_validator("name")(_clean_name)
 
 
 class EvalSet(BaseModel):

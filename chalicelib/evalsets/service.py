@@ -26,7 +26,7 @@ DEFAULT_PRIORITIZER = NewestMixedPrioritizer()
 def create_eval_set(caller: Caller, req: CreateEvalSetRequest, *, eval_sets: EvalSetRepository) -> EvalSetDetail:
     """A new, empty eval set (409 when the name is taken in the workspace)."""
     now = now_iso()
-    record = EvalSet(id=new_id("es"), workspace_id=caller.workspace_id, name=" ".join(req.name.split()),
+    record = EvalSet(id=new_id("es"), workspace_id=caller.workspace_id, name=req.name,
                      description=req.description, criteria=req.criteria, thresholds=req.thresholds,
                      created_at=now, updated_at=now, created_by=caller.key_id)
     eval_sets.add(record)
@@ -34,6 +34,7 @@ def create_eval_set(caller: Caller, req: CreateEvalSetRequest, *, eval_sets: Eva
 
 
 def list_eval_sets(caller: Caller, *, limit: int, cursor: str | None, eval_sets: EvalSetRepository) -> Page[EvalSet]:
+    """The caller's eval sets (without counts: GET one set for those)."""
     items, nxt = eval_sets.list(caller.workspace_id, limit=limit, cursor=cursor)
     return Page[EvalSet](items=items, next_cursor=nxt)
 
@@ -49,8 +50,6 @@ def update_eval_set(caller: Caller, eval_set_id: str, req: UpdateEvalSetRequest,
     """Change the fields sent (an empty body changes nothing)."""
     record = eval_sets.get(caller.workspace_id, eval_set_id)
     changes = req.model_dump(mode="json", exclude_unset=True)
-    if "name" in changes:
-        changes["name"] = " ".join(changes["name"].split())
     changes = {k: v for k, v in changes.items() if v != record.model_dump(mode="json").get(k)}
     if changes:
         changes["updated_at"] = now_iso()

@@ -390,12 +390,15 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
         op = "+=" if rule.sign > 0 else "-="
         lines.append(f"        score {op} {rule.points}")
         lines.append(f"        {word}.append({_string(feature.describe())})")
+        if rule.sign > 0:
+            lines.append("    else:")
+            lines.append(f"        bad_signs.append({_string('not: ' + feature.describe())})")
     lines += [
         f"    if score >= {card.threshold}:",
         f"        return True, {_string('looks good (score ')} + str(score) + {_string(' >= ' + str(card.threshold) + '): ')} + "
         f"({_string('; ')}.join(good_signs) or {_string('no sign of a bad trace')})",
         f"    return False, {_string('looks bad (score ')} + str(score) + {_string(' < ' + str(card.threshold) + '): ')} + "
-        f"({_string('; ')}.join(bad_signs) or {_string('missing the signs of a good trace')})",
+        f"({_string('; ')}.join(bad_signs) or {_string('not enough signs of a good trace')})",
     ]
     return "\n".join(lines) + "\n"
 

@@ -34,8 +34,12 @@ def lambda_handlers(app: Any) -> dict[str, Any]:
 def start_api_server(app: Any, port: int, host: str = "127.0.0.1"):
     """Chalice's local server in a thread; returns the server."""
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import CustomLocalChalice, create_local_server
 
+    if type(app) is CustomLocalChalice:
+        # create_local_server re-parents the app's class; a second server in one process
+        # (tests) must start from the original class or Python sees an inheritance cycle
+        app.__class__ = CustomLocalChalice.__bases__[-1]
     server = create_local_server(app, Config.create(chalice_stage="local", app_name="iofold"), host, port)
     threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
     return server

@@ -42,6 +42,7 @@ def test_duplicate_name_in_a_workspace_is_409_but_fine_in_another(api, other):
     ('{"description": "no name"}', "name"),
     ('{"name": 5}', "name"),
     ('{"name": ""}', "name"),
+    ('{"name": "   "}', "blank"),
     ('{"name": "a", "colour": "red"}', "colour"),
     ('{"name": "a", "thresholds": {"min_rated": 0}}', "min_rated"),
     ('{"name": "a", "thresholds": {"min_rated": "five"}}', "min_rated"),
@@ -83,7 +84,8 @@ def test_rename_frees_the_old_name_and_refuses_a_taken_one(api):
     assert api.post("/v1/eval-sets", {"name": "c"}).status_code == 409
 
 
-@pytest.mark.parametrize("body", [{"name": None}, {"name": ""}, {"criteria": 3}, {"owner": "me"}])
+@pytest.mark.parametrize("body", [{"name": None}, {"name": " "}, {"criteria": 3}, {"owner": "me"},
+                                  {"thresholds": {"min_negative": -1}}])
 def test_bad_patch_bodies_are_400(api, body):
     created = api.ok("POST", "/v1/eval-sets", SET, status=201)
     assert api.patch(f"/v1/eval-sets/{created['id']}", body).status_code == 400
@@ -151,6 +153,13 @@ def test_delete_pages_through_many_feedback_items(stack, api):
         repo.put_feedback(created["id"], api.workspace_id, Feedback(
             trace_id=f"tr_{i:04d}", rating="negative", notes=notes, author="k", created_at="t", updated_at="t"),
             expected_version=None)
+    from boto3.dynamodb.conditions import Key
+
+    from chalicelib import clients
+
+    first_page = clients.dynamodb_table("feedback").query(KeyConditionExpression=Key("eval_set_id").eq(created["id"]),
+                                                          ProjectionExpression="trace_id")
+    assert first_page.get("LastEvaluatedKey"), "the feedback should span more than one query page"
     assert api.ok("GET", f"/v1/eval-sets/{created['id']}")["counts"]["negative"] == 400
     api.ok("DELETE", f"/v1/eval-sets/{created['id']}", status=204)
     assert repo.rating_rows(created["id"]) == []

@@ -1,0 +1,102 @@
+"""Refinement: a new version written from the parent's training examples plus its contradictions
+(false passes and false fails among the set's rated traces), with the parent's code and failures
+in the prompt (LLM) or as extra training data (offline). It runs through generate_eval.asl.json
+(params carry ``refine_from``) and reports before/after metrics on the same traces; the new
+version is a draft and never becomes active by itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib.auth.models import Caller
+from chalicelib.errors import Unprocessable
+from chalicelib.evals.models import EvalVersion, Execution, RefineRequest
+from chalicelib.evals.repository import EvalRepository
+from chalicelib.evals.results import agrees, metrics_on
+from chalicelib.evals.sandbox_client import Sandbox
+from chalicelib.jobs import service as jobs_service
+from chalicelib.jobs.models import Job
+from chalicelib.jobs.repository import JobRepository
+from chalicelib.timeutil import now_iso
+
+MAX_CONTRADICTIONS = 200
+"""Contradictions passed to the generator (the prompt clips them anyway)."""
+
+
+def find_contradictions(ratings: list[tuple[str, str]], results: dict[str, str]) -> list[str]:
+    """Trace ids rated positive/negative whose result says the opposite (false passes and false fails)."""
+    return [t for t, rating in ratings if agrees(rating, results.get(t)) is False]
+
+
+def start_refine(caller: Caller, eval_id: str, req: RefineRequest, *, evals: EvalRepository, eval_sets: Any,
+                 jobs: JobRepository, sfn: Any, state_machine_arn: str, anthropic_available: bool) -> Job:
+    """Start a refine job (the generate state machine with ``refine_from``); 422 when the set cannot train."""
+    parent = evals.get(caller.workspace_id, eval_id)
+    eval_set = eval_sets.get(caller.workspace_id, parent.eval_set_id)
+    ratings = [(r.trace_id, r.rating) for r in eval_sets.rating_rows(parent.eval_set_id)]
+    positives = sum(r == "positive" for _, r in ratings)
+    negatives = sum(r == "negative" for _, r in ratings)
+    if not positives or not negatives:
+        raise Unprocessable(f"refinement needs at least one positive and one negative rating (eval set "
+                            f"{parent.eval_set_id} has {positives} positive, {negatives} negative)")
+    if req.generator == "anthropic" and not anthropic_available:
+        raise Unprocessable("the anthropic generator needs ANTHROPIC_API_KEY; use generator 'offline' or 'auto'")
+    contradictions = find_contradictions(ratings, evals.result_kinds(parent.id))
+    params = {"eval_set_id": parent.eval_set_id, **req.model_dump(), "created_by": caller.key_id,
+              "parent_id": parent.id, "refine_from": parent.id, "eval_set_name": getattr(eval_set, "name", ""),
+              "training_trace_ids": parent.training_trace_ids,
+              "contradiction_ids": contradictions[:MAX_CONTRADICTIONS], "contradictions_total": len(contradictions),
+              "previous_code": parent.code}
+    return jobs_service.start_job(caller.workspace_id, "refine", params, state_machine_arn=state_machine_arn,
+                                  jobs=jobs, sfn=sfn)
+
+
+class SideBySide(BaseModel):
+    traces: int = Field(description="rated traces compared")
+    before: dict = Field(description="the parent's metrics on them")
+    after: dict = Field(description="the refined version's metrics on them")
+
+
+class RefinementComparison(BaseModel):
+    """Before/after on the same rated traces; ``unseen`` leaves out every trace either version trained on."""
+
+    all_rated: SideBySide
+    unseen: SideBySide
+    fixed: list[str] = Field(description="traces the parent got wrong and the refined version gets right")
+    broken: list[str] = Field(description="traces the parent got right and the refined version gets wrong")
+    summary: str
+
+
+def compare_refinement(workspace_id: str, parent: EvalVersion, refined: EvalVersion, *, eval_sets: Any,
+                       evals: EvalRepository, sandbox: Sandbox, traces: Any) -> RefinementComparison:
+    """Metrics of parent and refined version on the set's rated traces (the parent is run where it has no result)."""
+    ratings = [(r.trace_id, r.rating) for r in eval_sets.ratings(refined.eval_set_id)]
+    ids = [t for t, _ in ratings]
+    before = {t: e.result for t, e in evals.executions_for(parent.id, ids).items()}
+    missing = [t for t in ids if t not in before]
+    if missing:
+        bodies = traces.get_many(workspace_id, missing)
+        results = sandbox.run(parent.code, [bodies[t] for t in missing if t in bodies])
+        at = now_iso()
+        evals.put_executions(Execution(eval_id=parent.id, trace_id=r.trace_id, result=r.result, reason=r.reason,
+                                       duration_ms=r.duration_ms, stdout=r.stdout, stderr=r.stderr, executed_at=at)
+                             for r in results)
+        before.update((r.trace_id, r.result) for r in results)
+    after = {t: e.result for t, e in evals.executions_for(refined.id, ids).items()}
+    trained = set(parent.training_trace_ids) | set(refined.training_trace_ids)
+    unseen = [(t, r) for t, r in ratings if t not in trained]
+    fixed = [t for t, r in ratings if agrees(r, before.get(t)) is False and agrees(r, after.get(t)) is True]
+    broken = [t for t, r in ratings if agrees(r, before.get(t)) is True and agrees(r, after.get(t)) is False]
+    all_rated = SideBySide(traces=len(ratings), before=metrics_on(ratings, before), after=metrics_on(ratings, after))
+    return RefinementComparison(
+        all_rated=all_rated,
+        unseen=SideBySide(traces=len(unseen), before=metrics_on(unseen, before), after=metrics_on(unseen, after)),
+        fixed=fixed, broken=broken,
+        summary=(f"accuracy {_pct(all_rated.before['accuracy'])} → {_pct(all_rated.after['accuracy'])} on "
+                 f"{len(ratings)} rated traces; {len(fixed)} fixed, {len(broken)} broken"))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"

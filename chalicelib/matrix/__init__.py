@@ -1,0 +1,1 @@
+"""The comparison matrix: an eval set's rated traces (rows) × chosen eval versions (columns)."""

@@ -1,0 +1,85 @@
+// One eval set: readiness, counts, warnings, criteria, recent ratings, evals and Generate.
+
+import { api } from "../api.js";
+import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, toastError } from "../ui.js";
+import { readiness } from "../readiness.js";
+import { warningsList } from "./evalsets.js";
+import { generateControl } from "./review.js";
+
+const RATING_KIND = { positive: "good", negative: "bad", neutral: "warn" };
+
+export async function renderEvalSet(main, setId) {
+  main.append(loading("Loading eval set…"));
+  let set;
+  try {
+    set = await api.get(`/eval-sets/${encodeURIComponent(setId)}`);
+  } catch (err) {
+    main.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/eval-sets" }, "← Eval sets")), errorState(err));
+    return;
+  }
+  const r = readiness(set);
+  const enc = encodeURIComponent(set.id);
+  const counts = h("dl", { class: "counts" },
+    ["positive", "negative", "neutral"].map((k) => h("div", { class: `count count-${k}` },
+      h("dt", {}, ratingLabels[k]), h("dd", { "data-count": k }, String(r.counts[k])))));
+  const generate = generateControl(set);
+  let evals = evalsSection(set.id);
+  generate.addEventListener("generated", () => {
+    const fresh = evalsSection(set.id);
+    evals.replaceWith(fresh);
+    evals = fresh;
+  });
+  main.replaceChildren(
+    h("p", { class: "crumbs" }, h("a", { href: "#/eval-sets" }, "← Eval sets")),
+    h("div", { class: "page-head" },
+      h("div", {}, h("h1", { class: "page-title", tabindex: "-1" }, set.name),
+        set.description ? h("p", { class: "muted" }, set.description) : null),
+      h("div", { class: "actions" },
+        h("a", { class: "btn btn-primary", href: `#/eval-sets/${enc}/review` }, "Review traces"),
+        h("a", { class: "btn", href: `#/traces?eval_set_id=${enc}&rated=true` }, "Rated traces"))),
+    h("section", { class: "card" },
+      h("div", { class: "set-card-head" }, h("h2", {}, "Examples"), r.ready ? badge("ready", "good") : badge("collecting")),
+      progressBar(r.have, r.label, { max: r.target, name: "Examples toward ready" }),
+      h("p", { class: "hint" }, r.detail), counts, warningsList(set), generate),
+    set.criteria ? h("section", { class: "card" }, h("h2", {}, "Criteria"), h("div", { class: "text-block" }, set.criteria)) : null,
+    feedbackSection(set.id),
+    evals);
+}
+
+function feedbackSection(setId) {
+  const body = h("div", {}, loading("Loading ratings…"));
+  api.get(`/eval-sets/${encodeURIComponent(setId)}/feedback`, { limit: 50 }).then((page) => {
+    const items = page.items || [];
+    if (!items.length) {
+      body.replaceChildren(emptyState("No ratings yet", "Review a few traces to start.",
+        h("a", { class: "btn btn-primary", href: `#/eval-sets/${encodeURIComponent(setId)}/review` }, "Start reviewing")));
+      return;
+    }
+    body.replaceChildren(h("ul", { class: "feedback-list" }, items.map((f) => h("li", {},
+      badge(ratingLabels[f.rating] || f.rating, RATING_KIND[f.rating]),
+      h("a", { href: `#/traces/${encodeURIComponent(f.trace_id)}` }, f.trace?.name || f.trace_id),
+      f.notes ? h("span", { class: "notes" }, `“${f.notes}”`) : null,
+      h("span", { class: "muted" }, fmtAgo(f.rated_at || f.updated_at))))));
+  }).catch((err) => body.replaceChildren(errorState(err)));
+  return h("section", { class: "card" }, h("h2", {}, "Recent ratings"), body);
+}
+
+function evalsSection(setId) {
+  const body = h("div", {}, loading("Loading evals…"));
+  const section = h("section", { class: "card" }, h("h2", {}, "Evals"), body);
+  api.get("/evals", { eval_set_id: setId }).then((page) => {
+    const items = page.items || [];
+    if (!items.length) {
+      body.replaceChildren(h("p", { class: "muted" }, "No eval generated yet."));
+      return;
+    }
+    body.replaceChildren(h("ul", { class: "feedback-list" }, items.map((e) => h("li", {},
+      badge(e.status || "draft", e.status === "active" ? "good" : ""),
+      h("code", {}, `${e.id} v${e.version ?? "?"}`),
+      e.metrics && e.metrics.accuracy !== undefined ? h("span", {}, `accuracy ${(e.metrics.accuracy * 100).toFixed(0)}%`) : null))));
+  }).catch((err) => {
+    if (err.missingRoute) body.replaceChildren(h("p", { class: "muted" }, "Evals arrive with the engine."));
+    else toastError(err);
+  });
+  return section;
+}

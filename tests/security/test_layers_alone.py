@@ -1,0 +1,81 @@
+"""Each kernel layer alone holds against what it covers (SECURITY.md: "each one alone must hold").
+
+These drive child.py directly with all other layers switched off (an argument only tests pass),
+then run the escape probe, which already owns the real os/sys/ctypes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chalicelib.sandbox.child import ERROR_CAP
+from chalicelib.sandbox.runner import CHILD_SCRIPT, sandbox_capabilities
+from tests.security.probes import ESCAPE_PROBE
+
+ALL_LAYERS = ("netns", "rlimits", "uid", "no_new_privs", "landlock", "seccomp")
+
+
+def run_probe_with_only(layer: str, trace: dict, tmp_path) -> dict[str, str]:
+    skip = ",".join(name for name in ALL_LAYERS if name != layer)
+    proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), "6", "0.5", "50", skip],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={}, cwd=tmp_path, start_new_session=True)
+    job = json.dumps({"code": ESCAPE_PROBE, "entry": "eval_probe", "first": 0}) + "\n" + json.dumps(trace) + "\n"
+    out, _ = proc.communicate(job.encode(), timeout=20)
+    messages = [json.loads(line) for line in out.decode().splitlines()]
+    assert messages[0]["locked"][layer].startswith("on"), messages[0]
+    result = messages[-1]
+    assert result["r"] == "pass", result
+    return {line.partition(":")[0]: line.partition(":")[2] for line in result["reason"][:ERROR_CAP * 4].splitlines()}
+
+
+def _available(layer: str) -> bool:
+    return sandbox_capabilities()[layer].startswith("on")
+
+
+@pytest.mark.parametrize("layer, must_fail", [
+    ("seccomp", ("read_canary", "read_etc_passwd", "write_file", "mkdir", "fork", "posix_spawn", "setuid_root",
+                 "kill_parent")),
+    ("landlock", ("read_canary", "read_etc_passwd", "write_file", "mkdir", "listdir_root", "posix_spawn",
+                  "import_socket", "import_subprocess")),
+    ("netns", ("connect_loopback",)),
+])
+def test_layer_alone_stops_the_escaped_probe(layer, must_fail, canary, listener, tmp_path):
+    if not _available(layer):
+        pytest.skip(f"{layer} is not available on this machine")
+    tmp_path.chmod(0o755)
+    trace = {"id": "p", "canary_path": str(canary["file"]), "write_path": canary["write_path"], "port": listener.port}
+
+    outcomes = run_probe_with_only(layer, trace, tmp_path)
+
+    for name in must_fail:
+        assert outcomes.get(name, "FAIL").startswith("FAIL"), (layer, name, outcomes.get(name))
+    if layer == "seccomp":
+        assert outcomes["raw_socket"].startswith("OK:(-1,")
+    if layer in ("seccomp", "landlock"):
+        assert sorted(p.name for p in canary["dir"].iterdir()) == ["canary.txt"]
+    assert listener.accepted == 0
+    if layer == "netns":
+        assert "connect_loopback" in outcomes  # the probe did reach a socket module and tried
+
+
+def test_probe_without_any_layer_does_escape(canary, listener, tmp_path):
+    """Control: the probe is a real escape, so the tests above show the layer, not a dud probe."""
+    if os.geteuid() != 0:
+        pytest.skip("control run only as root")
+    tmp_path.chmod(0o755)
+    trace = {"id": "p", "canary_path": str(canary["file"]), "write_path": canary["write_path"], "port": listener.port}
+    skip = ",".join(ALL_LAYERS)
+    proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), "6", "0.5", "50", skip],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={}, cwd=tmp_path, start_new_session=True)
+    job = json.dumps({"code": ESCAPE_PROBE, "entry": "eval_probe", "first": 0}) + "\n" + json.dumps(trace) + "\n"
+    out, _ = proc.communicate(job.encode(), timeout=20)
+    reason = json.loads(out.decode().splitlines()[-1])["reason"]
+    assert "read_canary:OK" in reason and "connect_loopback:OK" in reason
+    assert listener.accepted >= 1

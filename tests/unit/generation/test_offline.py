@@ -1,0 +1,210 @@
+"""The offline generator: deterministic, readable, refuses one class, recovers relational rules."""
+
+from __future__ import annotations
+
+import ast
+import random
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import GenerationError
+from chalicelib.generation.base import GenerationRequest, LabeledTrace
+from chalicelib.generation.offline import OfflineGenerator, cross_validate_code, load_eval
+from chalicelib.traces.models import UnifiedTrace
+
+try:
+    from chalicelib.sandbox.validate import validate_code
+except ImportError:  # the sandbox package is written by another helper
+    validate_code = None
+
+
+def make_trace(trace_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A unified trace from ("user", text) / ("assistant", text) / ("call", name, result, error) events."""
+    messages: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for event in events:
+        if event[0] in ("user", "assistant"):
+            messages.append({"role": event[0], "content": event[1]})
+        else:
+            _, name, result, error = event
+            call_id = f"c{len(calls)}"
+            messages.append({"role": "assistant", "content": None, "tool_calls": [{"id": call_id, "name": name}]})
+            messages.append({"role": "tool", "content": str(error or result), "tool_call_id": call_id, "name": name})
+            calls.append({"id": call_id, "name": name, "arguments": {}, "result": result, "error": error})
+    final = next((m["content"] for m in reversed(messages) if m["role"] == "assistant" and m["content"]), None)
+    trace = UnifiedTrace(
+        id=trace_id,
+        source={"platform": "upload", "external_id": f"ext-{trace_id}"},
+        input=messages[0]["content"] if messages else None,
+        output=final,
+        messages=messages,
+        tool_calls=calls,
+        stats={"tool_calls": len(calls), "tool_errors": sum(1 for c in calls if c["error"]), "steps": len(messages)},
+    )
+    return trace.model_dump(mode="json")
+
+
+def refund_trace(trace_id: str, good: bool, rng: random.Random) -> dict[str, Any]:
+    """Good: the order was checked before the refund. Bad: refund first (maybe checked afterwards)."""
+    events: list[tuple[Any, ...]] = [("user", rng.choice(["I want my money back", "refund please", "hello, order issue"]))]
+    if rng.random() < 0.5:
+        events.append(("call", "get_customer", {"tier": rng.choice(["gold", "silver"])}, None))
+    if good:
+        events.append(("call", "check_order", {"status": "delivered"}, None))
+        events.append(("call", "refund", {"ok": True}, None))
+    else:
+        events.append(("call", "refund", {"ok": True}, None))
+        if rng.random() < 0.6:
+            events.append(("call", "check_order", {"status": "delivered"}, None))
+    for _ in range(rng.randint(0, 2)):
+        events.append(("user", rng.choice(["thanks", "ok", "anything else?"])))
+        events.append(("assistant", rng.choice(["You are welcome.", "Done.", "Glad to help."])))
+    events.append(("assistant", "Your refund has been issued."))
+    return make_trace(trace_id, events)
+
+
+def consent_trace(trace_id: str, good: bool, rng: random.Random) -> dict[str, Any]:
+    """Good: cancel_booking called right after the user said yes. Bad: called after an unrelated turn."""
+    events: list[tuple[Any, ...]] = [("user", rng.choice(["yes hi, I need help", "hi, cancel my trip", "hello"]))]
+    events.append(("call", "get_booking", {"booking": "B1"}, None))
+    events.append(("assistant", "Do you want me to cancel it?"))
+    events.append(("user", "yes, go on" if good else rng.choice(["what would the fee be", "hmm, let me think"])))
+    events.append(("call", "cancel_booking", {"ok": True}, None))
+    events.append(("assistant", "The booking is cancelled."))
+    if rng.random() < 0.5:
+        events.append(("user", rng.choice(["yes thanks", "thanks"])))
+    return make_trace(trace_id, events)
+
+
+def dataset(builder, n_good: int, n_bad: int, seed: int, prefix: str) -> list[LabeledTrace]:
+    rng = random.Random(seed)
+    labels = [True] * n_good + [False] * n_bad
+    rng.shuffle(labels)
+    return [
+        LabeledTrace(trace=builder(f"{prefix}-{i:04d}-7f3a9c", good, rng), rating="positive" if good else "negative")
+        for i, good in enumerate(labels)
+    ]
+
+
+def heldout_accuracy(code: str, examples: list[LabeledTrace]) -> float:
+    check = load_eval(code)
+    return sum(check(e.trace)[0] == (e.rating == "positive") for e in examples) / len(examples)
+
+
+def request_for(examples: list[LabeledTrace], **kwargs: Any) -> GenerationRequest:
+    return GenerationRequest(eval_name=kwargs.pop("eval_name", "refund_policy"), examples=examples, **kwargs)
+
+
+def test_generation_is_deterministic() -> None:
+    examples = dataset(refund_trace, 8, 8, seed=1, prefix="tr")
+    first = OfflineGenerator().generate(request_for(examples))
+    second = OfflineGenerator().generate(request_for(examples))
+    assert [c.code for c in first.candidates] == [c.code for c in second.candidates]
+    assert first.generator == "offline"
+
+
+def test_relational_rule_is_recovered_and_generalizes() -> None:
+    train = dataset(refund_trace, 10, 10, seed=2, prefix="tr")
+    test = dataset(refund_trace, 30, 30, seed=99, prefix="te")
+    code = OfflineGenerator().generate(request_for(train, candidates=1)).candidates[0].code
+    assert "check_order" in code and "refund" in code
+    assert "called_without_prior" in code or "called_before" in code
+    assert heldout_accuracy(code, train) == 1.0
+    assert heldout_accuracy(code, test) >= 0.95
+
+
+def test_consent_rule_is_recovered_from_the_turn_before_the_call() -> None:
+    train = dataset(consent_trace, 10, 10, seed=3, prefix="tr")
+    test = dataset(consent_trace, 30, 30, seed=98, prefix="te")
+    code = OfflineGenerator().generate(request_for(train, eval_name="consent", candidates=1)).candidates[0].code
+    assert "cancel_booking" in code
+    assert heldout_accuracy(code, test) >= 0.9
+
+
+def test_generated_code_compiles_passes_static_validation_and_has_one_eval_function() -> None:
+    examples = dataset(refund_trace, 6, 6, seed=4, prefix="tr")
+    candidates = OfflineGenerator().generate(request_for(examples, candidates=3)).candidates
+    assert candidates
+    for candidate in candidates:
+        tree = ast.parse(candidate.code)
+        evals = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("eval_")]
+        assert evals == ["eval_refund_policy"]
+        assert ".format(" not in candidate.code and "getattr" not in candidate.code
+        if validate_code is not None:
+            assert validate_code(candidate.code) == "eval_refund_policy"
+
+
+def test_each_rule_carries_a_comment_with_its_evidence() -> None:
+    examples = dataset(refund_trace, 8, 8, seed=5, prefix="tr")
+    code = OfflineGenerator().generate(request_for(examples, candidates=1)).candidates[0].code
+    body = code[code.index("def eval_refund_policy") :].splitlines()
+    rule_lines = [i for i, line in enumerate(body) if line.startswith("    if ") and "score >=" not in line]
+    assert rule_lines
+    for i in rule_lines:
+        assert body[i - 1].strip().startswith("#") and " of " in body[i - 1] and "examples" in body[i - 1]
+
+
+def test_reason_string_names_the_rule_that_fired() -> None:
+    train = dataset(refund_trace, 8, 8, seed=6, prefix="tr")
+    check = load_eval(OfflineGenerator().generate(request_for(train, candidates=1)).candidates[0].code)
+    bad = refund_trace("x-bad", False, random.Random(0))
+    passed, reason = check(bad)
+    assert passed is False
+    assert "check_order" in reason and "refund" in reason
+
+
+def test_code_never_names_training_trace_ids() -> None:
+    examples = dataset(refund_trace, 8, 8, seed=7, prefix="trace")
+    for candidate in OfflineGenerator().generate(request_for(examples, candidates=4)).candidates:
+        for example in examples:
+            assert example.trace["id"] not in candidate.code
+            assert example.trace["source"]["external_id"] not in candidate.code
+
+
+def test_one_class_is_refused() -> None:
+    examples = dataset(refund_trace, 6, 0, seed=8, prefix="tr")
+    with pytest.raises(GenerationError, match="positive and one negative"):
+        OfflineGenerator().generate(request_for(examples))
+
+
+def test_neutral_examples_do_not_count_as_a_class() -> None:
+    examples = dataset(refund_trace, 5, 0, seed=9, prefix="tr")
+    neutral = [LabeledTrace(trace=e.trace | {"id": e.trace["id"] + "n"}, rating="neutral") for e in examples]
+    with pytest.raises(GenerationError):
+        OfflineGenerator().generate(request_for(examples + neutral))
+
+
+def test_five_examples_are_enough() -> None:
+    examples = dataset(refund_trace, 3, 2, seed=10, prefix="tr")
+    candidates = OfflineGenerator().generate(request_for(examples, candidates=2)).candidates
+    assert 1 <= len(candidates) <= 2
+    assert heldout_accuracy(candidates[0].code, examples) >= 0.8
+
+
+def test_previous_failures_join_the_training_set_and_override_ratings() -> None:
+    train = dataset(refund_trace, 4, 4, seed=11, prefix="tr")
+    extra = dataset(refund_trace, 6, 6, seed=12, prefix="fx")
+    code = OfflineGenerator().generate(request_for(train, previous_failures=extra, candidates=1)).candidates[0].code
+    assert "20 rated traces" in code
+    flipped = [LabeledTrace(trace=e.trace, rating="negative" if e.rating == "positive" else "positive") for e in train]
+    code = OfflineGenerator().generate(request_for(train, previous_failures=flipped, candidates=1)).candidates[0].code
+    assert heldout_accuracy(code, flipped) >= heldout_accuracy(code, train)
+
+
+def test_candidates_are_distinct_and_ranked_by_cross_validated_agreement() -> None:
+    examples = dataset(refund_trace, 8, 8, seed=13, prefix="tr")
+    candidates = OfflineGenerator().generate(request_for(examples, candidates=4)).candidates
+    assert len({c.code for c in candidates}) == len(candidates)
+    agreements = [int(c.rationale.split("agreement ")[1].split("/")[0]) for c in candidates]
+    assert agreements == sorted(agreements, reverse=True)
+
+
+def test_cross_validate_code_scores_a_perfect_rule_as_perfect() -> None:
+    examples = dataset(refund_trace, 8, 8, seed=14, prefix="tr")
+    generator = OfflineGenerator()
+
+    def make_code(train: list[LabeledTrace]) -> str:
+        return generator.generate(request_for(train, candidates=1)).candidates[0].code
+
+    assert cross_validate_code(make_code, examples, folds=4) >= 0.9
