@@ -33,7 +33,7 @@ bench: install
 	$(BIN)/python -m bench.run_all
 
 lint: install
-	$(BIN)/python -m infra.template --check
+	$(BIN)/python -m infra.template --stage dev --check
 
 clean:
 	rm -rf $(VENV) .iofold .pytest_cache
