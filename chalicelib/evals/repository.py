@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.storage import is_conditional_failure, query_page, serialize, to_dynamo, to_plain
+from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
 
 
 class EvalRepository:
@@ -102,8 +102,9 @@ class EvalRepository:
             "ExpressionAttributeValues": {":s": status, ":w": workspace_id, ":was": version.status}}}
 
     def _transact(self, items: list[dict], conflict: str) -> None:
+        # the table resource's client serializes plain values itself
         try:
-            self._evals.meta.client.transact_write_items(TransactItems=[_typed(i) for i in items])
+            self._evals.meta.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if is_conditional_failure(exc):
                 raise Conflict(conflict) from exc
@@ -184,12 +185,3 @@ class EvalRepository:
         plain["id"] = plain.pop("eval_id")
         return EvalVersion.model_validate({k: v for k, v in plain.items() if k in EvalVersion.model_fields})
 
-
-def _typed(entry: dict) -> dict:
-    """A transaction entry with plain values → low-level DynamoDB JSON."""
-    (op, body), = entry.items()
-    body = dict(body)
-    body["Key"] = serialize(body["Key"])
-    if "ExpressionAttributeValues" in body:
-        body["ExpressionAttributeValues"] = serialize(body["ExpressionAttributeValues"])
-    return {op: body}
