@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 # Debian's Chromium drives the dashboard's browser tests (Playwright never downloads a browser).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
 dev: install
 	$(BIN)/python -m infra.local.dev

@@ -19,10 +19,10 @@ RULE_CODE = '''def eval_refund_rule(trace: dict) -> tuple[bool, str]:
         return False, "refund issued before the order was looked up"
     return True, "no unchecked refund"
 '''
-ERRING_CODE = '''def eval_errs_on_search(trace: dict) -> tuple[bool, str]:
+ERRING_CODE = '''def eval_errs_on_denials(trace: dict) -> tuple[bool, str]:
     names = [c.get("name") for c in trace.get("tool_calls") or []]
-    if "search_products" in names:
-        raise ValueError("cannot judge product searches")
+    if "check_refund_eligibility" in names and "issue_refund" not in names:
+        raise ValueError("cannot judge refund denials")
     return len(names) > 0, "used a tool" if names else "no tool used"
 '''
 
@@ -192,7 +192,7 @@ def test_csv_exports_the_same_rows(world):
     api, es = world["api"], world["es"]
     rows = walk(api, f"/v1/eval-sets/{es}/matrix?filter=contradictions", limit=200)
     response = api.get(f"/v1/eval-sets/{es}/matrix.csv?filter=contradictions")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.status_code == 200 and {k.lower(): v for k, v in response.headers.items()}["content-type"].startswith("text/csv")
     parsed = list(csv.DictReader(io.StringIO(response.body.decode())))
     assert [p["trace_id"] for p in parsed] == [r["trace_id"] for r in rows]
     versions = {e["id"]: e["version"] for e in api.ok("GET", f"/v1/eval-sets/{es}/matrix")["evals"]}
@@ -220,7 +220,7 @@ def test_drill_down_shows_the_result_the_code_and_the_trace(world, other):
     erring = next(t for t, e in world["executions"][v3].items() if e["result"] == "error" and t in world["rated"])
     detail = api.ok("GET", f"/v1/executions/{v3}/{erring}")
     assert detail["result"] == "error" and "ValueError" in detail["reason"] and "cannot judge" in detail["reason"]
-    assert detail["code"] == ERRING_CODE and detail["version"] == 3 and detail["eval_name"] == "eval_errs_on_search"
+    assert detail["code"] == ERRING_CODE and detail["version"] == 3 and detail["eval_name"] == "eval_errs_on_denials"
     assert detail["trace"]["id"] == erring and detail["human"]["rating"] == world["rated"][erring]
     assert detail["agrees"] is None
     unrated = world["unrated"][0]
