@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Iterable, Iterator, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -110,6 +110,21 @@ def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, 
         start = page.get("LastEvaluatedKey")
         if not start:
             return items, None
+
+
+def batch_get(table: Any, keys: Iterable[dict], *, projection: str | None = None) -> Iterator[dict]:
+    """Items for the given keys (BatchGetItem in 100s, unprocessed keys retried); missing keys are skipped."""
+    client = table.meta.client
+    unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
+    for start in range(0, len(unique), 100):
+        spec: dict[str, Any] = {"Keys": unique[start:start + 100]}
+        if projection:
+            spec["ProjectionExpression"] = projection
+        request: dict[str, Any] | None = {table.name: spec}
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            yield from response["Responses"].get(table.name, [])
+            request = response.get("UnprocessedKeys") or None
 
 
 def to_plain(value: Any) -> Any:

@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
-from chalicelib.storage import query_page, to_dynamo, to_plain
+from chalicelib.storage import batch_get, query_page, to_dynamo, to_plain
 from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.summary import TraceSummary, summarize
 
@@ -57,19 +57,12 @@ class TraceRepository:
         return to_dynamo(item)
 
     def _content_hashes(self, workspace_id: str, trace_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        client = self._table.meta.client
-        unique = list(dict.fromkeys(trace_ids))
-        for start in range(0, len(unique), 100):
-            request = {self._table.name: {
-                "Keys": [{"workspace_id": workspace_id, "trace_id": t} for t in unique[start:start + 100]],
-                "ProjectionExpression": "trace_id, content_hash"}}
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self._table.name, []):
-                    found[item["trace_id"]] = item.get("content_hash", "")
-                request = response.get("UnprocessedKeys") or None
-        return found
+        items = batch_get(self._table, self._keys(workspace_id, trace_ids), projection="trace_id, content_hash")
+        return {item["trace_id"]: item.get("content_hash", "") for item in items}
+
+    @staticmethod
+    def _keys(workspace_id: str, trace_ids: Iterable[str]) -> list[dict]:
+        return [{"workspace_id": workspace_id, "trace_id": t} for t in trace_ids]
 
     def get(self, workspace_id: str, trace_id: str) -> dict:
         """The unified trace dict; 404 when absent from this workspace."""
@@ -80,34 +73,12 @@ class TraceRepository:
 
     def get_many(self, workspace_id: str, trace_ids: list[str]) -> dict[str, dict]:
         """Unified trace dicts by id; ids that do not exist are left out."""
-        client = self._table.meta.client
-        out: dict[str, dict] = {}
-        unique = list(dict.fromkeys(trace_ids))
-        for start in range(0, len(unique), 100):
-            request = {self._table.name: {"Keys": [{"workspace_id": workspace_id, "trace_id": t}
-                                                   for t in unique[start:start + 100]]}}
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self._table.name, []):
-                    out[item["trace_id"]] = self._body(item)
-                request = response.get("UnprocessedKeys") or None
-        return out
+        return {item["trace_id"]: self._body(item) for item in batch_get(self._table, self._keys(workspace_id, trace_ids))}
 
     def summaries(self, workspace_id: str, trace_ids: Iterable[str]) -> dict[str, TraceSummary]:
         """Summaries by id, without loading bodies."""
-        client = self._table.meta.client
-        out: dict[str, TraceSummary] = {}
-        unique = list(dict.fromkeys(trace_ids))
-        for start in range(0, len(unique), 100):
-            request = {self._table.name: {
-                "Keys": [{"workspace_id": workspace_id, "trace_id": t} for t in unique[start:start + 100]],
-                "ProjectionExpression": "trace_id, summary"}}
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self._table.name, []):
-                    out[item["trace_id"]] = TraceSummary.model_validate(to_plain(item["summary"]))
-                request = response.get("UnprocessedKeys") or None
-        return out
+        items = batch_get(self._table, self._keys(workspace_id, trace_ids), projection="trace_id, summary")
+        return {item["trace_id"]: TraceSummary.model_validate(to_plain(item["summary"])) for item in items}
 
     def list(self, workspace_id: str, *, limit: int, cursor: str | None, since: str | None = None,
              until: str | None = None, keep: Callable[[TraceSummary], bool] | None = None,
