@@ -17,6 +17,8 @@ from chalicelib.evals.models import EvalVersion, ExecuteRequest, Execution, Gene
 from chalicelib.integrations import service as integrations
 from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
 from chalicelib.jobs import service as jobs
+from chalicelib.schedules import service as schedules
+from chalicelib.schedules.models import ScheduleRequest
 from chalicelib.jobs.models import Job, JobAccepted, JobEvent
 from chalicelib.storage import Page, parse_limit
 from chalicelib.traces import service as traces
@@ -108,6 +110,19 @@ def test_integration(req: Request, integration_id: str) -> TestResult:
     with source_http_client() as http:
         return integrations.test_integration(req.caller, integration_id, repo=wiring.integration_repo(),
                                              keyring=wiring.keyring(), http=http)
+
+
+@api.route("/v1/integrations/{integration_id}/schedule", "PUT", role="admin", body=ScheduleRequest,
+           response=Integration)
+def put_schedule(req: Request, integration_id: str) -> Integration:
+    return schedules.put_schedule(req.caller, integration_id, req.body, repo=wiring.integration_repo(),
+                                  target=wiring.scheduler_target())
+
+
+@api.route("/v1/integrations/{integration_id}/schedule", "DELETE", role="admin", status=204)
+def delete_schedule(req: Request, integration_id: str) -> None:
+    schedules.delete_schedule(req.caller, integration_id, repo=wiring.integration_repo(),
+                              target=wiring.scheduler_target())
 
 
 # --- traces -----------------------------------------------------------------------------
@@ -429,3 +444,8 @@ def sandbox(event, context):
     from chalicelib.sandbox.tasks import run_sandbox
 
     return run_sandbox(event)
+
+
+@app.lambda_function(name="scheduled_import")
+def scheduled_import(event, context):
+    return handlers.scheduled_import(event)

@@ -33,6 +33,8 @@ def job_finish(event: dict[str, Any]) -> dict[str, Any]:
         if job.params.get("integration_id"):
             wiring.integration_repo().update_status(workspace_id, job.params["integration_id"], last_sync_at=now_iso(),
                                                     status="ok", status_detail=_import_detail(result))
+        if job.params.get("run_active_evals"):
+            result["eval_jobs"] = run_active_evals(workspace_id)
     else:
         result = event.get("result") or {}
     jobs_service.finish_job(workspace_id, job_id, result, jobs=jobs)
@@ -159,3 +161,37 @@ def execute_aggregate(event: dict[str, Any]) -> dict[str, Any]:
     out = tasks.execute_aggregate(_job(event), evals=wiring.eval_repo(), eval_sets=wiring.eval_set_ratings(),
                                   jobs=wiring.job_repo(), files=wiring.job_files())
     return {"job_id": event["job_id"], "workspace_id": event["workspace_id"], "params": event["params"], **out}
+
+
+# --- scheduled imports ---------------------------------------------------------------------
+
+def scheduled_import(event: dict[str, Any]) -> dict[str, Any]:
+    """What an EventBridge schedule (or the local scheduler) invokes."""
+    from chalicelib.schedules.service import run_scheduled_import
+
+    job = run_scheduled_import(event["workspace_id"], event["integration_id"], repo=wiring.integration_repo(),
+                               jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                               state_machine_arn=wiring.state_machine_arn("import_traces"))
+    return {"job_id": job.id}
+
+
+def run_active_evals(workspace_id: str) -> list[str]:
+    """Start a run of every eval set's active version over the traces it has not seen yet."""
+    from chalicelib.auth.models import Caller
+    from chalicelib.evals import service as evals_service
+    from chalicelib.evals.models import ExecuteRequest
+
+    system = Caller(workspace_id=workspace_id, role="member", key_id="schedule")
+    job_ids = []
+    cursor = None
+    while True:
+        sets, cursor = wiring.eval_set_repo().list(workspace_id, limit=200, cursor=cursor)
+        for eval_set in sets:
+            active = [v for v in wiring.eval_repo().all_for_set(eval_set.id) if v.status == "active"]
+            for version in active:
+                job = evals_service.start_execution(system, version.id, ExecuteRequest(only_missing=True),
+                                                    evals=wiring.eval_repo(), jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                                    state_machine_arn=wiring.state_machine_arn("execute_eval"))
+                job_ids.append(job.id)
+        if not cursor:
+            return job_ids

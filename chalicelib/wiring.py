@@ -110,3 +110,14 @@ def generator(choice: str):
     from chalicelib.generation.offline import OfflineGenerator
 
     return OfflineGenerator()
+
+
+def scheduler_target():
+    """EventBridge Scheduler and what schedules invoke (the scheduled_import function)."""
+    from chalicelib.schedules.service import SchedulerTarget
+
+    s = get_settings()
+    return SchedulerTarget(clients.aws_client("scheduler"),
+                           function_arn=f"arn:aws:lambda:{s.region}:{s.account_id}:function:{s.function_name('scheduled_import')}",
+                           role_arn=f"arn:aws:iam::{s.account_id}:role/{s.resource_prefix}-scheduler",
+                           name_prefix=s.resource_prefix)

@@ -106,4 +106,4 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
     return json.dumps(doc)
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
-EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox",)
+EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import")

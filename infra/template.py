@@ -93,7 +93,16 @@ def build(stage: str) -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"],
              "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{prefix}-*"}},
             {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["Sandbox", "Arn"]}},
+            {"Effect": "Allow", "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule",
+                                           "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+             "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/default/{prefix}-*"}},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}},
         ]}}}
+    out["SchedulerRole"] = {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": f"{prefix}-scheduler", "AssumeRolePolicyDocument": _trust("scheduler.amazonaws.com"),
+        "Policies": [{"PolicyName": "invoke-scheduled-import", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["ScheduledImport", "Arn"]}}]}}]}}
     # The sandbox: its own role with nothing beyond its logs, capped concurrency (SECURITY.md).
     out["SandboxRole"] = {"Type": "AWS::IAM::Role", "Properties": {
         "AssumeRolePolicyDocument": _trust("lambda.amazonaws.com"),

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from chalicelib.schedules.models import Schedule
+
 Platform = Literal["langfuse", "langsmith", "openai"]
 REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "langfuse": ("public_key", "secret_key"),
@@ -44,6 +46,7 @@ class Integration(BaseModel):
     last_sync_at: str | None = None
     last_checked_at: str | None = None
     created_at: str
+    schedule: Schedule | None = Field(default=None, description="scheduled import, if any")
 
 
 class TestResult(BaseModel):

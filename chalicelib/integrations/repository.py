@@ -50,7 +50,7 @@ class IntegrationRepository:
     def update_status(self, workspace_id: str, integration_id: str, **fields: Any) -> None:
         """Set status fields (status, status_detail, last_sync_at, last_checked_at) if it still exists."""
         names = {f"#f{i}": k for i, k in enumerate(fields)}
-        values = {f":f{i}": v for i, v in enumerate(fields.values())}
+        values = {f":f{i}": to_dynamo(v) for i, v in enumerate(fields.values())}
         try:
             self._table.update_item(
                 Key={"workspace_id": workspace_id, "integration_id": integration_id},
@@ -60,6 +60,29 @@ class IntegrationRepository:
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
+
+    def remove_field(self, workspace_id: str, integration_id: str, field: str) -> None:
+        """Remove one attribute (e.g. the schedule); 404 when the integration is gone."""
+        try:
+            self._table.update_item(Key={"workspace_id": workspace_id, "integration_id": integration_id},
+                                    UpdateExpression="REMOVE #f", ConditionExpression="attribute_exists(integration_id)",
+                                    ExpressionAttributeNames={"#f": field})
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise NotFound(f"integration {integration_id} not found") from exc
+            raise
+
+    def scheduled(self) -> list[tuple[str, Integration]]:
+        """(workspace_id, integration) for every integration with a schedule: the local
+        scheduler's view (on AWS, EventBridge Scheduler fires them instead)."""
+        out: list[tuple[str, Integration]] = []
+        kwargs: dict[str, Any] = {"FilterExpression": "attribute_exists(#s)", "ExpressionAttributeNames": {"#s": "schedule"}}
+        while True:
+            page = self._table.scan(**kwargs)
+            out += [(item["workspace_id"], self._to_model(item)) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _all(self, workspace_id: str) -> list[dict]:
         return self._table.query(KeyConditionExpression=Key("workspace_id").eq(workspace_id),

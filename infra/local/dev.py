@@ -103,6 +103,9 @@ def main() -> None:
     from infra.local.demo_traces import make_demo_traces
     from infra.local.fake_langfuse import FakeLangfuse
 
+    from infra.local.scheduler import LocalScheduler
+
+    scheduler = LocalScheduler().start()
     dashboard = start_dashboard_server(port + 1, api_url)
     fake = FakeLangfuse(make_demo_traces(), port=port + 2, public_key="pk-lf-demo", secret_key="sk-lf-demo")
     fake.start()
@@ -125,6 +128,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    scheduler.stop()
     fake.stop()
     stack.stop()
 

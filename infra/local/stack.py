@@ -137,6 +137,14 @@ def provision() -> None:
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
+    scheduler_role = f"{s.resource_prefix}-scheduler"
+    try:
+        iam.get_role(RoleName=scheduler_role)
+    except iam.exceptions.NoSuchEntityException:
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName=scheduler_role, AssumeRolePolicyDocument=json.dumps(trust))
+
     lam = aws_client("lambda")
     existing_fns = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
     for name in sorted(_all_function_names()):
