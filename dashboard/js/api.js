@@ -136,3 +136,38 @@ export async function withRetries(call, { attempts = 5, baseMs = 400, onRetry } 
     }
   }
 }
+
+/** GET a file the API serves (CSV, Python) with the bearer key; resolves to its Blob. */
+export async function fetchFile(path, query) {
+  let response;
+  try {
+    response = await fetch(buildUrl(path, query), { headers: session.key ? { Authorization: `Bearer ${session.key}` } : {} });
+  } catch {
+    throw new ApiError(0, "NETWORK", `Cannot reach the API (${apiUrl}${path}).`);
+  }
+  if (response.ok) return response.blob();
+  let envelope = null;
+  try {
+    envelope = (await response.json()).error;
+  } catch {
+    envelope = null;
+  }
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("iofold:unauthenticated"));
+  throw new ApiError(response.status, envelope?.code || "HTTP", envelope?.message || `HTTP ${response.status} from ${path}`,
+    { requestId: envelope?.request_id || null });
+}
+
+/** Download an API file under `filename` through a Blob URL (the key never goes in a link). */
+export async function downloadFile(path, query, filename) {
+  const blob = await fetchFile(path, query);
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return blob;
+}

@@ -12,6 +12,8 @@ import { renderEvalSet } from "./views/evalset.js";
 import { renderReview } from "./views/review.js";
 import { renderIntegrations } from "./views/integrations.js";
 import { renderJobs } from "./views/jobs.js";
+import { renderMatrix } from "./views/matrix.js";
+import { renderEval } from "./views/eval.js";
 
 const routes = [
   [/^\/?$/, renderHome, "home"],
@@ -20,6 +22,8 @@ const routes = [
   [/^\/eval-sets$/, renderEvalSets, "eval-sets"],
   [/^\/eval-sets\/([^/]+)$/, renderEvalSet, "eval-sets"],
   [/^\/eval-sets\/([^/]+)\/review$/, renderReview, "eval-sets"],
+  [/^\/eval-sets\/([^/]+)\/matrix$/, renderMatrix, "eval-sets"],
+  [/^\/evals\/([^/]+)$/, renderEval, "eval-sets"],
   [/^\/integrations$/, renderIntegrations, "integrations"],
   [/^\/jobs$/, renderJobs, "jobs"],
 ];

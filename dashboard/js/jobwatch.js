@@ -50,7 +50,10 @@ function resultText(job) {
   if (job.type === "import" || job.type === "upload") {
     return `${r.imported ?? 0} new, ${r.updated ?? 0} updated, ${r.skipped ?? 0} unchanged, ${r.failed ?? 0} failed`;
   }
-  if (job.type === "generate" && r.eval_id) return `eval ${r.eval_id} v${r.version ?? "?"}`;
+  if ((job.type === "generate" || job.type === "refine") && r.eval_id) return `eval ${r.eval_id} v${r.version ?? "?"}`;
+  if (job.type === "execute") {
+    return `${r.executed ?? 0} traces: ${r.pass ?? 0} pass, ${r.fail ?? 0} fail, ${r.error ?? 0} error, ${r.timeout ?? 0} timeout`;
+  }
   return Object.entries(r).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}: ${v}`).join(", ");
 }
 

@@ -1,10 +1,11 @@
 // One eval set: readiness, counts, warnings, criteria, recent ratings, evals and Generate.
 
-import { api } from "../api.js";
+import { api, listAll } from "../api.js";
 import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
 import { warningsList } from "./evalsets.js";
 import { generateControl } from "./review.js";
+import { versionsList } from "../versions.js";
 
 const RATING_KIND = { positive: "good", negative: "bad", neutral: "warn" };
 
@@ -41,7 +42,7 @@ export async function renderEvalSet(main, setId) {
       h("div", { class: "set-card-head" }, h("h2", {}, "Examples"), r.ready ? badge("ready", "good") : badge("collecting")),
       progressBar(r.have, r.label, { max: r.target, name: "Examples toward ready" }),
       h("p", { class: "hint" }, r.detail), counts, warningsList(set), generate),
-    set.criteria ? h("section", { class: "card" }, h("h2", {}, "Criteria"), h("div", { class: "text-block" }, set.criteria)) : null,
+    set.criteria ? h("section", { class: "card" }, h("h2", {}, "Criteria"), h("div", { class: "text-block" }, set.criteria)) : "",
     feedbackSection(set.id),
     evals);
 }
@@ -65,18 +66,18 @@ function feedbackSection(setId) {
 }
 
 function evalsSection(setId) {
+  const enc = encodeURIComponent(setId);
   const body = h("div", {}, loading("Loading evals…"));
-  const section = h("section", { class: "card" }, h("h2", {}, "Evals"), body);
-  api.get("/evals", { eval_set_id: setId }).then((page) => {
-    const items = page.items || [];
+  const matrixLink = h("a", { class: "btn btn-sm", href: `#/eval-sets/${enc}/matrix`, hidden: true }, "Open the matrix");
+  const section = h("section", { class: "card evals-section" },
+    h("div", { class: "set-card-head" }, h("h2", {}, "Evals"), matrixLink), body);
+  listAll("/evals", { eval_set_id: setId }, 400).then((items) => {
     if (!items.length) {
       body.replaceChildren(h("p", { class: "muted" }, "No eval generated yet."));
       return;
     }
-    body.replaceChildren(h("ul", { class: "feedback-list" }, items.map((e) => h("li", {},
-      badge(e.status || "draft", e.status === "active" ? "good" : ""),
-      h("code", {}, `${e.id} v${e.version ?? "?"}`),
-      e.metrics && e.metrics.accuracy !== undefined ? h("span", {}, `accuracy ${(e.metrics.accuracy * 100).toFixed(0)}%`) : null))));
+    matrixLink.hidden = false;
+    body.replaceChildren(versionsList(items));
   }).catch((err) => {
     if (err.missingRoute) body.replaceChildren(h("p", { class: "muted" }, "Evals arrive with the engine."));
     else toastError(err);

@@ -22,8 +22,9 @@ const SHORTCUTS = [
 const SWIPE_PX = 80;
 const PREFETCH = 3;
 
-/** The Generate button: enabled when the set is ready; says plainly when the engine is missing. */
-export function generateControl(set) {
+/** The Generate button: enabled when the set is ready; says plainly when the engine is missing.
+ * With `land`, a finished generation opens the new version's page. */
+export function generateControl(set, { land = false } = {}) {
   const note = h("p", { class: "hint generate-note", role: "status" });
   const jobs = h("div", {});
   let current = set;
@@ -39,7 +40,14 @@ export function generateControl(set) {
     panel.done.then((job) => {
       toast(job.status === "succeeded" ? "A new eval is ready." : `Generation ${job.status}: ${job.error || ""}`,
         job.status === "succeeded" ? "ok" : "error");
-      if (job.status === "succeeded") box.dispatchEvent(new CustomEvent("generated", { bubbles: true, detail: job }));
+      if (job.status !== "succeeded") return;
+      box.dispatchEvent(new CustomEvent("generated", { bubbles: true, detail: job }));
+      const evalId = job.result?.eval_id;
+      if (evalId && land && panel.isConnected) location.hash = `#/evals/${encodeURIComponent(evalId)}`;
+      else if (evalId) {
+        note.replaceChildren(h("a", { href: `#/evals/${encodeURIComponent(evalId)}`, class: "new-version-link" },
+          `Open v${job.result.version ?? ""} →`));
+      }
     }).catch(toastError);
   }, { class: "btn btn-primary generate-btn" });
   const box = h("div", { class: "generate" }, button, note, jobs);
@@ -81,7 +89,7 @@ export async function renderReview(main, setId) {
 
   const progress = progressBar(0, "", { name: "Examples toward ready" });
   const progressDetail = h("p", { class: "hint" });
-  const generate = generateControl(set);
+  const generate = generateControl(set, { land: true });
   const saveStatus = h("div", { class: "save-status", role: "status", "aria-live": "polite" });
   const stage = h("div", { class: "review-stage" });
   const help = helpDialog();
