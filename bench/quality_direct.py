@@ -196,7 +196,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     """Run the benchmark and write bench/results/quality_direct.md."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", default="10,20,40")
     parser.add_argument("--behaviours", default="1", help="0 to skip the behaviour labels")
     args = parser.parse_args()

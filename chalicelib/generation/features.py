@@ -60,30 +60,40 @@ def final_answer(trace):
     return text_of(trace.get("output")).lower()
 
 
-def timeline(trace):
-    """The conversation in order: ("user", text, False) turns and ("tool", name, failed) calls."""
+def events(trace):
+    """The conversation in order: ("user", text) turns and ("call", tool call dict) events."""
     calls = list(trace.get("tool_calls") or [])
     messages = trace.get("messages") or []
     answered = any(m.get("role") == "tool" for m in messages)
-    events = []
+    found = []
     position = 0
     for message in messages:
         role = message.get("role")
         if role == "user":
-            events.append(("user", text_of(message.get("content")).lower(), False))
+            found.append(("user", text_of(message.get("content")).lower()))
         taken = 0
         if answered and role == "tool":
             taken = 1
         elif not answered and role == "assistant":
             taken = len(message.get("tool_calls") or [])
         while taken > 0 and position < len(calls):
-            call = calls[position]
-            events.append(("tool", str(call.get("name") or ""), bool(call.get("error"))))
+            found.append(("call", calls[position]))
             position += 1
             taken -= 1
     for call in calls[position:]:
-        events.append(("tool", str(call.get("name") or ""), bool(call.get("error"))))
-    return events
+        found.append(("call", call))
+    return found
+
+
+def timeline(trace):
+    """The conversation in order: ("user", text, False) turns and ("tool", name, failed) calls."""
+    out = []
+    for kind, item in events(trace):
+        if kind == "user":
+            out.append(("user", item, False))
+        else:
+            out.append(("tool", str(item.get("name") or ""), bool(item.get("error"))))
+    return out
 
 
 def called(trace, name):
@@ -309,6 +319,40 @@ def write_count(trace):
     return sum(1 for name in tool_names(trace) if tool_kind(name) == "write")
 
 
+CONFIRMATION_WORDS = ("yes", "confirm", "confirmed", "proceed", "go ahead", "sure", "correct", "okay")
+
+
+def write_without_confirmation(trace):
+    """True when a write tool was called while the user's latest turn said no yes/confirm/proceed word."""
+    last_user = ""
+    for kind, text, failed in timeline(trace):
+        if kind == "user":
+            last_user = text
+        elif tool_kind(text) == "write" and not any(has_phrase(last_user, word) for word in CONFIRMATION_WORDS):
+            return True
+    return False
+
+
+def repeated_write(trace):
+    """True when the same write tool was called more than once."""
+    writes = [name for name in tool_names(trace) if tool_kind(name) == "write"]
+    return len(writes) != len(set(writes))
+
+
+def used_unseen_value(trace):
+    """True when a tool call's arguments hold a value no earlier user turn or tool result mentioned."""
+    seen = ""
+    for kind, item in events(trace):
+        if kind == "user":
+            seen += " " + item
+            continue
+        for value in values_in(item.get("arguments"), set()):
+            if value not in seen:
+                return True
+        seen += " " + text_of(item.get("result")).lower() + " " + text_of(item.get("error")).lower()
+    return False
+
+
 def transferred_to_human(trace):
     """True when the agent handed the conversation to a human (a transfer tool or the reply says so)."""
     for name in tool_names(trace):
@@ -442,6 +486,9 @@ FLAG_HELPERS = {
     "answer_repeats_tool_value": "the final reply repeats a value a tool returned",
     "write_without_read": "a write tool was called before any read tool",
     "transferred_to_human": "the conversation was handed to a human",
+    "write_without_confirmation": "a write tool was called without the user's latest turn confirming",
+    "repeated_write": "the same write tool was called more than once",
+    "used_unseen_value": "a tool call used a value no earlier user turn or tool result mentioned",
 }
 
 

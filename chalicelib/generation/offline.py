@@ -6,11 +6,17 @@ How it works, in order:
    counts, mined phrases, relations such as "book_reservation right after the user said yes").
    Counts become ``>= threshold`` conditions; conditions identical on every training trace
    are merged, keeping the simplest.
-3. A scorecard is fitted: the K conditions that best separate good from bad (smoothed rates,
-   minus a complexity penalty, skipping near-duplicates) each add or remove points; the
-   trace passes when the score reaches a threshold fitted on the training set.
-4. K is chosen by cross-validation inside the training set; each K is one candidate, ranked
-   best-first by cross-validated agreement.
+   Each condition carries a prior cost that grows with the size of its family (how many
+   look-alike conditions the same helper produced): a rule picked from hundreds of mined
+   phrases or tool pairs must separate better than one of a few generic flags to be believed.
+3. Two model families are fitted: a single rule (the condition, either way round, with the
+   best training accuracy after its prior cost), and scorecards: the K conditions that best
+   separate good from bad (smoothed rates minus prior cost, skipping near-duplicates) each add
+   or remove points; the trace passes when the score reaches a threshold fitted on the
+   training set.
+4. The family and K are chosen by cross-validation inside the training set: among the
+   candidates within one example of the best cross-validated agreement, the one with fewest
+   rules wins (a single rule before a scorecard). Candidates are returned best-first.
 5. The chosen conditions are emitted as Python with the helper functions they need, a
    comment on each rule giving the counts that justify it, and a specific reason string.
 
@@ -23,6 +29,7 @@ import json
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +47,9 @@ from chalicelib.generation.features import (
 ALLOWED_IMPORTS = ("json", "re")
 RULE_BUDGETS = (1, 2, 3, 4, 6, 8)
 MAX_THRESHOLDS = 8
-COMPLEXITY_PENALTY = 0.05  # tuned on tau-bench (bench/quality_direct.py): mined phrases are mostly noise
+FAMILY_PENALTY = 0.04  # prior cost per bit of family size: log2(1 + look-alike conditions from one helper)
 REDUNDANCY = 0.9
+CV_TOLERANCE = 1  # examples: a simpler model within this many cross-validated agreements of the best wins
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class Condition:
 
     feature: Feature
     values: tuple[bool, ...]
+    penalty: float = 0.0
 
     @property
     def complexity(self) -> int:
@@ -79,6 +88,7 @@ class Scorecard:
     cv_agreement: float | None = None
     cv_counts: tuple[int, int] = (0, 0)
     budget: int = 0
+    kind: str = "scorecard"
     notes: list[str] = field(default_factory=list)
 
     def score(self, index: int) -> int:
@@ -118,7 +128,9 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
             if seen is not None:
                 best.pop(seen.values, None)
             best[key] = condition
-    return list(best.values())
+    kept = list(best.values())
+    family_sizes = Counter(c.feature.helper for c in kept)
+    return [Condition(c.feature, c.values, FAMILY_PENALTY * math.log2(1 + family_sizes[c.feature.helper])) for c in kept]
 
 
 def _round_cut(cut: float, numbers: Sequence[float]) -> float:
@@ -138,7 +150,7 @@ def rank_rules(conditions: Sequence[Condition], labels: Sequence[bool], rows: Se
         neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
         p_pos = (pos_hits + 0.5) / (pos_total + 1)
         p_neg = (neg_hits + 0.5) / (neg_total + 1)
-        strength = abs(p_pos - p_neg) - COMPLEXITY_PENALTY * condition.complexity
+        strength = abs(p_pos - p_neg) - condition.penalty
         odds = abs(math.log(p_pos / (1 - p_pos)) - math.log(p_neg / (1 - p_neg)))
         points = max(1, min(3, round(odds)))
         rule = Rule(condition, 1 if p_pos > p_neg else -1, points, pos_hits, pos_total, neg_hits, neg_total)
@@ -173,6 +185,28 @@ def fit_scorecard(
             best = key
             card.threshold = threshold
     return card
+
+
+def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> Scorecard:
+    """The one condition (either way round) with the best training accuracy after its prior cost, as a scorecard."""
+    pos_total = sum(1 for i in rows if labels[i])
+    neg_total = len(rows) - pos_total
+    majority = pos_total * 2 >= len(rows)
+    best: tuple[tuple[float, float, int, str], Rule] | None = None
+    for condition in conditions:
+        pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
+        neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
+        for sign, right_pos, right_neg in ((1, pos_hits, neg_total - neg_hits), (-1, pos_total - pos_hits, neg_hits)):
+            balanced = (right_pos / pos_total if pos_total else 0.0) + (right_neg / neg_total if neg_total else 0.0)
+            key = ((right_pos + right_neg) / len(rows) - condition.penalty, balanced, -condition.complexity,
+                   condition.feature.expression())
+            if best is None or key[:3] > best[0][:3]:
+                best = (key, Rule(condition, sign, 1, pos_hits, pos_total, neg_hits, neg_total))
+    if best is None or best[0][0] + best[1].condition.penalty <= max(pos_total, neg_total) / len(rows):
+        return Scorecard([], 0, default_pass=majority, budget=1, kind="single rule")
+    rule = best[1]
+    # sign +1: pass when the condition holds (score 1 >= 1); sign -1: pass when it does not (score 0 >= 0)
+    return Scorecard([rule], 1 if rule.sign > 0 else 0, default_pass=majority, budget=1, kind="single rule")
 
 
 def _balanced_accuracy(card: Scorecard, threshold: int, labels: Sequence[bool], rows: Sequence[int]) -> float:
@@ -261,19 +295,20 @@ class OfflineGenerator:
         conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)]
         rows = list(range(len(examples)))
 
+        models: list[tuple[str, int, Callable[[list[int]], Scorecard]]] = [
+            ("single rule", 1, lambda train: fit_single_rule(conditions, labels, train))
+        ] + [
+            ("scorecard", b, lambda train, b=b: fit_scorecard(conditions, labels, train, b)) for b in self.budgets
+        ]
         scored: list[Scorecard] = []
-        for budget in self.budgets:
-            agree, total = cross_validate(
-                lambda train, b=budget: fit_scorecard(conditions, labels, train, b).predict,
-                labels,
-                folds=self.folds,
-                seed=request.seed,
-            )
-            card = fit_scorecard(conditions, labels, rows, budget)
+        for kind, budget, fit in models:
+            agree, total = cross_validate(lambda train, fit=fit: fit(train).predict, labels, folds=self.folds,
+                                          seed=request.seed)
+            card = fit(rows)
             card.cv_agreement = agree / total if total else None
             card.cv_counts = (agree, total)
             scored.append(card)
-        scored.sort(key=lambda c: (-(c.cv_agreement or 0.0), len(c.rules), c.budget))
+        scored = rank_models(scored)
         unique: list[Scorecard] = []
         for card in scored:
             signature = [(r.condition.feature.expression(), r.sign, r.points) for r in card.rules] + [card.threshold]
@@ -291,6 +326,16 @@ class OfflineGenerator:
                 raise GenerationError("generated code would name a training trace id")
             out.append(Candidate(code=code, rationale=_rationale(card)))
         return Candidates(candidates=out, generator=self.name)
+
+
+def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
+    """Best first: the fewest rules among models within CV_TOLERANCE agreements of the best, then by agreement."""
+    best = max(m.cv_counts[0] for m in models)
+    close = [m for m in models if m.cv_counts[0] >= best - CV_TOLERANCE]
+    rest = [m for m in models if m.cv_counts[0] < best - CV_TOLERANCE]
+    close.sort(key=lambda m: (len(m.rules), m.kind != "single rule", -m.cv_counts[0], m.budget))
+    rest.sort(key=lambda m: (-m.cv_counts[0], len(m.rules), m.budget))
+    return [*close, *rest]
 
 
 def training_examples(request: GenerationRequest) -> list[LabeledTrace]:
@@ -331,6 +376,8 @@ def _names_forbidden(feature: Feature, forbidden: Sequence[str]) -> bool:
 def _rationale(card: Scorecard) -> str:
     agree, total = card.cv_counts
     cv = f"{agree}/{total}" if total else "n/a"
+    if card.kind == "single rule":
+        return f"offline single rule; cross-validated agreement {cv}"
     return f"offline scorecard with {len(card.rules)} rule(s) (budget {card.budget}); cross-validated agreement {cv}"
 
 
@@ -357,7 +404,9 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     ]
     if criteria.strip():
         header += ["Criteria: " + " ".join(criteria.split())[:300].replace('"""', "'''"), ""]
-    if card.rules:
+    if card.rules and card.kind == "single rule":
+        header += ["One rule decides (it separated the rated traces better than any scorecard under cross-validation)."]
+    elif card.rules:
         header += [
             "Each rule below adds or removes points; the trace passes when its score is at least "
             f"{card.threshold}.",

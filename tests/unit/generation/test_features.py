@@ -110,3 +110,25 @@ def test_group_split_keeps_each_group_on_one_side_and_stratifies() -> None:
     assert train_groups.isdisjoint({i.group for i in split.heldout})
     assert len(split.train) == 10
     assert {i.good for i in split.train} == {True, False}
+
+
+def test_write_without_confirmation_looks_at_the_latest_user_turn() -> None:
+    assert not HELPERS["write_without_confirmation"](BOOKING)
+    unconfirmed = trace_of([("user", "Yes, hello"), ("assistant", "Cancel it?"), ("user", "what is the fee"),
+                            ("call", "cancel_booking", {"ok": True}, None)])
+    assert HELPERS["write_without_confirmation"](unconfirmed)
+
+
+def test_repeated_write_counts_the_same_write_tool_twice() -> None:
+    assert HELPERS["repeated_write"](BOOKING)
+    once = trace_of([("user", "yes"), ("call", "update_reservation", {"ok": True}, None)])
+    assert not HELPERS["repeated_write"](once)
+
+
+def test_unseen_argument_value_is_told_apart_from_one_the_user_gave() -> None:
+    grounded = trace_of([("user", "my booking is ZX81QP"), ("call", "get_reservation", {"id": 1}, None)])
+    grounded["tool_calls"][0]["arguments"] = {"reservation_id": "ZX81QP"}
+    invented = trace_of([("user", "my booking, please"), ("call", "get_reservation", {"id": 1}, None)])
+    invented["tool_calls"][0]["arguments"] = {"reservation_id": "QQ12AB"}
+    assert not HELPERS["used_unseen_value"](grounded)
+    assert HELPERS["used_unseen_value"](invented)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ast
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
-from chalicelib.generation.offline import OfflineGenerator, cross_validate_code, load_eval
+from chalicelib.generation.features import candidate_features
+from chalicelib.generation.offline import OfflineGenerator, build_conditions, cross_validate_code, load_eval
 from chalicelib.traces.models import UnifiedTrace
 
 try:
@@ -118,7 +120,7 @@ def test_consent_rule_is_recovered_from_the_turn_before_the_call() -> None:
     train = dataset(consent_trace, 10, 10, seed=3, prefix="tr")
     test = dataset(consent_trace, 30, 30, seed=98, prefix="te")
     code = OfflineGenerator().generate(request_for(train, eval_name="consent", candidates=1)).candidates[0].code
-    assert "cancel_booking" in code
+    assert "cancel_booking" in code or "write_without_confirmation" in code
     assert heldout_accuracy(code, test) >= 0.9
 
 
@@ -192,12 +194,49 @@ def test_previous_failures_join_the_training_set_and_override_ratings() -> None:
     assert heldout_accuracy(code, flipped) >= heldout_accuracy(code, train)
 
 
-def test_candidates_are_distinct_and_ranked_by_cross_validated_agreement() -> None:
+def test_candidates_are_distinct_and_the_first_is_within_one_agreement_of_the_best() -> None:
     examples = dataset(refund_trace, 8, 8, seed=13, prefix="tr")
     candidates = OfflineGenerator().generate(request_for(examples, candidates=4)).candidates
     assert len({c.code for c in candidates}) == len(candidates)
     agreements = [int(c.rationale.split("agreement ")[1].split("/")[0]) for c in candidates]
-    assert agreements == sorted(agreements, reverse=True)
+    assert agreements[0] >= max(agreements) - 1
+
+
+def retry_trace(trace_id: str, good: bool, rng: random.Random) -> dict[str, Any]:
+    """Good: a failed call was retried successfully. Bad: no retry (with or without an error)."""
+    events: list[tuple[Any, ...]] = [("user", rng.choice(["change my seat", "update my trip", "hello"]))]
+    for _ in range(rng.randint(0, 3)):
+        events.append(("call", rng.choice(["get_trip", "list_seats", "get_user"]), {"ok": True}, None))
+    if good:
+        events += [("call", "update_trip", None, "Error: busy"), ("call", "update_trip", {"ok": True}, None)]
+    elif rng.random() < 0.5:
+        events.append(("call", "update_trip", None, "Error: busy"))
+    else:
+        events.append(("call", "update_trip", {"ok": True}, None))
+    events.append(("assistant", rng.choice(["Done.", "All set.", "Sorry about that."])))
+    return make_trace(trace_id, events)
+
+
+def test_an_unbalanced_one_rule_label_gets_a_single_rule() -> None:
+    train = dataset(retry_trace, 4, 16, seed=15, prefix="tr")
+    test = dataset(retry_trace, 20, 60, seed=97, prefix="te")
+    candidate = OfflineGenerator().generate(request_for(train, eval_name="retry", candidates=1)).candidates[0]
+    assert candidate.rationale.startswith("offline single rule")
+    assert heldout_accuracy(candidate.code, test) == 1.0
+    if validate_code is not None:
+        assert validate_code(candidate.code) == "eval_retry"
+
+
+def test_conditions_from_large_families_carry_a_larger_prior_cost() -> None:
+    examples = dataset(refund_trace, 8, 8, seed=16, prefix="tr")
+    traces = [e.trace for e in examples]
+    conditions = build_conditions(candidate_features(traces), traces)
+    sizes = Counter(c.feature.helper for c in conditions)
+    largest = max(sizes, key=lambda h: sizes[h])
+    singletons = [h for h, k in sizes.items() if k == 1]
+    assert sizes[largest] > 1 and singletons
+    cost = {c.feature.helper: c.penalty for c in conditions}
+    assert cost[largest] > cost[singletons[0]] > 0
 
 
 def test_cross_validate_code_scores_a_perfect_rule_as_perfect() -> None:
