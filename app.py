@@ -26,7 +26,8 @@ from chalicelib.traces.summary import TraceSummary
 from chalicelib.web import Api, Request
 
 app = Chalice(app_name="iofold")
-app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600)
+app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600,
+                          expose_headers=["Content-Disposition", "X-Next-Cursor", "X-Request-Id"])
 api = Api(app)
 
 LIST_QUERY = {"limit": "integer", "cursor": "string"}

@@ -86,9 +86,9 @@ def archive_version(caller: Caller, eval_id: str, *, evals: EvalRepository) -> E
 def diff_versions(caller: Caller, eval_id: str, against_id: str | None, *, evals: EvalRepository,
                   eval_sets: RatedSets) -> VersionDiff:
     """The unified code diff from ``against`` to ``eval_id`` and the rated traces whose result flipped."""
+    after = evals.get(caller.workspace_id, eval_id)
     if not against_id:
         raise ValidationError("against is required: the id of the version to compare with", [{"field": "against"}])
-    after = evals.get(caller.workspace_id, eval_id)
     before = evals.get(caller.workspace_id, against_id)
     if before.eval_set_id != after.eval_set_id:
         raise Unprocessable(f"evals {eval_id} and {against_id} belong to different eval sets")

@@ -46,6 +46,7 @@ SAMPLE_BODIES = {
     "POST /v1/traces/import": lambda ids: {"integration_id": ids["integration_id"]},
     "PUT /v1/eval-sets/{eval_set_id}/feedback/{trace_id}": lambda ids: {"rating": "negative", "notes": "x"},
     "PUT /v1/eval-sets/{id}/feedback/{trace_id}": lambda ids: {"rating": "negative", "notes": "x"},
+    "POST /v1/evals/{eval_id}/versions": lambda ids: {"code": "def eval_x(trace):\n    return True, ''\n"},
 }
 
 

@@ -1,0 +1,85 @@
+"""Export: the pytest flavour, run with pytest in a subprocess on traces dumped from the API, gives
+the same verdicts as the product's executions; the python flavour runs as a script."""
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import new_workspace
+from tests.api.test_matrix import module_http, upload_demo, wait_ok  # noqa: F401 (module_http: fixture)
+
+
+@pytest.fixture(scope="module")
+def exported(module_http):
+    api = new_workspace(module_http, "export")
+    traces = upload_demo(api, 30, seed=9)
+    es = api.ok("POST", "/v1/eval-sets", {"name": "Export me", "criteria": "look the order up first"}, status=201)["id"]
+    for trace_id, rating in traces[:20]:
+        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{trace_id}", {"rating": rating})
+    eval_id = wait_ok(api, api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+                                  status=202)["job_id"])["result"]["eval_id"]
+    wait_ok(api, api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in traces]},
+                        status=202)["job_id"])
+    results = {e["trace_id"]: e["result"] for e in api.ok("GET", f"/v1/evals/{eval_id}/executions?limit=200")["items"]}
+    return {"api": api, "eval_id": eval_id, "traces": [t for t, _ in traces], "results": results}
+
+
+def _headers(response) -> dict:
+    return {k.lower(): v for k, v in response.headers.items()}
+
+
+def test_exported_pytest_module_gives_the_products_verdicts(exported, tmp_path):
+    api, eval_id = exported["api"], exported["eval_id"]
+    response = api.get(f"/v1/evals/{eval_id}/export?format=pytest")
+    assert response.status_code == 200 and _headers(response)["content-type"].startswith("text/x-python")
+    version = api.ok("GET", f"/v1/evals/{eval_id}")
+    assert f'filename="test_{version["name"]}.py"' in _headers(response)["content-disposition"]
+    text = response.body.decode()
+    assert "Eval set:  Export me" in text and f"Version:   {version['version']} ({eval_id}" in text
+    assert f"accuracy={version['metrics']['accuracy']:.3f}" in text and version["code"].strip() in text
+    module = tmp_path / "evals" / f"test_{version['name']}.py"
+    module.parent.mkdir()
+    module.write_text(text)
+    folder = tmp_path / "dumped"
+    folder.mkdir()
+    for trace_id in exported["traces"]:
+        (folder / f"{trace_id}.json").write_text(json.dumps(api.ok("GET", f"/v1/traces/{trace_id}")))
+    report = tmp_path / "report.xml"
+    run = subprocess.run([sys.executable, "-m", "pytest", str(module), "-q", "-p", "no:cacheprovider",
+                          f"--junitxml={report}", "--rootdir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "IOFOLD_TRACES_DIR": str(folder)})
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    verdicts = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        trace_id = case.get("name").split("[", 1)[1].rstrip("]")
+        verdicts[trace_id] = "fail" if case.find("failure") is not None else "pass"
+    assert verdicts == {t: r for t, r in exported["results"].items() if t in verdicts}
+    assert set(verdicts) == set(exported["traces"]) and {"pass", "fail"} <= set(verdicts.values())
+
+
+def test_exported_python_module_runs_as_a_script(exported, tmp_path):
+    api, eval_id = exported["api"], exported["eval_id"]
+    response = api.get(f"/v1/evals/{eval_id}/export")
+    text = response.body.decode()
+    assert response.status_code == 200 and "def test_" not in text and "pytest" not in text.split('"""', 2)[2]
+    script = tmp_path / "exported.py"
+    script.write_text(text)
+    picks = exported["traces"][:6]
+    for trace_id in picks:
+        (tmp_path / f"{trace_id}.json").write_text(json.dumps(api.ok("GET", f"/v1/traces/{trace_id}")))
+    run = subprocess.run([sys.executable, str(script), *[f"{t}.json" for t in picks]], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    lines = run.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [exported["results"][t].upper() for t in picks]
+    assert run.returncode == (1 if any(exported["results"][t] == "fail" for t in picks) else 0)
+
+
+def test_export_rejects_unknown_formats_and_other_workspaces(exported, other):
+    api, eval_id = exported["api"], exported["eval_id"]
+    assert api.get(f"/v1/evals/{eval_id}/export?format=ruby").status_code == 400
+    assert api.get("/v1/evals/ev_00000000000000000000/export").status_code == 404
+    assert other.get(f"/v1/evals/{eval_id}/export?format=pytest").status_code == 404

@@ -1,0 +1,61 @@
+"""Refinement through the API: a bad version is refined from its training examples plus its
+contradictions; the job reports before/after metrics on the same traces; the new version is a
+draft child and never becomes active by itself."""
+
+import pytest
+
+from tests.conftest import new_workspace
+from tests.api.test_matrix import module_http, upload_demo, wait_ok  # noqa: F401 (module_http: fixture)
+from tests.api.test_versions import ALWAYS_PASS
+
+
+@pytest.fixture(scope="module")
+def refined(module_http):
+    api = new_workspace(module_http, "refine")
+    traces = upload_demo(api, 30, seed=11)
+    es = api.ok("POST", "/v1/eval-sets", {"name": "r", "criteria": "look the order up first"}, status=201)["id"]
+    for trace_id, rating in traces:
+        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{trace_id}", {"rating": rating})
+    v1 = wait_ok(api, api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+                             status=202)["job_id"])["result"]["eval_id"]
+    api.ok("POST", f"/v1/evals/{v1}/activate")
+    bad = api.ok("POST", f"/v1/evals/{v1}/versions", {"code": ALWAYS_PASS}, status=201)
+    wait_ok(api, bad["scoring_job_id"])
+    job = api.ok("POST", f"/v1/evals/{bad['id']}/refine", {"generator": "offline"}, status=202)
+    done = wait_ok(api, job["job_id"])
+    return {"api": api, "es": es, "v1": v1, "bad": api.ok("GET", f"/v1/evals/{bad['id']}"), "job": done,
+            "ratings": dict(traces)}
+
+
+def test_refine_job_reports_before_and_after_on_the_same_traces(refined):
+    job, bad, ratings = refined["job"], refined["bad"], refined["ratings"]
+    assert job["type"] == "refine"
+    result = job["result"]
+    assert result["refined_from"] == bad["id"]
+    cmp = result["comparison"]
+    assert cmp["all_rated"]["traces"] == len(ratings)
+    assert cmp["all_rated"]["before"]["accuracy"] == bad["metrics"]["accuracy"]
+    negatives = sum(r == "negative" for r in ratings.values())
+    assert cmp["all_rated"]["before"]["confusion"]["fp"] == negatives  # always-pass: every negative is a false pass
+    assert cmp["all_rated"]["after"]["accuracy"] > cmp["all_rated"]["before"]["accuracy"]
+    assert len(cmp["fixed"]) > 0 and set(cmp["fixed"]) <= {t for t, r in ratings.items() if r == "negative"}
+    assert result["metrics"]["heldout_accuracy"] is not None
+
+
+def test_refined_version_is_a_draft_child_trained_on_originals_and_contradictions(refined):
+    api, bad = refined["api"], refined["bad"]
+    new = api.ok("GET", f"/v1/evals/{refined['job']['result']['eval_id']}")
+    assert new["parent_id"] == bad["id"] and new["status"] == "draft" and new["version"] > bad["version"]
+    contradictions = {t for t, r in refined["ratings"].items() if r == "negative"}
+    assert set(new["training_trace_ids"]) == set(bad["training_trace_ids"]) | contradictions
+    statuses = {v["id"]: v["status"] for v in api.ok("GET", f"/v1/evals?eval_set_id={refined['es']}")["items"]}
+    assert [k for k, s in statuses.items() if s == "active"] == [refined["v1"]]
+    params = refined["job"]["params"]
+    assert params["refine_from"] == bad["id"] and params["previous_code"] == ALWAYS_PASS
+    assert set(params["contradiction_ids"]) == contradictions
+
+
+def test_refine_needs_both_classes_and_a_known_generator(refined):
+    api = refined["api"]
+    assert api.post(f"/v1/evals/{refined['bad']['id']}/refine", {"generator": "anthropic"}).status_code == 422
+    assert api.post(f"/v1/evals/{refined['bad']['id']}/refine", {"generator": "gpt"}).status_code == 400
