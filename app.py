@@ -320,7 +320,7 @@ from chalicelib.matrix import service as matrix  # noqa: E402
 from chalicelib.matrix.models import Matrix  # noqa: E402
 
 MATRIX_QUERY = {**LIST_QUERY, "eval_ids": "string", "filter": "string", "rating": "string", "from": "string",
-                "to": "string", "source": "string"}
+                "to": "string", "source": "string", "stats": "string"}
 
 
 @api.route("/v1/eval-sets/{eval_set_id}/matrix", "GET", role="viewer", response=Matrix, query=MATRIX_QUERY)

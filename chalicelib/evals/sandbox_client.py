@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from chalicelib.sandbox.runner import TraceResult
+from chalicelib.sandbox.runner import SandboxUnavailable, TraceResult
+
+__all__ = ["LambdaSandbox", "Sandbox", "SandboxUnavailable"]
 
 MAX_PAYLOAD_BYTES = 5_000_000  # Lambda's synchronous payload limit is 6 MB
-
-
-class SandboxUnavailable(Exception):
-    """The sandbox function failed as a whole (not one trace); the task may be retried."""
 
 
 class Sandbox(Protocol):
@@ -32,16 +30,19 @@ class LambdaSandbox:
 
     def run(self, code: str, traces: list[dict]) -> list[TraceResult]:
         results: list[TraceResult] = []
-        for batch in _batches(traces, self._max - len(code.encode()) - 1024):
-            if len(batch) == 1 and len(json.dumps(batch[0])) > self._max:
-                results.append(TraceResult(trace_id=str(batch[0].get("id")), result="error", duration_ms=0,
+        # Each trace is JSON-encoded once here and reaches the sandbox child unparsed.
+        encoded = [(str(t.get("id")), json.dumps(t, separators=(",", ":"), default=str)) for t in traces]
+        for batch in _batches(encoded, self._max - len(code.encode()) - 1024):
+            if len(batch) == 1 and _payload_size(batch[0][1]) > self._max:
+                results.append(TraceResult(trace_id=batch[0][0], result="error", duration_ms=0,
                                            reason="trace too large for the sandbox payload limit"))
                 continue
             results += self._invoke(code, batch)
         return results
 
-    def _invoke(self, code: str, traces: list[dict]) -> list[TraceResult]:
-        response = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps({"code": code, "traces": traces}))
+    def _invoke(self, code: str, traces: list[tuple[str, str]]) -> list[TraceResult]:
+        payload = {"code": code, "trace_ids": [t[0] for t in traces], "trace_lines": [t[1] for t in traces]}
+        response = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(payload))
         payload = json.loads(response["Payload"].read() or b"{}")
         if response.get("FunctionError"):
             raise SandboxUnavailable(f"sandbox failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
@@ -51,12 +52,17 @@ class LambdaSandbox:
         return results
 
 
-def _batches(traces: list[dict], budget: int) -> list[list[dict]]:
-    batches: list[list[dict]] = []
-    current: list[dict] = []
+def _payload_size(line: str) -> int:
+    """Bytes of an ASCII JSON line once quoted inside the payload (its id aside)."""
+    return len(line) + line.count('"') + line.count("\\") + 3
+
+
+def _batches(traces: list[tuple[str, str]], budget: int) -> list[list[tuple[str, str]]]:
+    batches: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
     size = 0
     for trace in traces:
-        n = len(json.dumps(trace, separators=(",", ":")))
+        n = _payload_size(trace[1]) + len(trace[0]) + 8
         if current and size + n > budget:
             batches.append(current)
             current, size = [], 0

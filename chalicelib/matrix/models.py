@@ -23,6 +23,9 @@ class MatrixQuery(BaseModel):
     to: str | None = Field(default=None, description="trace timestamp ≤ this (ISO 8601; a date covers the whole day)")
     source: str | None = Field(default=None, description="the trace's platform or integration id")
     limit: int = 50
+    stats: Literal["stored", "fresh", "none"] = Field(
+        default="stored", description="stored: each version's metrics as of its last run or scoring (fast); "
+                                      "fresh: recomputed over every rated trace now; none: no stats")
     cursor: str | None = None
 
 
@@ -72,4 +75,5 @@ class Matrix(BaseModel):
     rows: list[MatrixRow]
     stats: dict[str, Metrics] = Field(description="eval id -> metrics over all of the set's rated traces (whatever "
                                                   "the filters); on the first page only (no cursor), {} after")
+    stats_mode: str = Field(default="stored", description="how stats were obtained: stored, fresh or none")
     next_cursor: str | None = None

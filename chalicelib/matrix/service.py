@@ -22,7 +22,7 @@ from chalicelib.evals.results import agrees
 from chalicelib.matrix.models import (
     MATRIX_FILTERS, Matrix, MatrixCell, MatrixEval, MatrixHuman, MatrixQuery, MatrixRow, MatrixTrace,
 )
-from chalicelib.metrics import compute_metrics
+from chalicelib.metrics import Metrics, compute_metrics
 from chalicelib.storage import parse_limit
 from chalicelib.traces.summary import TraceSummary
 
@@ -68,7 +68,11 @@ def parse_matrix_query(query: dict[str, str]) -> MatrixQuery:
     eval_ids = [e.strip() for e in (query.get("eval_ids") or "").split(",") if e.strip()] or None
     if eval_ids and len(eval_ids) > MAX_COLUMNS:
         raise ValidationError(f"at most {MAX_COLUMNS} eval_ids", [{"field": "eval_ids"}])
+    stats = query.get("stats") or "stored"
+    if stats not in ("stored", "fresh", "none"):
+        raise ValidationError("stats must be stored, fresh or none", [{"field": "stats"}])
     return MatrixQuery(eval_ids=list(dict.fromkeys(eval_ids)) if eval_ids else None, filter=flt, rating=rating,
+                       stats=stats,
                        from_=bounds["from"], to=bounds["to"], source=query.get("source") or None,
                        limit=parse_limit(query.get("limit")), cursor=query.get("cursor") or None)
 
@@ -103,10 +107,18 @@ class MatrixReader:
                 for v in self.columns]
 
     def stats(self) -> dict[str, Any]:
-        """Each column's metrics over all the set's rated traces (one projected Query per version)."""
-        ratings = [(r.trace_id, r.rating) for r in self._sets.rating_rows(self.eval_set.id)]
-        out = {}
+        """Each column's metrics over the set's rated traces: as stored by its last run or scoring
+        (no extra reads), or recomputed now (one projected Query per version) when asked or missing."""
+        if self.q.stats == "none":
+            return {}
+        out: dict[str, Any] = {}
+        ratings = None
         for v in self.columns:
+            if self.q.stats == "stored" and "confusion" in v.metrics:
+                out[v.id] = Metrics.model_validate(v.metrics)
+                continue
+            if ratings is None:
+                ratings = [(r.trace_id, r.rating) for r in self._sets.rating_rows(self.eval_set.id)]
             kinds = self._evals.result_kinds(v.id)
             out[v.id] = compute_metrics((rating, kinds.get(t)) for t, rating in ratings)
         return out
@@ -192,7 +204,8 @@ def build_matrix(caller: Caller, eval_set_id: str, q: MatrixQuery, *, eval_sets:
     """One page of the matrix; stats on the first page (no cursor)."""
     reader = MatrixReader(caller, eval_set_id, q, eval_sets=eval_sets, evals=evals, traces=traces)
     rows, nxt = reader.page(q.cursor, q.limit)
-    return Matrix(evals=reader.evals(), rows=rows, stats=reader.stats() if not q.cursor else {}, next_cursor=nxt)
+    return Matrix(evals=reader.evals(), rows=rows, stats=reader.stats() if not q.cursor else {}, next_cursor=nxt,
+                  stats_mode=q.stats)
 
 
 def matrix_csv(caller: Caller, eval_set_id: str, q: MatrixQuery, *, eval_sets: RatedSets, evals: EvalRepository,

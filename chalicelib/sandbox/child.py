@@ -12,8 +12,12 @@ Order inside the child (SECURITY.md, layer 2):
     has it), seccomp syscall allowlist (if the kernel/arch has it);
  3. only then read the code and the traces from stdin.
 
-Protocol: stdin carries newline-delimited JSON — first ``{"code", "entry", "first",
-"timeout_s"}``, then one trace per line. Stdout carries newline-delimited JSON messages:
+Arguments: CPU limit (s), CPU budget before recycling (s), memory headroom (MB), layers to
+skip (tests only), layers that must be on (comma-separated; lockdown fails without them).
+
+Protocol: the child reports its layers first and reads nothing until the parent has checked
+them. Stdin then carries newline-delimited JSON — first ``{"code", "entry", "first"}``, then
+one trace per line. Stdout carries newline-delimited JSON messages:
 ``{"locked": layers}`` | ``{"lock_error": str}`` | ``{"ready": true}`` |
 ``{"setup_error": str}`` | ``{"recycle": true}`` | one result per trace
 ``{"i", "r", "reason", "stdout", "stderr", "ms"}``. Only strings, bools and ints cross back.
@@ -303,10 +307,11 @@ def lock_seccomp(layers: dict) -> None:
     layers["seccomp"] = f"on ({n} syscalls allowed, others EPERM)"
 
 
-def lock_down(cpu_limit_s: int, headroom_mb: int, skip: frozenset = frozenset()) -> dict:
-    """Apply every layer in order; the applied layers, or LockdownError.
+def lock_down(cpu_limit_s: int, headroom_mb: int, skip: frozenset = frozenset(),
+              required: frozenset = frozenset()) -> dict:
+    """Apply every layer in order; the applied layers, or LockdownError (also when a required layer is not on).
 
-    ``skip`` exists so tests can show that each layer holds alone; the runner never passes it.
+    ``skip`` exists so tests can show that each layer holds alone; production never passes it.
     """
     layers: dict = {}
     steps = (("netns", lock_network), ("rlimits", lambda l: lock_rlimits(l, cpu_limit_s, headroom_mb)),
@@ -317,6 +322,10 @@ def lock_down(cpu_limit_s: int, headroom_mb: int, skip: frozenset = frozenset())
             layers[name] = "skipped"
         else:
             step(layers)
+    missing = sorted(name for name in required if not str(layers.get(name, "")).startswith("on"))
+    if missing:
+        raise LockdownError("required layer(s) not applied: " +
+                            ", ".join(f"{name} ({layers.get(name, 'unknown')})" for name in missing))
     return layers
 
 
@@ -463,19 +472,24 @@ def make_decoder(json_module):
     scanner = json_module.scanner.make_scanner(json_module.JSONDecoder())
 
     def decode(line: bytes):
-        value, _ = scanner(line.decode("utf-8"), 0)
+        text = line.decode("utf-8")
+        try:
+            value, end = scanner(text, 0)
+        except StopIteration:
+            raise ValueError("expected a JSON value") from None
+        if text[end:].strip():
+            raise ValueError("extra data after the JSON value")
         return value
 
     return decode
 
 
-def run_traces(channel: Channel, standins: dict, cpu_budget_s: float) -> None:
-    """Read the job header and traces from stdin; send one result per trace."""
+def run_traces(channel: Channel, standins: dict, cpu_budget_s: float, stdin) -> None:
+    """Read the job header and traces from ``stdin``; send one result per trace."""
     import json
     import time
 
     decode = make_decoder(json)
-    stdin = sys.stdin.buffer
     header = decode(stdin.readline())
     output_ref = [Output()]
     namespace = {"__builtins__": make_builtins(standins, output_ref), "__name__": "eval_module"}
@@ -492,16 +506,26 @@ def run_traces(channel: Channel, standins: dict, cpu_budget_s: float) -> None:
     channel.send({"ready": True})
     index = header["first"]
     ran = 0
+    readline = stdin.readline
+    send_result = channel.send_result
+    process_time = time.process_time
+    perf_counter = time.perf_counter
     while True:
-        line = stdin.readline()
+        line = readline()
         if not line:
             return
-        if ran and time.process_time() > cpu_budget_s:
+        if ran and process_time() > cpu_budget_s:
             channel.send({"recycle": True})
             return
-        trace = decode(line)
-        output_ref[0] = Output()
-        started = time.perf_counter()
+        try:
+            trace = decode(line)
+        except ValueError as error:  # not JSON (or not UTF-8): this trace's error, not the child's end
+            send_result(index, "error", f"trace is not valid JSON: {cap_text(str(error), 200)}", "", "", 0)
+            index += 1
+            ran += 1
+            continue
+        output = output_ref[0] = Output()
+        started = perf_counter()
         stderr = ""
         try:
             value = function(trace)
@@ -518,8 +542,9 @@ def run_traces(channel: Channel, standins: dict, cpu_budget_s: float) -> None:
                 error.__traceback__ = None  # frees the eval's frames before anything else
             result, reason = "error", describe_error(error)
             stderr = user_traceback(error)
-        elapsed = int((time.perf_counter() - started) * 1000)
-        channel.send_result(index, result, reason, output_ref[0].text(), stderr, elapsed)
+        elapsed = int((perf_counter() - started) * 1000)
+        del trace
+        send_result(index, result, reason, output.text() if output.parts else "", stderr, elapsed)
         index += 1
         ran += 1
 
@@ -536,19 +561,21 @@ def main(argv: list[str]) -> int:
     cpu_limit_s = int(argv[1]) if len(argv) > 1 else CPU_LIMIT_S
     cpu_budget_s = float(argv[2]) if len(argv) > 2 else 0.5
     headroom_mb = int(argv[3]) if len(argv) > 3 else MEMORY_HEADROOM_MB
-    skip = frozenset(argv[4].split(",")) if len(argv) > 4 else frozenset()
+    skip = frozenset(filter(None, argv[4].split(","))) if len(argv) > 4 else frozenset()
+    required = frozenset(filter(None, argv[5].split(","))) if len(argv) > 5 else frozenset()
     channel = Channel(json, os)
     try:
         warm_imports()
         standins = {name: make_standin(name, public_members(name)) for name in ALLOWED_MODULES}
-        layers = lock_down(cpu_limit_s, headroom_mb, skip)
+        stdin = open(0, "rb", buffering=1 << 20, closefd=False)  # before lockdown: no syscalls needed later
+        layers = lock_down(cpu_limit_s, headroom_mb, skip, required)
     except BaseException as error:  # fail closed: the parent refuses to run anything
         channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP]})
         return 70
     for name in ("ctypes", "_ctypes", "resource"):
         sys.modules.pop(name, None)
     channel.send({"locked": layers})
-    run_traces(channel, standins, cpu_budget_s)
+    run_traces(channel, standins, cpu_budget_s, stdin)
     return 0
 
 

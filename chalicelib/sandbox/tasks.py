@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.errors import ValidationError
-from chalicelib.sandbox.runner import DEFAULT_TIMEOUT_S, run_batch
+from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, REQUIRE_ENV, EncodedTrace, parse_required_layers,
+                                       run_batch_dicts)
+
+LAMBDA_REQUIRED = "seccomp"  # SECURITY.md: in Lambda, check that seccomp works and fail closed if not
 
 
 class SandboxEvent(BaseModel):
-    """One invocation: one eval, one workspace, a chunk of traces."""
+    """One invocation: one eval, one workspace, a chunk of traces (as dicts, or already JSON-encoded)."""
 
     model_config = ConfigDict(extra="forbid")
 
     code: str
-    traces: list[dict[str, Any]]
+    traces: list[dict[str, Any]] = Field(default_factory=list, description="unified trace dicts")
+    trace_ids: list[str] = Field(default_factory=list, description="ids of the traces in trace_lines, in order")
+    trace_lines: list[str] = Field(default_factory=list,
+                                   description="each trace as one JSON object, passed to the child unparsed")
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=30)
 
+    @model_validator(mode="after")
+    def _one_form(self) -> SandboxEvent:
+        if len(self.trace_ids) != len(self.trace_lines):
+            raise ValueError("trace_ids and trace_lines must have the same length")
+        if self.traces and self.trace_lines:
+            raise ValueError("send traces or trace_lines, not both")
+        return self
 
-def run_sandbox(event: dict) -> dict:
-    """Validate and run one eval over the event's traces; {"results": [TraceResult dumps]}."""
+
+def required_layers(env: Mapping[str, str]) -> frozenset[str]:
+    """Optional layers this function must have: IOFOLD_SANDBOX_REQUIRE, else seccomp when running in AWS Lambda."""
+    spec = env.get(REQUIRE_ENV)
+    if spec is None and env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        spec = LAMBDA_REQUIRED
+    return parse_required_layers(spec)
+
+
+def run_sandbox(event: dict, env: Mapping[str, str] | None = None) -> dict:
+    """Validate and run one eval over the event's traces; {"results": [TraceResult-shaped dicts]}; SandboxUnavailable when a required layer is missing."""
+    required = required_layers(os.environ if env is None else env)
     try:
         parsed = SandboxEvent.model_validate(event)
     except ValueError as error:
         raise ValidationError(f"bad sandbox event: {error}") from None
-    results = run_batch(parsed.code, parsed.traces, validate=True, timeout_s=parsed.timeout_s)
-    return {"results": [result.model_dump(mode="json") for result in results]}
+    traces: list = parsed.traces or [EncodedTrace(trace_id, line)
+                                     for trace_id, line in zip(parsed.trace_ids, parsed.trace_lines)]
+    results = run_batch_dicts(parsed.code, traces, validate=True, timeout_s=parsed.timeout_s, require=required)
+    return {"results": results}

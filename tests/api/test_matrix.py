@@ -248,3 +248,14 @@ def test_review_queue_puts_disagreements_then_errors_first(world):
     for item, k in zip(queue, kinds):
         expected = {0: "eval versions disagree", 1: "latest version v3 errs"}.get(k, "newest unrated")
         assert item["reason"].startswith(expected), item["reason"]
+
+
+def test_stored_stats_match_a_fresh_recomputation_after_runs(world):
+    """Stored stats (the default: no extra reads) equal a fresh recomputation right after the runs."""
+    api, eval_set_id = world["api"], world["es"]
+    stored = api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix")
+    fresh = api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix?stats=fresh")
+    assert stored["stats_mode"] == "stored" and fresh["stats_mode"] == "fresh"
+    assert stored["stats"] == fresh["stats"]
+    assert api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix?stats=none")["stats"] == {}
+    assert api.get(f"/v1/eval-sets/{eval_set_id}/matrix?stats=maybe").status_code == 400

@@ -77,3 +77,29 @@ def canary(monkeypatch):
     for path in directory.iterdir():
         path.unlink() if not path.is_dir() else os.rmdir(path)
     directory.rmdir()
+
+
+def assert_within_caps(result) -> None:
+    """Reason, stdout and stderr of a result (TraceResult or execution record) are within the sandbox's caps."""
+    from chalicelib.sandbox.child import ERROR_CAP, REASON_CAP, STDOUT_CAP
+
+    assert len(result.reason.encode()) <= (ERROR_CAP if result.result == "error" else REASON_CAP)
+    assert len(result.stdout.encode()) <= STDOUT_CAP
+    assert len(result.stderr.encode()) <= ERROR_CAP
+
+
+def outcome_matches(category: str, result) -> bool:
+    """Whether a result (TraceResult or execution record) is what a 'contained' entry's category allows."""
+    if category == "timeout":
+        return result.result == "timeout"
+    if category == "memory":
+        return result.result == "error" and "memory" in result.reason.lower()
+    if category == "exception":
+        return result.result == "error"
+    if category == "invalid_result":
+        return result.result == "error" and result.reason.startswith("invalid result")
+    if category == "output_capped":
+        return result.result in ("pass", "fail", "error")
+    if category == "ok_no_leak":
+        return result.result in ("pass", "fail") and "<module" not in result.reason
+    raise AssertionError(f"unknown category {category}")

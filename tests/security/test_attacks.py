@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib.errors import CodeRejected
 from chalicelib.sandbox import run_batch, validate_code
-from chalicelib.sandbox.child import ERROR_CAP, REASON_CAP, STDOUT_CAP
-from tests.security.conftest import ATTACKS_FILE, CANARY_FILE_TEXT, CANARY_SECRET, load_attacks
+from tests.security.conftest import (ATTACKS_FILE, CANARY_FILE_TEXT, CANARY_SECRET, assert_within_caps,
+                                     load_attacks, outcome_matches)
 
 ATTACKS = load_attacks()
 needs_corpus = pytest.mark.skipif(not ATTACKS, reason=f"needs {ATTACKS_FILE} (../shared is not beside this clone)")
@@ -21,32 +21,6 @@ PWNED = Path("/tmp/pwned")
 
 def _ids(entries):
     return [e["id"] if e else "corpus-missing" for e in entries]
-
-
-def _bytes(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _assert_within_caps(result) -> None:
-    assert _bytes(result.reason) <= (ERROR_CAP if result.result == "error" else REASON_CAP)
-    assert _bytes(result.stdout) <= STDOUT_CAP
-    assert _bytes(result.stderr) <= ERROR_CAP
-
-
-def _outcome_matches(category: str, result) -> bool:
-    if category == "timeout":
-        return result.result == "timeout"
-    if category == "memory":
-        return result.result == "error" and "memory" in result.reason.lower()
-    if category == "exception":
-        return result.result == "error"
-    if category == "invalid_result":
-        return result.result == "error" and result.reason.startswith("invalid result")
-    if category == "output_capped":
-        return result.result in ("pass", "fail", "error")
-    if category == "ok_no_leak":
-        return result.result in ("pass", "fail") and "<module" not in result.reason
-    raise AssertionError(f"unknown category {category}")
 
 
 @needs_corpus
@@ -73,8 +47,8 @@ def test_contained_entry_passes_validation_and_ends_in_its_category(attack, cana
 
     assert [r.trace_id for r in results] == [t["id"] for t in traces]
     for result in results:
-        assert any(_outcome_matches(c, result) for c in allowed), (attack["id"], result)
-        _assert_within_caps(result)
+        assert any(outcome_matches(c, result) for c in allowed), (attack["id"], result)
+        assert_within_caps(result)
         assert CANARY_SECRET not in result.reason + result.stdout + result.stderr
 
 
@@ -90,7 +64,7 @@ def test_reject_entry_run_without_validation_harms_nothing(attack, canary, liste
     assert [r.trace_id for r in results] == ["t1", "t2"]
     for result in results:
         assert result.result in ("pass", "fail", "error", "timeout")
-        _assert_within_caps(result)
+        assert_within_caps(result)
         seen = result.reason + result.stdout + result.stderr
         assert CANARY_SECRET not in seen
         assert CANARY_FILE_TEXT not in seen

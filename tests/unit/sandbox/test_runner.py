@@ -144,3 +144,69 @@ def test_lambda_task_validates_and_returns_dumped_results():
     assert out == {"results": [TraceResult(trace_id="a", result="pass", reason="checked a",
                                            duration_ms=out["results"][0]["duration_ms"],
                                            stdout="seen a\n").model_dump(mode="json")]}
+
+
+# --- pre-encoded traces and plain-dict results (the sandbox Lambda's fast path) ---------------
+
+def test_encoded_traces_give_the_same_results_as_dicts():
+    import json
+
+    from chalicelib.sandbox import EncodedTrace, run_batch_dicts
+
+    traces = [_trace("a"), _trace("b", text="bad"), _trace("c", "raise")]
+    encoded = [EncodedTrace(t["id"], json.dumps(t).encode()) for t in traces]
+    from_dicts = [r.model_dump() for r in run_batch(BRANCHY, traces)]
+    from_lines = run_batch_dicts(BRANCHY, encoded)
+    for row in from_dicts + from_lines:
+        row["duration_ms"] = 0
+    assert from_lines == from_dicts
+    assert [r["result"] for r in from_lines] == ["pass", "fail", "error"]
+
+
+def test_encoded_trace_may_be_str_pretty_printed_or_mixed_with_dicts():
+    import json
+
+    from chalicelib.sandbox import EncodedTrace
+
+    pretty = EncodedTrace("p", json.dumps(_trace("p"), indent=2))
+    assert "\n" in pretty.line
+    results = run_batch(BRANCHY, [pretty, _trace("d", text="no"), EncodedTrace("u", '{"id": "u", "kind": "plain", '
+                                                                                    '"text": "good \\u00e9"}')])
+    assert [(r.trace_id, r.result, r.reason) for r in results] == [
+        ("p", "pass", "checked p"), ("d", "fail", "checked d"), ("u", "pass", "checked u")]
+
+
+def test_a_line_that_is_not_json_is_that_traces_error_and_the_rest_run():
+    from chalicelib.sandbox import EncodedTrace
+
+    traces = [EncodedTrace("a", b'{"id": "a", "kind": "plain", "text": "good"}'), EncodedTrace("b", b"{not json"),
+              EncodedTrace("c", b"\xff\xfe"), EncodedTrace("d", b'{"id": "d", "kind": "plain", "text": "good"} x'),
+              EncodedTrace("e", b'{"id": "e", "kind": "plain", "text": "good"}')]
+    results = run_batch(BRANCHY, traces)
+    assert [(r.trace_id, r.result) for r in results] == [
+        ("a", "pass"), ("b", "error"), ("c", "error"), ("d", "error"), ("e", "pass")]
+    assert all(r.reason.startswith("trace is not valid JSON") for r in results[1:4])
+
+
+def test_timeout_in_an_encoded_batch_marks_only_that_trace():
+    import json
+
+    from chalicelib.sandbox import EncodedTrace, run_batch_dicts
+
+    traces = [_trace(str(i), "loop" if i == 5 else "plain") for i in range(12)]
+    results = run_batch_dicts(BRANCHY, [EncodedTrace(t["id"], json.dumps(t)) for t in traces], timeout_s=0.5)
+    assert [r["result"] for r in results] == ["pass"] * 5 + ["timeout"] + ["pass"] * 6
+    assert [r["trace_id"] for r in results] == [str(i) for i in range(12)]
+
+
+def test_lambda_task_takes_pre_encoded_lines_and_rejects_mismatched_ids():
+    import json
+
+    from chalicelib.errors import ValidationError
+
+    lines = [json.dumps(_trace("a")), json.dumps(_trace("b", text="x"))]
+    out = run_sandbox({"code": BRANCHY, "trace_ids": ["a", "b"], "trace_lines": lines}, env={})
+    assert [(r["trace_id"], r["result"]) for r in out["results"]] == [("a", "pass"), ("b", "fail")]
+    assert all(type(r) is dict for r in out["results"])
+    with pytest.raises(ValidationError, match="same length"):
+        run_sandbox({"code": BRANCHY, "trace_ids": ["a"], "trace_lines": lines}, env={})
