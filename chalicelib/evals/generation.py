@@ -57,23 +57,39 @@ def check_trainable(examples: list[LabeledTrace]) -> None:
                             f"(this set has {positives} positive, {negatives} negative)")
 
 
+def group_of(trace: dict) -> str:
+    """Traces of one session (else one user) are one group: they never sit on both sides of a
+    fold, or near-duplicates would make the held-out estimate optimistic."""
+    return str(trace.get("session_id") or trace.get("user_id") or trace.get("id"))
+
+
 def stratified_folds(examples: list[LabeledTrace], *, seed: int) -> list[list[int]]:
-    """Indexes of k stratified folds (k ≤ 5, ≥ 2 per class needed); [] when too few to hold out."""
-    by_class: dict[str, list[int]] = {"positive": [], "negative": []}
+    """Indexes of k folds (k ≤ 5) keeping each group whole and each fold's classes balanced;
+    [] when there are too few examples or groups to hold any out."""
+    groups: dict[str, list[int]] = {}
     for i, e in enumerate(examples):
-        if e.rating in by_class:
-            by_class[e.rating].append(i)
-    k = min(MAX_FOLDS, *(len(v) for v in by_class.values()))
+        if e.rating in ("positive", "negative"):
+            groups.setdefault(group_of(e.trace), []).append(i)
+    per_class = [sum(examples[i].rating == c for i in range(len(examples))) for c in ("positive", "negative")]
+    k = min(MAX_FOLDS, len(groups), *per_class)
     if k < 2:
         return []
     rng = random.Random(seed)
+    order = list(groups.values())
+    rng.shuffle(order)
+    order.sort(key=len, reverse=True)  # place big groups first, while folds are still even
     folds: list[list[int]] = [[] for _ in range(k)]
-    for indexes in by_class.values():
-        shuffled = indexes[:]
-        rng.shuffle(shuffled)
-        for j, idx in enumerate(shuffled):
-            folds[j % k].append(idx)
-    return folds
+    counts = [[0, 0] for _ in range(k)]
+    for members in order:
+        pos = sum(examples[i].rating == "positive" for i in members)
+        neg = len(members) - pos
+        # the fold that has least of what this group brings, each class weighed by its share
+        best = min(range(k), key=lambda f: (pos * counts[f][0] / per_class[0] + neg * counts[f][1] / per_class[1],
+                                            counts[f][0] + counts[f][1]))
+        folds[best] += members
+        counts[best][0] += pos
+        counts[best][1] += neg
+    return [sorted(f) for f in folds if f]
 
 
 def _results(sandbox: Sandbox, code: str, examples: list[LabeledTrace]) -> list[str]:
