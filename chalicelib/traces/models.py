@@ -22,7 +22,7 @@ class _Model(BaseModel):
 class TraceSource(_Model):
     """Where a trace came from."""
 
-    platform: str = Field(description="langfuse, langsmith, openai, upload")
+    platform: str = Field(description="langfuse, langsmith, openai, otlp, upload")
     integration_id: str | None = Field(default=None, description="integration that imported it")
     external_id: str = Field(description="the trace's id in the source system")
     url: str | None = Field(default=None, description="link to the trace in the source UI")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,7 @@ from chalicelib.storage import Page
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.summary import TraceSummary
 
-UploadFormat = Literal["langfuse", "unified"]
+UploadFormat = Literal["langfuse", "unified", "otlp"]
 
 
 class ImportRequest(BaseModel):
@@ -81,8 +81,8 @@ def start_import(caller: Caller, req: ImportRequest, *, integrations: Integratio
 def start_upload(caller: Caller, body: bytes, fmt: str | None, *, bucket: Any, jobs: JobRepository, sfn: Any,
                  state_machine_arn: str) -> Job:
     """Keep the uploaded JSON Lines in S3 and start importing them."""
-    if fmt not in ("langfuse", "unified"):
-        raise ValidationError("format must be langfuse or unified", [{"field": "format", "value": fmt}])
+    if fmt not in get_args(UploadFormat):
+        raise ValidationError("format must be langfuse, unified or otlp", [{"field": "format", "value": fmt}])
     if not body.strip():
         raise ValidationError("the upload is empty: send one JSON trace per line")
     try:

@@ -18,6 +18,7 @@ from chalicelib.ids import trace_id_for
 from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
 from chalicelib.sources.models import ImportFilters, SourcePage
+from chalicelib.sources.otlp import group_otlp_page, normalize_otlp_trace
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.repository import TraceRepository
@@ -45,6 +46,8 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     if not jobs.mark_running(*key):
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
     page = fetch(inp.cursor)
+    if fmt == "otlp":
+        page = group_otlp_page(page)
     integration_id = inp.params.get("integration_id")
     normalized: list[UnifiedTrace] = []
     failures: list[dict] = [{"external_id": f.external_id, "reason": f.reason} for f in page.failures]
@@ -94,6 +97,8 @@ def _normalize(raw: Any, *, fmt: str, integration_id: str | None) -> UnifiedTrac
         trace = UnifiedTrace.model_validate(raw)
         external = trace.source.external_id
         return trace.model_copy(update={"id": trace_id_for(integration_id or "upload", external)})
+    if fmt == "otlp":
+        return normalize_otlp_trace(raw, integration_id=integration_id)
     if "id" not in raw:
         raise ValueError("a Langfuse trace needs an 'id'")
     return normalize_langfuse_trace(raw, integration_id=integration_id)

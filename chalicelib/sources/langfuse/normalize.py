@@ -24,6 +24,7 @@ from typing import Any
 
 from chalicelib.errors import ValidationError
 from chalicelib.ids import trace_id_for
+from chalicelib.sources.common import fill_results_from_messages, message_key, new_messages, number_or_none
 from chalicelib.traces.models import (
     Message,
     Step,
@@ -83,7 +84,7 @@ def normalize_langfuse_trace(raw: dict[str, Any], *, integration_id: str | None,
     messages = _conversation(observations, steps, llm_outputs, tool_calls)
     if not messages:
         messages = _messages_without_generations(raw)
-    _fill_results_from_messages(tool_calls, messages, {step.id for step in steps if step.type == "llm"})
+    fill_results_from_messages(tool_calls, messages, {step.id for step in steps if step.type == "llm"})
 
     trace_input = raw.get("input")
     if trace_input is None:
@@ -181,7 +182,7 @@ def _latency_ms(obs: dict[str, Any]) -> int | None:
     start, end = _parse_time(obs.get("startTime")), _parse_time(obs.get("endTime"))
     if start is not None and end is not None:
         return max(0, round((end - start).total_seconds() * 1000))
-    latency = _number(obs.get("latency"))
+    latency = number_or_none(obs.get("latency"))
     return round(latency * 1000) if latency is not None and latency >= 0 else None
 
 
@@ -191,7 +192,7 @@ def _usage(obs: dict[str, Any]) -> Usage:
 
     def first_int(*candidates: Any) -> int:
         for candidate in candidates:
-            number = _number(candidate)
+            number = number_or_none(candidate)
             if number is not None and number >= 0:
                 return int(number)
         return 0
@@ -210,16 +211,16 @@ def _usage(obs: dict[str, Any]) -> Usage:
 
 def _cost(obs: dict[str, Any]) -> float | None:
     details = obs.get("costDetails") if isinstance(obs.get("costDetails"), dict) else {}
-    total = _number(details.get("total"))
+    total = number_or_none(details.get("total"))
     if total is not None:
         return total
-    parts = [_number(value) for key, value in details.items() if key != "total"]
+    parts = [number_or_none(value) for key, value in details.items() if key != "total"]
     parts = [part for part in parts if part is not None]
     if parts:
         return sum(parts)
     legacy = obs.get("usage") if isinstance(obs.get("usage"), dict) else {}
     for candidate in (obs.get("calculatedTotalCost"), obs.get("totalCost"), legacy.get("totalCost")):
-        number = _number(candidate)
+        number = number_or_none(candidate)
         if number is not None and number >= 0:
             return number
     return None
@@ -332,32 +333,6 @@ def _arguments(value: Any) -> Any:
     return {} if value is None else value
 
 
-def _message_key(message: Message) -> str:
-    content = message.content
-    if isinstance(content, str):
-        content = content.strip()
-    if content in (None, "", []):
-        content = ""
-    calls = [(call.get("id"), call.get("name"), call.get("arguments")) for call in message.tool_calls]
-    return json.dumps([message.role, content, message.tool_call_id, calls], sort_keys=True, default=str)
-
-
-def _new_messages(conversation_keys: list[str], candidate: list[Message]) -> list[Message]:
-    """The messages of a generation input the conversation does not hold yet."""
-    keys = [_message_key(message) for message in candidate]
-    known = len(conversation_keys)
-    if keys[:known] == conversation_keys:
-        return candidate[known:]
-    new: list[Message] = []
-    cursor = 0
-    for key, message in zip(keys, candidate):
-        try:
-            cursor = conversation_keys.index(key, cursor) + 1
-        except ValueError:
-            new.append(message)
-    return new
-
-
 def _conversation(
     observations: list[dict[str, Any]],
     steps: list[Step],
@@ -369,13 +344,13 @@ def _conversation(
 
     def add(message: Message) -> None:
         conversation.append(message)
-        keys.append(_message_key(message))
+        keys.append(message_key(message))
 
     last_llm = max((index for index, step in enumerate(steps) if step.type == "llm"), default=None)
     for obs, step in zip(observations, steps):
         if step.type != "llm":
             continue
-        for message in _new_messages(keys, _messages_from(obs.get("input"), "user")):
+        for message in new_messages(keys, _messages_from(obs.get("input"), "user")):
             add(message)
         for message in llm_outputs.get(step.id, []):
             add(message)
@@ -508,26 +483,12 @@ def _match_tool(
     return None
 
 
-def _fill_results_from_messages(tool_calls: list[ToolCall], messages: list[Message], llm_step_ids: set[str]) -> None:
-    """Calls no TOOL observation answered take their result from the tool message that answers them."""
-    waiting = [call for call in tool_calls if call.step_id in llm_step_ids]
-    for message in messages:
-        if message.role != "tool" or not waiting:
-            continue
-        match = next((call for call in waiting if message.tool_call_id and call.id == message.tool_call_id), None)
-        if match is None and not message.tool_call_id and message.name:
-            match = next((call for call in waiting if call.name == message.name), None)
-        if match is not None:
-            match.result = message.content
-            waiting.remove(match)
-
-
 # --- stats ---------------------------------------------------------------------------------
 
 
 def _stats(raw: dict[str, Any], steps: list[Step], roots: list[Step], tool_calls: list[ToolCall]) -> TraceStats:
     costs = [step.cost_usd for step in steps if step.cost_usd is not None]
-    total_cost = _number(raw.get("totalCost"))
+    total_cost = number_or_none(raw.get("totalCost"))
     if total_cost is None or total_cost < 0:
         total_cost = sum(costs) if costs else None
     return TraceStats(
@@ -543,7 +504,7 @@ def _stats(raw: dict[str, Any], steps: list[Step], roots: list[Step], tool_calls
 
 
 def _trace_latency_ms(raw: dict[str, Any], steps: list[Step], roots: list[Step]) -> int | None:
-    latency = _number(raw.get("latency"))
+    latency = number_or_none(raw.get("latency"))
     if latency is not None and latency >= 0:
         return round(latency * 1000)
     if len(roots) == 1 and roots[0].latency_ms is not None:
@@ -576,19 +537,6 @@ def _parse_time(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
