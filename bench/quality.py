@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     report.table(["label", "n", "product's held-out estimate", "measured held-out accuracy", "median gap",
                   "mean |gap|"], honesty_rows(runs),
                  caption="Is the product's estimate honest? Its estimate is cross-validated on the n rated traces "
-                         "(folds by trace, not by task); the measurement is on traces of unseen tasks.")
+                         "(folds keep each session or user whole: in tau-bench a user is a task); the measurement is on traces of unseen tasks.")
     rates = []
     for label, items in tasks.items():
         rule = BEHAVIOURS.get(label)
