@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
+from chalicelib.timeutil import now_iso
 
 
 class EvalRepository:
@@ -62,6 +63,8 @@ class EvalRepository:
                 return sorted(out, key=lambda v: -v.version)
 
     def update(self, version: EvalVersion, **fields: Any) -> EvalVersion:
+        if "metrics" in fields:  # stamped here, once, so every writer of metrics records their age
+            fields["metrics"] = {**fields["metrics"], "computed_at": now_iso()}
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":f{i}": to_dynamo(v) for i, v in enumerate(fields.values())}
         self._evals.update_item(Key={"eval_set_id": version.eval_set_id, "eval_id": version.id},

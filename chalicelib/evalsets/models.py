@@ -70,6 +70,7 @@ class EvalSet(BaseModel):
     created_at: str
     updated_at: str
     created_by: str = Field(description="the API key id that created it")
+    ratings_changed_at: str | None = Field(default=None, description="when a rating was last added, changed or removed")
 
 
 class RatingCounts(BaseModel):

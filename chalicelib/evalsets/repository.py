@@ -22,7 +22,8 @@ from chalicelib.storage import is_conditional_failure, query_page, serialize, to
 
 SET_PREFIX = "es_"
 NAME_PREFIX = "name#"
-_SET_FIELDS = ("name", "description", "criteria", "thresholds", "created_at", "updated_at", "created_by")
+_SET_FIELDS = ("name", "description", "criteria", "thresholds", "created_at", "updated_at", "created_by",
+               "ratings_changed_at")
 
 
 class StaleFeedback(Exception):
@@ -129,6 +130,13 @@ class EvalSetRepository:
         return removed
 
     # --- feedback -------------------------------------------------------------------
+
+    def mark_ratings_changed(self, workspace_id: str, eval_set_id: str, at: str) -> None:
+        """Record that the set's ratings changed (stored eval metrics older than this are stale)."""
+        self._sets.update_item(Key=self._set_key(workspace_id, eval_set_id),
+                               UpdateExpression="SET ratings_changed_at = :at",
+                               ConditionExpression="attribute_exists(eval_set_id)",
+                               ExpressionAttributeValues={":at": at})
 
     def get_feedback(self, eval_set_id: str, trace_id: str) -> Feedback | None:
         """The feedback on one trace of a set (the set already proven the caller's), or None."""

@@ -78,6 +78,7 @@ def rate_trace(caller: Caller, eval_set_id: str, trace_id: str, req: RateRequest
                                    expected_version=current.version if current else None)
         except StaleFeedback:
             continue
+        eval_sets.mark_ratings_changed(caller.workspace_id, record.id, updated.updated_at)
         return updated
     raise Conflict(f"the rating of trace {trace_id} keeps changing concurrently; try again")
 
@@ -108,6 +109,7 @@ def delete_feedback(caller: Caller, eval_set_id: str, trace_id: str, *, eval_set
     if len(trace_id) > MAX_TRACE_ID_CHARS:
         raise NotFound(f"trace {trace_id} has no feedback in eval set {eval_set_id}")
     eval_sets.delete_feedback(record.id, trace_id)
+    eval_sets.mark_ratings_changed(caller.workspace_id, record.id, now_iso())
 
 
 def rated_trace_ids(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository) -> set[str]:

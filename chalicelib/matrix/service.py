@@ -113,14 +113,18 @@ class MatrixReader:
             return {}
         out: dict[str, Any] = {}
         ratings = None
+        changed = self.eval_set.ratings_changed_at or ""
         for v in self.columns:
-            if self.q.stats == "stored" and "confusion" in v.metrics:
+            stored_at = v.metrics.get("computed_at") or ""
+            if self.q.stats == "stored" and "confusion" in v.metrics and stored_at >= changed:
                 out[v.id] = Metrics.model_validate(v.metrics)
                 continue
             if ratings is None:
                 ratings = [(r.trace_id, r.rating) for r in self._sets.rating_rows(self.eval_set.id)]
             kinds = self._evals.result_kinds(v.id)
             out[v.id] = compute_metrics((rating, kinds.get(t)) for t, rating in ratings)
+            # write back, so the next request reads them (until ratings or results change again)
+            self._evals.update(v, metrics={**v.metrics, **out[v.id].model_dump(mode="json")})
         return out
 
     def page(self, cursor: str | None, limit: int) -> tuple[list[MatrixRow], str | None]:

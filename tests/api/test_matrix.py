@@ -259,3 +259,19 @@ def test_stored_stats_match_a_fresh_recomputation_after_runs(world):
     assert stored["stats"] == fresh["stats"]
     assert api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix?stats=none")["stats"] == {}
     assert api.get(f"/v1/eval-sets/{eval_set_id}/matrix?stats=maybe").status_code == 400
+
+
+def test_stored_stats_follow_a_rating_change(world):
+    """A rating change makes stored stats stale: the next matrix recomputes (and stores) them."""
+    api, eval_set_id = world["api"], world["es"]
+    trace_id, rating = next(iter(world["rated"].items()))
+    before = api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix")["stats"]
+    flipped = "negative" if rating == "positive" else "positive"
+    api.ok("PUT", f"/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", {"rating": flipped, "notes": "changed"})
+    try:
+        after = api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix")["stats"]
+        fresh = api.ok("GET", f"/v1/eval-sets/{eval_set_id}/matrix?stats=fresh")["stats"]
+        assert after == fresh
+        assert any(after[e]["confusion"] != before[e]["confusion"] for e in after)
+    finally:
+        api.ok("PUT", f"/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", {"rating": rating, "notes": f"n-{trace_id[-4:]}"})

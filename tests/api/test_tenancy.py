@@ -43,6 +43,7 @@ def _fill(path: str, ids: dict) -> str:
 
 
 SAMPLE_BODIES = {
+    "PUT /v1/integrations/{integration_id}/schedule": lambda ids: {"expression": "rate(1 hour)"},
     "POST /v1/traces/import": lambda ids: {"integration_id": ids["integration_id"]},
     "PUT /v1/eval-sets/{eval_set_id}/feedback/{trace_id}": lambda ids: {"rating": "negative", "notes": "x"},
     "PUT /v1/eval-sets/{id}/feedback/{trace_id}": lambda ids: {"rating": "negative", "notes": "x"},
