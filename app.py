@@ -3,7 +3,7 @@ service function with its dependencies, return the model (chalicelib/web.py does
 
 from __future__ import annotations
 
-from chalice import Chalice, CORSConfig
+from chalice import Chalice, CORSConfig, Response
 
 from chalicelib import handlers, wiring
 from chalicelib.auth import service as auth
@@ -12,14 +12,25 @@ from chalicelib.auth.models import (
 )
 from chalicelib.config import get_settings
 from chalicelib.errors import ValidationError
+from chalicelib.evals import export as eval_export
+from chalicelib.evals import refinement, versions
 from chalicelib.evals import service as evals
-from chalicelib.evals.models import EvalVersion, ExecuteRequest, Execution, GenerateRequest
+from chalicelib.evals.models import (
+    EvalVersion, ExecuteRequest, Execution, ExecutionDetail, GenerateRequest, RefineRequest, SavedVersion,
+    SaveVersionRequest, VersionDiff,
+)
+from chalicelib.evalsets import service as eval_sets
+from chalicelib.evalsets.models import (
+    CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
+)
 from chalicelib.integrations import service as integrations
 from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
 from chalicelib.jobs import service as jobs
+from chalicelib.jobs.models import Job, JobAccepted, JobEvent
+from chalicelib.matrix import service as matrix
+from chalicelib.matrix.models import Matrix
 from chalicelib.schedules import service as schedules
 from chalicelib.schedules.models import ScheduleRequest
-from chalicelib.jobs.models import Job, JobAccepted, JobEvent
 from chalicelib.storage import Page, parse_limit
 from chalicelib.traces import service as traces
 from chalicelib.traces.summary import TraceSummary
@@ -235,11 +246,6 @@ def list_executions(req: Request, eval_id: str) -> Page[Execution]:
 
 # --- eval sets, feedback, review queue --------------------------------------------------
 
-from chalicelib.evalsets import service as eval_sets  # noqa: E402
-from chalicelib.evalsets.models import (  # noqa: E402
-    CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
-)
-
 
 def _rated_filters(req: Request) -> dict:
     """GET /v1/traces ?eval_set_id=&rated=true|false → TraceFilters fields (404 for another workspace's set)."""
@@ -309,15 +315,6 @@ def review_queue(req: Request, eval_set_id: str) -> Page[ReviewItem]:
 
 # --- matrix, versions, refine, export -----------------------------------------------------
 
-from chalice import Response  # noqa: E402
-
-from chalicelib.evals import export as eval_export  # noqa: E402
-from chalicelib.evals import refinement, versions  # noqa: E402
-from chalicelib.evals.models import (  # noqa: E402
-    ExecutionDetail, RefineRequest, SavedVersion, SaveVersionRequest, VersionDiff,
-)
-from chalicelib.matrix import service as matrix  # noqa: E402
-from chalicelib.matrix.models import Matrix  # noqa: E402
 
 MATRIX_QUERY = {**LIST_QUERY, "eval_ids": "string", "filter": "string", "rating": "string", "from": "string",
                 "to": "string", "source": "string", "stats": "string"}
@@ -399,9 +396,6 @@ def job_finish(event, context):
 @app.lambda_function(name="job_fail")
 def job_fail(event, context):
     return handlers.job_fail(event)
-
-
-
 
 
 @app.lambda_function(name="generate_load")

@@ -24,15 +24,20 @@ def _states(doc: dict):
 
 
 def _exception_names() -> set[str]:
+    """Exception classes defined anywhere in chalicelib (every module imported first)."""
+    import importlib
+    import pkgutil
+
     import chalicelib
 
+    for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        importlib.import_module(module.name)
     names: set[str] = set()
     for module in list(sys.modules.values()):
         if getattr(module, "__name__", "").startswith("chalicelib"):
             for value in vars(module).values():
                 if isinstance(value, type) and issubclass(value, BaseException):
                     names.add(value.__name__)
-    assert chalicelib
     return names
 
 
