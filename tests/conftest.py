@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TAUBENCH = SHARED / "data" / "taubench-airline"
 
+# Nothing in tests may reach the network: no real Anthropic key, even for session fixtures
+# that read settings before the autouse fixture below runs.
+os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ.setdefault("IOFOLD_ALLOW_SIGNUP", "true")
 os.environ.setdefault("IOFOLD_RESOURCE_PREFIX", "iofold-test")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
