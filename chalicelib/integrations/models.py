@@ -14,7 +14,7 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "langsmith": ("api_key",),
     "openai": ("api_key",),
 }
-SUPPORTED_PLATFORMS = ("langfuse",)
+SUPPORTED_PLATFORMS = ("langfuse", "langsmith")
 
 
 class CreateIntegrationRequest(BaseModel):
@@ -24,6 +24,8 @@ class CreateIntegrationRequest(BaseModel):
     base_url: HttpUrl
     credentials: dict[str, str] = Field(description="langfuse: public_key, secret_key; langsmith/openai: api_key")
     mode: Literal["v1", "v2"] = Field(default="v1", description="langfuse: v1 trace endpoints or v2 cursor observations")
+    project: str | None = Field(default=None, min_length=1, max_length=200,
+                                description="langsmith: project (session) name or id; every project of the key when omitted")
 
     @model_validator(mode="after")
     def _check_credentials(self) -> "CreateIntegrationRequest":
@@ -41,6 +43,7 @@ class Integration(BaseModel):
     name: str
     base_url: str
     mode: str = "v1"
+    project: str | None = Field(default=None, description="langsmith: the project read, if limited to one")
     status: Literal["new", "ok", "error"] = "new"
     status_detail: str | None = None
     last_sync_at: str | None = None

@@ -15,6 +15,7 @@ from chalicelib.integrations.models import (
 )
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.sources.langfuse.client import LangfuseClient
+from chalicelib.sources.langsmith.client import LangSmithClient
 from chalicelib.sources.models import TransientSourceError
 from chalicelib.storage import Page
 from chalicelib.timeutil import now_iso
@@ -34,7 +35,8 @@ def create_integration(caller: Caller, req: CreateIntegrationRequest, *, repo: I
     if req.platform not in SUPPORTED_PLATFORMS:
         raise Unprocessable(f"{req.platform} import is not available yet; supported: {', '.join(SUPPORTED_PLATFORMS)}")
     integration = Integration(id=new_id("int"), platform=req.platform, name=req.name,
-                              base_url=str(req.base_url).rstrip("/"), mode=req.mode, created_at=now_iso())
+                              base_url=str(req.base_url).rstrip("/"), mode=req.mode, project=req.project,
+                              created_at=now_iso())
     envelope = crypto.encrypt_credentials(req.credentials, workspace_id=caller.workspace_id,
                                           integration_id=integration.id, kms=keyring.kms, key_id=keyring.key_id)
     repo.add(caller.workspace_id, integration, envelope)
@@ -48,15 +50,18 @@ def list_integrations(caller: Caller, *, limit: int, cursor: str | None,
 
 
 def open_source(workspace_id: str, integration_id: str, *, repo: IntegrationRepository, keyring: Keyring,
-                http: httpx.Client, max_attempts: int, sleep: Callable[[float], None] | None = None) -> LangfuseClient:
+                http: httpx.Client, max_attempts: int,
+                sleep: Callable[[float], None] | None = None) -> LangfuseClient | LangSmithClient:
     """A client for the integration's source, with its credentials decrypted (tasks only)."""
     integration = repo.get(workspace_id, integration_id)
     creds = crypto.decrypt_credentials(repo.get_envelope(workspace_id, integration_id), workspace_id=workspace_id,
                                        integration_id=integration_id, kms=keyring.kms)
-    kwargs: dict[str, Any] = {"http": http, "mode": integration.mode, "max_attempts": max_attempts}
+    kwargs: dict[str, Any] = {"http": http, "max_attempts": max_attempts}
     if sleep is not None:
         kwargs["sleep"] = sleep
-    return LangfuseClient(integration.base_url, creds["public_key"], creds["secret_key"], **kwargs)
+    if integration.platform == "langsmith":
+        return LangSmithClient(integration.base_url, creds["api_key"], project=integration.project, **kwargs)
+    return LangfuseClient(integration.base_url, creds["public_key"], creds["secret_key"], mode=integration.mode, **kwargs)
 
 
 def test_integration(caller: Caller, integration_id: str, *, repo: IntegrationRepository, keyring: Keyring,

@@ -78,6 +78,7 @@ def run_scheduled_import(workspace_id: str, integration_id: str, *, repo: Integr
     if schedule is None:
         raise ValueError(f"integration {integration_id} has no schedule")
     params = {"integration_id": integration_id, "filters": schedule.filters.model_dump(mode="json"),
+              "format": integration.platform,
               "scheduled": True, "run_active_evals": schedule.run_active_evals}
     job = jobs_service.start_job(workspace_id, "import", params, state_machine_arn=state_machine_arn, jobs=jobs, sfn=sfn)
     stored = schedule.model_copy(update={"last_run_at": now_iso(), "last_job_id": job.id})

@@ -72,8 +72,9 @@ def delete_trace(caller: Caller, trace_id: str, *, traces: TraceRepository) -> N
 def start_import(caller: Caller, req: ImportRequest, *, integrations: IntegrationRepository, jobs: JobRepository,
                  sfn: Any, state_machine_arn: str) -> Job:
     """Start importing from an integration (404 for another workspace's integration)."""
-    integrations.get(caller.workspace_id, req.integration_id)
-    params = {"integration_id": req.integration_id, "filters": req.filters.model_dump(mode="json")}
+    integration = integrations.get(caller.workspace_id, req.integration_id)
+    params = {"integration_id": req.integration_id, "filters": req.filters.model_dump(mode="json"),
+              "format": integration.platform}
     return jobs_service.start_job(caller.workspace_id, "import", params, state_machine_arn=state_machine_arn,
                                   jobs=jobs, sfn=sfn)
 

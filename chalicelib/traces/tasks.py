@@ -17,6 +17,7 @@ from chalicelib.errors import Conflict
 from chalicelib.ids import trace_id_for
 from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
+from chalicelib.sources.langsmith.normalize import normalize_langsmith_trace
 from chalicelib.sources.models import ImportFilters, SourcePage
 from chalicelib.sources.otlp import group_otlp_page, normalize_otlp_trace
 from chalicelib.timeutil import now_iso
@@ -99,6 +100,8 @@ def _normalize(raw: Any, *, fmt: str, integration_id: str | None) -> UnifiedTrac
         return trace.model_copy(update={"id": trace_id_for(integration_id or "upload", external)})
     if fmt == "otlp":
         return normalize_otlp_trace(raw, integration_id=integration_id)
+    if fmt == "langsmith":
+        return normalize_langsmith_trace(raw, integration_id=integration_id)
     if "id" not in raw:
         raise ValueError("a Langfuse trace needs an 'id'")
     return normalize_langfuse_trace(raw, integration_id=integration_id)

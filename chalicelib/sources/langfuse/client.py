@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import json
 import random
 import time
@@ -22,6 +21,14 @@ from urllib.parse import quote
 import httpx
 
 from chalicelib.errors import SourceError
+from chalicelib.sources.http import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    MAX_RETRY_AFTER_S,
+    iso_utc,
+    retry_after_seconds,
+    short_text,
+)
 from chalicelib.sources.models import (
     ImportFilters,
     SourceAuthError,
@@ -30,9 +37,6 @@ from chalicelib.sources.models import (
     TransientSourceError,
 )
 
-MAX_RETRY_AFTER_S = 60.0
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 30.0
 V2_OBSERVATION_FIELDS = "core,basic,time,io,metadata,model,usage,prompt,metrics"
 V2_PAGE_LIMIT = 1000
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -163,10 +167,10 @@ class LangfuseClient:
                     raise SourceAuthError(f"Langfuse refused the credentials (HTTP {status})")
                 if status in _RETRY_STATUSES or status >= 500:
                     last_problem = f"HTTP {status}"
-                    retry_after = _retry_after_seconds(response) if status == 429 else None
+                    retry_after = retry_after_seconds(response) if status == 429 else None
                     wait = min(retry_after, MAX_RETRY_AFTER_S) if retry_after is not None else self._backoff(attempt)
                 elif status >= 400:
-                    detail = _short_text(response)
+                    detail = short_text(response)
                     raise _RequestFailed(f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
                 else:
                     return _json_object(response)
@@ -215,21 +219,15 @@ def _parse_raw_io(value: Any) -> Any:
 def _list_params(filters: ImportFilters) -> list[tuple[str, str]]:
     params: list[tuple[str, str]] = [("orderBy", "timestamp.asc")]
     if filters.from_timestamp is not None:
-        params.append(("fromTimestamp", _iso(filters.from_timestamp)))
+        params.append(("fromTimestamp", iso_utc(filters.from_timestamp)))
     if filters.to_timestamp is not None:
-        params.append(("toTimestamp", _iso(filters.to_timestamp)))
+        params.append(("toTimestamp", iso_utc(filters.to_timestamp)))
     params.extend(("tags", tag) for tag in filters.tags)
     if filters.name:
         params.append(("name", filters.name))
     if filters.user_id:
         params.append(("userId", filters.user_id))
     return params
-
-
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _has_more(meta: dict[str, Any], page: int, count: int, page_size: int) -> bool:
@@ -258,24 +256,6 @@ def _decode_cursor(cursor: str | None) -> tuple[int, int]:
     return page, returned
 
 
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -284,11 +264,6 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _RequestFailed(f"response is a JSON {type(body).__name__}, expected an object")
     return body
-
-
-def _short_text(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:200]
 
 
 def _quote(segment: str) -> str:

@@ -1,0 +1,256 @@
+"""Read full traces from LangSmith's REST API, with bounded retries.
+
+Root runs come from ``POST /api/v1/runs/query`` (``is_root``, the project's session ids,
+time/tag/name/user filters, LangSmith's own cursor); each root's trace is then read with
+the same endpoint filtered on ``trace`` (cursor-paged) and handed on as
+``{**root_run, "runs": [every run of the trace]}``. Auth is the ``x-api-key`` header.
+Retry rules are Langfuse's: ``Retry-After`` on 429, jittered backoff on 5xx and timeouts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from chalicelib.errors import SourceError
+from chalicelib.sources.http import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    MAX_RETRY_AFTER_S,
+    iso_utc,
+    retry_after_seconds,
+    short_text,
+)
+from chalicelib.sources.models import (
+    ImportFilters,
+    SourceAuthError,
+    SourceFailure,
+    SourcePage,
+    TransientSourceError,
+)
+
+TRACE_PAGE_LIMIT = 100
+MAX_TRACE_PAGES = 1000
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class _RequestFailed(Exception):
+    """A failure retrying will not fix (4xx other than 401/403/429, a body that is not JSON)."""
+
+
+class LangSmithClient:
+    """LangSmith REST reader: credentials check and paged full-trace fetches."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        http: httpx.Client,
+        project: str | None = None,
+        max_attempts: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+        page_size: int = 50,
+        rng: random.Random | None = None,
+    ):
+        if max_attempts < 1 or page_size < 1:
+            raise ValueError("max_attempts and page_size must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.project = project or None
+        self._headers = {"x-api-key": api_key}
+        self._http = http
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._page_size = page_size
+        self._rng = rng or random.Random()
+        self._session_ids: list[str] | None = None
+
+    def check(self) -> str:
+        """Reach LangSmith with the key; return a short detail such as 'reached LangSmith: 3 projects'."""
+        try:
+            sessions = self._sessions()
+        except _RequestFailed as exc:
+            raise SourceError(f"LangSmith answered {exc}") from exc
+        if self.project:
+            return f"reached LangSmith: project {self.project}"
+        return f"reached LangSmith: {len(sessions)} projects"
+
+    def fetch_page(self, filters: ImportFilters, cursor: str | None) -> SourcePage:
+        """One page of full traces (root run + all its runs) matching the filters, from the cursor (None = first)."""
+        source_cursor, returned = _decode_cursor(cursor)
+        remaining = None if filters.limit is None else filters.limit - returned
+        if remaining is not None and remaining <= 0:
+            return SourcePage(next_cursor=None, total=filters.limit)
+        try:
+            session_ids = self._sessions()
+        except _RequestFailed as exc:
+            raise SourceError(f"LangSmith project lookup failed: {exc}") from exc
+        if not session_ids:
+            return SourcePage(next_cursor=None, total=0)
+
+        size = self._page_size if remaining is None else min(self._page_size, remaining)
+        body: dict[str, Any] = {"session": session_ids, "is_root": True, "limit": size, **_filter_body(filters)}
+        if source_cursor:
+            body["cursor"] = source_cursor
+        try:
+            answer = self._post_json("/api/v1/runs/query", body)
+        except _RequestFailed as exc:
+            raise SourceError(f"LangSmith run query failed: {exc}") from exc
+        roots = [run for run in answer.get("runs") or [] if isinstance(run, dict) and run.get("id")]
+        next_source = (answer.get("cursors") or {}).get("next")
+        if remaining is not None and len(roots) >= remaining:
+            roots, next_source = roots[:remaining], None
+
+        traces: list[dict[str, Any]] = []
+        failures: list[SourceFailure] = []
+        for root in roots:
+            try:
+                traces.append({**root, "runs": self._trace_runs(root)})
+            except _RequestFailed as exc:
+                failures.append(SourceFailure(external_id=str(root["id"]), reason=str(exc)))
+
+        done = returned + len(roots)
+        next_cursor = _encode_cursor(next_source, done) if next_source and roots else None
+        total = done if next_cursor is None else filters.limit
+        return SourcePage(traces=traces, failures=failures, next_cursor=next_cursor, total=total)
+
+    def _trace_runs(self, root: dict[str, Any]) -> list[dict[str, Any]]:
+        trace_id = str(root.get("trace_id") or root["id"])
+        runs: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_TRACE_PAGES):
+            body: dict[str, Any] = {"trace": trace_id, "limit": TRACE_PAGE_LIMIT}
+            if root.get("session_id"):
+                body["session"] = [str(root["session_id"])]
+            if cursor:
+                body["cursor"] = cursor
+            answer = self._post_json("/api/v1/runs/query", body)
+            for run in answer.get("runs") or []:
+                if isinstance(run, dict) and run.get("id") and str(run["id"]) not in seen:
+                    seen.add(str(run["id"]))
+                    runs.append(run)
+            cursor = (answer.get("cursors") or {}).get("next")
+            if not cursor:
+                return runs
+        raise _RequestFailed(f"trace {trace_id} has more than {MAX_TRACE_PAGES} pages of runs")
+
+    def _sessions(self) -> list[str]:
+        """The session (project) ids to read: the configured project, or every project of the key."""
+        if self._session_ids is not None:
+            return self._session_ids
+        if self.project and _is_uuid(self.project):
+            params = [("id", self.project)]
+        elif self.project:
+            params = [("name", self.project)]
+        else:
+            params = [("limit", "100")]
+        found = self._request("GET", "/api/v1/sessions", params=params)
+        if not isinstance(found, list):
+            raise _RequestFailed(f"sessions answer is a JSON {type(found).__name__}, expected an array")
+        ids = [str(item["id"]) for item in found if isinstance(item, dict) and item.get("id")]
+        if self.project and not ids:
+            raise SourceError(f"LangSmith project {self.project!r} not found")
+        self._session_ids = ids
+        return ids
+
+    def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self._request("POST", path, json_body=body)
+        if not isinstance(answer, dict):
+            raise _RequestFailed(f"response is a JSON {type(answer).__name__}, expected an object")
+        return answer
+
+    def _request(self, method: str, path: str, *, params: list[tuple[str, str]] | None = None,
+                 json_body: dict[str, Any] | None = None) -> Any:
+        """One call with retries on 429/5xx/timeouts; typed errors for everything else."""
+        url = self.base_url + path
+        last_problem = ""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = self._http.request(method, url, params=params, json=json_body, headers=self._headers)
+            except httpx.TimeoutException as exc:
+                last_problem = f"timeout ({type(exc).__name__})"
+                wait = self._backoff(attempt)
+            except httpx.TransportError as exc:
+                last_problem = f"connection failed ({type(exc).__name__}: {exc})"
+                wait = self._backoff(attempt)
+            else:
+                status = response.status_code
+                if status in (401, 403):
+                    raise SourceAuthError(f"LangSmith refused the API key (HTTP {status})")
+                if status in _RETRY_STATUSES or status >= 500:
+                    last_problem = f"HTTP {status}"
+                    retry_after = retry_after_seconds(response) if status == 429 else None
+                    wait = min(retry_after, MAX_RETRY_AFTER_S) if retry_after is not None else self._backoff(attempt)
+                elif status >= 400:
+                    detail = short_text(response)
+                    raise _RequestFailed(f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
+                else:
+                    try:
+                        return response.json()
+                    except ValueError as exc:
+                        raise _RequestFailed(f"invalid JSON in HTTP {status} response") from exc
+            if attempt < self._max_attempts:
+                self._sleep(wait)
+        raise TransientSourceError(f"LangSmith {method} {path} failed after {self._max_attempts} attempts; last: {last_problem}")
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** (attempt - 1)))
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+
+def _filter_body(filters: ImportFilters) -> dict[str, Any]:
+    """The runs/query fields for the import filters: ``start_time`` plus a LangSmith filter expression."""
+    body: dict[str, Any] = {}
+    clauses: list[str] = []
+    if filters.from_timestamp is not None:
+        body["start_time"] = iso_utc(filters.from_timestamp)
+    if filters.to_timestamp is not None:
+        clauses.append(f"lt(start_time, {_quoted(iso_utc(filters.to_timestamp))})")
+    clauses.extend(f"has(tags, {_quoted(tag)})" for tag in filters.tags)
+    if filters.name:
+        clauses.append(f"eq(name, {_quoted(filters.name)})")
+    if filters.user_id:
+        clauses.append(f"and(eq(metadata_key, \"user_id\"), eq(metadata_value, {_quoted(filters.user_id)}))")
+    if clauses:
+        body["filter"] = clauses[0] if len(clauses) == 1 else f"and({', '.join(clauses)})"
+    return body
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _encode_cursor(source_cursor: str, returned: int) -> str:
+    raw = json.dumps({"cursor": source_cursor, "returned": returned}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
+    if not cursor:
+        return None, 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        source_cursor, returned = str(data["cursor"]), int(data["returned"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise SourceError(f"invalid LangSmith page cursor {cursor!r}") from exc
+    if returned < 0:
+        raise SourceError(f"invalid LangSmith page cursor {cursor!r}")
+    return source_cursor, returned
