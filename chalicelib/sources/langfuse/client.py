@@ -21,14 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from chalicelib.errors import SourceError
-from chalicelib.sources.http import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
-    MAX_RETRY_AFTER_S,
-    iso_utc,
-    retry_after_seconds,
-    short_text,
-)
+from chalicelib.sources.http import RequestFailed, Retrier, iso_utc
 from chalicelib.sources.models import (
     ImportFilters,
     SourceAuthError,
@@ -39,13 +32,6 @@ from chalicelib.sources.models import (
 
 V2_OBSERVATION_FIELDS = "core,basic,time,io,metadata,model,usage,prompt,metrics"
 V2_PAGE_LIMIT = 1000
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
-
-
-class _RequestFailed(Exception):
-    """A failure retrying will not fix (4xx other than 401/403/429, a body that is not a JSON object)."""
-
-
 class LangfuseClient:
     """Langfuse public API reader: credentials check and paged full-trace fetches."""
 
@@ -70,16 +56,15 @@ class LangfuseClient:
         self._auth = httpx.BasicAuth(public_key, secret_key)
         self._http = http
         self.mode = mode
-        self._max_attempts = max_attempts
-        self._sleep = sleep
+        self._retrier = Retrier(source="Langfuse", max_attempts=max_attempts, sleep=sleep,
+                                rng=rng or random.Random())
         self._page_size = page_size
-        self._rng = rng or random.Random()
 
     def check(self) -> str:
         """Reach Langfuse with the credentials; return a short detail such as 'reached Langfuse: 200 traces'."""
         try:
             body = self._get_json("/api/public/traces", [("page", "1"), ("limit", "1")])
-        except _RequestFailed as exc:
+        except RequestFailed as exc:
             raise SourceError(f"Langfuse answered {exc}") from exc
         total = (body.get("meta") or {}).get("totalItems")
         return f"reached Langfuse: {total} traces" if total is not None else "reached Langfuse"
@@ -94,7 +79,7 @@ class LangfuseClient:
         params = [("page", str(page)), ("limit", str(self._page_size)), *_list_params(filters)]
         try:
             body = self._get_json("/api/public/traces", params)
-        except _RequestFailed as exc:
+        except RequestFailed as exc:
             raise SourceError(f"Langfuse trace list failed: {exc}") from exc
         items = [item for item in body.get("data") or [] if isinstance(item, dict) and item.get("id")]
         meta = body.get("meta") or {}
@@ -113,7 +98,7 @@ class LangfuseClient:
             external_id = str(item["id"])
             try:
                 traces.append(self._fetch_trace(item))
-            except _RequestFailed as exc:
+            except RequestFailed as exc:
                 failures.append(SourceFailure(external_id=external_id, reason=str(exc)))
 
         done = returned + len(items)
@@ -125,7 +110,7 @@ class LangfuseClient:
         if self.mode == "v1":
             body = self._get_json(f"/api/public/traces/{_quote(trace_id)}", [])
             if not isinstance(body.get("observations"), list):
-                raise _RequestFailed("trace body has no observations list")
+                raise RequestFailed("trace body has no observations list")
             return body
         observations = self._fetch_v2_observations(trace_id)
         trace = {key: value for key, value in item.items() if key != "observations"}
@@ -151,39 +136,8 @@ class LangfuseClient:
     def _get_json(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         """GET with retries on 429/5xx/timeouts; raise typed errors for everything else."""
         url = self.base_url + path
-        last_problem = ""
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = self._http.get(url, params=params, auth=self._auth)
-            except httpx.TimeoutException as exc:
-                last_problem = f"timeout ({type(exc).__name__})"
-                wait = self._backoff(attempt)
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed ({type(exc).__name__}: {exc})"
-                wait = self._backoff(attempt)
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    raise SourceAuthError(f"Langfuse refused the credentials (HTTP {status})")
-                if status in _RETRY_STATUSES or status >= 500:
-                    last_problem = f"HTTP {status}"
-                    retry_after = retry_after_seconds(response) if status == 429 else None
-                    wait = min(retry_after, MAX_RETRY_AFTER_S) if retry_after is not None else self._backoff(attempt)
-                elif status >= 400:
-                    detail = short_text(response)
-                    raise _RequestFailed(f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
-                else:
-                    return _json_object(response)
-            if attempt < self._max_attempts:
-                self._sleep(wait)
-        raise TransientSourceError(
-            f"Langfuse GET {path} failed after {self._max_attempts} attempts; last: {last_problem}"
-        )
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** (attempt - 1)))
-        return ceiling * (0.5 + 0.5 * self._rng.random())
-
+        response = self._retrier.send(lambda: self._http.get(url, params=params, auth=self._auth), what=f"GET {path}")
+        return _json_object(response)
 
 def observation_from_v2(obs: dict[str, Any]) -> dict[str, Any]:
     """Map a v2 observation (raw-string io, providedModelName, totalCost) to the v1 observation shape."""
@@ -260,9 +214,9 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as exc:
-        raise _RequestFailed(f"invalid JSON in HTTP {response.status_code} response") from exc
+        raise RequestFailed(f"invalid JSON in HTTP {response.status_code} response") from exc
     if not isinstance(body, dict):
-        raise _RequestFailed(f"response is a JSON {type(body).__name__}, expected an object")
+        raise RequestFailed(f"response is a JSON {type(body).__name__}, expected an object")
     return body
 
 

@@ -21,14 +21,7 @@ from typing import Any
 import httpx
 
 from chalicelib.errors import SourceError
-from chalicelib.sources.http import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
-    MAX_RETRY_AFTER_S,
-    iso_utc,
-    retry_after_seconds,
-    short_text,
-)
+from chalicelib.sources.http import RequestFailed, Retrier, iso_utc
 from chalicelib.sources.models import (
     ImportFilters,
     SourceAuthError,
@@ -39,11 +32,6 @@ from chalicelib.sources.models import (
 
 TRACE_PAGE_LIMIT = 100
 MAX_TRACE_PAGES = 1000
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
-
-
-class _RequestFailed(Exception):
-    """A failure retrying will not fix (4xx other than 401/403/429, a body that is not JSON)."""
 
 
 class LangSmithClient:
@@ -67,17 +55,16 @@ class LangSmithClient:
         self.project = project or None
         self._headers = {"x-api-key": api_key}
         self._http = http
-        self._max_attempts = max_attempts
-        self._sleep = sleep
+        self._retrier = Retrier(source="LangSmith", max_attempts=max_attempts, sleep=sleep,
+                                rng=rng or random.Random())
         self._page_size = page_size
-        self._rng = rng or random.Random()
         self._session_ids: list[str] | None = None
 
     def check(self) -> str:
         """Reach LangSmith with the key; return a short detail such as 'reached LangSmith: 3 projects'."""
         try:
             sessions = self._sessions()
-        except _RequestFailed as exc:
+        except RequestFailed as exc:
             raise SourceError(f"LangSmith answered {exc}") from exc
         if self.project:
             return f"reached LangSmith: project {self.project}"
@@ -91,7 +78,7 @@ class LangSmithClient:
             return SourcePage(next_cursor=None, total=filters.limit)
         try:
             session_ids = self._sessions()
-        except _RequestFailed as exc:
+        except RequestFailed as exc:
             raise SourceError(f"LangSmith project lookup failed: {exc}") from exc
         if not session_ids:
             return SourcePage(next_cursor=None, total=0)
@@ -102,7 +89,7 @@ class LangSmithClient:
             body["cursor"] = source_cursor
         try:
             answer = self._post_json("/api/v1/runs/query", body)
-        except _RequestFailed as exc:
+        except RequestFailed as exc:
             raise SourceError(f"LangSmith run query failed: {exc}") from exc
         roots = [run for run in answer.get("runs") or [] if isinstance(run, dict) and run.get("id")]
         next_source = (answer.get("cursors") or {}).get("next")
@@ -114,7 +101,7 @@ class LangSmithClient:
         for root in roots:
             try:
                 traces.append({**root, "runs": self._trace_runs(root)})
-            except _RequestFailed as exc:
+            except RequestFailed as exc:
                 failures.append(SourceFailure(external_id=str(root["id"]), reason=str(exc)))
 
         done = returned + len(roots)
@@ -141,7 +128,7 @@ class LangSmithClient:
             cursor = (answer.get("cursors") or {}).get("next")
             if not cursor:
                 return runs
-        raise _RequestFailed(f"trace {trace_id} has more than {MAX_TRACE_PAGES} pages of runs")
+        raise RequestFailed(f"trace {trace_id} has more than {MAX_TRACE_PAGES} pages of runs")
 
     def _sessions(self) -> list[str]:
         """The session (project) ids to read: the configured project, or every project of the key."""
@@ -155,7 +142,7 @@ class LangSmithClient:
             params = [("limit", "100")]
         found = self._request("GET", "/api/v1/sessions", params=params)
         if not isinstance(found, list):
-            raise _RequestFailed(f"sessions answer is a JSON {type(found).__name__}, expected an array")
+            raise RequestFailed(f"sessions answer is a JSON {type(found).__name__}, expected an array")
         ids = [str(item["id"]) for item in found if isinstance(item, dict) and item.get("id")]
         if self.project and not ids:
             raise SourceError(f"LangSmith project {self.project!r} not found")
@@ -165,47 +152,20 @@ class LangSmithClient:
     def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = self._request("POST", path, json_body=body)
         if not isinstance(answer, dict):
-            raise _RequestFailed(f"response is a JSON {type(answer).__name__}, expected an object")
+            raise RequestFailed(f"response is a JSON {type(answer).__name__}, expected an object")
         return answer
 
     def _request(self, method: str, path: str, *, params: list[tuple[str, str]] | None = None,
                  json_body: dict[str, Any] | None = None) -> Any:
         """One call with retries on 429/5xx/timeouts; typed errors for everything else."""
         url = self.base_url + path
-        last_problem = ""
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = self._http.request(method, url, params=params, json=json_body, headers=self._headers)
-            except httpx.TimeoutException as exc:
-                last_problem = f"timeout ({type(exc).__name__})"
-                wait = self._backoff(attempt)
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed ({type(exc).__name__}: {exc})"
-                wait = self._backoff(attempt)
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    raise SourceAuthError(f"LangSmith refused the API key (HTTP {status})")
-                if status in _RETRY_STATUSES or status >= 500:
-                    last_problem = f"HTTP {status}"
-                    retry_after = retry_after_seconds(response) if status == 429 else None
-                    wait = min(retry_after, MAX_RETRY_AFTER_S) if retry_after is not None else self._backoff(attempt)
-                elif status >= 400:
-                    detail = short_text(response)
-                    raise _RequestFailed(f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
-                else:
-                    try:
-                        return response.json()
-                    except ValueError as exc:
-                        raise _RequestFailed(f"invalid JSON in HTTP {status} response") from exc
-            if attempt < self._max_attempts:
-                self._sleep(wait)
-        raise TransientSourceError(f"LangSmith {method} {path} failed after {self._max_attempts} attempts; last: {last_problem}")
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** (attempt - 1)))
-        return ceiling * (0.5 + 0.5 * self._rng.random())
-
+        response = self._retrier.send(
+            lambda: self._http.request(method, url, params=params, json=json_body, headers=self._headers),
+            what=f"{method} {path}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RequestFailed(f"invalid JSON in HTTP {response.status_code} response") from exc
 
 def _filter_body(filters: ImportFilters) -> dict[str, Any]:
     """The runs/query fields for the import filters: ``start_time`` plus a LangSmith filter expression."""

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from chalicelib.errors import SourceError
-from chalicelib.sources.langfuse.client import MAX_RETRY_AFTER_S, LangfuseClient, observation_from_v2
+from chalicelib.sources.http import MAX_RETRY_AFTER_S
+from chalicelib.sources.langfuse.client import LangfuseClient, observation_from_v2
 from chalicelib.sources.models import ImportFilters, SourceAuthError, TransientSourceError
 
 BASE = "https://langfuse.test"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from chalicelib.errors import SourceError
-from chalicelib.sources.langfuse.client import MAX_RETRY_AFTER_S
+from chalicelib.sources.http import MAX_RETRY_AFTER_S
 from chalicelib.sources.langsmith.client import LangSmithClient
 from chalicelib.sources.models import ImportFilters, SourceAuthError, TransientSourceError
 from infra.local.fake_langsmith import DEFAULT_SESSION_ID, FakeLangSmith, make_demo_runs
