@@ -18,15 +18,14 @@ import binascii
 import gzip
 import json
 import math
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from infra.local.fake_source import FakeSource, FakeSourceHandler
 
 DEFAULT_PUBLIC_KEY = "pk-lf-local"
 DEFAULT_SECRET_KEY = "sk-lf-local"
@@ -40,7 +39,7 @@ def load_traces(path: str | Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-class FakeLangfuse:
+class FakeLangfuse(FakeSource):
     """A real HTTP server in a background thread that answers like Langfuse's public API."""
 
     def __init__(
@@ -57,77 +56,18 @@ class FakeLangfuse:
         delay_s: float = 0.0,
         broken_trace_ids: Iterable[str] = (),
     ):
+        super().__init__(host=host, port=port, rate_limit_every=rate_limit_every, retry_after_s=retry_after_s,
+                         error_every=error_every, delay_s=delay_s, broken_trace_ids=broken_trace_ids)
         self.traces: dict[str, dict[str, Any]] = {}
         for trace in traces:
             self.traces[str(trace["id"])] = trace
         self.public_key = public_key
         self.secret_key = secret_key
-        self.rate_limit_every = rate_limit_every
-        self.retry_after_s = retry_after_s
-        self.error_every = error_every
-        self.delay_s = delay_s
-        self.broken_trace_ids = set(broken_trace_ids)
-        self.requests = 0
-        self.statuses: Counter[int] = Counter()
-        self.paths: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> FakeLangfuse:
         """A fake serving the traces of a JSONL(.gz) file."""
         return cls(load_traces(path), **options)
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>`` once started."""
-        if self._server is None:
-            raise RuntimeError("the fake Langfuse server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeLangfuse:
-        """Bind the port and serve in a daemon thread."""
-        if self._server is not None:
-            return self
-        handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(self._address, handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-langfuse", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeLangfuse:
-        return self.start()
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop()
-
-    def count_request(self, path: str) -> int:
-        """Number this request (1-based) for fault injection."""
-        with self._lock:
-            self.requests += 1
-            self.paths[path] += 1
-            return self.requests
-
-    def count_status(self, status: int) -> None:
-        with self._lock:
-            self.statuses[status] += 1
-
-    # --- endpoint logic (pure: query dict in, (status, body) out) -------------------------
 
     def list_traces(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         """GET /api/public/traces."""
@@ -191,43 +131,32 @@ class FakeLangfuse:
         return result
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeSourceHandler):
     fake: FakeLangfuse
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 64 * 1024  # headers and body leave in one write, flushed after each request
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/")
         query = parse_qs(parts.query, keep_blank_values=False)
         fake = self.fake
-        number = fake.count_request(path)
-        if fake.delay_s:
-            time.sleep(fake.delay_s)
+        number = self.begin(path)
         if not self._authorized():
-            self._send(401, {"message": "Invalid credentials. Confirm that you've configured the correct host."})
+            self.send_json(401, {"message": "Invalid credentials. Confirm that you've configured the correct host."})
             return
-        if fake.rate_limit_every and number % fake.rate_limit_every == 0:
-            retry_after = fake.retry_after_s
-            header = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)
-            self._send(429, {"message": "rate limit exceeded"}, {"Retry-After": header, "X-RateLimit-Limit": "1000"})
-            return
-        if fake.error_every and number % fake.error_every == 0:
-            self._send(500, {"message": "Internal Server Error"})
+        if self.send_fault(number):
             return
         if path == "/api/public/health":
-            self._send(200, {"status": "OK", "version": "fake"})
+            self.send_json(200, {"status": "OK", "version": "fake"})
         elif path == "/api/public/traces":
-            self._send(*fake.list_traces(query))
+            self.send_json(*fake.list_traces(query))
         elif path.startswith("/api/public/traces/"):
-            self._send(*fake.get_trace(unquote(path[len("/api/public/traces/") :])))
+            self.send_json(*fake.get_trace(unquote(path[len("/api/public/traces/") :])))
         elif path == "/api/public/v2/observations":
-            self._send(*fake.list_observations_v2(query))
+            self.send_json(*fake.list_observations_v2(query))
         elif path == "/api/public/observations":
-            self._send(*fake.list_observations_v1(query))
+            self.send_json(*fake.list_observations_v1(query))
         else:
-            self._send(404, {"message": f"no route {path}"})
+            self.send_json(404, {"message": f"no route {path}"})
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization") or ""
@@ -240,19 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return user == self.fake.public_key and password == self.fake.secret_key
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode()
-        self.fake.count_status(status)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        """Keep test output quiet."""
+FakeLangfuse.handler = _Handler
 
 
 def _list_item(trace: dict[str, Any]) -> dict[str, Any]:

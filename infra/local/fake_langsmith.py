@@ -16,15 +16,14 @@ import argparse
 import base64
 import binascii
 import json
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from infra.local.fake_source import FakeSource, FakeSourceHandler
 
 DEFAULT_API_KEY = "lsv2_pt_local"
 DEFAULT_SESSION_ID = "5f0c7d1e-0000-4000-8000-000000000001"
@@ -32,7 +31,7 @@ DEFAULT_PROJECT = "default"
 MAX_LIMIT = 100
 
 
-class FakeLangSmith:
+class FakeLangSmith(FakeSource):
     """A real HTTP server in a background thread that answers like LangSmith's REST API."""
 
     def __init__(
@@ -49,69 +48,12 @@ class FakeLangSmith:
         delay_s: float = 0.0,
         broken_trace_ids: Iterable[str] = (),
     ):
+        super().__init__(host=host, port=port, rate_limit_every=rate_limit_every, retry_after_s=retry_after_s,
+                         error_every=error_every, delay_s=delay_s, broken_trace_ids=broken_trace_ids)
         self.runs: dict[str, dict[str, Any]] = {str(run["id"]): run for run in runs}
         known = sorted({str(run.get("session_id")) for run in self.runs.values() if run.get("session_id")})
         self.sessions = dict(sessions) if sessions else {sid: (DEFAULT_PROJECT if i == 0 else f"project-{i}") for i, sid in enumerate(known)}
         self.api_key = api_key
-        self.rate_limit_every = rate_limit_every
-        self.retry_after_s = retry_after_s
-        self.error_every = error_every
-        self.delay_s = delay_s
-        self.broken_trace_ids = set(broken_trace_ids)
-        self.requests = 0
-        self.statuses: Counter[int] = Counter()
-        self.paths: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>`` once started."""
-        if self._server is None:
-            raise RuntimeError("the fake LangSmith server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeLangSmith:
-        """Bind the port and serve in a daemon thread."""
-        if self._server is not None:
-            return self
-        handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(self._address, handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-langsmith", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeLangSmith:
-        return self.start()
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop()
-
-    def count_request(self, path: str) -> int:
-        """Number this request (1-based) for fault injection."""
-        with self._lock:
-            self.requests += 1
-            self.paths[path] += 1
-            return self.requests
-
-    def count_status(self, status: int) -> None:
-        with self._lock:
-            self.statuses[status] += 1
 
     # --- endpoint logic (pure: query/body in, (status, body) out) -------------------------
 
@@ -170,11 +112,9 @@ class FakeLangSmith:
         return 200, run
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeSourceHandler):
     fake: FakeLangSmith
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 64 * 1024
+    error_key = "detail"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._serve("GET")
@@ -189,47 +129,28 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         fake = self.fake
-        number = fake.count_request(path)
-        if fake.delay_s:
-            time.sleep(fake.delay_s)
+        number = self.begin(path)
         if self.headers.get("x-api-key") != fake.api_key:
-            self._send(401, {"detail": "Invalid token"})
+            self.send_json(401, {"detail": "Invalid token"})
             return
-        if fake.rate_limit_every and number % fake.rate_limit_every == 0:
-            retry_after = fake.retry_after_s
-            header = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)
-            self._send(429, {"detail": "Too many requests"}, {"Retry-After": header})
-            return
-        if fake.error_every and number % fake.error_every == 0:
-            self._send(500, {"detail": "Internal Server Error"})
+        if self.send_fault(number):
             return
         if method == "GET" and path == "/api/v1/sessions":
-            self._send(*fake.list_sessions(query))
+            self.send_json(*fake.list_sessions(query))
         elif method == "POST" and path == "/api/v1/runs/query":
             try:
                 body = json.loads(raw or b"null")
             except ValueError:
-                self._send(422, {"detail": "invalid JSON"})
+                self.send_json(422, {"detail": "invalid JSON"})
                 return
-            self._send(*fake.query_runs(body))
+            self.send_json(*fake.query_runs(body))
         elif method == "GET" and path.startswith("/api/v1/runs/"):
-            self._send(*fake.get_run(unquote(path[len("/api/v1/runs/") :])))
+            self.send_json(*fake.get_run(unquote(path[len("/api/v1/runs/") :])))
         else:
-            self._send(404, {"detail": "Not Found"})
+            self.send_json(404, {"detail": "Not Found"})
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode()
-        self.fake.count_status(status)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        """Keep test output quiet."""
+FakeLangSmith.handler = _Handler
 
 
 # --- filter expressions ------------------------------------------------------------------
