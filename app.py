@@ -283,7 +283,7 @@ def update_eval_set(req: Request, eval_set_id: str) -> EvalSetDetail:
 
 @api.route("/v1/eval-sets/{eval_set_id}", "DELETE", role="member", status=204)
 def delete_eval_set(req: Request, eval_set_id: str) -> None:
-    eval_sets.delete_eval_set(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo())
+    eval_sets.delete_eval_set(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo(), contents=wiring.eval_repo())
 
 
 @api.route("/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", "PUT", role="member", body=RateRequest,

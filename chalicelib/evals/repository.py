@@ -113,6 +113,25 @@ class EvalRepository:
                 raise Conflict(conflict) from exc
             raise
 
+    def delete_for_set(self, eval_set_id: str) -> int:
+        """Delete every version of a set and all their results; how many items went."""
+        deleted = 0
+        for version in self.all_for_set(eval_set_id):
+            kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(version.id),
+                                      "ProjectionExpression": "eval_id, trace_id"}
+            with self._executions.batch_writer() as batch:
+                while True:
+                    page = self._executions.query(**kwargs)
+                    for item in page["Items"]:
+                        batch.delete_item(Key={"eval_id": item["eval_id"], "trace_id": item["trace_id"]})
+                        deleted += 1
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            self._evals.delete_item(Key={"eval_set_id": eval_set_id, "eval_id": version.id})
+            deleted += 1
+        return deleted
+
     # --- executions ---
 
     def put_executions(self, results: Iterable[Execution]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from chalicelib.auth.models import Caller
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evalsets.models import (
@@ -57,9 +59,18 @@ def update_eval_set(caller: Caller, eval_set_id: str, req: UpdateEvalSetRequest,
     return get_eval_set(caller, eval_set_id, eval_sets=eval_sets)
 
 
-def delete_eval_set(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository) -> None:
-    """Delete the set and every rating in it."""
+class SetContents(Protocol):
+    """What else belongs to an eval set and goes with it (its eval versions and their results)."""
+
+    def delete_for_set(self, eval_set_id: str) -> int: ...
+
+
+def delete_eval_set(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository,
+                    contents: SetContents | None = None) -> None:
+    """Delete the set, every rating in it and, when given, its versions and their results."""
     eval_sets.delete(caller.workspace_id, eval_set_id)
+    if contents is not None:
+        contents.delete_for_set(eval_set_id)
 
 
 def rate_trace(caller: Caller, eval_set_id: str, trace_id: str, req: RateRequest, *, eval_sets: EvalSetRepository,

@@ -128,3 +128,28 @@ def test_diff_shows_the_code_change_and_the_flipped_traces(lineage):
     assert diff["compared"] == len(rated)
     assert diff["eval"]["metrics"]["confusion"]["tn"] == 0 and diff["eval"]["metrics"]["confusion"]["fn"] == 0
     assert diff["against"]["metrics"]["accuracy"] == v1["metrics"]["accuracy"]
+
+
+def test_deleting_an_eval_set_deletes_its_versions_and_their_results(api):
+    import json
+
+    from infra.local.demo_traces import make_demo_cases
+
+    cases = make_demo_cases(n=10, seed=9)
+    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw="\n".join(json.dumps(c.trace) for c in cases),
+                 headers={"Content-Type": "application/x-ndjson"}, status=202)
+    api.wait_job(job["job_id"])
+    ids = {t["source"]["external_id"]: t["id"] for t in api.ok("GET", "/v1/traces?limit=200")["items"]}
+    es = api.ok("POST", "/v1/eval-sets", {"name": "to delete", "criteria": ""}, status=201)["id"]
+    for case in cases:
+        if case.rating != "neutral":
+            api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{ids[case.trace['id']]}", {"rating": case.rating, "notes": ""})
+    eval_id = api.wait_job(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+                                  status=202)["job_id"])["result"]["eval_id"]
+    assert api.ok("GET", f"/v1/evals/{eval_id}/executions")["items"]
+
+    assert api.delete(f"/v1/eval-sets/{es}").status_code == 204
+    assert api.get(f"/v1/evals/{eval_id}").status_code == 404
+    from chalicelib import wiring
+
+    assert wiring.eval_repo().executed_trace_ids(eval_id) == set()
