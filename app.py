@@ -101,8 +101,7 @@ def create_integration(req: Request) -> Integration:
 
 @api.route("/v1/integrations", "GET", role="viewer", query=LIST_QUERY)
 def list_integrations(req: Request) -> Page[Integration]:
-    return integrations.list_integrations(req.caller, limit=parse_limit(req.query.get("limit")),
-                                          cursor=req.query.get("cursor"), repo=wiring.integration_repo())
+    return integrations.list_integrations(req.caller, **req.paging(), repo=wiring.integration_repo())
 
 
 @api.route("/v1/integrations/{integration_id}", "GET", role="viewer", response=Integration)
@@ -181,8 +180,7 @@ def delete_trace(req: Request, trace_id: str) -> None:
 
 @api.route("/v1/jobs", "GET", role="viewer", query=LIST_QUERY)
 def list_jobs(req: Request) -> Page[Job]:
-    return jobs.list_jobs(req.caller, limit=parse_limit(req.query.get("limit")), cursor=req.query.get("cursor"),
-                          jobs=wiring.job_repo())
+    return jobs.list_jobs(req.caller, **req.paging(), jobs=wiring.job_repo())
 
 
 @api.route("/v1/jobs/{job_id}", "GET", role="viewer", response=Job)
@@ -220,8 +218,7 @@ def generate_eval(req: Request, eval_set_id: str) -> JobAccepted:
 def list_evals(req: Request) -> Page[EvalVersion]:
     if not req.query.get("eval_set_id"):
         raise ValidationError("eval_set_id is required", [{"field": "eval_set_id"}])
-    return evals.list_versions(req.caller, req.query["eval_set_id"], limit=parse_limit(req.query.get("limit")),
-                               cursor=req.query.get("cursor"), eval_sets=wiring.eval_set_ratings(),
+    return evals.list_versions(req.caller, req.query["eval_set_id"], **req.paging(), eval_sets=wiring.eval_set_ratings(),
                                evals=wiring.eval_repo())
 
 
@@ -240,8 +237,7 @@ def execute_eval(req: Request, eval_id: str) -> JobAccepted:
 
 @api.route("/v1/evals/{eval_id}/executions", "GET", role="viewer", query=LIST_QUERY)
 def list_executions(req: Request, eval_id: str) -> Page[Execution]:
-    return evals.list_executions(req.caller, eval_id, limit=parse_limit(req.query.get("limit")),
-                                 cursor=req.query.get("cursor"), evals=wiring.eval_repo())
+    return evals.list_executions(req.caller, eval_id, **req.paging(), evals=wiring.eval_repo())
 
 
 # --- eval sets, feedback, review queue --------------------------------------------------
@@ -267,8 +263,7 @@ def create_eval_set(req: Request) -> EvalSetDetail:
 
 @api.route("/v1/eval-sets", "GET", role="viewer", query=LIST_QUERY)
 def list_eval_sets(req: Request) -> Page[EvalSet]:
-    return eval_sets.list_eval_sets(req.caller, limit=parse_limit(req.query.get("limit")),
-                                    cursor=req.query.get("cursor"), eval_sets=wiring.eval_set_repo())
+    return eval_sets.list_eval_sets(req.caller, **req.paging(), eval_sets=wiring.eval_set_repo())
 
 
 @api.route("/v1/eval-sets/{eval_set_id}", "GET", role="viewer", response=EvalSetDetail)
@@ -295,8 +290,7 @@ def rate_trace(req: Request, eval_set_id: str, trace_id: str) -> Feedback:
 
 @api.route("/v1/eval-sets/{eval_set_id}/feedback", "GET", role="viewer", query=LIST_QUERY)
 def list_feedback(req: Request, eval_set_id: str) -> Page[Feedback]:
-    return eval_sets.list_feedback(req.caller, eval_set_id, limit=parse_limit(req.query.get("limit")),
-                                   cursor=req.query.get("cursor"), eval_sets=wiring.eval_set_repo())
+    return eval_sets.list_feedback(req.caller, eval_set_id, **req.paging(), eval_sets=wiring.eval_set_repo())
 
 
 @api.route("/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", "DELETE", role="member", status=204)

@@ -20,6 +20,7 @@ from chalicelib.auth import service as auth_service
 from chalicelib.auth.models import Caller, Role
 from chalicelib.config import get_settings
 from chalicelib.errors import IofoldError, PayloadTooLarge, ValidationError
+from chalicelib.storage import parse_limit
 
 logger = Logger(service="iofold")
 
@@ -41,6 +42,10 @@ class Request:
     raw_body: bytes
     request_id: str
     headers: dict[str, str] = field(default_factory=dict)
+
+    def paging(self) -> dict[str, Any]:
+        """``limit`` (validated) and ``cursor`` from the query, as keyword arguments for a list call."""
+        return {"limit": parse_limit(self.query.get("limit")), "cursor": self.query.get("cursor")}
 
 
 @dataclass

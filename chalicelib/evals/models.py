@@ -82,14 +82,8 @@ class SavedVersion(EvalVersion):
     scoring_job_id: str | None = Field(default=None, description="the execute job running it on the rated traces")
 
 
-class RefineRequest(BaseModel):
-    """POST /v1/evals/{id}/refine: every field optional."""
-
-    model_config = ConfigDict(extra="forbid")
-    generator: GeneratorChoice = "auto"
-    model: str | None = Field(default=None, max_length=100)
-    candidates: int = Field(default=3, ge=1, le=8)
-    instructions: str = Field(default="", max_length=5000)
+class RefineRequest(GenerateRequest):
+    """POST /v1/evals/{id}/refine: the same choices as generation, every field optional."""
 
 
 class FlippedTrace(BaseModel):
