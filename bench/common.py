@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from chalicelib.jobs.polling import poll_job
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -227,14 +229,7 @@ class ApiClient:
 
     def wait_job(self, job_id: str, timeout_s: float = 600, poll_s: float = 0.2) -> dict:
         """Poll a job until it ends; the job."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            job = self.ok("GET", f"/jobs/{job_id}")
-            if job["status"] in ("succeeded", "failed", "cancelled"):
-                return job
-            if time.monotonic() > deadline:
-                raise ApiError(f"job {job_id} still {job['status']} after {timeout_s}s")
-            time.sleep(poll_s)
+        return poll_job(lambda: self.ok("GET", f"/jobs/{job_id}"), timeout_s=timeout_s, interval_s=poll_s)
 
     def list_all(self, path: str, limit: int = 200) -> list[dict]:
         """Every item of a cursor-paged list endpoint (``items`` + ``next_cursor``)."""

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.jobs.polling import poll_job
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TAUBENCH = SHARED / "data" / "taubench-airline"
@@ -91,13 +93,7 @@ class Api:
 
     def wait_job(self, job_id: str, timeout_s: float = 120) -> dict:
         """Poll a job until it ends; the job."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            job = self.ok("GET", f"/v1/jobs/{job_id}")
-            if job["status"] in ("succeeded", "failed", "cancelled"):
-                return job
-            time.sleep(0.2)
-        raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s")
+        return poll_job(lambda: self.ok("GET", f"/v1/jobs/{job_id}"), timeout_s=timeout_s)
 
     def with_key(self, key: str) -> "Api":
         return Api(self.http, key, self.workspace_id)

@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +48,11 @@ def wait_for_job(api_url: str, key: str, job_id: str, timeout_s: float = 300) ->
     """Poll a job until it ends."""
     import httpx
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{api_url}/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.3)
-    raise TimeoutError(f"job {job_id} did not end in {timeout_s}s")
+    from chalicelib.jobs.polling import poll_job
+
+    headers = {"Authorization": f"Bearer {key}"}
+    return poll_job(lambda: httpx.get(f"{api_url}/jobs/{job_id}", headers=headers).json(), timeout_s=timeout_s,
+                    interval_s=0.3)
 
 
 def seed_demo(api_url: str, fake_langfuse_url: str | None) -> dict[str, str]:

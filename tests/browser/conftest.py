@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.jobs.polling import poll_job
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -65,14 +67,7 @@ class Workspace:
         return response.json() if response.content else None
 
     def wait_job(self, job_id: str, timeout_s: float = 60) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            job = self.ok("GET", f"/jobs/{job_id}")
-            if job["status"] in ("succeeded", "failed", "cancelled"):
-                return job
-            time.sleep(0.2)
-        raise AssertionError(f"job {job_id} did not end in {timeout_s}s")
-
+        return poll_job(lambda: self.ok("GET", f"/jobs/{job_id}"), timeout_s=timeout_s)
 
 def create_workspace(api_url: str, name: str) -> Workspace:
     """A fresh workspace over HTTP (sign-up is open in the local stack)."""

@@ -6,6 +6,8 @@ import json
 import httpx
 import pytest
 
+from chalicelib.jobs.polling import JobStillRunning
+
 from bench import run_all
 from bench.common import ApiClient, ApiError, Report, fmt, fmt_range, markdown_table, median, repeat_timed, value_range
 
@@ -115,7 +117,7 @@ def test_wait_job_polls_until_the_job_ends():
 
 def test_wait_job_gives_up_after_the_timeout():
     api = _fake_api(lambda request: httpx.Response(200, json={"status": "running"}))
-    with pytest.raises(ApiError, match="still running"):
+    with pytest.raises(JobStillRunning, match="still running"):
         api.wait_job("j", timeout_s=0, poll_s=0)
 
 
