@@ -95,6 +95,22 @@ class Api:
         """Poll a job until it ends; the job."""
         return poll_job(lambda: self.ok("GET", f"/v1/jobs/{job_id}"), timeout_s=timeout_s)
 
+    def all_traces(self) -> list[dict]:
+        """Every trace summary of the workspace, through all pages of GET /v1/traces."""
+        items, cursor = [], None
+        while True:
+            page = self.ok("GET", "/v1/traces?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+
+    def run_import(self, integration_id: str, filters: dict | None = None, timeout_s: float = 300) -> dict:
+        """Start an import from an integration and wait for it; the ended job."""
+        job = self.ok("POST", "/v1/traces/import", {"integration_id": integration_id, "filters": filters or {}},
+                      status=202)
+        return self.wait_job(job["job_id"], timeout_s=timeout_s)
+
     def with_key(self, key: str) -> "Api":
         return Api(self.http, key, self.workspace_id)
 

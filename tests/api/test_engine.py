@@ -15,14 +15,7 @@ def rated_set(api):
     job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw=body,
                  headers={"Content-Type": "application/x-ndjson"}, status=202)
     assert api.wait_job(job["job_id"])["status"] == "succeeded"
-    by_external = {}
-    cursor = None
-    while True:
-        page = api.ok("GET", "/v1/traces?limit=200" + (f"&cursor={cursor}" if cursor else ""))
-        by_external.update({t["source"]["external_id"]: t["id"] for t in page["items"]})
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    by_external = {t["source"]["external_id"]: t["id"] for t in api.all_traces()}
     eval_set = api.ok("POST", "/v1/eval-sets", {"name": "refund policy", "description": "",
                                                 "criteria": "Refunds only after the order was looked up"}, status=201)
     labelled = [(by_external[c.trace["id"]], c.rating) for c in cases if c.rating != "neutral"]

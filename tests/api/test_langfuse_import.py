@@ -18,21 +18,6 @@ def _connect(api, fake, **extra) -> str:
     return api.ok("POST", "/v1/integrations", body, status=201)["id"]
 
 
-def _import(api, integration_id: str, filters: dict | None = None) -> dict:
-    job = api.ok("POST", "/v1/traces/import", {"integration_id": integration_id, "filters": filters or {}}, status=202)
-    return api.wait_job(job["job_id"], timeout_s=300)
-
-
-def _all_traces(api) -> list[dict]:
-    items, cursor = [], None
-    while True:
-        page = api.ok("GET", "/v1/traces?limit=200" + (f"&cursor={cursor}" if cursor else ""))
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
 @pytest.fixture(scope="module")
 def taubench_raw():
     if not TAUBENCH.exists():
@@ -46,17 +31,17 @@ def taubench_raw():
 def test_taubench_import_twice_through_faulty_source_keeps_200(api, other, taubench_raw):
     with FakeLangfuse(taubench_raw, rate_limit_every=5, retry_after_s=0.05, error_every=7) as fake:
         integration_id = _connect(api, fake)
-        first = _import(api, integration_id)
+        first = api.run_import(integration_id)
         assert first["status"] == "succeeded", first
         assert first["result"]["imported"] == 200 and first["result"]["failed"] == 0, first["result"]
         assert fake.statuses[429] > 0 and fake.statuses[500] > 0
-        second = _import(api, integration_id)
+        second = api.run_import(integration_id)
         assert second["status"] == "succeeded"
         assert second["result"]["imported"] == 0
         assert second["result"]["skipped"] == 200
-    listed = _all_traces(api)
+    listed = api.all_traces()
     assert len(listed) == 200 and len({t["id"] for t in listed}) == 200
-    assert _all_traces(other) == []
+    assert other.all_traces() == []
 
     integration = api.ok("GET", f"/v1/integrations/{integration_id}")
     assert integration["status"] == "ok" and integration["last_sync_at"]
@@ -83,10 +68,10 @@ def test_import_honours_filters_and_limit(api):
     with FakeLangfuse(traces) as fake:
         integration_id = _connect(api, fake)
         user = traces[0]["userId"]
-        done = _import(api, integration_id, {"user_id": user})
+        done = api.run_import(integration_id, {"user_id": user})
         expected = sum(t["userId"] == user for t in traces)
         assert done["result"]["imported"] == expected
-        done = _import(api, integration_id, {"limit": 7})
+        done = api.run_import(integration_id, {"limit": 7})
         assert done["result"]["imported"] + done["result"]["skipped"] == 7
 
 
@@ -94,7 +79,7 @@ def test_import_reports_each_trace_that_cannot_be_fetched(api):
     traces = make_demo_traces(n=10)
     broken = traces[3]["id"]
     with FakeLangfuse(traces, broken_trace_ids=[broken]) as fake:
-        done = _import(api, _connect(api, fake))
+        done = api.run_import(_connect(api, fake))
     assert done["status"] == "succeeded"
     assert done["result"]["imported"] == 9 and done["result"]["failed"] == 1
     assert done["result"]["failures"][0]["external_id"] == broken
@@ -107,7 +92,7 @@ def test_wrong_credentials_fail_the_job_with_the_reason_and_mark_the_integration
         integration_id = api.ok("POST", "/v1/integrations", body, status=201)["id"]
         test = api.ok("POST", f"/v1/integrations/{integration_id}/test")
         assert test["ok"] is False and "401" in test["detail"] or "credential" in test["detail"].lower()
-        done = _import(api, integration_id)
+        done = api.run_import(integration_id)
     assert done["status"] == "failed"
     assert "SourceAuthError" in done["error"]
     assert api.ok("GET", f"/v1/integrations/{integration_id}")["status"] == "error"

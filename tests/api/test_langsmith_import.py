@@ -10,36 +10,21 @@ def _connect(api, fake, **extra) -> str:
     return api.ok("POST", "/v1/integrations", body, status=201)["id"]
 
 
-def _import(api, integration_id: str, filters: dict | None = None) -> dict:
-    job = api.ok("POST", "/v1/traces/import", {"integration_id": integration_id, "filters": filters or {}}, status=202)
-    return api.wait_job(job["job_id"], timeout_s=120)
-
-
-def _all_traces(api) -> list[dict]:
-    items, cursor = [], None
-    while True:
-        page = api.ok("GET", "/v1/traces?limit=200" + (f"&cursor={cursor}" if cursor else ""))
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
 def test_import_through_a_faulty_langsmith_then_reimport_skips(api, other):
     runs = make_demo_runs(12)
     with FakeLangSmith(runs, rate_limit_every=6, retry_after_s=0.05, error_every=7) as fake:
         integration_id = _connect(api, fake, project="default")
         assert api.ok("POST", f"/v1/integrations/{integration_id}/test")["ok"] is True
-        first = _import(api, integration_id)
+        first = api.run_import(integration_id)
         assert first["status"] == "succeeded", first
         assert first["result"]["imported"] == 12 and first["result"]["failed"] == 0, first["result"]
         assert fake.statuses[429] > 0 and fake.statuses[500] > 0
-        second = _import(api, integration_id)
+        second = api.run_import(integration_id)
         assert second["status"] == "succeeded"
         assert second["result"]["imported"] == 0 and second["result"]["skipped"] == 12
-    listed = _all_traces(api)
+    listed = api.all_traces()
     assert len(listed) == 12 and len({t["id"] for t in listed}) == 12
-    assert _all_traces(other) == []
+    assert other.all_traces() == []
     integration = api.ok("GET", f"/v1/integrations/{integration_id}")
     assert integration["status"] == "ok" and integration["last_sync_at"] and integration["project"] == "default"
 
@@ -56,9 +41,9 @@ def test_import_through_a_faulty_langsmith_then_reimport_skips(api, other):
 def test_import_honours_filters_and_limit(api):
     with FakeLangSmith(make_demo_runs(9)) as fake:
         integration_id = _connect(api, fake)
-        done = _import(api, integration_id, {"user_id": "user-2"})
+        done = api.run_import(integration_id, {"user_id": "user-2"})
         assert done["result"]["imported"] == 3
-        done = _import(api, integration_id, {"limit": 5})
+        done = api.run_import(integration_id, {"limit": 5})
         assert done["result"]["imported"] + done["result"]["skipped"] == 5
 
 
@@ -67,7 +52,7 @@ def test_wrong_api_key_fails_the_job_and_marks_the_integration(api):
         integration_id = _connect(api, fake, api_key="lsv2_wrong")
         test = api.ok("POST", f"/v1/integrations/{integration_id}/test")
         assert test["ok"] is False and "401" in test["detail"]
-        done = _import(api, integration_id)
+        done = api.run_import(integration_id)
     assert done["status"] == "failed" and "SourceAuthError" in done["error"]
     assert api.ok("GET", f"/v1/integrations/{integration_id}")["status"] == "error"
 
