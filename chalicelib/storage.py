@@ -11,7 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from chalicelib.errors import ValidationError
+from chalicelib.errors import NotFound, ValidationError
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -125,6 +125,19 @@ def batch_get(table: Any, keys: Iterable[dict], *, projection: str | None = None
             response = client.batch_get_item(RequestItems=request)
             yield from response["Responses"].get(table.name, [])
             request = response.get("UnprocessedKeys") or None
+
+
+def delete_existing(table: Any, key: dict, *, missing: str) -> dict:
+    """Delete an item that must exist (NotFound with ``missing`` otherwise); the deleted item."""
+    attribute = next(iter(key))
+    try:
+        response = table.delete_item(Key=key, ConditionExpression="attribute_exists(#k)",
+                                     ExpressionAttributeNames={"#k": attribute}, ReturnValues="ALL_OLD")
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            raise NotFound(missing) from exc
+        raise
+    return response.get("Attributes", {})
 
 
 def to_plain(value: Any) -> Any:

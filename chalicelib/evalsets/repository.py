@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evalsets.models import EvalSet, Feedback, RatingRow
-from chalicelib.storage import is_conditional_failure, query_page, serialize, to_dynamo, to_plain
+from chalicelib.storage import delete_existing, is_conditional_failure, query_page, serialize, to_dynamo, to_plain
 
 SET_PREFIX = "es_"
 NAME_PREFIX = "name#"
@@ -163,13 +163,8 @@ class EvalSetRepository:
 
     def delete_feedback(self, eval_set_id: str, trace_id: str) -> None:
         """Remove the rating of one trace; 404 when it is not rated."""
-        try:
-            self._feedback.delete_item(Key={"eval_set_id": eval_set_id, "trace_id": trace_id},
-                                       ConditionExpression="attribute_exists(trace_id)")
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                raise NotFound(f"trace {trace_id} has no feedback in eval set {eval_set_id}") from exc
-            raise
+        delete_existing(self._feedback, {"eval_set_id": eval_set_id, "trace_id": trace_id},
+                        missing=f"trace {trace_id} has no feedback in eval set {eval_set_id}")
 
     def list_feedback(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[Feedback], str | None]:
         """The set's feedback, most recently changed first."""

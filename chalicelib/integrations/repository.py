@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.integrations.models import Integration
-from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
+from chalicelib.storage import delete_existing, is_conditional_failure, query_page, to_dynamo, to_plain
 
 _ENVELOPE = ("encrypted_key", "nonce", "ciphertext")
 
@@ -39,13 +39,8 @@ class IntegrationRepository:
         return [self._to_model(i) for i in items], nxt
 
     def delete(self, workspace_id: str, integration_id: str) -> None:
-        try:
-            self._table.delete_item(Key={"workspace_id": workspace_id, "integration_id": integration_id},
-                                    ConditionExpression="attribute_exists(integration_id)")
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                raise NotFound(f"integration {integration_id} not found") from exc
-            raise
+        delete_existing(self._table, {"workspace_id": workspace_id, "integration_id": integration_id},
+                        missing=f"integration {integration_id} not found")
 
     def update_status(self, workspace_id: str, integration_id: str, **fields: Any) -> None:
         """Set status fields (status, status_detail, last_sync_at, last_checked_at) if it still exists."""

@@ -8,10 +8,9 @@ import json
 from typing import Any, Callable, Iterable, Literal
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
-from chalicelib.storage import batch_get, query_page, to_dynamo, to_plain
+from chalicelib.storage import batch_get, delete_existing, query_page, to_dynamo, to_plain
 from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.summary import TraceSummary, summarize
 
@@ -98,15 +97,10 @@ class TraceRepository:
         return [TraceSummary.model_validate(to_plain(i["summary"])) for i in items], nxt
 
     def delete(self, workspace_id: str, trace_id: str) -> None:
-        try:
-            old = self._table.delete_item(Key={"workspace_id": workspace_id, "trace_id": trace_id},
-                                          ConditionExpression="attribute_exists(trace_id)", ReturnValues="ALL_OLD")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise NotFound(f"trace {trace_id} not found") from exc
-            raise
-        if old.get("Attributes", {}).get("body_key"):
-            self._bucket.delete_objects(Delete={"Objects": [{"Key": old["Attributes"]["body_key"]}]})
+        old = delete_existing(self._table, {"workspace_id": workspace_id, "trace_id": trace_id},
+                              missing=f"trace {trace_id} not found")
+        if old.get("body_key"):
+            self._bucket.delete_objects(Delete={"Objects": [{"Key": old["body_key"]}]})
 
     def _body(self, item: dict) -> dict:
         if "body" in item:
