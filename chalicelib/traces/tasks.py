@@ -52,7 +52,7 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     integration_id = inp.params.get("integration_id")
     normalized: list[UnifiedTrace] = []
     failures: list[dict] = [{"external_id": f.external_id, "reason": f.reason} for f in page.failures]
-    for position, raw in enumerate(page.traces):
+    for raw in page.traces:
         where = raw.pop("__line__", None) if isinstance(raw, dict) else None
         try:
             normalized.append(_normalize(raw, fmt=fmt, integration_id=integration_id))
@@ -68,11 +68,12 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     outcomes = traces.upsert_many(inp.workspace_id, unique, imported_at=now_iso())
     counts = {"imported": outcomes.count("imported"), "updated": outcomes.count("updated"),
               "skipped": outcomes.count("skipped") + (len(normalized) - len(unique)), "failed": len(failures)}
-    processed = _processed(jobs, key) + sum(counts.values())
+    so_far = jobs.get(*key).counters
+    processed = sum(so_far.get(k, 0) for k in ("imported", "updated", "skipped", "failed")) + sum(counts.values())
     total = page.total
     progress = min(99, int(100 * processed / total)) if total else None
     try:
-        kept = failures[: max(0, MAX_FAILURES_KEPT - _processed(jobs, key, field="failed"))]
+        kept = failures[: max(0, MAX_FAILURES_KEPT - so_far.get("failed", 0))]
         jobs.add_counts(*key, counts, progress=progress, failures=kept)
     except Conflict:
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
@@ -82,13 +83,6 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     return ImportPageOutput(job_id=inp.job_id, workspace_id=inp.workspace_id, params=inp.params,
                             cursor=page.next_cursor, page=inp.page + 1, done=page.next_cursor is None,
                             processed=processed)
-
-
-def _processed(jobs: JobRepository, key: tuple[str, str], field: str | None = None) -> int:
-    counters = jobs.get(*key).counters
-    if field:
-        return counters.get(field, 0)
-    return sum(counters.get(k, 0) for k in ("imported", "updated", "skipped", "failed"))
 
 
 def _normalize(raw: Any, *, fmt: str, integration_id: str | None) -> UnifiedTrace:
