@@ -58,6 +58,7 @@ def test_credentials_are_never_returned_and_stored_encrypted(api):
 
 def test_credentials_do_not_decrypt_under_another_integration(api):
     import pytest
+    from botocore.exceptions import ClientError
     from cryptography.exceptions import InvalidTag
 
     from chalicelib import wiring
@@ -67,6 +68,16 @@ def test_credentials_do_not_decrypt_under_another_integration(api):
     env = crypto.encrypt_credentials({"secret_key": "s"}, workspace_id="ws_a", integration_id="int_a",
                                      kms=kr.kms, key_id=kr.key_id)
     assert crypto.decrypt_credentials(env, workspace_id="ws_a", integration_id="int_a", kms=kr.kms) == {"secret_key": "s"}
-    with pytest.raises((InvalidTag, Exception)) as info:
+    # KMS refuses the data key under another encryption context …
+    with pytest.raises(ClientError) as info:
         crypto.decrypt_credentials(env, workspace_id="ws_b", integration_id="int_a", kms=kr.kms)
-    assert "InvalidCiphertext" in repr(info.value) or isinstance(info.value, InvalidTag)
+    assert info.value.response["Error"]["Code"] == "InvalidCiphertextException"
+
+    # … and even with the data key in hand, the GCM tag binds the ciphertext to its integration
+    class KeyInHand:
+        def decrypt(self, **kwargs):
+            return kr.kms.decrypt(CiphertextBlob=kwargs["CiphertextBlob"],
+                                  EncryptionContext={"workspace_id": "ws_a", "integration_id": "int_a"})
+
+    with pytest.raises(InvalidTag):
+        crypto.decrypt_credentials(env, workspace_id="ws_a", integration_id="int_b", kms=KeyInHand())
