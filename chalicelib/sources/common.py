@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
+from chalicelib.errors import SourceError
 from chalicelib.traces.models import Message, ToolCall
 
 
@@ -59,3 +62,20 @@ def new_messages(known: list[str], candidate: list[Message]) -> list[Message]:
         except ValueError:
             new.append(message)
     return new
+
+
+def pack_cursor(state: dict[str, Any]) -> str:
+    """An opaque import cursor holding a source's paging state."""
+    raw = json.dumps(state, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str, source: str) -> dict[str, Any]:
+    """The paging state of a cursor made by pack_cursor; SourceError when it is not one."""
+    try:
+        state = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+    except (ValueError, binascii.Error) as exc:
+        raise SourceError(f"invalid {source} page cursor {cursor!r}") from exc
+    if not isinstance(state, dict):
+        raise SourceError(f"invalid {source} page cursor {cursor!r}")
+    return state

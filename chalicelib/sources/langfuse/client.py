@@ -8,8 +8,6 @@ observation shape so one normalizer serves both.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import random
 import time
@@ -21,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from chalicelib.errors import SourceError
+from chalicelib.sources.common import pack_cursor, unpack_cursor
 from chalicelib.sources.http import RequestFailed, Retrier, iso_utc
 from chalicelib.sources.models import (
     ImportFilters,
@@ -192,18 +191,16 @@ def _has_more(meta: dict[str, Any], page: int, count: int, page_size: int) -> bo
 
 
 def _encode_cursor(page: int, returned: int) -> str:
-    raw = json.dumps({"page": page, "returned": returned}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack_cursor({"page": page, "returned": returned})
 
 
 def _decode_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return 1, 0
+    state = unpack_cursor(cursor, "Langfuse")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        page, returned = int(data["page"]), int(data["returned"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        page, returned = int(state["page"]), int(state["returned"])
+    except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"invalid Langfuse page cursor {cursor!r}") from exc
     if page < 1 or returned < 0:
         raise SourceError(f"invalid Langfuse page cursor {cursor!r}")

@@ -9,8 +9,6 @@ Retry rules are Langfuse's: ``Retry-After`` on 429, jittered backoff on 5xx and 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import random
 import time
@@ -21,6 +19,7 @@ from typing import Any
 import httpx
 
 from chalicelib.errors import SourceError
+from chalicelib.sources.common import pack_cursor, unpack_cursor
 from chalicelib.sources.http import RequestFailed, Retrier, iso_utc
 from chalicelib.sources.models import (
     ImportFilters,
@@ -198,18 +197,16 @@ def _is_uuid(value: str) -> bool:
 
 
 def _encode_cursor(source_cursor: str, returned: int) -> str:
-    raw = json.dumps({"cursor": source_cursor, "returned": returned}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack_cursor({"cursor": source_cursor, "returned": returned})
 
 
 def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
+    state = unpack_cursor(cursor, "LangSmith")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        source_cursor, returned = str(data["cursor"]), int(data["returned"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        source_cursor, returned = str(state["cursor"]), int(state["returned"])
+    except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"invalid LangSmith page cursor {cursor!r}") from exc
     if returned < 0:
         raise SourceError(f"invalid LangSmith page cursor {cursor!r}")
