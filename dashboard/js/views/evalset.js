@@ -3,7 +3,7 @@
 import { api, listAll } from "../api.js";
 import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
-import { warningsList } from "./evalsets.js";
+import { loadEvalSet, warningsList } from "./evalsets.js";
 import { generateControl } from "./review.js";
 import { versionsList } from "../versions.js";
 
@@ -11,13 +11,8 @@ const RATING_KIND = { positive: "good", negative: "bad", neutral: "warn" };
 
 export async function renderEvalSet(main, setId) {
   main.append(loading("Loading eval set…"));
-  let set;
-  try {
-    set = await api.get(`/eval-sets/${encodeURIComponent(setId)}`);
-  } catch (err) {
-    main.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/eval-sets" }, "← Eval sets")), errorState(err));
-    return;
-  }
+  const set = await loadEvalSet(main, setId);
+  if (!set) return;
   const r = readiness(set);
   const enc = encodeURIComponent(set.id);
   const counts = h("dl", { class: "counts" },

@@ -4,6 +4,16 @@ import { api } from "../api.js";
 import { badge, emptyState, errorState, field, h, loading, pageHeader, progressBar, toast, toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
 
+// The eval set a page is about; on failure the page shows the error and a way back (returns null).
+export async function loadEvalSet(main, setId) {
+  try {
+    return await api.get(`/eval-sets/${encodeURIComponent(setId)}`);
+  } catch (err) {
+    main.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/eval-sets" }, "← Eval sets")), errorState(err));
+    return null;
+  }
+}
+
 export async function renderEvalSets(main) {
   const formBox = h("div", {});
   const newButton = h("button", { type: "button", class: "btn btn-primary", "aria-expanded": "false",

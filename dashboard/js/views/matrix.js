@@ -2,6 +2,7 @@
 // per eval version (green agrees, red contradicts, yellow error/timeout); filters, cursor paging,
 // per-version stats with confusion matrices, a drill-down drawer per cell and a CSV download.
 
+import { loadEvalSet } from "./evalsets.js";
 import { api, downloadFile, listAll } from "../api.js";
 import { confusionMatrix, evalStatusBadge, metricsList } from "../metrics.js";
 import { codeView } from "../pyhighlight.js";
@@ -30,13 +31,8 @@ export async function renderMatrix(main, setId) {
   if (!FILTERS.some(([v]) => v === query.filter)) query.filter = "all";
   const pageSize = q.get("limit") ? Math.min(200, Math.max(1, Number(q.get("limit")) || PAGE)) : null;
   main.append(loading("Loading the matrix…"));
-  let set;
-  try {
-    set = await api.get(`/eval-sets/${enc}`);
-  } catch (err) {
-    main.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/eval-sets" }, "← Eval sets")), errorState(err));
-    return;
-  }
+  const set = await loadEvalSet(main, setId);
+  if (!set) return;
 
   let cursor = null;
   let columns = [];

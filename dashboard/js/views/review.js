@@ -1,6 +1,7 @@
 // Review mode: one trace at a time, rated with keys, buttons or swipes. The next trace shows at
 // once (prefetched from the review queue) while the rating is saved in the background.
 
+import { loadEvalSet } from "./evalsets.js";
 import { api } from "../api.js";
 import { SaveQueue } from "../savequeue.js";
 import { ENGINE_PENDING, startGenerate } from "../generate.js";
@@ -68,13 +69,8 @@ export function generateControl(set, { land = false } = {}) {
 
 export async function renderReview(main, setId) {
   main.append(loading("Loading the review queue…"));
-  let set;
-  try {
-    set = await api.get(`/eval-sets/${encodeURIComponent(setId)}`);
-  } catch (err) {
-    main.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/eval-sets" }, "← Eval sets")), errorState(err));
-    return;
-  }
+  const set = await loadEvalSet(main, setId);
+  if (!set) return;
   const enc = encodeURIComponent(set.id);
   const state = {
     queue: [], // queue items not shown yet ({id, name, timestamp, input_preview})
