@@ -64,10 +64,6 @@ class AuthRepository:
                 raise NotFound(f"api key {key_id} not found") from exc
             raise
 
-    def touch_key(self, key_hash: str, when: str) -> None:
-        self._keys.update_item(Key={"key_hash": key_hash}, UpdateExpression="SET last_used_at = :t",
-                               ExpressionAttributeValues={":t": when})
-
     @staticmethod
     def _key_item(workspace_id: str, key_hash: str, key: ApiKey) -> dict:
         return {"key_hash": key_hash, "key_id": key.id, "workspace_id": workspace_id, "role": key.role,
