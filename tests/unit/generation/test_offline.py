@@ -15,10 +15,7 @@ from chalicelib.generation.features import candidate_features
 from chalicelib.generation.offline import OfflineGenerator, build_conditions, cross_validate_code, load_eval
 from chalicelib.traces.models import UnifiedTrace
 
-try:
-    from chalicelib.sandbox.validate import validate_code
-except ImportError:  # the sandbox package is written by another helper
-    validate_code = None
+from chalicelib.sandbox.validate import validate_code
 
 
 def make_trace(trace_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
@@ -133,8 +130,7 @@ def test_generated_code_compiles_passes_static_validation_and_has_one_eval_funct
         evals = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("eval_")]
         assert evals == ["eval_refund_policy"]
         assert ".format(" not in candidate.code and "getattr" not in candidate.code
-        if validate_code is not None:
-            assert validate_code(candidate.code) == "eval_refund_policy"
+        assert validate_code(candidate.code) == "eval_refund_policy"
 
 
 def test_each_rule_carries_a_comment_with_its_evidence() -> None:
@@ -223,8 +219,7 @@ def test_an_unbalanced_one_rule_label_gets_a_single_rule() -> None:
     candidate = OfflineGenerator().generate(request_for(train, eval_name="retry", candidates=1)).candidates[0]
     assert candidate.rationale.startswith("offline single rule")
     assert heldout_accuracy(candidate.code, test) == 1.0
-    if validate_code is not None:
-        assert validate_code(candidate.code) == "eval_retry"
+    assert validate_code(candidate.code) == "eval_retry"
 
 
 def test_conditions_from_large_families_carry_a_larger_prior_cost() -> None:
