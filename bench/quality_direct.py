@@ -36,15 +36,12 @@ from chalicelib.generation.evaluation import (  # noqa: E402
     split_by_group,
 )
 from chalicelib.generation.offline import OfflineGenerator, load_eval  # noqa: E402
+from chalicelib.sandbox.validate import validate_code  # noqa: E402
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "taubench-airline"
 RESULTS = ROOT / "bench" / "results" / "quality_direct.md"
 
-try:  # the sandbox's static validator, when present
-    from chalicelib.sandbox.validate import validate_code  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on another package's progress
-    validate_code = None
 
 
 def load_taubench() -> list[dict[str, Any]]:
@@ -152,8 +149,7 @@ def evaluate(items: list[LabeledItem], sizes: Sequence[int], seeds: Sequence[int
             candidates = generator.generate(request)
             elapsed = time.perf_counter() - start
             code = candidates.candidates[0].code
-            if validate_code is not None:
-                validate_code(code)
+            validate_code(code)
             check = load_eval(code)
             predictors = {
                 "offline": lambda trace, check=check: check(trace)[0],
