@@ -52,6 +52,8 @@ MEMORY_HEADROOM_MB = 50
 CPU_LIMIT_S = 6
 NOBODY = 65534
 TRUNCATED = "…[truncated]"
+# Imported only to lock down (or to talk to the zygote); gone from sys.modules before user code runs.
+LOCKDOWN_MODULES = ("ctypes", "_ctypes", "resource", "socket", "_socket", "array")
 
 # x86_64 syscalls a locked child may make; anything else fails with EPERM.
 SECCOMP_ALLOW_X86_64 = {
@@ -549,14 +551,36 @@ def run_traces(channel: Channel, standins: dict, cpu_budget_s: float, stdin) -> 
         ran += 1
 
 
-def main(argv: list[str]) -> int:
-    """Entry point: warm, lock down, then serve the job from stdin."""
-    import json
-    import os
+def lock_and_serve(channel: Channel, standins: dict, stdin, cpu_limit_s: int, cpu_budget_s: float,
+                   headroom_mb: int, skip: frozenset, required: frozenset) -> int:
+    """Lock down (reporting the layers, or the failure), then serve the job on ``stdin``; the exit status."""
+    try:
+        layers = lock_down(cpu_limit_s, headroom_mb, skip, required)
+    except BaseException as error:  # fail closed: the parent refuses to run anything
+        channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP]})
+        return 70
+    for name in LOCKDOWN_MODULES:
+        sys.modules.pop(name, None)
+    channel.send({"locked": layers})
+    run_traces(channel, standins, cpu_budget_s, stdin)
+    return 0
 
+
+def prepare() -> dict:
+    """Warm the allowed modules and what lockdown needs; the read-only stand-ins, by module name."""
     import ctypes  # noqa: F401  (everything lockdown needs is loaded while files are readable)
     import errno  # noqa: F401
     import resource  # noqa: F401
+
+    warm_imports()
+    _libc()
+    return {name: make_standin(name, public_members(name)) for name in ALLOWED_MODULES}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of a fresh child: warm, lock down, then serve the job from stdin."""
+    import json
+    import os
 
     cpu_limit_s = int(argv[1]) if len(argv) > 1 else CPU_LIMIT_S
     cpu_budget_s = float(argv[2]) if len(argv) > 2 else 0.5
@@ -565,18 +589,120 @@ def main(argv: list[str]) -> int:
     required = frozenset(filter(None, argv[5].split(","))) if len(argv) > 5 else frozenset()
     channel = Channel(json, os)
     try:
-        warm_imports()
-        standins = {name: make_standin(name, public_members(name)) for name in ALLOWED_MODULES}
+        standins = prepare()
         stdin = open(0, "rb", buffering=1 << 20, closefd=False)  # before lockdown: no syscalls needed later
-        layers = lock_down(cpu_limit_s, headroom_mb, skip, required)
-    except BaseException as error:  # fail closed: the parent refuses to run anything
+    except BaseException as error:
         channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP]})
         return 70
-    for name in ("ctypes", "_ctypes", "resource"):
-        sys.modules.pop(name, None)
-    channel.send({"locked": layers})
-    run_traces(channel, standins, cpu_budget_s, stdin)
-    return 0
+    return lock_and_serve(channel, standins, stdin, cpu_limit_s, cpu_budget_s, headroom_mb, skip, required)
+
+
+# ---------------------------------------------------------------- the zygote
+
+
+def fork_params(request) -> tuple[int, float, int, frozenset, frozenset] | None:
+    """(cpu limit, cpu budget, headroom, skip, required) from a fork request, or None when malformed."""
+    if type(request) is not dict:
+        return None
+    cpu_limit, budget, headroom = request.get("cpu_limit"), request.get("cpu_budget"), request.get("headroom")
+    skip, required = request.get("skip"), request.get("required")
+    if (type(cpu_limit) is not int or type(budget) not in (int, float) or type(headroom) is not int
+            or type(skip) is not list or type(required) is not list
+            or not all(type(name) is str for name in skip + required)):
+        return None
+    return cpu_limit, float(budget), headroom, frozenset(skip), frozenset(required)
+
+
+def serve_forked(control, fds: list, params: tuple, standins: dict) -> int:
+    """In a child just forked by the zygote: take the pipes as fds 0 and 1, drop every other
+    descriptor, start a session of its own, then lock down and serve; the exit status."""
+    import json
+    import os
+
+    control.detach()  # the zygote's socket: closed below with every other inherited descriptor
+    os.setsid()
+    os.dup2(fds[0], 0)
+    os.dup2(fds[1], 1)
+    os.closerange(3, 1 << 20)
+    channel = Channel(json, os)
+    stdin = open(0, "rb", buffering=1 << 20, closefd=False)
+    cpu_limit_s, cpu_budget_s, headroom_mb, skip, required = params
+    return lock_and_serve(channel, standins, stdin, cpu_limit_s, cpu_budget_s, headroom_mb, skip, required)
+
+
+def zygote_main(argv: list[str]) -> int:
+    """Entry point of the zygote: warm once, then fork one child per request on the control socket.
+
+    SECURITY.md allows a pre-warmed zygote only if it never reads request data: it reads nothing
+    but fork and reap requests (limits, layer names, two pipe descriptors passed with
+    SCM_RIGHTS; a reap kills the child if it still runs, waits for it and answers its exit
+    status and CPU time). Each child takes those pipes as its stdin and stdout, locks itself down and
+    reads its own code and traces from them, exactly like a fresh child.
+    """
+    import json
+    import os
+    import resource
+    import socket
+
+    control = socket.socket(fileno=int(argv[1]))
+    standins = prepare()
+    children: set[int] = set()
+
+    def reply(message: dict) -> None:
+        control.send(json.dumps(message).encode())
+
+    reply({"zygote": "ready"})
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(control, 4096, 2)
+        except (OSError, ValueError):
+            return 0
+        if not data:
+            return 0
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = None
+        op = request.get("op") if type(request) is dict else None
+        params = fork_params(request) if op == "fork" else None
+        if params is not None and len(fds) == 2:
+            try:
+                pid = os.fork()
+            except OSError as error:
+                for fd in fds:
+                    os.close(fd)
+                reply({"error": f"fork failed: {error}"})
+                continue
+            if pid == 0:
+                status = 70
+                try:
+                    status = serve_forked(control, fds, params, standins)
+                finally:
+                    os._exit(status)
+            children.add(pid)
+            for fd in fds:
+                os.close(fd)
+            reply({"pid": pid})
+            continue
+        for fd in fds:
+            os.close(fd)
+        pid = request.get("pid") if op == "reap" else None
+        if type(pid) is not int or pid not in children:
+            reply({"error": "malformed request"})
+            continue
+        try:
+            os.killpg(pid, 9)
+        except OSError:  # already gone from its group (or not yet in it): the pid itself is still ours
+            pass
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+        _, status, usage = os.wait4(pid, 0)
+        children.discard(pid)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        reply({"pid": pid, "code": os.waitstatus_to_exitcode(status), "cpu_s": usage.ru_utime + usage.ru_stime,
+               "zygote_cpu_s": own.ru_utime + own.ru_stime})
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
-"""Run one eval over many traces in fresh locked-down child processes (SECURITY.md layers 1-3, 6).
+"""Run one eval over many traces in new locked-down child processes (SECURITY.md layers 1-3, 6).
 
-The parent never imports or calls user code. It starts ``child.py`` as ``python -I -S -B``
-with an empty environment in an empty directory, waits for the child to report the layers it
-applied, checks them against the required set (fail closed: nothing is sent to a child that
-is not fully locked down), then streams the job to its stdin and reads one bounded JSON line
-per trace back. Each trace gets its own deadline, measured from the previous answer; past it
-the child's process group is SIGKILLed, the trace is marked ``timeout`` and a fresh child
-resumes with the next trace. A child that dies mid-trace marks that trace ``error`` the same
-way. Normally one child serves the whole batch.
+The parent never imports or calls user code. Children come from a pre-warmed zygote
+(``child.zygote_main``: started as ``python -I -S -B`` with an empty environment in an empty
+directory, it imports and warms the allowed modules once and then only forks, on requests that
+carry limits, layer names and two pipe descriptors, never code or traces); with
+``IOFOLD_SANDBOX_SPAWN=fresh`` each child is a new interpreter started the same way. Either way
+the child locks itself down and reports the layers it applied; the parent checks them against
+the required set (fail closed: nothing is sent to a child that is not fully locked down), then
+streams the job to the child's stdin and reads one bounded JSON line per trace back. Each trace
+gets its own deadline, measured from the previous answer; past it the child's process group is
+SIGKILLed, the trace is marked ``timeout`` and a new child resumes with the next trace. A child
+that dies mid-trace marks that trace ``error`` the same way. Normally one child serves the
+whole batch.
 
 Traces may be passed already JSON-encoded (:class:`EncodedTrace`), as the sandbox Lambda
 receives them; they then go to the child byte for byte, and the results can be had as plain
@@ -16,6 +20,7 @@ dicts (:func:`run_batch_dicts`) so no per-trace pydantic work happens in the par
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import logging
@@ -23,9 +28,11 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Collection, Sequence
 from functools import lru_cache
@@ -44,6 +51,7 @@ CHILD_SCRIPT = Path(policy.__file__).resolve()
 # Runs child.py as an imported module, so its cached bytecode is used instead of compiling it per child.
 CHILD_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); import child; del sys.path[0]; "
                    "sys.exit(child.main(sys.argv[1:]))")
+ZYGOTE_BOOTSTRAP = CHILD_BOOTSTRAP.replace("child.main(", "child.zygote_main(")
 DEFAULT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 20.0  # interpreter start, warm-up and lockdown; not user code
 MAX_LINE_BYTES = 1024 * 1024  # a result line: 64 KiB stdout + 16 KiB reason, JSON-escaped
@@ -54,6 +62,9 @@ LAYERS_REQUIRED = ("rlimits", "uid", "no_new_privs")
 LAYERS_OPTIONAL = ("netns", "landlock", "seccomp")
 LAYERS_ALL = LAYERS_REQUIRED + LAYERS_OPTIONAL
 REQUIRE_ENV = "IOFOLD_SANDBOX_REQUIRE"
+SPAWN_ENV = "IOFOLD_SANDBOX_SPAWN"
+Spawn = Literal["zygote", "fresh"]
+SPAWN_MODES: tuple[Spawn, ...] = ("zygote", "fresh")
 
 
 class SandboxUnavailable(IofoldError):
@@ -88,6 +99,15 @@ def parse_required_layers(spec: str | None) -> frozenset[str]:
     return names
 
 
+def spawn_mode(spawn: str | None = None) -> Spawn:
+    """How children start: ``spawn`` if given, else IOFOLD_SANDBOX_SPAWN, else "zygote" (forked by the
+    pre-warmed zygote); "fresh" starts a new interpreter per child. SandboxUnavailable on anything else."""
+    mode = spawn or os.environ.get(SPAWN_ENV) or "zygote"
+    if mode not in SPAWN_MODES:
+        raise SandboxUnavailable(f"unknown sandbox spawn mode {mode!r} in {SPAWN_ENV}; known: {', '.join(SPAWN_MODES)}")
+    return mode
+
+
 def check_layers(layers: Any, required: Collection[str] = ()) -> dict[str, str]:
     """The child's reported layers when every required one is on; SandboxUnavailable otherwise."""
     if type(layers) is not dict or not all(type(k) is str and type(v) is str for k, v in layers.items()):
@@ -120,29 +140,231 @@ def _grow_pipe(fd: int) -> None:
         pass
 
 
-class _Child:
-    """One child process and the bounded line reader on its stdout."""
+class _FreshProcess:
+    """A child started as a new interpreter (``python -I -S -B`` running child.main)."""
 
-    def __init__(self, cwd: str, cpu_limit_s: int, cpu_budget_s: float, headroom_mb: int,
-                 required: Collection[str] = (), skip: Collection[str] = ()):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-B", "-c", CHILD_BOOTSTRAP, str(CHILD_SCRIPT.parent), str(cpu_limit_s),
-             f"{cpu_budget_s:.3f}", str(headroom_mb), ",".join(sorted(skip)), ",".join(sorted(required))],
+    def __init__(self, args: list[str], cwd: str):
+        self.popen = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", "-c", CHILD_BOOTSTRAP, str(CHILD_SCRIPT.parent), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env={}, cwd=cwd, start_new_session=True, close_fds=True)
-        self.stdin_fd = self.proc.stdin.fileno()
-        self.stdout_fd = self.proc.stdout.fileno()
+        self.pid = self.popen.pid
+        self.stdin_fd = self.popen.stdin.fileno()
+        self.stdout_fd = self.popen.stdout.fileno()
+
+    def close_stdin(self) -> None:
+        if not self.popen.stdin.closed:
+            try:
+                self.popen.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def close_stdout(self) -> None:
+        self.popen.stdout.close()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout: float) -> int:
+        """The exit status; subprocess.TimeoutExpired if it is still running after ``timeout``."""
+        return self.popen.wait(timeout=timeout)
+
+
+class _ForkedProcess:
+    """A child forked by the zygote onto two pipes made here; the zygote reaps it on request."""
+
+    def __init__(self, zygote: _Zygote, args: dict):
+        child_in, self.stdin_fd = os.pipe()
+        self.stdout_fd, child_out = os.pipe()
+        try:
+            self.pid = zygote.fork(args, (child_in, child_out))
+        except BaseException:
+            os.close(self.stdin_fd)
+            os.close(self.stdout_fd)
+            raise
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        self.zygote = zygote
+        self.stdin_open = self.stdout_open = True
+        self.code: int | None = None
+
+    def close_stdin(self) -> None:
+        if self.stdin_open:
+            self.stdin_open = False
+            os.close(self.stdin_fd)
+
+    def close_stdout(self) -> None:
+        if self.stdout_open:
+            self.stdout_open = False
+            os.close(self.stdout_fd)
+
+    def kill(self) -> None:
+        if self.code is not None:  # reaped: the pid may belong to someone else by now
+            return
+        for kill in (os.killpg, os.kill):  # the group, and the pid itself in case it has no group yet
+            try:
+                kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float) -> int:
+        """The exit status once the child closed its stdout (it has then exited, or it is killed);
+        subprocess.TimeoutExpired if it keeps stdout open past ``timeout``."""
+        if self.code is None:
+            if self.stdout_open and not _drain_until_eof(self.stdout_fd, timeout):
+                raise subprocess.TimeoutExpired("sandbox child", timeout)
+            self.code = self.zygote.reap(self.pid)
+        return self.code
+
+
+def _drain_until_eof(fd: int, timeout: float) -> bool:
+    """Read and drop what is left on ``fd`` until EOF; False when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            try:
+                if not os.read(fd, READ_CHUNK):
+                    return True
+                continue
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            selector.select(timeout=remaining)
+
+
+class _Zygote:
+    """The pre-warmed process that forks children (child.zygote_main), started like a fresh child:
+    ``python -I -S -B``, empty environment, empty working directory, a session of its own. It only
+    ever reads fork and reap requests from its control socket, never code or traces."""
+
+    def __init__(self):
+        self.workdir = tempfile.mkdtemp(prefix="iofold-zygote-")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-B", "-c", ZYGOTE_BOOTSTRAP, str(CHILD_SCRIPT.parent),
+                 str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={}, cwd=self.workdir, start_new_session=True, close_fds=True, pass_fds=(theirs.fileno(),))
+        except OSError as error:
+            ours.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise SandboxUnavailable(f"sandbox zygote could not start: {error}") from None
+        finally:
+            theirs.close()
+        self.owner = os.getpid()
+        self.sock = ours
+        self.sock.settimeout(START_TIMEOUT_S)
+        self.lock = threading.Lock()
+        self.children_cpu_s = self.own_cpu_s = 0.0  # as of the last reap
+        self._call(None, ())
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.popen.poll() is None and self.sock.fileno() >= 0
+
+    def fork(self, args: dict, fds: tuple[int, int]) -> int:
+        """The pid of a new child on pipes ``fds`` (its stdin's read end, its stdout's write end)."""
+        reply = self._call({"op": "fork", **args}, fds)
+        if type(reply.get("pid")) is not int:
+            raise SandboxUnavailable(f"sandbox zygote refused to fork: {reply.get('error', reply)}")
+        return reply["pid"]
+
+    def reap(self, pid: int) -> int:
+        """Kill ``pid`` if it still runs, wait for it; its exit status (negative: killed by that signal)."""
+        reply = self._call({"op": "reap", "pid": pid}, ())
+        if type(reply.get("code")) is not int:
+            raise SandboxUnavailable(f"sandbox zygote could not reap {pid}: {reply.get('error', reply)}")
+        self.children_cpu_s += float(reply.get("cpu_s") or 0.0)
+        self.own_cpu_s = float(reply.get("zygote_cpu_s") or 0.0)
+        return reply["code"]
+
+    def _call(self, request: dict | None, fds: tuple[int, ...]) -> dict:
+        with self.lock:
+            try:
+                if request is not None:
+                    socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
+                data = self.sock.recv(4096)
+            except OSError as error:
+                self.close()
+                raise SandboxUnavailable(f"sandbox zygote is not answering: {error}") from None
+        if not data:
+            self.close()
+            raise SandboxUnavailable(f"sandbox zygote ended: {self.popen.poll()}")
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            reply = None
+        if type(reply) is not dict:
+            raise SandboxUnavailable("sandbox zygote answered nonsense")
+        return reply
+
+    def close(self) -> None:
+        """End the zygote (closing its socket is its signal to exit) and remove its directory."""
+        self.sock.close()
+        try:
+            self.popen.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_zygote: _Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def _get_zygote() -> _Zygote:
+    """This process's zygote, started on first use and again if it died (or this process forked)."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or not _zygote.alive():
+            if _zygote is not None and _zygote.owner == os.getpid():
+                _zygote.close()
+            _zygote = _Zygote()
+            atexit.register(_zygote.close)
+        return _zygote
+
+
+def zygote_cpu_seconds() -> float:
+    """CPU time of the current zygote and the children it reaped so far (they are not this process's
+    children, so RUSAGE_CHILDREN does not count them); 0 before the first zygote starts."""
+    zygote = _zygote
+    return zygote.children_cpu_s + zygote.own_cpu_s if zygote is not None and zygote.owner == os.getpid() else 0.0
+
+
+class _Child:
+    """One child process (fresh or forked) and the bounded line reader on its stdout."""
+
+    def __init__(self, spawn: Spawn, cwd: str, cpu_limit_s: int, cpu_budget_s: float, headroom_mb: int,
+                 required: Collection[str] = (), skip: Collection[str] = ()):
+        if spawn == "zygote":
+            self.proc: _FreshProcess | _ForkedProcess = _ForkedProcess(_get_zygote(), {
+                "cpu_limit": cpu_limit_s, "cpu_budget": round(cpu_budget_s, 3), "headroom": headroom_mb,
+                "skip": sorted(skip), "required": sorted(required)})
+        else:
+            self.proc = _FreshProcess([str(cpu_limit_s), f"{cpu_budget_s:.3f}", str(headroom_mb),
+                                       ",".join(sorted(skip)), ",".join(sorted(required))], cwd)
+        self.stdin_fd = self.proc.stdin_fd
+        self.stdout_fd = self.proc.stdout_fd
         for fd in (self.stdin_fd, self.stdout_fd):
             _grow_pipe(fd)
             os.set_blocking(fd, False)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.stdout_fd, selectors.EVENT_READ)
         self.writing = False
+        self.stdin_closed = False
         self.buffer = bytearray()
         self.eof = False
 
     def start_writing(self) -> None:
-        if not self.writing and not self.proc.stdin.closed:
+        if not self.writing and not self.stdin_closed:
             self.selector.register(self.stdin_fd, selectors.EVENT_WRITE)
             self.writing = True
 
@@ -150,17 +372,12 @@ class _Child:
         if self.writing:
             self.selector.unregister(self.stdin_fd)
             self.writing = False
-        if not self.proc.stdin.closed:
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
+        if not self.stdin_closed:
+            self.stdin_closed = True
+            self.proc.close_stdin()
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self.proc.kill()
 
     def close(self) -> int:
         """Reap the child (killing it if it lingers); its return code."""
@@ -169,9 +386,9 @@ class _Child:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.kill()
-            code = self.proc.wait()
+            code = self.proc.wait(timeout=60)
         self.selector.close()
-        self.proc.stdout.close()
+        self.proc.close_stdout()
         return code
 
     def describe_exit(self) -> str:
@@ -179,7 +396,7 @@ class _Child:
             code = self.proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
             self.kill()
-            code = self.proc.wait()
+            code = self.proc.wait(timeout=60)
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -296,10 +513,10 @@ def _result(trace_id: str, result: str, reason: str, duration_ms: int, stdout: s
             "stdout": stdout, "stderr": stderr}
 
 
-def _start_child(workdir: str, cpu_limit_s: int, cpu_budget_s: float, headroom_mb: int,
+def _start_child(spawn: Spawn, workdir: str, cpu_limit_s: int, cpu_budget_s: float, headroom_mb: int,
                  required: Collection[str], skip: Collection[str]) -> tuple[_Child, dict[str, str]]:
     """A child that reported every required layer on; SandboxUnavailable (child reaped) otherwise."""
-    child = _Child(workdir, cpu_limit_s, cpu_budget_s, headroom_mb, required, skip)
+    child = _Child(spawn, workdir, cpu_limit_s, cpu_budget_s, headroom_mb, required, skip)
     try:
         message = _Session(b"", [], 0, child).wait_message(time.monotonic() + START_TIMEOUT_S)
         if message is None or "locked" not in message:
@@ -317,10 +534,10 @@ def _start_child(workdir: str, cpu_limit_s: int, cpu_budget_s: float, headroom_m
 
 def _run_session(code: str, entry: str | None, traces: Sequence[dict | EncodedTrace], ids: list[str], start: int,
                  timeout_s: float, results: list[dict], workdir: str, headroom_mb: int,
-                 required: Collection[str], skip: Collection[str]) -> int:
+                 required: Collection[str], skip: Collection[str], spawn: Spawn) -> int:
     """Run traces[start:] in one child, appending results; the index to resume from."""
     cpu_limit = _cpu_limit(timeout_s)
-    child, _ = _start_child(workdir, cpu_limit, max(0.2, cpu_limit - timeout_s - 0.5), headroom_mb, required, skip)
+    child, _ = _start_child(spawn, workdir, cpu_limit, max(0.2, cpu_limit - timeout_s - 0.5), headroom_mb, required, skip)
     job = json.dumps({"code": code, "entry": entry, "first": start}).encode() + b"\n"
     session = _Session(job, traces, start, child)
     try:
@@ -387,11 +604,13 @@ def _parse_result(message: dict, index: int, trace_id: str) -> dict | None:
 
 def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validate: bool = True,
                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_headroom_mb: int = policy.MEMORY_HEADROOM_MB,
-                    require: Collection[str] = (), skip_layers: Collection[str] = ()) -> list[dict]:
+                    require: Collection[str] = (), skip_layers: Collection[str] = (),
+                    spawn: Spawn | None = None) -> list[dict]:
     """Like :func:`run_batch`, but each result as a plain dict with TraceResult's fields (no pydantic per trace)."""
     unknown = sorted(set(require) - set(LAYERS_ALL))
     if unknown:
         raise SandboxUnavailable(f"unknown sandbox layer(s) required: {', '.join(unknown)}")
+    mode = spawn_mode(spawn)
     entry = validate_code(code) if validate else None
     results: list[dict] = []
     if not traces:
@@ -402,7 +621,7 @@ def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validat
         index = 0
         while index < len(traces):
             index = _run_session(code, entry, traces, ids, index, timeout_s, results, workdir, memory_headroom_mb,
-                                 frozenset(require), frozenset(skip_layers))
+                                 frozenset(require), frozenset(skip_layers), mode)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -410,24 +629,30 @@ def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validat
 
 def run_batch(code: str, traces: Sequence[dict | EncodedTrace], *, validate: bool = True,
               timeout_s: float = DEFAULT_TIMEOUT_S, memory_headroom_mb: int = policy.MEMORY_HEADROOM_MB,
-              require: Collection[str] = (), skip_layers: Collection[str] = ()) -> list[TraceResult]:
-    """Run one eval over traces (unified trace dicts with "id", or EncodedTrace) in fresh locked-down children; one result per trace, in order.
+              require: Collection[str] = (), skip_layers: Collection[str] = (),
+              spawn: Spawn | None = None) -> list[TraceResult]:
+    """Run one eval over traces (unified trace dicts with "id", or EncodedTrace) in new locked-down children; one result per trace, in order.
 
     ``require`` names optional layers (netns, landlock, seccomp) that must be on, else
-    SandboxUnavailable and nothing runs. ``skip_layers`` exists only so tests can switch a
+    SandboxUnavailable and nothing runs. ``spawn`` chooses how children start (see :func:`spawn_mode`). ``skip_layers`` exists only so tests can switch a
     layer off to show the fail-closed check; production callers never pass it.
     """
     dicts = run_batch_dicts(code, traces, validate=validate, timeout_s=timeout_s,
-                            memory_headroom_mb=memory_headroom_mb, require=require, skip_layers=skip_layers)
+                            memory_headroom_mb=memory_headroom_mb, require=require, skip_layers=skip_layers,
+                            spawn=spawn)
     return [TraceResult.model_construct(**result) for result in dicts]
 
 
-@lru_cache(maxsize=1)
-def sandbox_capabilities() -> dict[str, str]:
+def sandbox_capabilities(spawn: Spawn | None = None) -> dict[str, str]:
     """The isolation layers a child applies on this machine: layer -> 'on (...)' or 'unavailable (...)'."""
+    return _capabilities(spawn_mode(spawn))
+
+
+@lru_cache(maxsize=len(SPAWN_MODES))
+def _capabilities(spawn: Spawn) -> dict[str, str]:
     workdir = tempfile.mkdtemp(prefix="iofold-sandbox-")
     try:
-        child, layers = _start_child(workdir, policy.CPU_LIMIT_S, 0.5, policy.MEMORY_HEADROOM_MB, (), ())
+        child, layers = _start_child(spawn, workdir, policy.CPU_LIMIT_S, 0.5, policy.MEMORY_HEADROOM_MB, (), ())
         child.close()
         return layers
     finally:

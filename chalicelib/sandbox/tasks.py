@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.errors import ValidationError
-from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, REQUIRE_ENV, EncodedTrace, parse_required_layers,
-                                       run_batch_dicts)
+from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, REQUIRE_ENV, SPAWN_ENV, EncodedTrace,
+                                       parse_required_layers, run_batch_dicts, spawn_mode)
 
 LAMBDA_REQUIRED = "seccomp"  # SECURITY.md: in Lambda, check that seccomp works and fail closed if not
 
@@ -46,12 +46,15 @@ def required_layers(env: Mapping[str, str]) -> frozenset[str]:
 
 def run_sandbox(event: dict, env: Mapping[str, str] | None = None) -> dict:
     """Validate and run one eval over the event's traces; {"results": [TraceResult-shaped dicts]}; SandboxUnavailable when a required layer is missing."""
-    required = required_layers(os.environ if env is None else env)
+    env = os.environ if env is None else env
+    required = required_layers(env)
+    spawn = spawn_mode(env.get(SPAWN_ENV) or "zygote")
     try:
         parsed = SandboxEvent.model_validate(event)
     except ValueError as error:
         raise ValidationError(f"bad sandbox event: {error}") from None
     traces: list = parsed.traces or [EncodedTrace(trace_id, line)
                                      for trace_id, line in zip(parsed.trace_ids, parsed.trace_lines)]
-    results = run_batch_dicts(parsed.code, traces, validate=True, timeout_s=parsed.timeout_s, require=required)
+    results = run_batch_dicts(parsed.code, traces, validate=True, timeout_s=parsed.timeout_s, require=required,
+                              spawn=spawn)
     return {"results": results}

@@ -20,14 +20,25 @@ from tests.security.probes import ESCAPE_PROBE
 ALL_LAYERS = ("netns", "rlimits", "uid", "no_new_privs", "landlock", "seccomp")
 
 
-def run_probe_with_only(layer: str, trace: dict, tmp_path) -> dict[str, str]:
-    skip = ",".join(name for name in ALL_LAYERS if name != layer)
-    proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), "6", "0.5", "50", skip],
+# The child, run with ctypes already imported and kept in __main__: the probe then owns ctypes
+# whatever the child itself keeps after lockdown (the worst case: an escape that reached it).
+ARMED_CHILD = ("import ctypes, sys; sys.path.insert(0, sys.argv[1]); import child; "
+               "sys.exit(child.main(sys.argv[1:]))")
+
+
+def run_probe(skip: str, trace: dict, tmp_path) -> list[dict]:
+    """The escape probe's messages from a child.main run with the ``skip`` layers off."""
+    proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", "-c", ARMED_CHILD, str(CHILD_SCRIPT.parent),
+                             "6", "0.5", "50", skip],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env={}, cwd=tmp_path, start_new_session=True)
     job = json.dumps({"code": ESCAPE_PROBE, "entry": "eval_probe", "first": 0}) + "\n" + json.dumps(trace) + "\n"
     out, _ = proc.communicate(job.encode(), timeout=20)
-    messages = [json.loads(line) for line in out.decode().splitlines()]
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+def run_probe_with_only(layer: str, trace: dict, tmp_path) -> dict[str, str]:
+    messages = run_probe(",".join(name for name in ALL_LAYERS if name != layer), trace, tmp_path)
     assert messages[0]["locked"][layer].startswith("on"), messages[0]
     result = messages[-1]
     assert result["r"] == "pass", result
@@ -70,12 +81,6 @@ def test_probe_without_any_layer_does_escape(canary, listener, tmp_path):
         pytest.skip("control run only as root")
     tmp_path.chmod(0o755)
     trace = {"id": "p", "canary_path": str(canary["file"]), "write_path": canary["write_path"], "port": listener.port}
-    skip = ",".join(ALL_LAYERS)
-    proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), "6", "0.5", "50", skip],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={}, cwd=tmp_path, start_new_session=True)
-    job = json.dumps({"code": ESCAPE_PROBE, "entry": "eval_probe", "first": 0}) + "\n" + json.dumps(trace) + "\n"
-    out, _ = proc.communicate(job.encode(), timeout=20)
-    reason = json.loads(out.decode().splitlines()[-1])["reason"]
-    assert "read_canary:OK" in reason and "connect_loopback:OK" in reason
+    reason = run_probe(",".join(ALL_LAYERS), trace, tmp_path)[-1]["reason"]
+    assert "read_canary:OK" in reason and "connect_loopback:OK" in reason and "raw_socket:OK:(" in reason
     assert listener.accepted >= 1

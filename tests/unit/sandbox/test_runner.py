@@ -1,4 +1,5 @@
-"""run_batch semantics: pass/fail/error/timeout, crash and timeout resume, order, caps."""
+"""run_batch semantics: pass/fail/error/timeout, crash and timeout resume, order, caps; each test runs
+with children forked by the zygote (the default) and with a fresh interpreter per child."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import pytest
 from chalicelib.errors import CodeRejected
 from chalicelib.sandbox import TraceResult, run_batch, sandbox_capabilities
 from chalicelib.sandbox.child import REASON_CAP, STDOUT_CAP
+from chalicelib.sandbox.runner import SPAWN_ENV, SPAWN_MODES, SandboxUnavailable, spawn_mode
 from chalicelib.sandbox.tasks import run_sandbox
+
+
+@pytest.fixture(autouse=True, params=SPAWN_MODES)
+def spawn(request, monkeypatch) -> str:
+    monkeypatch.setenv(SPAWN_ENV, request.param)
+    return request.param
 
 BRANCHY = '''
 import re
@@ -210,3 +218,11 @@ def test_lambda_task_takes_pre_encoded_lines_and_rejects_mismatched_ids():
     assert all(type(r) is dict for r in out["results"])
     with pytest.raises(ValidationError, match="same length"):
         run_sandbox({"code": BRANCHY, "trace_ids": ["a"], "trace_lines": lines}, env={})
+
+
+def test_spawn_mode_comes_from_the_environment_and_refuses_unknown_modes(spawn, monkeypatch):
+    assert spawn_mode() == spawn
+    assert spawn_mode("fresh") == "fresh"
+    monkeypatch.setenv(SPAWN_ENV, "threads")
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox spawn mode 'threads'"):
+        run_batch(BRANCHY, [_trace("a")])
