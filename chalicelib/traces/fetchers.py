@@ -9,7 +9,7 @@ from chalicelib import clients, wiring
 from chalicelib.config import get_settings
 from chalicelib.integrations.service import open_source
 from chalicelib.sources.models import ImportFilters, SourcePage
-from chalicelib.traces.tasks import read_upload_page
+from chalicelib.traces.tasks import read_otlp_upload_page, read_upload_page
 
 
 @contextmanager
@@ -17,7 +17,10 @@ def page_fetcher(workspace_id: str, params: dict) -> Iterator[Callable[[str | No
     """A ``fetch(cursor) -> SourcePage`` for the job's params, closed after use."""
     if params.get("upload_key"):
         body = wiring.bucket().Object(params["upload_key"]).get()["Body"].read()
-        yield lambda cursor: read_upload_page(body, cursor, total_lines=params.get("lines"))
+        if params.get("format") == "otlp":
+            yield lambda cursor: read_otlp_upload_page(body, cursor)
+        else:
+            yield lambda cursor: read_upload_page(body, cursor, total_lines=params.get("lines"))
         return
     http = clients.source_http_client()
     try:

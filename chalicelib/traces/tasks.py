@@ -47,8 +47,6 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     if not jobs.mark_running(*key):
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
     page = fetch(inp.cursor)
-    if fmt == "otlp":
-        page = group_otlp_page(page)
     integration_id = inp.params.get("integration_id")
     normalized: list[UnifiedTrace] = []
     failures: list[dict] = [{"external_id": f.external_id, "reason": f.reason} for f in page.failures]
@@ -143,6 +141,18 @@ def read_upload_page(body: bytes, cursor: str | None, *, lines_per_page: int = U
     nxt = start + len(chunk)
     return SourcePage(traces=traces, failures=failures, next_cursor=str(nxt) if nxt <= len(lines) else None,
                       total=total_lines or len([x for x in lines if x.strip()]))
+
+
+def read_otlp_upload_page(body: bytes, cursor: str | None, *,
+                          traces_per_page: int = UPLOAD_LINES_PER_PAGE) -> SourcePage:
+    """One page of the traces in an uploaded OTLP JSON Lines file. Every line is read and its spans
+    grouped by traceId before paging, so a trace whose spans sit on distant lines arrives whole;
+    the cursor is the index of the next grouped trace, and line failures come with the first page."""
+    whole = group_otlp_page(read_upload_page(body, None, lines_per_page=len(body) + 1))
+    start = int(cursor or 0)
+    end = start + traces_per_page
+    return SourcePage(traces=whole.traces[start:end], failures=whole.failures if start == 0 else [],
+                      next_cursor=str(end) if end < len(whole.traces) else None, total=len(whole.traces))
 
 
 def finish_import(workspace_id: str, job_id: str, *, jobs: JobRepository) -> dict[str, Any]:

@@ -65,3 +65,15 @@ def test_otlp_reupload_is_an_upsert(api):
     again = _upload(api, lines)
     assert (again["imported"], again["skipped"]) == (0, 2), again
     assert len(api.ok("GET", "/v1/traces")["items"]) == 2
+
+
+def test_a_trace_whose_spans_are_hundreds_of_lines_apart_is_imported_whole(api):
+    spans = agent_spans()
+    fillers = [json.dumps(request(simple_spans(f"{n:032x}", question=f"q{n}"))) for n in range(1, 260)]
+    lines = [json.dumps(request(spans[:4])), *fillers, json.dumps(request(spans[4:]))]
+
+    result = _upload(api, lines)
+
+    assert (result["imported"], result["updated"], result["failed"]) == (260, 0, 0), result
+    trace = api.ok("GET", f"/v1/traces/{trace_id_for('upload', AGENT_TRACE)}")
+    assert trace["stats"]["steps"] == 7 and len(trace["messages"]) == 8

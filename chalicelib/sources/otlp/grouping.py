@@ -1,10 +1,8 @@
 """Regroup uploaded OTLP export requests (one per JSON line) into one raw trace per traceId.
 
 A line may hold spans of several traces, and a trace's spans may arrive on several lines
-(exporters batch by time, not by trace): spans are merged by traceId across all lines of
-one upload page (``UPLOAD_LINES_PER_PAGE`` lines). Limitation: a trace whose spans straddle
-a page boundary is imported once per page, and the later page's partial trace replaces the
-earlier one (same trace id, an upsert); keep each trace's spans within 200 lines.
+(exporters batch by time, not by trace): spans are merged by traceId across every line of
+the upload (``read_otlp_upload_page`` groups the whole file, then pages over the traces).
 
 What fails where: a line whose envelope (resourceSpans/scopeSpans/spans) is not a list of
 objects fails as a whole line; a span without a readable traceId fails alone (it belongs
