@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 
+def format_iso(moment: datetime) -> str:
+    """An aware datetime as ``2026-11-27T18:00:00.123Z`` (UTC, milliseconds)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def now_iso() -> str:
     """The current time as ``2026-11-27T18:00:00.123Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return format_iso(datetime.now(timezone.utc))

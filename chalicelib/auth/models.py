@@ -35,7 +35,8 @@ class ApiKey(BaseModel):
     label: str
     role: Role
     created_at: str
-    last_used_at: str | None = None
+    last_used_at: str | None = Field(default=None, description="last authenticated request (to within 5 minutes); "
+                                                              "null if never used")
 
 
 class CreateWorkspaceRequest(BaseModel):

@@ -47,6 +47,18 @@ class AuthRepository:
             return None
         return item["workspace_id"], self._to_key(item)
 
+    def touch_key(self, key_hash: str, *, used_at: str, older_than: str) -> None:
+        """Record a use of the key, unless another request already did since ``older_than``."""
+        try:
+            self._keys.update_item(
+                Key={"key_hash": key_hash}, UpdateExpression="SET last_used_at = :now",
+                ConditionExpression="attribute_exists(key_hash) AND "
+                                    "(attribute_not_exists(last_used_at) OR last_used_at < :cutoff)",
+                ExpressionAttributeValues={":now": used_at, ":cutoff": older_than})
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+
     def list_keys(self, workspace_id: str) -> list[ApiKey]:
         items = self._keys.query(IndexName="by_workspace", KeyConditionExpression=Key("workspace_id").eq(workspace_id))
         return [self._to_key(i) for i in items["Items"]]

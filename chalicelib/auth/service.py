@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta, timezone
 
 from chalicelib.auth.models import (
     ApiKey, Caller, CreateApiKeyRequest, CreatedApiKey, CreatedWorkspace, CreateWorkspaceRequest, Role, Workspace,
@@ -12,9 +13,10 @@ from chalicelib.auth.models import (
 from chalicelib.auth.repository import AuthRepository
 from chalicelib.errors import Forbidden, Unauthenticated
 from chalicelib.ids import new_id
-from chalicelib.timeutil import now_iso
+from chalicelib.timeutil import format_iso, now_iso
 
 KEY_PREFIX = "iof_"
+LAST_USED_RESOLUTION = timedelta(minutes=5)  # last_used_at is written at most this often per key
 
 
 def hash_key(key: str) -> str:
@@ -36,13 +38,19 @@ def create_workspace(req: CreateWorkspaceRequest, *, repo: AuthRepository) -> Cr
 
 
 def authenticate(authorization: str | None, *, repo: AuthRepository) -> Caller:
-    """The caller for an ``Authorization: Bearer <key>`` header; 401 otherwise."""
+    """The caller for an ``Authorization: Bearer <key>`` header; 401 otherwise. Records the key's use
+    (at most every ``LAST_USED_RESOLUTION``, so a busy key costs one extra write per interval)."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("missing bearer API key: send 'Authorization: Bearer <key>'")
-    found = repo.find_key(hash_key(authorization[len("Bearer "):].strip()))
+    key_hash = hash_key(authorization[len("Bearer "):].strip())
+    found = repo.find_key(key_hash)
     if found is None:
         raise Unauthenticated("invalid API key")
     workspace_id, key = found
+    now = datetime.now(timezone.utc)
+    cutoff = format_iso(now - LAST_USED_RESOLUTION)
+    if key.last_used_at is None or key.last_used_at < cutoff:
+        repo.touch_key(key_hash, used_at=format_iso(now), older_than=cutoff)
     return Caller(workspace_id=workspace_id, role=key.role, key_id=key.id)
 
 

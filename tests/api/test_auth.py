@@ -81,3 +81,29 @@ def test_credentials_do_not_decrypt_under_another_integration(api):
 
     with pytest.raises(InvalidTag):
         crypto.decrypt_credentials(env, workspace_id="ws_a", integration_id="int_b", kms=KeyInHand())
+
+
+def test_a_key_records_when_it_was_last_used_at_most_every_five_minutes(api):
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib.clients import dynamodb_table
+    from chalicelib.timeutil import format_iso
+
+    created = api.ok("POST", "/v1/api-keys", {"label": "ci", "role": "viewer"}, status=201)
+    listed = {k["id"]: k for k in api.ok("GET", "/v1/api-keys")["items"]}
+    assert listed[created["id"]]["last_used_at"] is None
+
+    api.with_key(created["key"]).ok("GET", "/v1/workspace")
+    first = {k["id"]: k for k in api.ok("GET", "/v1/api-keys")["items"]}[created["id"]]["last_used_at"]
+    assert first is not None and abs(datetime.fromisoformat(first.replace("Z", "+00:00"))
+                                     - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    api.with_key(created["key"]).ok("GET", "/v1/workspace")
+    assert {k["id"]: k for k in api.ok("GET", "/v1/api-keys")["items"]}[created["id"]]["last_used_at"] == first
+
+    table = dynamodb_table("api_keys")
+    [item] = [i for i in table.scan()["Items"] if i["key_id"] == created["id"]]
+    stale = format_iso(datetime.now(timezone.utc) - timedelta(minutes=6))
+    table.update_item(Key={"key_hash": item["key_hash"]}, UpdateExpression="SET last_used_at = :t",
+                      ExpressionAttributeValues={":t": stale})
+    api.with_key(created["key"]).ok("GET", "/v1/workspace")
+    assert {k["id"]: k for k in api.ok("GET", "/v1/api-keys")["items"]}[created["id"]]["last_used_at"] > stale
