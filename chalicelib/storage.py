@@ -112,14 +112,18 @@ def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, 
             return items, None
 
 
-def batch_get(table: Any, keys: Iterable[dict], *, projection: str | None = None) -> Iterator[dict]:
-    """Items for the given keys (BatchGetItem in 100s, unprocessed keys retried); missing keys are skipped."""
+def batch_get(table: Any, keys: Iterable[dict], *, projection: str | None = None,
+              names: dict[str, str] | None = None) -> Iterator[dict]:
+    """Items for the given keys (BatchGetItem in 100s, unprocessed keys retried); missing keys are skipped.
+    ``names`` are the ExpressionAttributeNames the projection uses (#placeholders for reserved words)."""
     client = table.meta.client
     unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
     for start in range(0, len(unique), 100):
         spec: dict[str, Any] = {"Keys": unique[start:start + 100]}
         if projection:
             spec["ProjectionExpression"] = projection
+        if names:
+            spec["ExpressionAttributeNames"] = names
         request: dict[str, Any] | None = {table.name: spec}
         while request:
             response = client.batch_get_item(RequestItems=request)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
+from chalicelib.storage import batch_get, is_conditional_failure, query_page, to_dynamo, to_plain
 from chalicelib.timeutil import now_iso
+
+
+class ResultCell(NamedTuple):
+    """The part of an execution a matrix cell shows."""
+
+    result: str
+    reason: str
+    duration_ms: int
 
 
 class EvalRepository:
@@ -188,6 +196,15 @@ class EvalRepository:
                     out[(item["eval_id"], item["trace_id"])] = Execution.model_validate(to_plain(item))
                 request = response.get("UnprocessedKeys") or None
         return out
+
+    def result_cells(self, eval_ids: list[str], trace_ids: list[str]) -> dict[tuple[str, str], ResultCell]:
+        """What the matrix shows of several versions' results on several traces, by (eval_id, trace_id):
+        BatchGetItem projected to result, reason and duration (the cost grows with the attributes read)."""
+        keys = [{"eval_id": e, "trace_id": t} for t in dict.fromkeys(trace_ids) for e in dict.fromkeys(eval_ids)]
+        items = batch_get(self._executions, keys, projection="eval_id, trace_id, #r, reason, duration_ms",
+                          names={"#r": "result"})
+        return {(i["eval_id"], i["trace_id"]): ResultCell(i["result"], i.get("reason", ""), int(i.get("duration_ms", 0)))
+                for i in items}
 
     def result_kinds(self, eval_id: str) -> dict[str, str]:
         """trace id -> result of every execution of a version (a projected Query on its key)."""

@@ -135,6 +135,14 @@ class RatingRow(BaseModel):
     changes: int = 0
 
 
+class RatedTrace(BaseModel):
+    """What a matrix row needs of one rating."""
+
+    trace_id: str
+    rating: Rating
+    notes: str = ""
+
+
 class ReviewItem(TraceSummary):
     """A trace worth rating next, and why it is there."""
 

@@ -17,7 +17,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.evalsets.models import EvalSet, Feedback, RatingRow
+from chalicelib.evalsets.models import EvalSet, Feedback, RatedTrace, RatingRow
 from chalicelib.storage import delete_existing, is_conditional_failure, query_page, serialize, to_dynamo, to_plain
 
 SET_PREFIX = "es_"
@@ -168,10 +168,19 @@ class EvalSetRepository:
 
     def list_feedback(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[Feedback], str | None]:
         """The set's feedback, most recently changed first."""
-        items, nxt = query_page(self._feedback, limit=limit, cursor=cursor, owner=("eval_set_id", eval_set_id),
-                                IndexName="by_time", KeyConditionExpression=Key("eval_set_id").eq(eval_set_id),
-                                ScanIndexForward=False)
+        items, nxt = self._newest_first(eval_set_id, limit=limit, cursor=cursor)
         return [self._to_feedback(i) for i in items], nxt
+
+    def rated_page(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[RatedTrace], str | None]:
+        """The set's ratings in list_feedback's order, only what a matrix row shows (no history)."""
+        items, nxt = self._newest_first(eval_set_id, limit=limit, cursor=cursor,
+                                        ProjectionExpression="eval_set_id, trace_id, rated_at_key, rating, notes")
+        return [RatedTrace(trace_id=i["trace_id"], rating=i["rating"], notes=i.get("notes", "")) for i in items], nxt
+
+    def _newest_first(self, eval_set_id: str, *, limit: int, cursor: str | None, **params: Any) -> tuple[list[dict], str | None]:
+        return query_page(self._feedback, limit=limit, cursor=cursor, owner=("eval_set_id", eval_set_id),
+                          IndexName="by_time", KeyConditionExpression=Key("eval_set_id").eq(eval_set_id),
+                          ScanIndexForward=False, **params)
 
     def rating_rows(self, eval_set_id: str) -> list[RatingRow]:
         """Every rating of the set (trace, rating, changes): a consistent Query, so counts are exact."""

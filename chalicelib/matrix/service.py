@@ -1,8 +1,9 @@
 """Building matrix pages from Queries on keys, never a Scan: the set's feedback (GSI by_time, newest
-rating first) gives the rows; the page's trace summaries and every column's results come from
-BatchGetItem on (workspace_id, trace_id) and (eval_id, trace_id). A filtered page reads feedback
-in chunks until it is full or ``MAX_EXAMINED`` ratings were looked at (then it is short, with a
-cursor). The cursor is the feedback position of a chunk plus how many of its items were used."""
+rating first, projected to trace, rating and notes) gives the rows; the page's trace summaries and
+every column's results come from BatchGetItem on (workspace_id, trace_id) and (eval_id, trace_id),
+projected to what a row shows. A filtered page reads feedback in chunks until it is full or
+``MAX_EXAMINED`` ratings were looked at (then it is short, with a cursor). The cursor is the
+feedback position of a chunk plus how many of its items were used."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from typing import Any, Protocol
 from chalicelib.auth.models import Caller
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.evals.models import EvalVersion
-from chalicelib.evals.repository import EvalRepository
+from chalicelib.evals.repository import EvalRepository, ResultCell
 from chalicelib.evals.results import agrees
 from chalicelib.matrix.models import (
     MATRIX_FILTERS, Matrix, MatrixCell, MatrixEval, MatrixHuman, MatrixQuery, MatrixRow, MatrixTrace,
 )
 from chalicelib.metrics import Metrics, compute_metrics
 from chalicelib.storage import parse_limit
-from chalicelib.traces.summary import TraceSummary
+from chalicelib.traces.repository import TraceRow
 
 FILTERED_CHUNK = 200
 MAX_EXAMINED = 2000
@@ -39,13 +40,13 @@ class RatedSets(Protocol):
 
     def get(self, workspace_id: str, eval_set_id: str) -> Any: ...
 
-    def list_feedback(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]: ...
+    def rated_page(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]: ...
 
     def rating_rows(self, eval_set_id: str) -> list[Any]: ...
 
 
 class TraceSummaries(Protocol):
-    def summaries(self, workspace_id: str, trace_ids: list[str]) -> dict[str, TraceSummary]: ...
+    def row_summaries(self, workspace_id: str, trace_ids: list[str]) -> dict[str, TraceRow]: ...
 
 
 def parse_matrix_query(query: dict[str, str]) -> MatrixQuery:
@@ -137,14 +138,15 @@ class MatrixReader:
         while True:
             remaining = limit - len(rows)
             size = FILTERED_CHUNK if (needs_results or needs_summary or self.q.rating) else remaining + skip
-            chunk, after = self._sets.list_feedback(self.eval_set.id, limit=min(max(size, 1), 200), cursor=position)
+            chunk, after = self._sets.rated_page(self.eval_set.id, limit=min(max(size, 1), 200), cursor=position)
             indexed = [(i, f) for i, f in enumerate(chunk) if i >= skip]
             examined += len(indexed)
             if self.q.rating:
                 indexed = [(i, f) for i, f in indexed if f.rating == self.q.rating]
             if not (needs_results or needs_summary):
                 indexed = indexed[:remaining]
-            summaries = self._traces.summaries(self.workspace_id, [f.trace_id for _, f in indexed]) if indexed else {}
+            summaries = (self._traces.row_summaries(self.workspace_id, [f.trace_id for _, f in indexed])
+                         if indexed else {})
             if needs_summary:
                 indexed = [(i, f) for i, f in indexed if self._keep_trace(summaries.get(f.trace_id))]
             if needs_results:
@@ -165,12 +167,12 @@ class MatrixReader:
             if examined >= MAX_EXAMINED:
                 return rows, _encode(position, 0, self.eval_set.id)
 
-    def _results(self, trace_ids: list[str]) -> dict:
+    def _results(self, trace_ids: list[str]) -> dict[tuple[str, str], ResultCell]:
         if not trace_ids or not self.columns:
             return {}
-        return self._evals.results_for([v.id for v in self.columns], trace_ids)
+        return self._evals.result_cells([v.id for v in self.columns], trace_ids)
 
-    def _keep_trace(self, summary: TraceSummary | None) -> bool:
+    def _keep_trace(self, summary: TraceRow | None) -> bool:
         if summary is None:
             return False
         stamp = summary.timestamp or summary.imported_at
@@ -178,7 +180,7 @@ class MatrixReader:
             return False
         if self.q.to and stamp > self.q.to + "\uffff":
             return False
-        if self.q.source and self.q.source not in (summary.source.platform, summary.source.integration_id):
+        if self.q.source and self.q.source not in (summary.platform, summary.integration_id):
             return False
         return True
 
@@ -188,7 +190,7 @@ class MatrixReader:
             return any(agrees(rating, k) is False for k in kinds)
         return any(k in ("error", "timeout") for k in kinds)
 
-    def _row(self, feedback: Any, summary: TraceSummary | None, results: dict) -> MatrixRow:
+    def _row(self, feedback: Any, summary: TraceRow | None, results: dict[tuple[str, str], ResultCell]) -> MatrixRow:
         cells = {}
         for v in self.columns:
             e = results.get((v.id, feedback.trace_id))
@@ -198,7 +200,7 @@ class MatrixReader:
         trace = None
         if summary is not None:
             trace = MatrixTrace(name=summary.name, timestamp=summary.timestamp, input_preview=summary.input_preview,
-                                platform=summary.source.platform)
+                                platform=summary.platform)
         return MatrixRow(trace_id=feedback.trace_id, trace=trace,
                          human=MatrixHuman(rating=feedback.rating, notes=feedback.notes or ""), results=cells)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, NamedTuple
 
 from boto3.dynamodb.conditions import Key
 
@@ -16,6 +16,20 @@ from chalicelib.traces.summary import TraceSummary, summarize
 
 UpsertOutcome = Literal["imported", "updated", "skipped"]
 _SUMMARY_FIELDS = ("workspace_id", "trace_id", "sort_key", "summary")
+_ROW_PROJECTION = ("trace_id, summary.#n, summary.#ts, summary.input_preview, summary.imported_at, "
+                   "summary.#src.platform, summary.#src.integration_id")
+_ROW_NAMES = {"#n": "name", "#ts": "timestamp", "#src": "source"}
+
+
+class TraceRow(NamedTuple):
+    """The few summary fields a matrix row shows or filters on."""
+
+    name: str | None
+    timestamp: str | None
+    input_preview: str
+    imported_at: str
+    platform: str | None
+    integration_id: str | None
 
 
 class TraceRepository:
@@ -78,6 +92,20 @@ class TraceRepository:
         """Summaries by id, without loading bodies."""
         items = batch_get(self._table, self._keys(workspace_id, trace_ids), projection="trace_id, summary")
         return {item["trace_id"]: TraceSummary.model_validate(to_plain(item["summary"])) for item in items}
+
+    def row_summaries(self, workspace_id: str, trace_ids: Iterable[str]) -> dict[str, TraceRow]:
+        """The matrix's few summary fields by id (a projected BatchGetItem: the cost grows with the
+        attributes read); ids that do not exist are left out."""
+        items = batch_get(self._table, self._keys(workspace_id, trace_ids), projection=_ROW_PROJECTION,
+                          names=_ROW_NAMES)
+        out = {}
+        for item in items:
+            s = item.get("summary", {})
+            source = s.get("source", {})
+            out[item["trace_id"]] = TraceRow(s.get("name"), s.get("timestamp"), s.get("input_preview", ""),
+                                             s.get("imported_at", ""), source.get("platform"),
+                                             source.get("integration_id"))
+        return out
 
     def list(self, workspace_id: str, *, limit: int, cursor: str | None, since: str | None = None,
              until: str | None = None, keep: Callable[[TraceSummary], bool] | None = None,

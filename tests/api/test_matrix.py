@@ -188,6 +188,23 @@ def test_a_page_costs_a_few_dynamodb_calls_and_never_a_scan(world):
     assert next_calls.count("BatchGetItem") == 2 and next_calls.count("Query") == 2
 
 
+def test_a_changed_rating_moves_to_the_top_once_and_a_removed_one_leaves(world):
+    api, es = world["api"], world["es"]
+    rows = walk(api, f"/v1/eval-sets/{es}/matrix", 50)
+    last = rows[-1]
+    flipped = "negative" if last["human"]["rating"] != "negative" else "positive"
+    api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{last['trace_id']}", {"rating": flipped, "notes": "changed"})
+    try:
+        after = walk(api, f"/v1/eval-sets/{es}/matrix", 7)
+        assert after[0]["trace_id"] == last["trace_id"] and after[0]["human"] == {"rating": flipped, "notes": "changed"}
+        assert sorted(r["trace_id"] for r in after) == sorted(r["trace_id"] for r in rows)
+        assert api.delete(f"/v1/eval-sets/{es}/feedback/{last['trace_id']}").status_code == 204
+        gone = walk(api, f"/v1/eval-sets/{es}/matrix", 7)
+        assert last["trace_id"] not in {r["trace_id"] for r in gone} and len(gone) == len(rows) - 1
+    finally:
+        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{last['trace_id']}", last["human"])
+
+
 def test_csv_exports_the_same_rows(world):
     api, es = world["api"], world["es"]
     rows = walk(api, f"/v1/eval-sets/{es}/matrix?filter=contradictions", limit=200)
