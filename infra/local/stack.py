@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from infra import resources
-from infra.local import lambda_hook
+from infra.local import lambda_hook, moto_speedups
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class LocalStack:
         from chalicelib.clients import reset_clients
 
         configure_moto()
+        moto_speedups.install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()

@@ -1,0 +1,128 @@
+"""The local stack's moto speed-ups change no answer: the same writes, Queries and reads, with and without."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Attr, Key
+from moto import mock_aws
+
+from infra.local import moto_speedups
+
+WORDS = ["", "a", "A", "ab", "b", "é", "z", "Z9", "tr_0001", "tr_01", "ümlaut", "😀", "2025-04-02T00:00:01.000Z"]
+
+
+def _tables(ddb):
+    strings = ddb.create_table(
+        TableName="strings", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "at")],
+        GlobalSecondaryIndexes=[{"IndexName": "by_at", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                               {"AttributeName": "at", "KeyType": "RANGE"}]}])
+    numbers = ddb.create_table(
+        TableName="numbers", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "n", "AttributeType": "N"},
+                              {"AttributeName": "b", "AttributeType": "B"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_b", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                               {"AttributeName": "b", "KeyType": "RANGE"}]}])
+    return strings, numbers
+
+
+def _seed(strings, numbers, rng: random.Random) -> None:
+    for i in range(150):
+        word = rng.choice(WORDS) + str(rng.randint(0, 50))
+        strings.put_item(Item={"pk": rng.choice(("p1", "p2")), "sk": f"{word}#{i}", "at": rng.choice(WORDS) + word,
+                               "flag": rng.random() < 0.5, "tags": {rng.choice(WORDS) or "x", "y"},
+                               "nested": {"k": [1, "two", {"three": Decimal("3.5")}]}})
+        numbers.put_item(Item={"pk": rng.choice(("p1", "p2")), "n": Decimal(rng.randint(-10**6, 10**6)) / 100,
+                               "b": bytes([rng.randint(0, 255) for _ in range(rng.randint(1, 4))]),
+                               "score": Decimal(rng.randint(0, 9))})
+
+
+def _queries(strings, numbers) -> list:
+    """Every answer (all pages) of a spread of Queries, as plain data."""
+    plans = [
+        (strings, {"KeyConditionExpression": Key("pk").eq("p1")}),
+        (strings, {"KeyConditionExpression": Key("pk").eq("p2"), "ScanIndexForward": False}),
+        (strings, {"KeyConditionExpression": Key("pk").eq("p1") & Key("sk").between("a", "tr_1")}),
+        (strings, {"KeyConditionExpression": Key("pk").eq("p1") & Key("sk").begins_with("é")}),
+        (strings, {"IndexName": "by_at", "KeyConditionExpression": Key("pk").eq("p1"), "ScanIndexForward": False}),
+        (strings, {"IndexName": "by_at", "KeyConditionExpression": Key("pk").eq("p2") & Key("at").gt("a")}),
+        (strings, {"KeyConditionExpression": Key("pk").eq("p2"), "FilterExpression": Attr("flag").eq(True)}),
+        (strings, {"IndexName": "by_at", "KeyConditionExpression": Key("pk").eq("p1"),
+                   "FilterExpression": Attr("tags").contains("y"), "ProjectionExpression": "sk, #a",
+                   "ExpressionAttributeNames": {"#a": "at"}}),
+        (numbers, {"KeyConditionExpression": Key("pk").eq("p1")}),
+        (numbers, {"KeyConditionExpression": Key("pk").eq("p2") & Key("n").lt(Decimal("12.5")),
+                   "ScanIndexForward": False}),
+        (numbers, {"IndexName": "by_b", "KeyConditionExpression": Key("pk").eq("p1")}),
+        (numbers, {"KeyConditionExpression": Key("pk").eq("p1"), "FilterExpression": Attr("score").gte(5)}),
+    ]
+    answers = []
+    for table, params in plans:
+        for limit in (None, 7):
+            pages, start = [], None
+            for _ in range(100):  # a broken sort can make paging go round forever
+                call = dict(params, **({"Limit": limit} if limit else {}), **({"ExclusiveStartKey": start} if start else {}))
+                page = table.query(**call)
+                pages.append((page["Items"], page.get("LastEvaluatedKey"), page["Count"], page["ScannedCount"]))
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+            answers.append(pages)
+    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in strings.query(KeyConditionExpression=Key("pk").eq("p1"),
+                                                                          Limit=40)["Items"]]
+    client = strings.meta.client
+    answers.append(client.batch_get_item(RequestItems={"strings": {"Keys": keys}})["Responses"]["strings"])
+    answers.append(client.batch_get_item(RequestItems={"strings": {
+        "Keys": keys, "ProjectionExpression": "sk, nested.k, #t", "ExpressionAttributeNames": {"#t": "tags"}}})["Responses"])
+    answers.append([strings.get_item(Key=key).get("Item") for key in keys[:5]])
+    return answers
+
+
+def _run(seed: int) -> list:
+    with mock_aws():
+        ddb = boto3.resource("dynamodb", region_name="us-east-1")
+        strings, numbers = _tables(ddb)
+        _seed(strings, numbers, random.Random(seed))
+        return _queries(strings, numbers)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_queries_answer_the_same_with_and_without_the_speedups(seed):
+    was_installed = moto_speedups.installed()
+    try:
+        moto_speedups.uninstall()
+        plain = _run(seed)
+        moto_speedups.install()
+        fast = _run(seed)
+    finally:
+        (moto_speedups.install if was_installed else moto_speedups.uninstall)()
+    assert sum(len(pages) for pages in plain) > 30  # the plans really page
+    assert fast == plain
+
+
+def test_dynamo_values_compare_as_moto_compares_them():
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    values = [DynamoType({"S": "a"}), DynamoType({"S": "b"}), DynamoType({"N": "1"}), DynamoType({"N": "1.0"}),
+              DynamoType({"B": "YQ=="}), DynamoType({"BOOL": True}), DynamoType({"NULL": True}),
+              DynamoType({"SS": ["a", "b"]}), DynamoType({"L": [{"S": "a"}]})]
+    ops = ("__eq__", "__ne__")
+    was_installed = moto_speedups.installed()
+    try:
+        moto_speedups.uninstall()
+        plain = [[getattr(a, op)(b) for op in ops] + [a.cast_value] for a in values for b in values]
+        ordered_plain = [(a < b, a <= b, a > b, a >= b) for a in values[:2] for b in values[:2]]
+        moto_speedups.install()
+        fast = [[getattr(a, op)(b) for op in ops] + [a.cast_value] for a in values for b in values]
+        ordered_fast = [(a < b, a <= b, a > b, a >= b) for a in values[:2] for b in values[:2]]
+    finally:
+        (moto_speedups.install if was_installed else moto_speedups.uninstall)()
+    assert fast == plain and ordered_fast == ordered_plain
