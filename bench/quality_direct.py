@@ -1,12 +1,14 @@
 """Offline generator quality on tau-bench airline traces, generator called directly (no API).
 
 Protocol (BENCHMARKS.md section 1): split by task (group), never by trace; n in {10, 20, 40}
-stratified training traces; 5 seeds; held-out accuracy, F1 (good = positive), Cohen's kappa
+stratified training traces; 20 seeds by default; held-out accuracy, F1 (good = positive), Cohen's kappa
 as median and range; generation time; baselines majority class and best single rule.
 Also scores three behaviour labels defined below on the same traces.
 
-Run: .venv/bin/python bench/quality_direct.py [--seeds 5] [--sizes 10,20,40]
-Writes bench/results/quality_direct.md.
+Run: .venv/bin/python -m bench.quality_direct [--seeds 20] [--first-seed 0] [--sizes 10,20,40] [--out PATH]
+Writes bench/results/quality_direct.md (or --out). Seeds other than the default 0..19 (e.g.
+--first-seed 100 --seeds 60 --out /tmp/dev.md) give a development set that leaves the
+reported seeds untouched while the generator is being changed.
 """
 
 from __future__ import annotations
@@ -193,20 +195,23 @@ def main() -> None:
     """Run the benchmark and write bench/results/quality_direct.md."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--out", default=str(RESULTS), help="where to write the markdown results")
     parser.add_argument("--sizes", default="10,20,40")
     parser.add_argument("--behaviours", default="1", help="0 to skip the behaviour labels")
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"data not found at {DATA}")
     sizes = [int(s) for s in args.sizes.split(",")]
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     records = load_taubench()
     task_items = [LabeledItem(r["trace"], r["group"], r["good"]) for r in records]
     rows = evaluate(task_items, sizes, seeds, "task_success")
     out = [
         "# Offline generator quality, called directly (tau-bench airline)",
         "",
-        f"200 traces, 50 tasks; split by task (half the tasks train, half held out); {len(seeds)} seeds; "
+        f"200 traces, 50 tasks; split by task (half the tasks train, half held out); {len(seeds)} seeds "
+        f"({seeds[0]}..{seeds[-1]}); "
         "median [min, max] over seeds. Machine shared and noisy: times are indicative.",
         "",
         "## Task success (the benchmark's label)",
@@ -223,8 +228,9 @@ def main() -> None:
             behaviour_rows += evaluate(items, [20], seeds, name)
         print(table(behaviour_rows))
         out += ["## Behaviour labels defined on these traces (n = 20)", "", *rates, "", table(behaviour_rows)]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(out) + "\n")
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,14 @@ How it works, in order:
    separate good from bad (smoothed rates minus prior cost, skipping near-duplicates) each add
    or remove points; the trace passes when the score reaches a threshold fitted on the
    training set.
-4. The family and K are chosen by cross-validation inside the training set: among the
-   candidates within one example of the best cross-validated agreement, the one with fewest
-   rules wins (a single rule before a scorecard). Candidates are returned best-first.
+4. The family and K are chosen by repeated cross-validation inside the training set (several
+   deterministic fold shuffles; each example's agreement is averaged over them). Models are
+   tried simplest first (the single rule, then scorecards of growing budget) and a more
+   complex model replaces the current pick only when it wins significantly on the examples
+   where the two disagree (a one-sided McNemar-style test at the 5% level). With ~20 examples
+   the cross-validated agreements of the candidates differ by less than their noise, and
+   picking the best of them chose overfitted scorecards; the single rule is the safer default.
+   Candidates are returned best-first (the pick, then by cross-validated agreement).
 5. The chosen conditions are emitted as Python with the helper functions they need, a
    comment on each rule giving the counts that justify it, and a specific reason string.
 
@@ -49,7 +54,8 @@ RULE_BUDGETS = (1, 2, 3, 4, 6, 8)
 MAX_THRESHOLDS = 8
 FAMILY_PENALTY = 0.04  # prior cost per bit of family size: log2(1 + look-alike conditions from one helper)
 REDUNDANCY = 0.9
-CV_TOLERANCE = 1  # examples: a simpler model within this many cross-validated agreements of the best wins
+CV_REPEATS = 3  # fold shuffles averaged by the repeated cross-validation
+SIGNIFICANCE_Z = 1.645  # one-sided 5%: a more complex model must beat the current pick by this many sds
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class Scorecard:
     default_pass: bool = True
     cv_agreement: float | None = None
     cv_counts: tuple[int, int] = (0, 0)
+    cv_correct: tuple[float, ...] = ()
     budget: int = 0
     kind: str = "scorecard"
     notes: list[str] = field(default_factory=list)
@@ -250,6 +257,28 @@ def cross_validate(
     return agree, total
 
 
+def cross_validated_correctness(
+    fit: Callable[[list[int]], Callable[[int], bool]], labels: Sequence[bool], *, folds: int = 5,
+    seeds: Sequence[int] = (0,)
+) -> list[float]:
+    """For each row, the share of fold shuffles in which the model fitted without it predicted it right."""
+    correct = [0.0] * len(labels)
+    for seed in seeds:
+        for held_out in stratified_folds(labels, folds, seed):
+            held = set(held_out)
+            predictor = fit([i for i in range(len(labels)) if i not in held])
+            for i in held_out:
+                correct[i] += (predictor(i) == labels[i]) / len(seeds)
+    return correct
+
+
+def significantly_better(challenger: Sequence[float], incumbent: Sequence[float], z: float = SIGNIFICANCE_Z) -> bool:
+    """McNemar-style paired test on per-example correctness: the challenger's net wins exceed z standard deviations."""
+    wins = sum(max(0.0, a - b) for a, b in zip(challenger, incumbent))
+    losses = sum(max(0.0, b - a) for a, b in zip(challenger, incumbent))
+    return wins + losses > 0 and wins - losses > z * math.sqrt(wins + losses)
+
+
 def cross_validate_code(
     make_code: Callable[[list[LabeledTrace]], str], examples: Sequence[LabeledTrace], *, folds: int = 5, seed: int = 0
 ) -> float | None:
@@ -280,12 +309,13 @@ class OfflineGenerator:
 
     name = "offline"
 
-    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5):
+    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5, repeats: int = CV_REPEATS):
         self.budgets = tuple(budgets)
         self.folds = folds
+        self.repeats = repeats
 
     def generate(self, request: GenerationRequest) -> Candidates:
-        """Return up to ``request.candidates`` scorecards, best cross-validated agreement first."""
+        """Return up to ``request.candidates`` scorecards: the chosen model, then by cross-validated agreement."""
         examples = training_examples(request)
         traces = [e.trace for e in examples]
         labels = [e.rating == "positive" for e in examples]
@@ -300,13 +330,15 @@ class OfflineGenerator:
         ] + [
             ("scorecard", b, lambda train, b=b: fit_scorecard(conditions, labels, train, b)) for b in self.budgets
         ]
+        seeds = [request.seed * self.repeats + r for r in range(self.repeats)]
         scored: list[Scorecard] = []
         for kind, budget, fit in models:
-            agree, total = cross_validate(lambda train, fit=fit: fit(train).predict, labels, folds=self.folds,
-                                          seed=request.seed)
+            correct = cross_validated_correctness(lambda train, fit=fit: fit(train).predict, labels, folds=self.folds,
+                                                  seeds=seeds)
             card = fit(rows)
-            card.cv_agreement = agree / total if total else None
-            card.cv_counts = (agree, total)
+            card.cv_correct = tuple(correct)
+            card.cv_agreement = sum(correct) / len(correct)
+            card.cv_counts = (round(sum(correct)), len(correct))
             scored.append(card)
         scored = rank_models(scored)
         unique: list[Scorecard] = []
@@ -329,13 +361,15 @@ class OfflineGenerator:
 
 
 def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
-    """Best first: the fewest rules among models within CV_TOLERANCE agreements of the best, then by agreement."""
-    best = max(m.cv_counts[0] for m in models)
-    close = [m for m in models if m.cv_counts[0] >= best - CV_TOLERANCE]
-    rest = [m for m in models if m.cv_counts[0] < best - CV_TOLERANCE]
-    close.sort(key=lambda m: (len(m.rules), m.kind != "single rule", -m.cv_counts[0], m.budget))
-    rest.sort(key=lambda m: (-m.cv_counts[0], len(m.rules), m.budget))
-    return [*close, *rest]
+    """Best first: simplest first, a more complex model taking over only when significantly better; then by agreement."""
+    order = sorted(models, key=lambda m: (m.kind != "single rule", m.budget, len(m.rules)))
+    pick = order[0]
+    for challenger in order[1:]:
+        if significantly_better(challenger.cv_correct, pick.cv_correct):
+            pick = challenger
+    rest = [m for m in models if m is not pick]
+    rest.sort(key=lambda m: (-(m.cv_agreement or 0.0), len(m.rules), m.budget))
+    return [pick, *rest]
 
 
 def training_examples(request: GenerationRequest) -> list[LabeledTrace]:
@@ -405,7 +439,7 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     if criteria.strip():
         header += ["Criteria: " + " ".join(criteria.split())[:300].replace('"""', "'''"), ""]
     if card.rules and card.kind == "single rule":
-        header += ["One rule decides (it separated the rated traces better than any scorecard under cross-validation)."]
+        header += ["One rule decides (no scorecard beat it significantly under cross-validation)."]
     elif card.rules:
         header += [
             "Each rule below adds or removes points; the trace passes when its score is at least "
@@ -459,9 +493,12 @@ __all__ = [
     "build_conditions",
     "cross_validate",
     "cross_validate_code",
+    "cross_validated_correctness",
     "emit_code",
     "fit_scorecard",
     "load_eval",
+    "rank_models",
+    "significantly_better",
     "stratified_folds",
     "training_examples",
 ]

@@ -12,7 +12,15 @@ import pytest
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
 from chalicelib.generation.features import candidate_features
-from chalicelib.generation.offline import OfflineGenerator, build_conditions, cross_validate_code, load_eval
+from chalicelib.generation.offline import (
+    OfflineGenerator,
+    Scorecard,
+    build_conditions,
+    cross_validate_code,
+    load_eval,
+    rank_models,
+    significantly_better,
+)
 from chalicelib.traces.models import UnifiedTrace
 
 from chalicelib.sandbox.validate import validate_code
@@ -190,12 +198,42 @@ def test_previous_failures_join_the_training_set_and_override_ratings() -> None:
     assert heldout_accuracy(code, flipped) >= heldout_accuracy(code, train)
 
 
-def test_candidates_are_distinct_and_the_first_is_within_one_agreement_of_the_best() -> None:
+def test_candidates_are_distinct_and_the_first_is_the_single_rule_when_no_scorecard_beats_it() -> None:
     examples = dataset(refund_trace, 8, 8, seed=13, prefix="tr")
     candidates = OfflineGenerator().generate(request_for(examples, candidates=4)).candidates
     assert len({c.code for c in candidates}) == len(candidates)
+    assert candidates[0].rationale.startswith("offline single rule")
     agreements = [int(c.rationale.split("agreement ")[1].split("/")[0]) for c in candidates]
-    assert agreements[0] >= max(agreements) - 1
+    assert agreements[1:] == sorted(agreements[1:], reverse=True)
+
+
+def card(kind: str, budget: int, correct: list[float]) -> Scorecard:
+    """A fitted-model stand-in carrying only what model ranking reads."""
+    model = Scorecard([], 0, budget=budget, kind=kind)
+    model.cv_correct = tuple(correct)
+    model.cv_agreement = sum(correct) / len(correct)
+    return model
+
+
+def test_significance_needs_net_wins_beyond_the_noise_of_the_disagreements() -> None:
+    base = [1.0] * 10 + [0.0] * 10
+    two_more = [1.0] * 12 + [0.0] * 8
+    assert not significantly_better(two_more, base)  # 2 wins, 0 losses: 2 < 1.645 * sqrt(2)
+    six_more = [1.0] * 16 + [0.0] * 4
+    assert significantly_better(six_more, base)
+    swapped = [0.0] * 4 + [1.0] * 10 + [0.0] * 6  # 4 wins, 4 losses
+    assert not significantly_better(swapped, base)
+    assert not significantly_better(base, base)
+
+
+def test_a_scorecard_replaces_the_single_rule_only_when_significantly_better() -> None:
+    single = card("single rule", 1, [1.0] * 13 + [0.0] * 7)
+    slightly_better = card("scorecard", 4, [1.0] * 15 + [0.0] * 5)
+    assert rank_models([slightly_better, single])[0] is single
+    much_better = card("scorecard", 6, [1.0] * 20)
+    ranked = rank_models([slightly_better, much_better, single])
+    assert ranked[0] is much_better
+    assert ranked[1:] == [slightly_better, single]
 
 
 def retry_trace(trace_id: str, good: bool, rng: random.Random) -> dict[str, Any]:
