@@ -12,9 +12,9 @@ Four patches, all leaving every answer unchanged:
 - the table's items (which every Query walks, sorted) and a GSI Query's matches are sorted by
   each item's key values computed once, instead of comparing tuples of DynamoType objects
   pairwise (a key attribute has one declared type, so the order is the same);
-- the response serializer copies a DynamoDB AttributeValue made only of strings and numbers
-  (S, N, SS, NS, and M and L of those), which it would otherwise walk member by member through
-  the service model to the same JSON; anything else (B, BOOL, NULL inside) takes moto's path.
+- the response serializer writes a DynamoDB AttributeValue of S, N, SS, NS, BOOL, NULL (and M
+  and L of those) directly, as it would after walking it member by member through the service
+  model; binary values (B, BS anywhere inside) take moto's own path.
 
 moto is pinned (requirements-dev.txt). ``tests/local/test_moto_speedups.py`` runs the same
 writes and Queries with and without the patches and requires identical answers, so a moto
@@ -70,30 +70,39 @@ def _all_items(self: Table) -> list[Any]:
                   else x.hash_key.cast_value)
 
 
-def _string_attribute_value(value: Any) -> bool:
-    """Whether ``value`` is an AttributeValue in wire form made only of S, N, SS, NS, M and L."""
+_UNHANDLED = object()
+
+
+def _wire(value: Any) -> Any:
+    """An AttributeValue as moto's JSON serializer writes it, for S, N, SS, NS, BOOL, NULL and M and L
+    of those; ``_UNHANDLED`` for anything else (B, BS), which then takes moto's own path."""
     if type(value) is not dict or len(value) != 1:
-        return False
+        return _UNHANDLED
     kind, inner = next(iter(value.items()))
     if kind in ("S", "N"):
-        return type(inner) is str
+        return value if type(inner) is str else _UNHANDLED
+    if kind in ("BOOL", "NULL"):
+        return value if type(inner) is bool else _UNHANDLED
     if kind in ("SS", "NS"):
-        return type(inner) is list and all(type(x) is str for x in inner)
-    if kind == "L":
-        return type(inner) is list and all(_string_attribute_value(x) for x in inner)
-    if kind == "M":
-        return type(inner) is dict and all(type(k) is str and _string_attribute_value(x) for k, x in inner.items())
-    return False
+        return value if type(inner) is list and all(type(x) is str for x in inner) else _UNHANDLED
+    if kind == "L" and type(inner) is list:
+        items = [_wire(x) for x in inner]
+        return _UNHANDLED if any(x is _UNHANDLED for x in items) else {"L": items}
+    if kind == "M" and type(inner) is dict:
+        members = {k: _wire(x) for k, x in inner.items()}
+        return _UNHANDLED if any(x is _UNHANDLED for x in members.values()) else {"M": members}
+    return _UNHANDLED
 
 
 _ATTRIBUTE_VALUE_MEMBERS = frozenset(("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"))
 
 
 def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
-    if (key and shape.name == "AttributeValue" and set(shape.members) == _ATTRIBUTE_VALUE_MEMBERS
-            and _string_attribute_value(value)):
-        self._default_serialize(serialized, value, shape, key)
-        return
+    if key and shape.name == "AttributeValue" and set(shape.members) == _ATTRIBUTE_VALUE_MEMBERS:
+        wire = _wire(value)
+        if wire is not _UNHANDLED:
+            self._default_serialize(serialized, wire, shape, key)
+            return
     _ORIGINAL["_serialize_type_structure"](self, serialized, value, shape, key)
 
 

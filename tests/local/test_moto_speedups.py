@@ -39,7 +39,8 @@ def _seed(strings, numbers, rng: random.Random) -> None:
         word = rng.choice(WORDS) + str(rng.randint(0, 50))
         strings.put_item(Item={"pk": rng.choice(("p1", "p2")), "sk": f"{word}#{i}", "at": rng.choice(WORDS) + word,
                                "flag": rng.random() < 0.5, "tags": {rng.choice(WORDS) or "x", "y"},
-                               "nested": {"k": [1, "two", {"three": Decimal("3.5")}]}})
+                               "nested": {"k": [1, "two", {"three": Decimal("3.5")}], "none": None, "yes": rng.random() < 0.5},
+                               "maybe": None if rng.random() < 0.5 else "set"})
         numbers.put_item(Item={"pk": rng.choice(("p1", "p2")), "n": Decimal(rng.randint(-10**6, 10**6)) / 100,
                                "b": bytes([rng.randint(0, 255) for _ in range(rng.randint(1, 4))]),
                                "score": Decimal(rng.randint(0, 9))})
