@@ -185,24 +185,14 @@ class EvalRepository:
 
     def results_for(self, eval_ids: list[str], trace_ids: list[str]) -> dict[tuple[str, str], Execution]:
         """Results of several versions on several traces, by (eval_id, trace_id): BatchGetItem, 100 keys a call."""
-        client = self._executions.meta.client
-        keys = [{"eval_id": e, "trace_id": t} for t in dict.fromkeys(trace_ids) for e in dict.fromkeys(eval_ids)]
-        out: dict[tuple[str, str], Execution] = {}
-        for start in range(0, len(keys), 100):
-            request = {self._executions.name: {"Keys": keys[start:start + 100]}}
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self._executions.name, []):
-                    out[(item["eval_id"], item["trace_id"])] = Execution.model_validate(to_plain(item))
-                request = response.get("UnprocessedKeys") or None
-        return out
+        items = batch_get(self._executions, _result_keys(eval_ids, trace_ids))
+        return {(i["eval_id"], i["trace_id"]): Execution.model_validate(to_plain(i)) for i in items}
 
     def result_cells(self, eval_ids: list[str], trace_ids: list[str]) -> dict[tuple[str, str], ResultCell]:
         """What the matrix shows of several versions' results on several traces, by (eval_id, trace_id):
         BatchGetItem projected to result, reason and duration (the cost grows with the attributes read)."""
-        keys = [{"eval_id": e, "trace_id": t} for t in dict.fromkeys(trace_ids) for e in dict.fromkeys(eval_ids)]
-        items = batch_get(self._executions, keys, projection="eval_id, trace_id, #r, reason, duration_ms",
-                          names={"#r": "result"})
+        items = batch_get(self._executions, _result_keys(eval_ids, trace_ids),
+                          projection="eval_id, trace_id, #r, reason, duration_ms", names={"#r": "result"})
         return {(i["eval_id"], i["trace_id"]): ResultCell(i["result"], i.get("reason", ""), int(i.get("duration_ms", 0)))
                 for i in items}
 
@@ -224,3 +214,6 @@ class EvalRepository:
         plain["id"] = plain.pop("eval_id")
         return EvalVersion.model_validate({k: v for k, v in plain.items() if k in EvalVersion.model_fields})
 
+
+def _result_keys(eval_ids: list[str], trace_ids: list[str]) -> list[dict]:
+    return [{"eval_id": e, "trace_id": t} for t in dict.fromkeys(trace_ids) for e in dict.fromkeys(eval_ids)]

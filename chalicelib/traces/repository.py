@@ -16,9 +16,6 @@ from chalicelib.traces.summary import TraceSummary, summarize
 
 UpsertOutcome = Literal["imported", "updated", "skipped"]
 _SUMMARY_FIELDS = ("workspace_id", "trace_id", "sort_key", "summary")
-_ROW_PROJECTION = ("trace_id, summary.#n, summary.#ts, summary.input_preview, summary.imported_at, "
-                   "summary.#src.platform, summary.#src.integration_id")
-_ROW_NAMES = {"#n": "name", "#ts": "timestamp", "#src": "source"}
 
 
 class TraceRow(NamedTuple):
@@ -94,14 +91,12 @@ class TraceRepository:
         return {item["trace_id"]: TraceSummary.model_validate(to_plain(item["summary"])) for item in items}
 
     def row_summaries(self, workspace_id: str, trace_ids: Iterable[str]) -> dict[str, TraceRow]:
-        """The matrix's few summary fields by id (a projected BatchGetItem: the cost grows with the
-        attributes read); ids that do not exist are left out."""
-        items = batch_get(self._table, self._keys(workspace_id, trace_ids), projection=_ROW_PROJECTION,
-                          names=_ROW_NAMES)
+        """The few summary fields a matrix row shows or filters on, by id, without a pydantic model per
+        trace; ids that do not exist are left out."""
         out = {}
-        for item in items:
-            s = item.get("summary", {})
-            source = s.get("source", {})
+        for item in batch_get(self._table, self._keys(workspace_id, trace_ids), projection="trace_id, summary"):
+            s = item["summary"]
+            source = s.get("source") or {}
             out[item["trace_id"]] = TraceRow(s.get("name"), s.get("timestamp"), s.get("input_preview", ""),
                                              s.get("imported_at", ""), source.get("platform"),
                                              source.get("integration_id"))
