@@ -9,9 +9,11 @@ stack misstates how a design that pages by key behaves at scale.
 
 Four patches, all leaving every answer unchanged:
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
-- the table's items (which every Query walks, sorted) and a GSI Query's matches are sorted by
-  each item's key values computed once, instead of comparing tuples of DynamoType objects
-  pairwise (a key attribute has one declared type, so the order is the same);
+- a Query reads only what it needs of the table's items: a base-table Query the partition of its
+  hash key, sorted by range key; a GSI Query all items unsorted (it sorts its matches itself),
+  and those matches, like every other listing of the table's items (a Scan), are sorted by each
+  item's key values computed once instead of comparing tuples of DynamoType objects pairwise (a
+  key attribute has one declared type, so the order is the same);
 - the response serializer writes a DynamoDB AttributeValue of S, N, SS, NS, BOOL, NULL (and M
   and L of those) directly, as it would after walking it member by member through the service
   model; binary values (B, BS anywhere inside) take moto's own path.
@@ -23,6 +25,7 @@ upgrade that changes these internals fails there first.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
@@ -59,13 +62,38 @@ def _sorted_items(self: Table, hash_key_attrs: list[str], range_key_attrs: list[
     return items
 
 
+_QUERY = threading.local()  # what the Query running on this thread needs of all_items()
+
+
+def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    """Table.query, telling all_items() what this Query reads: the GSI path sorts its matches itself,
+    and the base-table path keeps only one partition's items and sorts them by range key."""
+    index_name = args[7] if len(args) > 7 else kwargs.get("index_name")
+    _QUERY.scope = "any order" if index_name else ("partition", args[0] if args else kwargs.get("hash_key"))
+    try:
+        return _ORIGINAL["query"](self, *args, **kwargs)
+    finally:
+        _QUERY.scope = None
+
+
 def _all_items(self: Table) -> list[Any]:
+    scope = getattr(_QUERY, "scope", None)
+    _QUERY.scope = None  # only the Query's own first call
+    if isinstance(scope, tuple) and scope[1] is not None:
+        found = self.items.get(scope[1])
+        if found is None:
+            return []
+        if not self.range_key_attr:
+            return [found]
+        return sorted(found.values(), key=lambda x: x.range_key.cast_value)
     items: list[Any] = []
     for hash_set in self.items.values():
         if self.range_key_attr:
             items.extend(hash_set.values())
         else:
             items.append(hash_set)
+    if scope == "any order":
+        return items
     return sorted(items, key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value) if x.range_key
                   else x.hash_key.cast_value)
 
@@ -106,7 +134,7 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _ORIGINAL["_serialize_type_structure"](self, serialized, value, shape, key)
 
 
-_TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items}
+_TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query}
 _COMPARISONS = {
     "__eq__": lambda a, b: a == b, "__ne__": lambda a, b: a != b, "__lt__": lambda a, b: a < b,
     "__le__": lambda a, b: a <= b, "__gt__": lambda a, b: a > b, "__ge__": lambda a, b: a >= b,

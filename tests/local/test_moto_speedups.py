@@ -31,10 +31,13 @@ def _tables(ddb):
         GlobalSecondaryIndexes=[{"IndexName": "by_b", "Projection": {"ProjectionType": "KEYS_ONLY"},
                                  "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
                                                {"AttributeName": "b", "KeyType": "RANGE"}]}])
-    return strings, numbers
+    plain = ddb.create_table(
+        TableName="plain", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    return strings, numbers, plain
 
 
-def _seed(strings, numbers, rng: random.Random) -> None:
+def _seed(strings, numbers, plain, rng: random.Random) -> None:
     for i in range(150):
         word = rng.choice(WORDS) + str(rng.randint(0, 50))
         strings.put_item(Item={"pk": rng.choice(("p1", "p2")), "sk": f"{word}#{i}", "at": rng.choice(WORDS) + word,
@@ -44,10 +47,12 @@ def _seed(strings, numbers, rng: random.Random) -> None:
         numbers.put_item(Item={"pk": rng.choice(("p1", "p2")), "n": Decimal(rng.randint(-10**6, 10**6)) / 100,
                                "b": bytes([rng.randint(0, 255) for _ in range(rng.randint(1, 4))]),
                                "score": Decimal(rng.randint(0, 9))})
+        plain.put_item(Item={"pk": f"{rng.choice(WORDS)}{i}", "n": i})
+    plain.put_item(Item={"pk": "a7", "n": -1})
 
 
-def _queries(strings, numbers) -> list:
-    """Every answer (all pages) of a spread of Queries, as plain data."""
+def _queries(strings, numbers, plain) -> list:
+    """Every answer (all pages) of a spread of Queries and Scans, and of reads by key, as plain data."""
     plans = [
         (strings, {"KeyConditionExpression": Key("pk").eq("p1")}),
         (strings, {"KeyConditionExpression": Key("pk").eq("p2"), "ScanIndexForward": False}),
@@ -64,6 +69,9 @@ def _queries(strings, numbers) -> list:
                    "ScanIndexForward": False}),
         (numbers, {"IndexName": "by_b", "KeyConditionExpression": Key("pk").eq("p1")}),
         (numbers, {"KeyConditionExpression": Key("pk").eq("p1"), "FilterExpression": Attr("score").gte(5)}),
+        (numbers, {"KeyConditionExpression": Key("pk").eq("nobody")}),
+        (plain, {"KeyConditionExpression": Key("pk").eq("a7")}),
+        (plain, {"KeyConditionExpression": Key("pk").eq("missing")}),
     ]
     answers = []
     for table, params in plans:
@@ -77,6 +85,15 @@ def _queries(strings, numbers) -> list:
                 if not start:
                     break
             answers.append(pages)
+    for table in (strings, numbers, plain):
+        pages, start = [], None
+        for _ in range(100):
+            page = table.scan(Limit=33, **({"ExclusiveStartKey": start} if start else {}))
+            pages.append((page["Items"], page.get("LastEvaluatedKey")))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        answers.append(pages)
     keys = [{"pk": item["pk"], "sk": item["sk"]} for item in strings.query(KeyConditionExpression=Key("pk").eq("p1"),
                                                                           Limit=40)["Items"]]
     client = strings.meta.client
@@ -90,9 +107,9 @@ def _queries(strings, numbers) -> list:
 def _run(seed: int) -> list:
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        strings, numbers = _tables(ddb)
-        _seed(strings, numbers, random.Random(seed))
-        return _queries(strings, numbers)
+        strings, numbers, plain = _tables(ddb)
+        _seed(strings, numbers, plain, random.Random(seed))
+        return _queries(strings, numbers, plain)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
