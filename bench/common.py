@@ -273,9 +273,9 @@ class BenchStack:
 
 
 def _quiet_handler_class() -> type:
-    from chalice.local import ChaliceRequestHandler
+    from infra.local.dev import api_request_handler
 
-    class QuietHandler(ChaliceRequestHandler):
+    class QuietHandler(api_request_handler()):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
             """Keep the bench output to its own progress lines."""
 

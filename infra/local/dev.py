@@ -8,6 +8,7 @@ and imports demo traces; ``local.json`` there says where everything is.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -30,16 +31,34 @@ def lambda_handlers(app: Any) -> dict[str, Any]:
     return {fn.name: fn for fn in app.pure_lambda_functions}
 
 
+@functools.cache
+def api_request_handler() -> type:
+    """Chalice's request handler with Nagle's algorithm off. http.server writes a response in
+    several sends; with Nagle on, the last one waits for the client's delayed ACK (~40 ms on
+    Linux) once a keep-alive connection has left TCP quick-ACK mode, so every larger response
+    after the first few on a connection took 40 ms longer."""
+    from chalice.local import ChaliceRequestHandler
+
+    class ApiRequestHandler(ChaliceRequestHandler):
+        disable_nagle_algorithm = True
+
+    return ApiRequestHandler
+
+
 def start_api_server(app: Any, port: int, host: str = "127.0.0.1"):
     """Chalice's local server in a thread; returns the server."""
     from chalice.config import Config
-    from chalice.local import CustomLocalChalice, create_local_server
+    from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
     if type(app) is CustomLocalChalice:
-        # create_local_server re-parents the app's class; a second server in one process
-        # (tests) must start from the original class or Python sees an inheritance cycle
+        # the app's class is re-parented below; a second server in one process (tests) must
+        # start from the original class or Python sees an inheritance cycle
         app.__class__ = CustomLocalChalice.__bases__[-1]
-    server = create_local_server(app, Config.create(chalice_stage="local", app_name="iofold"), host, port)
+    # as chalice.local.create_local_server does, with our request handler
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    server = LocalDevServer(app, Config.create(chalice_stage="local", app_name="iofold"), host, port,
+                            handler_cls=api_request_handler())
     threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
     return server
 
