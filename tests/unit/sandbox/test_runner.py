@@ -69,6 +69,16 @@ def test_timeout_kills_only_that_trace_and_a_new_child_resumes():
     assert "time limit" in results[1].reason
 
 
+def test_a_hang_after_a_stream_of_fast_results_is_that_traces_timeout_and_keeps_the_results_before_it():
+    fast = [_trace(f"f{i}", text="good" if i % 3 else "no") for i in range(300)]
+    traces = [*fast, _trace("hang", "loop"), *fast[:20]]
+    results = run_batch(BRANCHY, traces, timeout_s=0.5)
+    assert [r.trace_id for r in results] == [t["id"] for t in traces]
+    assert [r.result for r in results[:300]] == ["pass" if i % 3 else "fail" for i in range(300)]
+    assert results[300].result == "timeout" and results[300].duration_ms >= 500
+    assert [r.result for r in results[301:]] == ["pass" if i % 3 else "fail" for i in range(20)]
+
+
 def test_memory_exhaustion_is_an_error_and_the_batch_continues():
     results = run_batch(BRANCHY, [_trace("a", "crash"), _trace("b")])
     assert results[0].result == "error" and "MemoryError" in results[0].reason
