@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -111,18 +110,50 @@ class Api:
                       status=202)
         return self.wait_job(job["job_id"], timeout_s=timeout_s)
 
+    def wait_ok(self, job_id: str, timeout_s: float = 240) -> dict:
+        """Poll a job until it ends and assert it succeeded; the job."""
+        job = self.wait_job(job_id, timeout_s=timeout_s)
+        assert job["status"] == "succeeded", job
+        return job
+
+    def upload_demo(self, n: int, seed: int) -> list[tuple[str, str]]:
+        """Upload n demo traces (Langfuse-shaped); (trace id, the demo's rating) in demo order."""
+        from infra.local.demo_traces import make_demo_cases
+
+        cases = make_demo_cases(n=n, seed=seed)
+        job = self.ok("POST", "/v1/traces/upload?format=langfuse", raw="\n".join(json.dumps(c.trace) for c in cases),
+                      headers={"Content-Type": "application/x-ndjson"}, status=202)
+        self.wait_ok(job["job_id"])
+        by_external = {t["source"]["external_id"]: t["id"] for t in self.all_traces()}
+        return [(by_external[c.trace["id"]], c.rating) for c in cases]
+
+    def rate(self, eval_set_id: str, ratings: list[tuple[str, str]]) -> None:
+        """Rate each (trace id, rating) in the eval set, without notes."""
+        for trace_id, rating in ratings:
+            self.ok("PUT", f"/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", {"rating": rating, "notes": ""})
+
     def with_key(self, key: str) -> "Api":
         return Api(self.http, key, self.workspace_id)
 
 
-@pytest.fixture
-def http(stack):
+def _http_client():
     from chalice.test import Client
 
     from app import app
 
     with Client(app, stage_name="local") as client:
         yield client.http
+
+
+@pytest.fixture
+def http(stack):
+    yield from _http_client()
+
+
+@pytest.fixture(scope="module")
+def module_http(stack):
+    """One test client for a module whose fixtures build a workspace once."""
+    yield from _http_client()
 
 
 @pytest.fixture

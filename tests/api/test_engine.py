@@ -1,27 +1,17 @@
 """The engine end to end through the API: rate → generate (offline, real state machine, real
 sandbox) → a version with honest held-out numbers → execute over the rest → results."""
 
-import json
-
 import pytest
-
-from infra.local.demo_traces import make_demo_cases
 
 
 @pytest.fixture
 def rated_set(api):
-    cases = make_demo_cases(n=40, seed=3)
-    body = "\n".join(json.dumps(c.trace) for c in cases)
-    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw=body,
-                 headers={"Content-Type": "application/x-ndjson"}, status=202)
-    assert api.wait_job(job["job_id"])["status"] == "succeeded"
-    by_external = {t["source"]["external_id"]: t["id"] for t in api.all_traces()}
+    traces = api.upload_demo(40, seed=3)
     eval_set = api.ok("POST", "/v1/eval-sets", {"name": "refund policy", "description": "",
                                                 "criteria": "Refunds only after the order was looked up"}, status=201)
-    labelled = [(by_external[c.trace["id"]], c.rating) for c in cases if c.rating != "neutral"]
+    labelled = [(trace_id, rating) for trace_id, rating in traces if rating != "neutral"]
     train, rest = labelled[:20], labelled[20:]
-    for trace_id, rating in train:
-        api.ok("PUT", f"/v1/eval-sets/{eval_set['id']}/feedback/{trace_id}", {"rating": rating, "notes": ""})
+    api.rate(eval_set["id"], train)
     return eval_set["id"], train, rest
 
 

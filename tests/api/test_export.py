@@ -9,19 +9,17 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.conftest import new_workspace
-from tests.api.test_matrix import module_http, upload_demo, wait_ok  # noqa: F401 (module_http: fixture)
 
 
 @pytest.fixture(scope="module")
 def exported(module_http):
     api = new_workspace(module_http, "export")
-    traces = upload_demo(api, 30, seed=9)
+    traces = api.upload_demo(30, seed=9)
     es = api.ok("POST", "/v1/eval-sets", {"name": "Export me", "criteria": "look the order up first"}, status=201)["id"]
-    for trace_id, rating in traces[:20]:
-        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{trace_id}", {"rating": rating})
-    eval_id = wait_ok(api, api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+    api.rate(es, traces[:20])
+    eval_id = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                                   status=202)["job_id"])["result"]["eval_id"]
-    wait_ok(api, api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in traces]},
+    api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in traces]},
                         status=202)["job_id"])
     results = {e["trace_id"]: e["result"] for e in api.ok("GET", f"/v1/evals/{eval_id}/executions?limit=200")["items"]}
     return {"api": api, "eval_id": eval_id, "traces": [t for t, _ in traces], "results": results}

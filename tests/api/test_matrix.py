@@ -3,14 +3,12 @@ three versions (generated, hand-edited, one that errs) over 30 rated demo traces
 
 import csv
 import io
-import json
 
 import pytest
 
 from chalicelib import clients
 from chalicelib.metrics import compute_metrics
 from infra import resources
-from infra.local.demo_traces import make_demo_cases
 from tests.conftest import Api, new_workspace
 
 RULE_CODE = '''def eval_refund_rule(trace: dict) -> tuple[bool, str]:
@@ -28,50 +26,24 @@ ERRING_CODE = '''def eval_errs_on_denials(trace: dict) -> tuple[bool, str]:
 
 
 @pytest.fixture(scope="module")
-def module_http(stack):
-    from chalice.test import Client
-
-    from app import app
-
-    with Client(app, stage_name="local") as client:
-        yield client.http
-
-
-def upload_demo(api: Api, n: int, seed: int) -> list[tuple[str, str]]:
-    """Upload n demo traces; (trace id, the demo's rating) in demo order."""
-    cases = make_demo_cases(n=n, seed=seed)
-    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw="\n".join(json.dumps(c.trace) for c in cases),
-                 headers={"Content-Type": "application/x-ndjson"}, status=202)
-    assert api.wait_job(job["job_id"])["status"] == "succeeded"
-    by_external = {t["source"]["external_id"]: t["id"] for t in api.ok("GET", "/v1/traces?limit=200")["items"]}
-    return [(by_external[c.trace["id"]], c.rating) for c in cases]
-
-
-def wait_ok(api: Api, job_id: str) -> dict:
-    job = api.wait_job(job_id, timeout_s=240)
-    assert job["status"] == "succeeded", job
-    return job
-
-
-@pytest.fixture(scope="module")
 def world(module_http):
     api = new_workspace(module_http, "matrix")
-    traces = upload_demo(api, 40, seed=3)
+    traces = api.upload_demo(40, seed=3)
     rated, unrated = traces[:30], traces[30:]
     es = api.ok("POST", "/v1/eval-sets", {"name": "refunds", "criteria": "look the order up before refunding"},
                 status=201)["id"]
     for trace_id, rating in rated:
         api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{trace_id}", {"rating": rating, "notes": f"n-{trace_id[-4:]}"})
-    v1 = wait_ok(api, api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+    v1 = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                              status=202)["job_id"])["result"]["eval_id"]
     v2 = api.ok("POST", f"/v1/evals/{v1}/versions", {"code": RULE_CODE}, status=201)
     v3 = api.ok("POST", f"/v1/evals/{v2['id']}/versions", {"code": ERRING_CODE}, status=201)
     for saved in (v2, v3):
-        wait_ok(api, saved["scoring_job_id"])
+        api.wait_ok(saved["scoring_job_id"])
     api.ok("POST", f"/v1/evals/{v1}/activate")
     ids = [v1, v2["id"], v3["id"]]
     for eval_id in ids:
-        wait_ok(api, api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in unrated]},
+        api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": [t for t, _ in unrated]},
                             status=202)["job_id"])
     executions = {e: {x["trace_id"]: x for x in api.ok("GET", f"/v1/evals/{e}/executions?limit=200")["items"]}
                   for e in ids}

@@ -5,24 +5,22 @@ draft child and never becomes active by itself."""
 import pytest
 
 from tests.conftest import new_workspace
-from tests.api.test_matrix import module_http, upload_demo, wait_ok  # noqa: F401 (module_http: fixture)
 from tests.api.test_versions import ALWAYS_PASS
 
 
 @pytest.fixture(scope="module")
 def refined(module_http):
     api = new_workspace(module_http, "refine")
-    traces = upload_demo(api, 30, seed=11)
+    traces = api.upload_demo(30, seed=11)
     es = api.ok("POST", "/v1/eval-sets", {"name": "r", "criteria": "look the order up first"}, status=201)["id"]
-    for trace_id, rating in traces:
-        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{trace_id}", {"rating": rating})
-    v1 = wait_ok(api, api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+    api.rate(es, traces)
+    v1 = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                              status=202)["job_id"])["result"]["eval_id"]
     api.ok("POST", f"/v1/evals/{v1}/activate")
     bad = api.ok("POST", f"/v1/evals/{v1}/versions", {"code": ALWAYS_PASS}, status=201)
-    wait_ok(api, bad["scoring_job_id"])
+    api.wait_ok(bad["scoring_job_id"])
     job = api.ok("POST", f"/v1/evals/{bad['id']}/refine", {"generator": "offline"}, status=202)
-    done = wait_ok(api, job["job_id"])
+    done = api.wait_ok(job["job_id"])
     return {"api": api, "es": es, "v1": v1, "bad": api.ok("GET", f"/v1/evals/{bad['id']}"), "job": done,
             "ratings": dict(traces)}
 

@@ -6,7 +6,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.errors import Conflict
 from tests.conftest import new_workspace
-from tests.api.test_matrix import RULE_CODE, module_http, upload_demo, wait_ok  # noqa: F401 (module_http: fixture)
+from tests.api.test_matrix import RULE_CODE
 
 ALWAYS_PASS = '''def eval_always(trace: dict) -> tuple[bool, str]:
     return True, "everything passes"
@@ -16,11 +16,10 @@ ALWAYS_PASS = '''def eval_always(trace: dict) -> tuple[bool, str]:
 @pytest.fixture(scope="module")
 def lineage(module_http):
     api = new_workspace(module_http, "versions")
-    traces = upload_demo(api, 24, seed=5)
+    traces = api.upload_demo(24, seed=5)
     es = api.ok("POST", "/v1/eval-sets", {"name": "v", "criteria": "look the order up first"}, status=201)["id"]
-    for trace_id, rating in traces:
-        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{trace_id}", {"rating": rating})
-    v1 = api.ok("GET", "/v1/evals/" + wait_ok(api, api.ok("POST", f"/v1/eval-sets/{es}/generate",
+    api.rate(es, traces)
+    v1 = api.ok("GET", "/v1/evals/" + api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate",
                                                           {"generator": "offline"}, status=202)["job_id"])
                 ["result"]["eval_id"])
     return {"api": api, "es": es, "v1": v1, "ratings": dict(traces)}
@@ -28,7 +27,7 @@ def lineage(module_http):
 
 def _save(lineage, parent_id: str, code: str) -> dict:
     saved = lineage["api"].ok("POST", f"/v1/evals/{parent_id}/versions", {"code": code}, status=201)
-    wait_ok(lineage["api"], saved["scoring_job_id"])
+    lineage["api"].wait_ok(saved["scoring_job_id"])
     return lineage["api"].ok("GET", f"/v1/evals/{saved['id']}")
 
 
@@ -131,19 +130,9 @@ def test_diff_shows_the_code_change_and_the_flipped_traces(lineage):
 
 
 def test_deleting_an_eval_set_deletes_its_versions_and_their_results(api):
-    import json
-
-    from infra.local.demo_traces import make_demo_cases
-
-    cases = make_demo_cases(n=10, seed=9)
-    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw="\n".join(json.dumps(c.trace) for c in cases),
-                 headers={"Content-Type": "application/x-ndjson"}, status=202)
-    api.wait_job(job["job_id"])
-    ids = {t["source"]["external_id"]: t["id"] for t in api.ok("GET", "/v1/traces?limit=200")["items"]}
+    traces = api.upload_demo(10, seed=9)
     es = api.ok("POST", "/v1/eval-sets", {"name": "to delete", "criteria": ""}, status=201)["id"]
-    for case in cases:
-        if case.rating != "neutral":
-            api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{ids[case.trace['id']]}", {"rating": case.rating, "notes": ""})
+    api.rate(es, [(trace_id, rating) for trace_id, rating in traces if rating != "neutral"])
     eval_id = api.wait_job(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                                   status=202)["job_id"])["result"]["eval_id"]
     assert api.ok("GET", f"/v1/evals/{eval_id}/executions")["items"]

@@ -5,14 +5,12 @@ state machine, real sandbox function) and each trace's stored result matches its
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import pytest
 
 from chalicelib.errors import CodeRejected
 from chalicelib.sandbox import validate_code
-from infra.local.demo_traces import make_demo_cases
 from tests.conftest import new_workspace
 from tests.security.conftest import ATTACKS_FILE, CANARY_SECRET, assert_within_caps, load_attacks, outcome_matches
 
@@ -35,31 +33,18 @@ def _traces_for(attack: dict) -> int:
 
 
 @pytest.fixture(scope="module")
-def corpus_api(stack):
+def corpus_api(module_http):
     """A workspace with demo traces, a 2 positive + 2 negative rated set and an offline-generated eval to edit."""
-    from chalice.test import Client
-
-    from app import app
-
-    with Client(app, stage_name="local") as client:
-        api = new_workspace(client.http, "attack corpus")
-        cases = make_demo_cases(n=12, seed=11)
-        job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw="\n".join(json.dumps(c.trace) for c in cases),
-                     headers={"Content-Type": "application/x-ndjson"}, status=202)
-        assert api.wait_job(job["job_id"])["status"] == "succeeded"
-        page = api.ok("GET", "/v1/traces?limit=200")
-        by_external = {t["source"]["external_id"]: t["id"] for t in page["items"]}
-        eval_set = api.ok("POST", "/v1/eval-sets", {"name": "attacks", "description": "", "criteria": ""}, status=201)
-        rated = [(by_external[c.trace["id"]], c.rating) for c in cases if c.rating == "positive"][:2] + \
-            [(by_external[c.trace["id"]], c.rating) for c in cases if c.rating == "negative"][:2]
-        assert len(rated) == 4
-        for trace_id, rating in rated:
-            api.ok("PUT", f"/v1/eval-sets/{eval_set['id']}/feedback/{trace_id}", {"rating": rating, "notes": ""})
-        job = api.ok("POST", f"/v1/eval-sets/{eval_set['id']}/generate", {"generator": "offline"}, status=202)
-        done = api.wait_job(job["job_id"], timeout_s=240)
-        assert done["status"] == "succeeded", done
-        unrated = [t for t in by_external.values() if t not in {t for t, _ in rated}]
-        yield SimpleNamespace(api=api, eval_id=done["result"]["eval_id"], unrated=unrated)
+    api = new_workspace(module_http, "attack corpus")
+    traces = api.upload_demo(12, seed=11)
+    eval_set = api.ok("POST", "/v1/eval-sets", {"name": "attacks", "description": "", "criteria": ""}, status=201)
+    rated = [t for t in traces if t[1] == "positive"][:2] + [t for t in traces if t[1] == "negative"][:2]
+    assert len(rated) == 4
+    api.rate(eval_set["id"], rated)
+    done = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{eval_set['id']}/generate", {"generator": "offline"},
+                              status=202)["job_id"])
+    unrated = [t for t, _ in traces if t not in {t for t, _ in rated}]
+    return SimpleNamespace(api=api, eval_id=done["result"]["eval_id"], unrated=unrated)
 
 
 @pytest.fixture(scope="module")
