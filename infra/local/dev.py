@@ -106,6 +106,7 @@ def main() -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("IOFOLD_ALLOW_SIGNUP", "true")
     os.environ.setdefault("IOFOLD_STAGE", "local")
+    os.environ.setdefault("IOFOLD_ALLOW_PRIVATE_SOURCES", "1")  # the demo Langfuse listens on loopback
 
     from app import app
     from chalicelib import wiring
