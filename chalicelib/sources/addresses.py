@@ -142,7 +142,7 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self, *, allow_private: bool, resolver: Resolver = system_resolver,
                  verify: ssl.SSLContext | bool = True, max_connections: int = 20):
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        ssl_context = httpx.create_ssl_context(verify=verify)  # SSL_CERT_FILE/DIR still honoured
         super().__init__(verify=ssl_context, trust_env=False)
         # httpx 0.28 builds its httpcore pool without a way to pass a network backend: replace
         # that (still unused) pool with one that has ours. Covered by tests/unit/sources/test_addresses.py.

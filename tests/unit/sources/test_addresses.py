@@ -4,6 +4,7 @@ connections pinned to the checked address with the Host header and TLS name unch
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import ssl
 import threading
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from chalicelib.sources.addresses import AddressRefused, GuardedTransport, check_source_url, refusal_reason
+from tests.conftest import ROOT
 
 PUBLIC_V4 = "93.184.216.34"
 METADATA = "169.254.169.254"
@@ -181,6 +183,14 @@ def test_the_source_client_reaches_loopback_when_allowed_and_follows_no_redirect
         response = http.get(f"http://127.0.0.1:{echo_server.port}/redirect")
     assert response.status_code == 302 and response.headers["Location"] == f"http://{METADATA}/"
     assert echo_server.hosts == [f"127.0.0.1:{echo_server.port}"]
+
+
+def test_no_deployed_stage_allows_private_sources():
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    deployed = [config.get("environment_variables", {})] + [
+        stage.get("environment_variables", {}) for name, stage in config["stages"].items() if name != "local"]
+    assert deployed and all("IOFOLD_ALLOW_PRIVATE_SOURCES" not in env for env in deployed)
+    assert "IOFOLD_ALLOW_PRIVATE_SOURCES" not in (ROOT / "infra" / "template.py").read_text()
 
 
 # --- helpers ----------------------------------------------------------------------------------
