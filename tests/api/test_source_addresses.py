@@ -67,6 +67,12 @@ def test_the_connection_test_shows_only_the_status_never_the_body_or_headers(api
     assert stored["status_detail"] == result.json_body["detail"]
 
 
+def test_the_connection_test_shows_no_socket_error_text(api):
+    integration_id = api.ok("POST", "/v1/integrations", _integration("http://127.0.0.1:9"), status=201)["id"]
+    result = api.ok("POST", f"/v1/integrations/{integration_id}/test")
+    assert result == {"ok": False, "detail": "could not connect to Langfuse"}
+
+
 def test_the_connection_test_names_an_unknown_langsmith_project(api):
     with FakeLangSmith(make_demo_runs(1)) as fake:
         integration_id = api.ok("POST", "/v1/integrations", {
