@@ -96,7 +96,7 @@ def delete_api_key(req: Request, key_id: str) -> None:
 @api.route("/v1/integrations", "POST", role="admin", body=CreateIntegrationRequest, response=Integration, status=201)
 def create_integration(req: Request) -> Integration:
     return integrations.create_integration(req.caller, req.body, repo=wiring.integration_repo(),
-                                           keyring=wiring.keyring())
+                                           keyring=wiring.keyring(), check_url=wiring.source_url_check())
 
 
 @api.route("/v1/integrations", "GET", role="viewer", query=LIST_QUERY)

@@ -40,6 +40,7 @@ BENCH_ENV = {
     "IOFOLD_RESOURCE_PREFIX": "iofold-bench",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "IOFOLD_LOG_LEVEL": "WARNING",
+    "IOFOLD_ALLOW_PRIVATE_SOURCES": "1",  # the fake Langfuse listens on loopback
 }
 
 T = TypeVar("T")

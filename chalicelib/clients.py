@@ -10,6 +10,7 @@ import httpx
 from botocore.config import Config
 
 from chalicelib.config import get_settings, reset_settings
+from chalicelib.sources.addresses import GuardedTransport
 
 _BOTO_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=32)
 
@@ -33,9 +34,12 @@ def dynamodb_table(name: str) -> Any:
 
 
 def source_http_client() -> httpx.Client:
-    """An httpx client for calling trace sources (Langfuse …); the caller closes it."""
-    timeout = get_settings().source_timeout_s
-    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False)
+    """An httpx client for calling trace sources (Langfuse …) that connects only to allowed
+    addresses (chalicelib/sources/addresses.py) and follows no redirect; the caller closes it."""
+    settings = get_settings()
+    timeout = settings.source_timeout_s
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False,
+                        transport=GuardedTransport(allow_private=settings.allow_private_sources), trust_env=False)
 
 
 def anthropic_client() -> Any:

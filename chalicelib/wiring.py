@@ -4,6 +4,7 @@ Routes and task handlers call these; domain code receives what they return."""
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 from chalicelib import clients
 from chalicelib.auth.repository import AuthRepository
@@ -11,6 +12,7 @@ from chalicelib.config import get_settings
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.integrations.service import Keyring
 from chalicelib.jobs.repository import JobRepository
+from chalicelib.sources.addresses import check_source_url
 from chalicelib.traces.repository import TraceRepository
 
 
@@ -110,6 +112,11 @@ def generator(choice: str):
     from chalicelib.generation.offline import OfflineGenerator
 
     return OfflineGenerator()
+
+
+def source_url_check() -> Callable[[str], None]:
+    """Raises AddressRefused for a source URL this deployment may not reach (settings decide loopback)."""
+    return functools.partial(check_source_url, allow_private=get_settings().allow_private_sources)
 
 
 def scheduler_target():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from chalicelib.jobs.polling import poll_job
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TAUBENCH = SHARED / "data" / "taubench-airline"
+PRIVATE_SOURCES = "IOFOLD_ALLOW_PRIVATE_SOURCES"
 
 # Nothing in tests may reach the network: no real Anthropic key, even for session fixtures
 # that read settings before the autouse fixture below runs.
@@ -35,6 +38,38 @@ def _no_anthropic_key(monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
 
 
+@contextmanager
+def private_sources(value: str) -> Iterator[None]:
+    """IOFOLD_ALLOW_PRIVATE_SOURCES set to ``value`` inside the block, the settings re-read on both sides."""
+    from chalicelib.config import reset_settings
+
+    previous = os.environ.get(PRIVATE_SOURCES)
+    os.environ[PRIVATE_SOURCES] = value
+    reset_settings()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PRIVATE_SOURCES, None)
+        else:
+            os.environ[PRIVATE_SOURCES] = previous
+        reset_settings()
+
+
+@pytest.fixture
+def private_sources_refused() -> Iterator[None]:
+    """Sources may not be on loopback or private addresses, as in a deployed stack."""
+    with private_sources("0"):
+        yield
+
+
+@pytest.fixture
+def private_sources_allowed() -> Iterator[None]:
+    """Sources may be on loopback and private addresses, as in the local stack."""
+    with private_sources("1"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def stack():
     from app import app
@@ -42,6 +77,8 @@ def stack():
     from infra.local.dev import lambda_handlers
     from infra.local.stack import LocalStack
 
+    # the fake sources tests start listen on loopback, which only this setting lets sources use
+    os.environ[PRIVATE_SOURCES] = "1"
     local = LocalStack(lambda_handlers(app), data_dir=None).start()
     wiring.reset()
     yield local

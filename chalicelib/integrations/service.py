@@ -14,9 +14,10 @@ from chalicelib.integrations.models import (
     SUPPORTED_PLATFORMS, CreateIntegrationRequest, Integration, TestResult,
 )
 from chalicelib.integrations.repository import IntegrationRepository
+from chalicelib.sources.addresses import AddressRefused
 from chalicelib.sources.langfuse.client import LangfuseClient
 from chalicelib.sources.langsmith.client import LangSmithClient
-from chalicelib.sources.models import TransientSourceError
+from chalicelib.sources.models import SourceAuthError, SourceSettingsError, TransientSourceError
 from chalicelib.storage import Page
 from chalicelib.timeutil import now_iso
 
@@ -30,12 +31,18 @@ class Keyring:
 
 
 def create_integration(caller: Caller, req: CreateIntegrationRequest, *, repo: IntegrationRepository,
-                       keyring: Keyring) -> Integration:
-    """Store a new integration with its credentials sealed by KMS."""
+                       keyring: Keyring, check_url: Callable[[str], None]) -> Integration:
+    """Store a new integration with its credentials sealed by KMS; ``check_url`` raises
+    AddressRefused for a base URL sources may not use (see chalicelib/sources/addresses.py)."""
     if req.platform not in SUPPORTED_PLATFORMS:
         raise Unprocessable(f"{req.platform} import is not available yet; supported: {', '.join(SUPPORTED_PLATFORMS)}")
+    base_url = str(req.base_url).rstrip("/")
+    try:
+        check_url(base_url)
+    except AddressRefused as exc:
+        raise Unprocessable(f"base_url refused: {exc.message}", [{"field": "base_url", "reason": exc.message}]) from exc
     integration = Integration(id=new_id("int"), platform=req.platform, name=req.name,
-                              base_url=str(req.base_url).rstrip("/"), mode=req.mode, project=req.project,
+                              base_url=base_url, mode=req.mode, project=req.project,
                               created_at=now_iso())
     envelope = crypto.encrypt_credentials(req.credentials, workspace_id=caller.workspace_id,
                                           integration_id=integration.id, kms=keyring.kms, key_id=keyring.key_id)
@@ -66,13 +73,25 @@ def open_source(workspace_id: str, integration_id: str, *, repo: IntegrationRepo
 
 def test_integration(caller: Caller, integration_id: str, *, repo: IntegrationRepository, keyring: Keyring,
                      http: httpx.Client) -> TestResult:
-    """Reach the source with the stored credentials and record the outcome as the status."""
+    """Reach the source with the stored credentials and record the outcome as the status.
+
+    The detail is a fixed message plus the last HTTP status, never the source's body or headers:
+    the URL may point at something whose answers are secret (this adds a response hook to ``http``)."""
+    statuses: list[int] = []
+    http.event_hooks["response"].append(lambda response: statuses.append(response.status_code))
     client = open_source(caller.workspace_id, integration_id, repo=repo, keyring=keyring, http=http, max_attempts=2)
+    ok = False
     try:
-        detail = client.check()
-        ok = True
-    except (SourceError, TransientSourceError) as exc:
-        detail, ok = str(exc), False
+        client.check()
+        ok, detail = True, f"reached {client.label}"
+    except SourceAuthError:
+        detail = f"{client.label} refused the credentials"
+    except (AddressRefused, SourceSettingsError) as exc:
+        detail = exc.message
+    except (SourceError, TransientSourceError):
+        detail = f"{client.label} did not answer as expected" if statuses else f"could not connect to {client.label}"
+    if statuses:
+        detail += f" (HTTP {statuses[-1]})"
     repo.update_status(caller.workspace_id, integration_id, status="ok" if ok else "error",
                        status_detail=detail[:1000], last_checked_at=now_iso())
     return TestResult(ok=ok, detail=detail)

@@ -3,7 +3,10 @@
 Errors raised by source clients::
 
     SourceError (chalicelib.errors, 502)      the source failed in a way retrying will not fix
-    └── SourceAuthError                       401/403: wrong or revoked credentials, never retried
+    ├── SourceAuthError                       401/403: wrong or revoked credentials, never retried
+    ├── SourceSettingsError                   the source answered, but not for the integration's
+    │                                         settings (an unknown project); safe to show
+    └── AddressRefused (sources/addresses.py) the URL resolves where sources may not be
     TransientSourceError                      429/5xx/timeouts after the client's own retries ran out;
                                               its class name is the Step Functions ``errorType`` to retry on
 """
@@ -57,3 +60,8 @@ class TransientSourceError(Exception):
 
 class SourceAuthError(SourceError):
     """The source refused the credentials (401/403)."""
+
+
+class SourceSettingsError(SourceError):
+    """The source answered, but the integration's settings do not match it (an unknown project).
+    The message holds only our text and those settings, never the source's answer."""

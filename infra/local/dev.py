@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from infra.local.stack import LocalStack  # noqa: E402
+from infra.local.stack import LocalStack, make_private_dir, write_private_file  # noqa: E402
 
 logger = logging.getLogger("iofold.dev")
 
@@ -103,9 +103,10 @@ def main() -> None:
     logger.setLevel(logging.INFO)
     port = int(os.environ.get("IOFOLD_PORT", "8000"))
     data_dir = Path(os.environ.get("IOFOLD_DATA_DIR", ROOT / ".iofold")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     os.environ.setdefault("IOFOLD_ALLOW_SIGNUP", "true")
     os.environ.setdefault("IOFOLD_STAGE", "local")
+    os.environ.setdefault("IOFOLD_ALLOW_PRIVATE_SOURCES", "1")  # the demo Langfuse listens on loopback
 
     from app import app
     from chalicelib import wiring
@@ -133,9 +134,7 @@ def main() -> None:
     else:
         demo = seed_demo(api_url, fake.base_url)
     info = {"api_url": api_url, "dashboard_url": dashboard, "fake_langfuse_url": fake.base_url, **demo}
-    tmp = local_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(local_file)
+    write_private_file(local_file, json.dumps(info, indent=2))
     stack.snapshot()
     print(f"\niofold is running.\n  dashboard: {dashboard}\n  API:       {api_url}\n  API key:   {demo['api_key']}\n"
           f"  (also in {local_file}; Ctrl-C stops and keeps the data)\n", flush=True)

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
@@ -68,6 +69,8 @@ class LocalStack:
         reset_clients()
         lambda_hook.install(self.handlers)
         provision()
+        if self.data_dir:
+            make_private_dir(self.data_dir)
         if self.data_dir and (self.data_dir / "snapshot").exists():
             restore_snapshot(self.data_dir / "snapshot")
         if self.data_dir and self.snapshot_every_s:
@@ -203,11 +206,29 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) with mode 0700, or tighten it to 0700 if it exists:
+    the data folder holds API keys, sealed credentials and the key that opens them."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text`` in a file readable by its owner only: a temporary
+    file created with mode 0600 (whatever the umask) beside it, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _write_json(path: Path, doc: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(path)
+    make_private_dir(path.parent)
+    write_private_file(path, json.dumps(doc))
 
 
 def write_snapshot(folder: Path) -> None:

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -40,7 +41,8 @@ def _is_free(port: int) -> bool:
 def _start(data_dir: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "IOFOLD_"))}
     env.update(IOFOLD_PORT=str(port), IOFOLD_DATA_DIR=str(data_dir))
-    return subprocess.Popen([sys.executable, "-m", "infra.local.dev"], cwd=ROOT, env=env,
+    # umask 0: a file or folder not created with an explicit private mode would be world-readable
+    return subprocess.Popen([sys.executable, "-m", "infra.local.dev"], cwd=ROOT, env=env, umask=0,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -62,11 +64,22 @@ def _stop(proc: subprocess.Popen) -> str:
     return out
 
 
+def _assert_private(data_dir: Path) -> None:
+    """The data folder and everything in it is its owner's alone (keys, sealed credentials, KMS key)."""
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    found = {p.relative_to(data_dir).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in data_dir.rglob("*")}
+    assert {"local.json", "snapshot", "snapshot/kms.json", "snapshot/tables.json"} <= set(found)
+    assert found == {name: 0o700 if (data_dir / name).is_dir() else 0o600 for name in found}
+
+
 def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
     port = _free_port_block()
-    proc = _start(tmp_path, port)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)  # an existing, readable folder gets tightened
+    proc = _start(data_dir, port)
     try:
-        info = _wait_ready(proc, tmp_path, since=0)
+        info = _wait_ready(proc, data_dir, since=0)
         assert info["api_url"] == f"http://127.0.0.1:{port}/v1"
         headers = {"Authorization": f"Bearer {info['api_key']}"}
         traces = httpx.get(f"{info['api_url']}/traces?limit=200", headers=headers).json()["items"]
@@ -79,11 +92,12 @@ def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
     finally:
         output = _stop(proc)
     assert "API key" in output
+    _assert_private(data_dir)
 
     started = time.time()
-    proc = _start(tmp_path, port)
+    proc = _start(data_dir, port)
     try:
-        again = _wait_ready(proc, tmp_path, since=started - 1)
+        again = _wait_ready(proc, data_dir, since=started - 1)
         assert again["api_key"] == info["api_key"] and again["workspace_id"] == info["workspace_id"]
         after = httpx.get(f"{info['api_url']}/traces?limit=200", headers=headers).json()["items"]
         assert {t["id"] for t in after} == {t["id"] for t in traces} - {deleted}

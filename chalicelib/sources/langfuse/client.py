@@ -34,6 +34,8 @@ V2_PAGE_LIMIT = 1000
 class LangfuseClient:
     """Langfuse public API reader: credentials check and paged full-trace fetches."""
 
+    label = "Langfuse"
+
     def __init__(
         self,
         base_url: str,

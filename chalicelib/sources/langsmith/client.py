@@ -26,6 +26,7 @@ from chalicelib.sources.models import (
     SourceAuthError,
     SourceFailure,
     SourcePage,
+    SourceSettingsError,
     TransientSourceError,
 )
 
@@ -35,6 +36,8 @@ MAX_TRACE_PAGES = 1000
 
 class LangSmithClient:
     """LangSmith REST reader: credentials check and paged full-trace fetches."""
+
+    label = "LangSmith"
 
     def __init__(
         self,
@@ -144,7 +147,7 @@ class LangSmithClient:
             raise RequestFailed(f"sessions answer is a JSON {type(found).__name__}, expected an array")
         ids = [str(item["id"]) for item in found if isinstance(item, dict) and item.get("id")]
         if self.project and not ids:
-            raise SourceError(f"LangSmith project {self.project!r} not found")
+            raise SourceSettingsError(f"LangSmith project {self.project!r} not found")
         self._session_ids = ids
         return ids
 
