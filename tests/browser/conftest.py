@@ -126,18 +126,13 @@ def browser(servers):
         chromium.close()
 
 
-# Reports a promise rejection nobody handled as a console error, whatever the browser does with it.
-REPORT_REJECTIONS = """window.addEventListener("unhandledrejection", (event) => {
-  const reason = event.reason;
-  console.error(`Unhandled rejection: ${reason && reason.stack ? reason.stack : reason}`);
-});"""
 # The browser's own log line for an HTTP error status or an aborted request: not the page's fault.
 NETWORK_LOG = re.compile(r"^Failed to load resource: ")
 
 
 def _watch_errors(page, errors: list[str]) -> None:
-    """Collect uncaught exceptions, unhandled rejections and console.error calls of ``page``."""
-    page.add_init_script(REPORT_REJECTIONS)
+    """Collect uncaught exceptions, unhandled rejections (Chromium reports both as page errors) and
+    console.error calls of ``page``."""
     page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
 
     def on_console(message):

@@ -126,6 +126,22 @@ def test_reviewing_six_traces_with_the_keyboard_updates_the_counts(page, servers
     assert page.js_errors == []
 
 
+def test_review_counts_refresh_from_the_server_after_a_save(page, servers, workspace):
+    eval_set = workspace.ok("POST", "/eval-sets", json={"name": "Two reviewers"})
+    sign_in(page, servers, workspace, f"eval-sets/{eval_set['id']}/review")
+    card = page.locator(".review-card")
+    expect(card).to_be_visible()
+    shown = card.get_attribute("data-trace-id")
+    queue = workspace.ok("GET", f"/eval-sets/{eval_set['id']}/review-queue?limit=20")["items"]
+    other = next(item["id"] for item in queue if item["id"] != shown)
+    workspace.ok("PUT", f"/eval-sets/{eval_set['id']}/feedback/{other}", json={"rating": "negative"})  # a colleague
+
+    page.keyboard.press("1")
+    progress = page.locator(".review-progress .progress-label")
+    expect(progress).to_have_text("2 rated · minimum 5")  # the server's counts, not only this page's rating
+    expect(page.locator(".review-progress > .hint")).to_contain_text("1 good · 1 bad · 0 unsure")
+
+
 def test_a_failed_save_is_shown_kept_and_retried(page, servers, workspace):
     eval_set = workspace.ok("POST", "/eval-sets", json={"name": "Flaky network"})
     sign_in(page, servers, workspace, f"eval-sets/{eval_set['id']}/review")
