@@ -19,7 +19,7 @@ JOBS_LIST = re.compile(r"/v1/jobs\?")
 
 
 @contextmanager
-def slow_langfuse(traces: int = 20, delay_s: float = 0.25):
+def slow_langfuse(traces: int = 32, delay_s: float = 0.25):
     """A fake Langfuse answering every request after ``delay_s``: imports from it run for seconds."""
     from infra.local.demo_traces import make_demo_traces
     from infra.local.fake_langfuse import FakeLangfuse
