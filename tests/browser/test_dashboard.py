@@ -207,7 +207,8 @@ def test_connecting_langfuse_and_importing_shows_progress_until_done(page, serve
 def test_phone_width_has_no_sideways_scroll(phone_page, servers, workspace):
     sign_in(phone_page, servers, workspace, "traces")
     expect(phone_page.locator(".trace-row").first).to_be_visible()
-    for route in ("traces", "integrations", "eval-sets", ""):
+    upload_job = workspace.ok("GET", "/jobs?limit=50")["items"][-1]["id"]
+    for route in ("traces", "integrations", "eval-sets", "", "jobs", f"jobs/{upload_job}"):
         phone_page.goto(f"{servers.dashboard_url}#/{route}")
         phone_page.locator(".page-title").first.wait_for()
         phone_page.wait_for_timeout(300)
