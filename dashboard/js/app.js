@@ -11,7 +11,7 @@ import { renderEvalSets } from "./views/evalsets.js";
 import { renderEvalSet } from "./views/evalset.js";
 import { renderReview } from "./views/review.js";
 import { renderIntegrations } from "./views/integrations.js";
-import { renderJobs } from "./views/jobs.js";
+import { renderJob, renderJobs } from "./views/jobs.js";
 import { renderMatrix } from "./views/matrix.js";
 import { renderEval } from "./views/eval.js";
 
@@ -26,6 +26,7 @@ const routes = [
   [/^\/evals\/([^/]+)$/, renderEval, "eval-sets"],
   [/^\/integrations$/, renderIntegrations, "integrations"],
   [/^\/jobs$/, renderJobs, "jobs"],
+  [/^\/jobs\/([^/]+)$/, renderJob, "jobs"],
 ];
 
 const main = document.getElementById("main");

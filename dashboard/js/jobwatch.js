@@ -1,13 +1,36 @@
 // Live job progress: polls GET /v1/jobs/{id} and GET /v1/jobs/{id}/events?after=N until the job ends.
 
 import { api } from "./api.js";
-import { badge, fmtMs, h, progressBar } from "./ui.js";
+import { actionButton, badge, codeBlock, fmtMs, h, progressBar, toast } from "./ui.js";
 
 export const FINAL = ["succeeded", "failed", "cancelled"];
-const STATUS_KIND = { succeeded: "good", failed: "bad", cancelled: "bad", running: "info", queued: "" };
+// Colours that tell the truth: green all done, amber done with failed items, red failed, grey cancelled, blue running.
+const OUTCOME_KIND = { succeeded: "good", partial: "warn", "all failed": "bad", failed: "bad", cancelled: "",
+  running: "info", queued: "" };
 
-export function statusBadge(status) {
-  return badge(status, STATUS_KIND[status] ?? "");
+/** Items a finished job handled well and badly, from its result counts (null when it has none). */
+function itemCounts(job) {
+  const r = job.result || job.counters || {};
+  if (job.type === "import" || job.type === "upload") {
+    return { ok: (r.imported ?? 0) + (r.updated ?? 0) + (r.skipped ?? 0), failed: r.failed ?? 0 };
+  }
+  if (job.type === "execute") return { ok: (r.pass ?? 0) + (r.fail ?? 0), failed: (r.error ?? 0) + (r.timeout ?? 0) };
+  return null;
+}
+
+/** What really happened: a succeeded job with failed items is "partial", with only failed items "all failed". */
+export function jobOutcome(job) {
+  if (job.status !== "succeeded") return job.status;
+  const n = itemCounts(job);
+  if (!n || !n.failed) return "succeeded";
+  return n.ok ? "partial" : "all failed";
+}
+
+export function statusBadge(job) {
+  const outcome = jobOutcome(job);
+  const b = badge(outcome, OUTCOME_KIND[outcome] ?? "");
+  b.dataset.outcome = outcome;
+  return b;
 }
 
 /** Poll a job; calls onJob(job) and onEvent(event); resolves with the final job. */
@@ -44,8 +67,10 @@ export function watchJob(jobId, { onJob, onEvent, intervalMs = 600 } = {}) {
   return { done, stop: () => (stopped = true) };
 }
 
-function resultText(job) {
+/** One line saying how a job ended (or how far it got). */
+export function resultText(job) {
   if (job.status === "failed") return job.error || "failed";
+  if (job.status === "cancelled") return "cancelled";
   const r = job.result || job.counters || {};
   if (job.type === "import" || job.type === "upload") {
     return `${r.imported ?? 0} new, ${r.updated ?? 0} updated, ${r.skipped ?? 0} unchanged, ${r.failed ?? 0} failed`;
@@ -57,24 +82,67 @@ function resultText(job) {
   return Object.entries(r).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}: ${v}`).join(", ");
 }
 
-/** A panel with a live progress bar and the job's event log; resolves `panel.done` with the job. */
-export function jobPanel(jobId, title) {
+/** Per-item failures of a finished job ({external_id, line, reason}), each as text. */
+function failuresList(job) {
+  const failures = job.result?.failures || [];
+  const total = job.result?.failed ?? failures.length;
+  if (!failures.length) return null;
+  return h("section", { class: "job-failures" },
+    h("h4", {}, `Failed items (${total})`),
+    h("ul", { class: "failure-list" }, failures.slice(0, 200).map((f) => h("li", {},
+      f.external_id ? h("code", {}, String(f.external_id)) : null, f.external_id ? " " : null, String(f.reason ?? "")))),
+    total > Math.min(failures.length, 200) ? h("p", { class: "hint" }, `Showing ${Math.min(failures.length, 200)} of ${total}.`) : null);
+}
+
+/** The rest of a finished job's result, as JSON text; generated versions link to their page. */
+function resultBlock(job) {
+  const { failures, ...rest } = job.result || {};
+  if (!Object.keys(rest).length) return null;
+  const link = rest.eval_id ? h("p", {}, h("a", { href: `#/evals/${encodeURIComponent(rest.eval_id)}`, class: "job-eval-link" },
+    `Open ${rest.eval_id}${rest.version ? ` v${rest.version}` : ""} →`)) : null;
+  return h("section", { class: "job-result" }, h("h4", {}, "Result"), link, codeBlock(rest));
+}
+
+/** A panel with a live progress bar and the job's event log; resolves `panel.done` with the job.
+ * With `detail`, it also has a Cancel button while the job runs, and per-item failures and the result once done. */
+export function jobPanel(jobId, title, { detail = false } = {}) {
   const bar = progressBar(0, "Queued…", { name: title });
-  const status = h("span", { class: "job-status" }, statusBadge("queued"));
+  const status = h("span", { class: "job-status" }, statusBadge({ status: "queued" }));
   const log = h("ol", { class: "event-log", "aria-label": "Job events", "aria-live": "polite" });
   const summary = h("p", { class: "job-summary", role: "status" });
-  const panel = h("section", { class: "card job-panel", "data-job-id": jobId },
-    h("div", { class: "job-panel-head" }, h("h3", {}, title), status), bar, summary, log);
+  const outcome = h("div", { class: "job-outcome" });
+  let finished = false;
+  const cancel = detail ? actionButton("Cancel job", async () => {
+    const job = await api.post(`/jobs/${encodeURIComponent(jobId)}/cancel`, {});
+    toast(`Job ${job.status}.`, "info");
+  }, { class: "btn btn-ghost cancel-btn", hidden: true }) : null;
+  const head = h("div", { class: "job-panel-head" }, h("h3", {}, title), status,
+    detail ? cancel : h("a", { href: `#/jobs/${encodeURIComponent(jobId)}`, class: "small job-link" }, "Details"));
+  const panel = h("section", { class: "card job-panel", "data-job-id": jobId }, head, bar, summary, outcome,
+    detail ? h("h4", {}, "Events") : null, log);
   const started = Date.now();
+  let eventProgress = 0;
   const watcher = watchJob(jobId, {
     onJob: (job) => {
-      status.replaceChildren(statusBadge(job.status));
-      bar.setState(job.status);
-      const label = FINAL.includes(job.status) ? `${job.status} · ${job.progress}%` : `${job.progress}%`;
-      bar.set(job.progress ?? 0, label);
-      if (FINAL.includes(job.status)) summary.textContent = `${resultText(job)} (${fmtMs(Date.now() - started)})`;
+      const done = FINAL.includes(job.status);
+      status.replaceChildren(statusBadge(job));
+      bar.setState(jobOutcome(job));
+      // Tasks report progress in their events before the job record catches up (generation never updates it).
+      const progress = done ? job.progress ?? 0 : Math.max(job.progress ?? 0, eventProgress);
+      bar.set(progress, done ? `${jobOutcome(job)} · ${progress}%` : `${progress}%`);
+      if (cancel) cancel.hidden = done;
+      if (done && !finished) {
+        finished = true;
+        summary.textContent = `${resultText(job)}${detail ? "" : ` (${fmtMs(Date.now() - started)})`}`;
+        if (detail) outcome.replaceChildren(...[failuresList(job), resultBlock(job)].filter(Boolean));
+      } else if (!done && job.counters && Object.keys(job.counters).length) {
+        summary.textContent = resultText(job);
+      }
     },
-    onEvent: (event) => log.append(h("li", {}, h("span", { class: "muted" }, `#${event.seq} `), event.message)),
+    onEvent: (event) => {
+      if (typeof event.progress === "number") eventProgress = Math.max(eventProgress, event.progress);
+      log.append(h("li", {}, h("span", { class: "muted" }, `#${event.seq} `), event.message));
+    },
   });
   panel.done = watcher.done.catch((err) => {
     summary.textContent = `Lost track of the job: ${err.message}`;

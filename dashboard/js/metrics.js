@@ -40,10 +40,10 @@ export function flagWarnings(flags) {
 }
 
 /** The stats of one version as a definition list. */
-export function metricsList(m) {
+export function metricsList(m, { generation = true } = {}) {
   if (!m || m.n === undefined) return h("p", { class: "muted" }, "Not measured yet: run it on the rated traces.");
   const rows = [
-    ["Accuracy (95% CI)", fmtAccuracy(m)],
+    ["Accuracy on rated traces (95% CI)", fmtAccuracy(m)],
     ["Scored (n)", String(m.n)],
     ["Precision", fmtPct(m.precision)],
     ["Recall", fmtPct(m.recall)],
@@ -54,8 +54,8 @@ export function metricsList(m) {
     ["Coverage", fmtPct(m.coverage)],
     ["Neutral (not scored)", String(m.neutral ?? 0)],
   ];
-  if (m.heldout_accuracy !== undefined) rows.push(["Held-out estimate", fmtPct(m.heldout_accuracy)]);
-  if (m.training_accuracy !== undefined) rows.push(["Training accuracy", fmtPct(m.training_accuracy)]);
+  if (generation && m.heldout_accuracy !== undefined) rows.push(["Held-out accuracy (cross-validated)", fmtPct(m.heldout_accuracy)]);
+  if (generation && m.training_accuracy !== undefined) rows.push(["Accuracy on training ratings", fmtPct(m.training_accuracy)]);
   return h("dl", { class: "metrics" }, rows.map(([k, v], i) => h("div", { class: i === 0 ? "metric metric-wide" : "metric" },
     h("dt", {}, k), h("dd", { "data-metric": k }, v))));
 }
@@ -73,11 +73,12 @@ export function confusionMatrix(confusion, caption = "Confusion matrix") {
       h("tr", {}, h("th", { scope: "row" }, "Human bad"), cell(c.fp, false, "fp"), cell(c.tn, true, "tn"))));
 }
 
-/** A compact one-line summary: "accuracy 90% · κ 0.80 · n 40". */
+/** A compact one-line summary: "held-out 85% · accuracy on rated 90% · κ 0.80 · n 40". */
 export function metricsLine(m) {
   if (!m || m.n === undefined) return "not measured";
-  const parts = [`accuracy ${fmtPct(m.accuracy)}`, `κ ${fmtNum(m.cohen_kappa)}`, `n ${m.n}`];
+  const parts = [];
   if (m.heldout_accuracy !== undefined && m.heldout_accuracy !== null) parts.push(`held-out ${fmtPct(m.heldout_accuracy)}`);
+  parts.push(`accuracy on rated ${fmtPct(m.accuracy)}`, `κ ${fmtNum(m.cohen_kappa)}`, `n ${m.n}`);
   if (m.errors) parts.push(`${m.errors} errors`);
   if (m.timeouts) parts.push(`${m.timeouts} timeouts`);
   return parts.join(" · ");

@@ -90,6 +90,7 @@ export function emptyState(title, text, ...actions) {
 }
 
 export function errorState(err, retry) {
+  reportBug(err);
   return h("div", { class: "empty error-state", role: "alert" }, h("h2", {}, "Something went wrong"),
     h("p", {}, err.message || String(err)),
     retry ? h("button", { type: "button", class: "btn", onclick: retry }, "Try again") : null);
@@ -150,8 +151,17 @@ export function toast(message, kind = "info", { timeoutMs } = {}) {
   return item;
 }
 
+/** A bug in this code (not an API answer or an expected failure) goes to the console as well, so it
+ * is seen (and fails the browser tests) instead of hiding in a toast. */
+export function reportBug(err) {
+  if (err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError || err instanceof SyntaxError) {
+    console.error(err);
+  }
+}
+
 /** Toast an API error with its message (and request id when there is one). */
 export function toastError(err, prefix = "") {
+  reportBug(err);
   const rid = err && err.requestId ? ` (request ${err.requestId})` : "";
   toast(`${prefix}${err && err.message ? err.message : String(err)}${rid}`, "error");
 }

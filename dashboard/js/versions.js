@@ -12,7 +12,8 @@ export function versionsList(versions, { current = null } = {}) {
   evalStatusBadge(e.status),
   h("a", { href: `#/evals/${encodeURIComponent(e.id)}`, "aria-current": e.id === current ? "page" : null },
     h("code", {}, `${e.id} v${e.version ?? "?"}`)),
-  h("span", { class: "version-metrics" }, metricsLine(e.metrics)),
+  h("span", { class: "version-metrics" }, metricsLine(e.metrics && { ...e.metrics,
+    heldout_accuracy: e.generation?.heldout_accuracy ?? e.metrics.heldout_accuracy })),
   h("span", { class: "muted small" }, `${e.generator || ""}${e.created_at ? ` · ${fmtAgo(e.created_at)}` : ""}`),
   (e.flags || []).map((f) => badge(f.replaceAll("_", " "), "warn")))));
 }

@@ -25,6 +25,7 @@ DEMO_TRACES = 12
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives the dashboard in Chromium")
     config.addinivalue_line("markers", "slow: slower tests (browser, property-based, whole-dataset)")
+    config.addinivalue_line("markers", "allow_page_errors(pattern): page errors matching the regex are expected")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -125,12 +126,39 @@ def browser(servers):
         chromium.close()
 
 
-def _page(browser, request, viewport):
+# The browser's own log line for an HTTP error status or an aborted request: not the page's fault.
+NETWORK_LOG = re.compile(r"^Failed to load resource: ")
+
+
+def _watch_errors(page, errors: list[str]) -> None:
+    """Collect uncaught exceptions, unhandled rejections (Chromium reports both as page errors) and
+    console.error calls of ``page``."""
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+
+    def on_console(message):
+        if message.type == "error" and not NETWORK_LOG.match(message.text):
+            errors.append(f"console.error: {message.text}")
+    page.on("console", on_console)
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors(request):
+    """Fail the test when any of its pages threw, left a promise rejection unhandled or called
+    console.error (unless marked ``allow_page_errors(pattern)`` and every error matches it)."""
+    errors: list[str] = []
+    yield errors
+    marker = request.node.get_closest_marker("allow_page_errors")
+    allowed = re.compile(marker.args[0]) if marker else None
+    unexpected = [e for e in errors if not (allowed and allowed.search(e))]
+    if unexpected:
+        pytest.fail("the page reported errors:\n" + "\n".join(unexpected), pytrace=False)
+
+
+def _page(browser, request, viewport, errors):
     context = browser.new_context(viewport=viewport, has_touch=viewport["width"] < 600)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _watch_errors(page, errors)
     page.js_errors = errors
     yield page
     report = getattr(request.node, "rep_call", None)
@@ -142,15 +170,15 @@ def _page(browser, request, viewport):
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser, request, no_page_errors):
     """A fresh desktop-sized browser page (own storage); screenshot on failure."""
-    yield from _page(browser, request, {"width": 1280, "height": 900})
+    yield from _page(browser, request, {"width": 1280, "height": 900}, no_page_errors)
 
 
 @pytest.fixture
-def phone_page(browser, request):
+def phone_page(browser, request, no_page_errors):
     """A phone-sized touch page."""
-    yield from _page(browser, request, {"width": 390, "height": 844})
+    yield from _page(browser, request, {"width": 390, "height": 844}, no_page_errors)
 
 
 def sign_in(page, servers: Servers, ws: Workspace, route: str = "") -> None:

@@ -77,7 +77,7 @@ def test_reviewing_six_traces_with_the_keyboard_updates_the_counts(page, servers
     sign_in(page, servers, workspace, f"eval-sets/{eval_set['id']}/review")
     card = page.locator(".review-card")
     progress = page.locator(".review-progress .progress-label")
-    expect(progress).to_have_text("0 of 5 examples")
+    expect(progress).to_have_text("0 rated · minimum 5")
 
     def current() -> str:
         expect(card).to_be_visible()
@@ -92,10 +92,10 @@ def test_reviewing_six_traces_with_the_keyboard_updates_the_counts(page, servers
     t1 = press("1")
     t2 = press("2")
     t3 = press("ArrowRight")
-    expect(progress).to_have_text("3 of 5 examples")  # optimistic, before the saves land
+    expect(progress).to_have_text("3 rated · minimum 5")  # optimistic, before the saves land
     page.keyboard.press("u")  # undo: the third trace comes back
     expect(card).to_have_attribute("data-trace-id", t3)
-    expect(progress).to_have_text("2 of 5 examples")
+    expect(progress).to_have_text("2 rated · minimum 5")
     page.keyboard.press("n")
     page.keyboard.type("looked the order up but no refund asked")
     page.keyboard.press("Escape")
@@ -116,7 +116,7 @@ def test_reviewing_six_traces_with_the_keyboard_updates_the_counts(page, servers
     assert {t: feedback[t]["rating"] for t in (t1, t2, t3, t4, t5, t6)} == {
         t1: "positive", t2: "negative", t3: "neutral", t4: "negative", t5: "positive", t6: "neutral"}
     assert feedback[t3]["notes"] == "looked the order up but no refund asked"
-    expect(progress).to_have_text("4 of 5 examples")
+    expect(progress).to_have_text("6 rated · minimum 5")
     expect(page.get_by_role("button", name="Generate eval")).to_be_disabled()
 
     page.keyboard.press("?")
@@ -124,6 +124,22 @@ def test_reviewing_six_traces_with_the_keyboard_updates_the_counts(page, servers
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
     assert page.js_errors == []
+
+
+def test_review_counts_refresh_from_the_server_after_a_save(page, servers, workspace):
+    eval_set = workspace.ok("POST", "/eval-sets", json={"name": "Two reviewers"})
+    sign_in(page, servers, workspace, f"eval-sets/{eval_set['id']}/review")
+    card = page.locator(".review-card")
+    expect(card).to_be_visible()
+    shown = card.get_attribute("data-trace-id")
+    queue = workspace.ok("GET", f"/eval-sets/{eval_set['id']}/review-queue?limit=20")["items"]
+    other = next(item["id"] for item in queue if item["id"] != shown)
+    workspace.ok("PUT", f"/eval-sets/{eval_set['id']}/feedback/{other}", json={"rating": "negative"})  # a colleague
+
+    page.keyboard.press("1")
+    progress = page.locator(".review-progress .progress-label")
+    expect(progress).to_have_text("2 rated · minimum 5")  # the server's counts, not only this page's rating
+    expect(page.locator(".review-progress > .hint")).to_contain_text("1 good · 1 bad · 0 unsure")
 
 
 def test_a_failed_save_is_shown_kept_and_retried(page, servers, workspace):
@@ -191,7 +207,8 @@ def test_connecting_langfuse_and_importing_shows_progress_until_done(page, serve
 def test_phone_width_has_no_sideways_scroll(phone_page, servers, workspace):
     sign_in(phone_page, servers, workspace, "traces")
     expect(phone_page.locator(".trace-row").first).to_be_visible()
-    for route in ("traces", "integrations", "eval-sets", ""):
+    upload_job = workspace.ok("GET", "/jobs?limit=50")["items"][-1]["id"]
+    for route in ("traces", "integrations", "eval-sets", "", "jobs", f"jobs/{upload_job}"):
         phone_page.goto(f"{servers.dashboard_url}#/{route}")
         phone_page.locator(".page-title").first.wait_for()
         phone_page.wait_for_timeout(300)
@@ -210,7 +227,7 @@ def test_generate_unlocks_when_ready_and_shows_the_job_to_the_end(page, servers,
         workspace.ok("PUT", f"/eval-sets/{eval_set['id']}/feedback/{item['id']}", json={"rating": rating})
 
     sign_in(page, servers, workspace, f"eval-sets/{eval_set['id']}")
-    expect(page.locator(".progress-label").first).to_have_text("5 of 5 examples")
+    expect(page.locator(".progress-label").first).to_have_text("5 rated · minimum 5")
     expect(page.locator("[data-count=positive]")).to_have_text("3")
     generate = page.get_by_role("button", name="Generate eval")
     expect(generate).to_be_enabled()

@@ -9,6 +9,7 @@ import { handoff } from "../state.js";
 import { actionButton, badge, errorState, fmtCost, fmtTime, h, hashQuery, loading, ratingLabels, toast,
   toastError } from "../ui.js";
 import { versionsList } from "../versions.js";
+import { ratedTraces, traceRef } from "../tracenames.js";
 import { cellKind } from "./matrix.js";
 
 const INDENT = "    ";
@@ -80,16 +81,14 @@ export async function renderEval(main, evalId) {
     body.replaceChildren(
       h("div", { class: "eval-grid" },
         h("section", { class: "card eval-metrics" }, h("h2", {}, "Metrics"),
-          h("p", { class: "hint" }, "Agreement with the human ratings of the set's traces."),
-          metricsList(m)),
+          accuracyHeadline(gen, m),
+          h("p", { class: "hint" }, "Agreement with all the set's human ratings, the training ones included."),
+          metricsList(m, { generation: false })),
         h("section", { class: "card" }, h("h2", {}, "Confusion"),
           m.confusion ? confusionMatrix(m.confusion, "Human rating × eval result") : h("p", { class: "muted" }, "Not measured yet."),
           h("h3", {}, "Generation"),
           h("dl", { class: "kv" },
-            h("dt", {}, "Held-out estimate"), h("dd", { "data-metric": "heldout" },
-              fmtPct(gen.heldout_accuracy ?? m.heldout_accuracy), gen.folds ? ` over ${gen.folds} folds` : ""),
             h("dt", {}, "Held-out κ"), h("dd", {}, fmtNum(gen.heldout_kappa)),
-            h("dt", {}, "Training accuracy"), h("dd", {}, fmtPct(gen.training_accuracy ?? m.training_accuracy)),
             h("dt", {}, "Trained on"), h("dd", {}, `${(v.training_trace_ids || []).length} traces`),
             h("dt", {}, "Cost"), h("dd", {}, `${fmtCost(v.cost_usd)} · ${v.input_tokens || 0} in / ${v.output_tokens || 0} out tokens`)))),
       codeSection(),
@@ -143,8 +142,9 @@ export async function renderEval(main, evalId) {
   async function showDiff(againstId) {
     compareBox.replaceChildren(loading("Comparing…"));
     try {
-      const d = await api.get(`/evals/${enc}/diff`, { against: againstId });
-      compareBox.replaceChildren(diffView(d));
+      const [d, traces] = await Promise.all([api.get(`/evals/${enc}/diff`, { against: againstId }),
+        ratedTraces(v.eval_set_id).catch(() => new Map())]);
+      compareBox.replaceChildren(diffView(d, traces));
     } catch (err) {
       compareBox.replaceChildren(errorState(err));
     }
@@ -223,6 +223,21 @@ export async function renderEval(main, evalId) {
     alive = false;
     for (const p of panels) p.stop();
   };
+}
+
+/** The headline: held-out (cross-validated) accuracy, with training accuracy secondary and labeled as such. */
+function accuracyHeadline(gen, m) {
+  const heldout = gen.heldout_accuracy ?? m.heldout_accuracy;
+  const training = gen.training_accuracy ?? m.training_accuracy;
+  const measured = heldout !== null && heldout !== undefined;
+  return h("div", { class: "headline-metric" },
+    h("div", { class: "headline-label", id: "heldout-label" }, "Held-out accuracy (cross-validated)"),
+    h("div", { class: "headline-value", "data-metric": "heldout", "aria-labelledby": "heldout-label" }, fmtPct(heldout)),
+    h("p", { class: "muted small" }, measured
+      ? `On ratings the code was not written from${gen.folds ? `, over ${gen.folds} folds` : ""}.`
+      : "Not measured: too few ratings to hold some out, or the code was written by hand."),
+    h("p", { class: "headline-secondary", "data-metric": "training" },
+      `${fmtPct(training)} on training ratings`));
 }
 
 /** A textarea for Python: Tab indents (Shift+Tab dedents); Esc then Tab leaves the editor. 422 errors show inline. */
@@ -310,8 +325,9 @@ const DIFF_ROWS = [["n", "Scored (n)", (x) => String(x ?? "—")], ["accuracy", 
   ["cohen_kappa", "Cohen's κ", fmtNum], ["errors", "Errors", (x) => String(x ?? 0)],
   ["timeouts", "Timeouts", (x) => String(x ?? 0)], ["coverage", "Coverage", fmtPct]];
 
-/** The diff of two versions: side-by-side metrics, the coloured unified diff, the flipped traces. */
-export function diffView(d) {
+/** The diff of two versions: side-by-side metrics, the coloured unified diff, the flipped traces (named from
+ * `traces`, id -> summary). */
+export function diffView(d, traces = new Map()) {
   const a = d.against;
   const b = d.eval;
   const fixed = d.flipped.filter((f) => f.fixed === true).length;
@@ -344,7 +360,7 @@ export function diffView(d) {
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Trace"), h("th", { scope: "col" }, "Human"),
         h("th", { scope: "col" }, `v${a.version}`), h("th", { scope: "col" }, `v${b.version}`), h("th", { scope: "col" }, ""))),
       h("tbody", {}, d.flipped.map((f) => h("tr", { "data-trace-id": f.trace_id },
-        h("td", {}, h("a", { href: `#/traces/${encodeURIComponent(f.trace_id)}` }, h("code", {}, f.trace_id.slice(0, 14)))),
+        h("td", {}, traceRef(f.trace_id, traces.get(f.trace_id))),
         h("td", {}, ratingLabels[f.rating] || f.rating),
         h("td", { title: f.before_reason }, resultCell(f.rating, f.before)),
         h("td", { title: f.after_reason }, resultCell(f.rating, f.after)),

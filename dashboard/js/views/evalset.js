@@ -6,6 +6,7 @@ import { readiness } from "../readiness.js";
 import { loadEvalSet, warningsList } from "./evalsets.js";
 import { generateControl } from "./review.js";
 import { versionsList } from "../versions.js";
+import { ratedTraces, traceRef } from "../tracenames.js";
 
 const RATING_KIND = { positive: "good", negative: "bad", neutral: "warn" };
 
@@ -44,7 +45,8 @@ export async function renderEvalSet(main, setId) {
 
 function feedbackSection(setId) {
   const body = h("div", {}, loading("Loading ratings…"));
-  api.get(`/eval-sets/${encodeURIComponent(setId)}/feedback`, { limit: 50 }).then((page) => {
+  Promise.all([api.get(`/eval-sets/${encodeURIComponent(setId)}/feedback`, { limit: 50 }),
+    ratedTraces(setId).catch(() => new Map())]).then(([page, traces]) => {
     const items = page.items || [];
     if (!items.length) {
       body.replaceChildren(emptyState("No ratings yet", "Review a few traces to start.",
@@ -53,7 +55,7 @@ function feedbackSection(setId) {
     }
     body.replaceChildren(h("ul", { class: "feedback-list" }, items.map((f) => h("li", {},
       badge(ratingLabels[f.rating] || f.rating, RATING_KIND[f.rating]),
-      h("a", { href: `#/traces/${encodeURIComponent(f.trace_id)}` }, f.trace?.name || f.trace_id),
+      traceRef(f.trace_id, traces.get(f.trace_id)),
       f.notes ? h("span", { class: "notes" }, `“${f.notes}”`) : null,
       h("span", { class: "muted" }, fmtAgo(f.rated_at || f.updated_at))))));
   }).catch((err) => body.replaceChildren(errorState(err)));

@@ -18,7 +18,7 @@ const KEYS = {
 };
 const SHORTCUTS = [
   ["1 or →", "Good"], ["2 or ←", "Bad"], ["3 or ↓", "Unsure"], ["n", "Write a note"], ["Esc", "Leave the note"],
-  ["u", "Undo the last rating"], ["?", "This help"],
+  ["s", "Skip this trace (rate it later)"], ["u", "Undo the last rating"], ["?", "This help"],
 ];
 const SWIPE_PX = 80;
 const PREFETCH = 3;
@@ -69,7 +69,7 @@ export function generateControl(set, { land = false } = {}) {
 
 export async function renderReview(main, setId) {
   main.append(loading("Loading the review queue…"));
-  const set = await loadEvalSet(main, setId);
+  let set = await loadEvalSet(main, setId);
   if (!set) return;
   const enc = encodeURIComponent(set.id);
   const state = {
@@ -229,7 +229,9 @@ export async function renderReview(main, setId) {
         h("span", { class: "muted queue-left" }, `${state.queue.length}${state.exhausted ? "" : "+"} more in queue`)),
       item.reason ? h("p", { class: "hint" }, `In the queue because: ${item.reason}`) : null,
       h("div", { class: "rate-buttons", role: "group", "aria-label": "Rate" },
-        rateButton("positive", "1 / →"), rateButton("negative", "2 / ←"), rateButton("neutral", "3 / ↓"), undo),
+        rateButton("positive", "1 / →"), rateButton("negative", "2 / ←"), rateButton("neutral", "3 / ↓"),
+        h("button", { type: "button", class: "btn btn-ghost skip-btn", onclick: skip, "aria-keyshortcuts": "s" }, "Skip (s)"),
+        undo),
       notesInput, body);
     stage.replaceChildren(card);
     stage.dataset.traceId = item.id;
@@ -258,6 +260,13 @@ export async function renderReview(main, setId) {
       if (!ok) toast(`Rating of “${item.name || item.id}” not saved; it is kept and can be retried.`, "error");
     });
     renderProgress();
+    showNext();
+  }
+
+  /** Leave the current trace unrated for now: it stays in the set's queue for a later visit. */
+  function skip() {
+    if (!state.current) return;
+    toast(`Skipped “${state.current.name || state.current.id}”.`, "info", { timeoutMs: 2000 });
     showNext();
   }
 
@@ -324,6 +333,9 @@ export async function renderReview(main, setId) {
     } else if (event.key === "n") {
       event.preventDefault();
       notesInput?.focus();
+    } else if (event.key === "s") {
+      event.preventDefault();
+      skip();
     } else if (event.key === "u") {
       event.preventDefault();
       undoLast();

@@ -38,7 +38,8 @@ export function renderSignIn(main, { onSignedIn }) {
     }
   } },
   field("API key", h("div", { class: "input-row" }, keyInput, show),
-    "Kept in this browser only. `make dev` prints one, and writes it to .iofold/local.json."),
+    ["Kept in this browser only. ", h("code", {}, "make dev"), " prints one, and writes it to ",
+      h("code", {}, ".iofold/local.json"), "."]),
   message, submit);
 
   const wsName = h("input", { type: "text", name: "workspace", value: "My workspace", maxlength: "200" });

@@ -21,10 +21,21 @@ export async function renderTrace(main, traceId) {
       h("div", {},
         h("h1", { class: "page-title", tabindex: "-1" }, trace.name || "(unnamed trace)"),
         h("p", { class: "muted" }, fmtTime(trace.timestamp), " · ", source.platform || "",
-          source.url ? [" · ", h("a", { href: source.url, target: "_blank", rel: "noopener noreferrer" }, "open in source")] : null),
+          webUrl(source.url) ? [" · ", h("a", { href: webUrl(source.url), target: "_blank", rel: "noopener noreferrer" },
+            "open in source")] : null),
         h("div", { class: "tags" }, (trace.tags || []).map((t) => badge(t))))),
     ratePanel(trace.id),
     traceBody(trace));
+}
+
+/** The trace's link back to its source, only when it is an http(s) URL (a `javascript:` link would run code). */
+function webUrl(value) {
+  try {
+    const url = new URL(String(value));
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 function ratePanel(traceId) {
