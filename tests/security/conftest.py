@@ -79,6 +79,18 @@ def canary(monkeypatch):
     directory.rmdir()
 
 
+@pytest.fixture(params=("host", "lambda"))
+def sandbox_profile(request, monkeypatch) -> str:
+    """Each test using it runs under both sandbox profiles (IOFOLD_SANDBOX_PROFILE): the host's every
+    layer, and Lambda's (netns, Landlock and the uid switch off; seccomp is then the wall alone)."""
+    from chalicelib.sandbox.runner import PROFILE_ENV, sandbox_capabilities
+
+    if request.param == "lambda" and not sandbox_capabilities(profile="host")["seccomp"].startswith("on"):
+        pytest.skip("the lambda profile needs seccomp, which this machine does not offer")
+    monkeypatch.setenv(PROFILE_ENV, request.param)
+    return request.param
+
+
 def assert_within_caps(result) -> None:
     """Reason, stdout and stderr of a result (TraceResult or execution record) are within the sandbox's caps."""
     from chalicelib.sandbox.child import ERROR_CAP, REASON_CAP, STDOUT_CAP
