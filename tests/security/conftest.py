@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ATTACKS_FILE = ROOT.parent / "shared" / "security" / "attacks.py"
+# ../shared beside the checkout (a worktree may sit one level deeper: the nearest one up the tree wins)
+ATTACKS_FILE = next((parent / "shared" / "security" / "attacks.py" for parent in ROOT.parents
+                     if (parent / "shared" / "security" / "attacks.py").exists()),
+                    ROOT.parent / "shared" / "security" / "attacks.py")
 CANARY_SECRET = "iofold-canary-secret-7f3a9c"
 CANARY_FILE_TEXT = "iofold-canary-file-contents-51b2e8"
 
