@@ -371,9 +371,10 @@ def lock_down(cpu_limit_s: int, headroom_mb: int, skip: frozenset = frozenset(),
 
 def drop_lockdown_modules() -> None:
     """Forget the modules only lockdown needed (ctypes and its submodules, _ctypes, resource,
-    socket, ...). ctypes' modules are also emptied (all but their dunder names): the interpreter keeps the _ctypes extension
-    module alive whatever sys.modules says, and ctypes' classes keep its namespace alive, so a
-    walk of the garbage collector's objects would otherwise still find CDLL, dlopen and friends.
+    socket, ...). ctypes' modules are also emptied (all but their dunder names): the interpreter
+    keeps the _ctypes extension module alive whatever sys.modules says, and ctypes' classes keep
+    its namespace alive, so a walk of the garbage collector's objects would otherwise still find
+    CDLL, dlopen and friends.
     What cannot go: _ctypes' built-in C types (reachable via ``object.__subclasses__()``), which
     without dlopen/dlsym have no function to call; the seccomp filter bounds them anyway."""
     import gc
@@ -763,8 +764,8 @@ def zygote_main(argv: list[str]) -> int:
     SECURITY.md allows a pre-warmed zygote only if it never reads request data: it reads nothing
     but fork and reap requests (limits, layer names, two pipe descriptors passed with
     SCM_RIGHTS; a reap kills the child if it still runs, waits for it and answers its exit
-    status and CPU time). Each child takes those pipes as its stdin and result channel (fd 3), locks itself down and
-    reads its own code and traces from them, exactly like a fresh child.
+    status and CPU time). Each child takes those pipes as its stdin and result channel (fd 3),
+    locks itself down and reads its own code and traces from them, exactly like a fresh child.
     """
     import json
     import os

@@ -59,7 +59,8 @@ def test_a_normal_event_runs_under_the_env_profile_and_fails_closed_without_secc
             run_sandbox({"code": CODE, "traces": [{"id": "a"}]}, env=LAMBDA_ENV)
         return
     out = run_sandbox({"code": CODE, "traces": [{"id": "a"}, {"id": "b"}]}, env=LAMBDA_ENV)
-    assert [(r["trace_id"], r["result"], r["reason"]) for r in out["results"]] == [("a", "pass", "a"), ("b", "pass", "b")]
+    assert [(r["trace_id"], r["result"], r["reason"]) for r in out["results"]] == [
+        ("a", "pass", "a"), ("b", "pass", "b")]
 
 
 @pytest.mark.parametrize("event", [{"action": "run"}, {"action": "probe", "code": CODE}])
