@@ -10,11 +10,10 @@ the required set (fail closed: nothing is sent to a child that is not fully lock
 streams the job to the child's stdin and reads one bounded JSON line per trace back from the
 result pipe, the child's fd 3 (its fds 1 and 2 are captured output, never the channel).
 ``IOFOLD_SANDBOX_PROFILE`` (``host`` | ``lambda``, see child.py) says which layers the child
-attempts and which must be on. Each trace
-gets its own deadline, measured from the previous answer; past it the child's process group is
-SIGKILLed, the trace is marked ``timeout`` and a new child resumes with the next trace. A child
-that dies mid-trace marks that trace ``error`` the same way. Normally one child serves the
-whole batch.
+attempts and which must be on. Each trace gets its own deadline, measured from the previous
+answer; past it the child's process group is SIGKILLed, the trace is marked ``timeout`` and a
+new child resumes with the next trace. A child that dies mid-trace marks that trace ``error``
+the same way. Normally one child serves the whole batch.
 
 Traces may be passed already JSON-encoded (:class:`EncodedTrace`), as the sandbox Lambda
 receives them; they then go to the child byte for byte, and the results can be had as plain
