@@ -39,7 +39,7 @@ def _available(layer: str) -> bool:
 
 @pytest.mark.parametrize("layer, must_fail", [
     ("seccomp", ("read_canary", "read_etc_passwd", "write_file", "mkdir", "fork", "posix_spawn", "setuid_root",
-                 "kill_parent")),
+                 "kill_parent", "stat_etc_passwd", "lstat_etc_passwd", "readlink_proc_self_exe")),
     ("landlock", ("read_canary", "read_etc_passwd", "write_file", "mkdir", "listdir_root", "posix_spawn",
                   "import_socket", "import_subprocess")),
     ("netns", ("connect_loopback",)),
