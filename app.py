@@ -429,7 +429,8 @@ def execute_aggregate(event, context):
 
 @app.lambda_function(name="sandbox")
 def sandbox(event, context):
-    """The sandbox function: runs eval code in a fresh locked-down child, never in this process."""
+    """The sandbox function: runs eval code in a fresh locked-down child, never in this process;
+    {"action": "probe"} reports the layers a child applied (IOFOLD_SANDBOX_PROFILE, _REQUIRE)."""
     from chalicelib.sandbox.tasks import run_sandbox
 
     return run_sandbox(event)

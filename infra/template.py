@@ -109,7 +109,7 @@ def build(stage: str) -> dict[str, Any]:
         "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]}}
     out["Sandbox"] = {"Properties": {"Role": {"Fn::GetAtt": ["SandboxRole", "Arn"]}, "MemorySize": 512,
                                      "Timeout": 300, "ReservedConcurrentExecutions": 10,
-                                     "Environment": {"Variables": {"IOFOLD_SANDBOX_REQUIRE": "seccomp,landlock"}}}}
+                                     "Environment": {"Variables": {"IOFOLD_SANDBOX_PROFILE": "lambda", "IOFOLD_SANDBOX_REQUIRE": "seccomp"}}}}
     return {"Resources": out}
 
 

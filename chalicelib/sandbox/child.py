@@ -6,21 +6,34 @@ doubles as the one place that states the execution policy (allowed modules, caps
 the parent-side validator imports.
 
 Order inside the child (SECURITY.md, layer 2):
- 1. import and warm the allowed modules (and their lazy imports), build the stand-ins;
- 2. lock down, aborting on any failure: new network namespace (if permitted), rlimits with
+ 1. take the descriptors: the job pipe as fd 0, the result pipe as fd 3, fds 1 and 2 onto a
+    pipe of the child's own (captured output), nothing else;
+ 2. import and warm the allowed modules (and their lazy imports), build the stand-ins;
+ 3. lock down, aborting on any failure: new network namespace (if permitted), rlimits with
     soft == hard, drop to nobody (when root), no_new_privs, Landlock deny-all (if the kernel
-    has it), seccomp syscall allowlist (if the kernel/arch has it);
- 3. only then read the code and the traces from stdin.
+    has it), seccomp syscall allowlist (if the kernel/arch has it); then drop ctypes;
+ 4. only then read the code and the traces from stdin.
 
 Arguments: CPU limit (s), CPU budget before recycling (s), memory headroom (MB), layers to
-skip (tests only), layers that must be on (comma-separated; lockdown fails without them).
+skip (tests only), layers that must be on (comma-separated; lockdown fails without them),
+the descriptor of the result pipe's write end, the profile (``host`` | ``lambda``).
+
+Profiles: ``host`` applies every layer the kernel offers and always requires rlimits, uid and
+no_new_privs. ``lambda`` is what AWS Lambda offers (5.10 kernel: no Landlock, no user
+namespaces, no uid switch): it does not attempt netns, Landlock or the uid switch (reported
+unavailable, exactly as on Lambda, so a host can simulate it) and requires rlimits,
+no_new_privs and seccomp; the seccomp allowlist is then the wall on its own.
 
 Protocol: the child reports its layers first and reads nothing until the parent has checked
 them. Stdin then carries newline-delimited JSON — first ``{"code", "entry", "first"}``, then
-one trace per line. Stdout carries newline-delimited JSON messages:
-``{"locked": layers}`` | ``{"lock_error": str}`` | ``{"ready": true}`` |
+one trace per line. Fd 3 (the result channel; nothing but the channel writes to it) carries
+newline-delimited JSON messages:
+``{"locked": layers}`` | ``{"lock_error": str, "layers": layers}`` | ``{"ready": true}`` |
 ``{"setup_error": str}`` | ``{"recycle": true}`` | one result per trace
 ``{"i", "r", "reason", "stdout", "stderr", "ms"}``. Only strings, bools and ints cross back.
+Whatever reaches fds 1 and 2 (library code printing, e.g. ``re.DEBUG``, warnings, raw writes)
+and ``sys.stdout``/``sys.stderr`` joins the current trace's captured ``stdout``, capped like
+``print``.
 """
 
 from __future__ import annotations
@@ -52,10 +65,25 @@ MEMORY_HEADROOM_MB = 50
 CPU_LIMIT_S = 6
 NOBODY = 65534
 TRUNCATED = "…[truncated]"
-# Imported only to lock down (or to talk to the zygote); gone from sys.modules before user code runs.
+RESULT_FD = 3  # the result channel; fds 1 and 2 are captured output
+# Imported only to lock down (or to talk to the zygote); gone from sys.modules (with their
+# submodules) before user code runs, and nothing of the child keeps a reference to them.
 LOCKDOWN_MODULES = ("ctypes", "_ctypes", "resource", "socket", "_socket", "array")
+PROFILES = {
+    # layers not attempted (reported unavailable), layers that must be on
+    "host": {"disabled": (), "required": ("rlimits", "uid", "no_new_privs")},
+    "lambda": {"disabled": ("netns", "landlock", "uid"), "required": ("rlimits", "no_new_privs", "seccomp")},
+}
 
-# x86_64 syscalls a locked child may make; anything else fails with EPERM.
+# x86_64 syscalls a locked child may make; anything else fails with EPERM (other ABIs: killed).
+# Nothing here takes a path: no open/openat/openat2/creat, no stat/lstat/newfstatat/statx,
+# access/faccessat, readlink(at) — glibc's fstat() is newfstatat(fd, "", AT_EMPTY_PATH), and
+# newfstatat would stat any absolute path whatever the fd, so it is denied and os.fstat() fails
+# after lockdown (nothing in the child needs it); the fd-only fstat(2) stays. No socket,
+# socketpair, connect; no kill/tkill/tgkill (not even to itself: nothing needs it), ptrace,
+# pidfd_*, process_vm_readv/writev; no execve, fork, vfork, clone/clone3 (so no threads
+# either); no memfd_create, io_uring_*, mount, unshare, setns, bpf, perf_event_open, keyctl,
+# userfaultfd, prctl or seccomp (the filter cannot be changed).
 SECCOMP_ALLOW_X86_64 = {
     "read": 0, "write": 1, "close": 3, "fstat": 5, "lseek": 8, "mmap": 9, "mprotect": 10,
     "munmap": 11, "brk": 12, "rt_sigaction": 13, "rt_sigprocmask": 14, "rt_sigreturn": 15,
@@ -63,7 +91,7 @@ SECCOMP_ALLOW_X86_64 = {
     "getpid": 39, "exit": 60, "gettimeofday": 96, "getrusage": 98, "getuid": 102,
     "getgid": 104, "geteuid": 107, "getegid": 108, "sigaltstack": 131, "gettid": 186,
     "time": 201, "futex": 202, "restart_syscall": 219, "clock_gettime": 228,
-    "clock_getres": 229, "exit_group": 231, "newfstatat": 262, "getrandom": 318,
+    "clock_getres": 229, "exit_group": 231, "getrandom": 318,
 }
 
 
@@ -210,12 +238,16 @@ def lock_rlimits(layers: dict, cpu_limit_s: int, headroom_mb: int) -> None:
     layers["rlimits"] = f"on (AS {address_space // (1024 * 1024)} MB, CPU {cpu_limit_s} s)"
 
 
-def lock_user(layers: dict) -> None:
-    """Drop root to nobody/nogroup for good (real, effective and saved ids)."""
+def lock_user(layers: dict, switch: bool = True) -> None:
+    """Drop root to nobody/nogroup for good (real, effective and saved ids); without ``switch``
+    (the lambda profile: Lambda cannot switch uid) a root child reports the layer unavailable."""
     import os
 
     if os.geteuid() != 0:
         layers["uid"] = f"on (not root: uid {os.geteuid()})"
+        return
+    if not switch:
+        layers["uid"] = "unavailable (lambda profile: no uid switch, running as root)"
         return
     os.setgroups([])
     os.setresgid(NOBODY, NOBODY, NOBODY)
@@ -310,18 +342,24 @@ def lock_seccomp(layers: dict) -> None:
 
 
 def lock_down(cpu_limit_s: int, headroom_mb: int, skip: frozenset = frozenset(),
-              required: frozenset = frozenset()) -> dict:
-    """Apply every layer in order; the applied layers, or LockdownError (also when a required layer is not on).
+              required: frozenset = frozenset(), profile: str = "host", layers: dict | None = None) -> dict:
+    """Apply every layer in order into ``layers`` (those ``profile`` disables are reported
+    unavailable); them, or LockdownError (also when a layer in ``required`` is not on; the
+    parent passes the profile's own required layers with the rest).
 
     ``skip`` exists so tests can show that each layer holds alone; production never passes it.
     """
-    layers: dict = {}
+    layers = {} if layers is None else layers
+    policy = PROFILES[profile]
+    disabled = policy["disabled"]
     steps = (("netns", lock_network), ("rlimits", lambda l: lock_rlimits(l, cpu_limit_s, headroom_mb)),
-             ("uid", lock_user), ("no_new_privs", lock_no_new_privs), ("landlock", lock_landlock),
-             ("seccomp", lock_seccomp))
+             ("uid", lambda l: lock_user(l, switch="uid" not in disabled)), ("no_new_privs", lock_no_new_privs),
+             ("landlock", lock_landlock), ("seccomp", lock_seccomp))
     for name, step in steps:
         if name in skip:
             layers[name] = "skipped"
+        elif name in disabled and name != "uid":
+            layers[name] = f"unavailable ({profile} profile)"
         else:
             step(layers)
     missing = sorted(name for name in required if not str(layers.get(name, "")).startswith("on"))
@@ -329,6 +367,27 @@ def lock_down(cpu_limit_s: int, headroom_mb: int, skip: frozenset = frozenset(),
         raise LockdownError("required layer(s) not applied: " +
                             ", ".join(f"{name} ({layers.get(name, 'unknown')})" for name in missing))
     return layers
+
+
+def drop_lockdown_modules() -> None:
+    """Forget the modules only lockdown needed (ctypes and its submodules, _ctypes, resource,
+    socket, ...). ctypes' modules are also emptied (all but their dunder names): the interpreter
+    keeps the _ctypes extension module alive whatever sys.modules says, and ctypes' classes keep
+    its namespace alive, so a walk of the garbage collector's objects would otherwise still find
+    CDLL, dlopen and friends.
+    What cannot go: _ctypes' built-in C types (reachable via ``object.__subclasses__()``), which
+    without dlopen/dlsym have no function to call; the seccomp filter bounds them anyway."""
+    import gc
+
+    for name in list(sys.modules):
+        root = name.partition(".")[0]
+        if root in LOCKDOWN_MODULES:
+            module = sys.modules.pop(name)
+            if root in ("ctypes", "_ctypes"):
+                namespace = vars(module)
+                for attr in [attr for attr in namespace if not (attr.startswith("__") and attr.endswith("__"))]:
+                    del namespace[attr]
+    gc.collect()
 
 
 # ---------------------------------------------------------------- running user code
@@ -446,8 +505,9 @@ def check_result(value) -> tuple[bool, str] | str:
 
 
 class Channel:
-    """Newline-delimited JSON to the parent over fd 1, built from C-level pieces captured at
-    start-up, so user code that patches json classes cannot change what the parent reads."""
+    """Newline-delimited JSON to the parent over fd 3 (RESULT_FD), built from C-level pieces
+    captured at start-up, so user code that patches json classes cannot change what the parent
+    reads. Nothing else in the child writes to fd 3: fds 1 and 2 are captured output."""
 
     def __init__(self, json_module, os_module):
         self.quote = json_module.encoder.c_encode_basestring_ascii or json_module.encoder.py_encode_basestring_ascii
@@ -465,8 +525,62 @@ class Channel:
     def send_line(self, line: str) -> None:
         data = (line + "\n").encode("ascii")
         while data:
-            written = self.write(1, data)
+            written = self.write(RESULT_FD, data)
             data = data[written:]
+
+
+def take_descriptors(job_fd: int, result_fd: int) -> int:
+    """Put the job pipe on fd 0 and the result pipe on fd 3 (RESULT_FD), close every other
+    descriptor, and point fds 1 and 2 at a non-blocking pipe of the child's own; its read end,
+    which the child drains into each trace's captured output (see :class:`CapturedStreams`)."""
+    import os
+
+    if job_fd != 0:
+        os.dup2(job_fd, 0)
+    if result_fd != RESULT_FD:
+        os.dup2(result_fd, RESULT_FD)
+    os.closerange(RESULT_FD + 1, 1 << 20)
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    return read_end
+
+
+class CapturedStreams:
+    """Output that does not come through the sandbox's print: ``sys.stdout``/``sys.stderr``
+    writes (library code such as ``re.DEBUG``, warnings) and raw writes to fds 1 and 2 (read
+    back from the child's own pipe after each trace). Both join the current trace's Output."""
+
+    def __init__(self, output_ref: list, read_fd: int, os_module):
+        self.output_ref = output_ref
+        self.read_fd = read_fd
+        self.read = os_module.read
+
+    def write(self, text) -> int:
+        if type(text) is not str:
+            raise TypeError("write() argument must be str")
+        self.output_ref[0].print(text, end="")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> None:
+        """Move what reached fds 1 and 2 into the current trace's output (at most STDOUT_CAP bytes kept)."""
+        kept, size = [], 0
+        while True:
+            try:
+                data = self.read(self.read_fd, 1 << 16)
+            except OSError:  # EAGAIN: empty
+                break
+            if not data:
+                break
+            if size <= STDOUT_CAP:
+                kept.append(data)
+                size += len(data)
+        if kept:
+            self.output_ref[0].print(b"".join(kept).decode("utf-8", "replace"), end="")
 
 
 def make_decoder(json_module):
@@ -486,14 +600,19 @@ def make_decoder(json_module):
     return decode
 
 
-def run_traces(channel: Channel, standins: dict, cpu_budget_s: float, stdin) -> None:
-    """Read the job header and traces from ``stdin``; send one result per trace."""
+def run_traces(channel: Channel, standins: dict, cpu_budget_s: float, stdin, output_fd: int) -> None:
+    """Read the job header and traces from ``stdin``; send one result per trace. ``output_fd`` is
+    the read end of the pipe behind fds 1 and 2."""
     import json
+    import os
     import time
 
     decode = make_decoder(json)
     header = decode(stdin.readline())
     output_ref = [Output()]
+    streams = CapturedStreams(output_ref, output_fd, os)
+    sys.stdout = sys.stderr = streams
+    drain = streams.drain
     namespace = {"__builtins__": make_builtins(standins, output_ref), "__name__": "eval_module"}
     try:
         exec(compile(header["code"], "<eval>", "exec"), namespace)
@@ -505,6 +624,7 @@ def run_traces(channel: Channel, standins: dict, cpu_budget_s: float, stdin) -> 
     except BaseException as error:  # user module code: report it, never crash the channel
         channel.send({"setup_error": describe_error(error)})
         return
+    drain()  # what module-level code wrote to fds 1 and 2 belongs to no trace
     channel.send({"ready": True})
     index = header["first"]
     ran = 0
@@ -546,23 +666,26 @@ def run_traces(channel: Channel, standins: dict, cpu_budget_s: float, stdin) -> 
             stderr = user_traceback(error)
         elapsed = int((perf_counter() - started) * 1000)
         del trace
+        drain()
         send_result(index, result, reason, output.text() if output.parts else "", stderr, elapsed)
         index += 1
         ran += 1
 
 
-def lock_and_serve(channel: Channel, standins: dict, stdin, cpu_limit_s: int, cpu_budget_s: float,
-                   headroom_mb: int, skip: frozenset, required: frozenset) -> int:
-    """Lock down (reporting the layers, or the failure), then serve the job on ``stdin``; the exit status."""
+def lock_and_serve(channel: Channel, standins: dict, stdin, output_fd: int, params: tuple) -> int:
+    """Lock down (reporting the layers, or the failure and the layers applied so far), then serve
+    the job on ``stdin``; the exit status. ``params`` as from :func:`fork_params`."""
+    cpu_limit_s, cpu_budget_s, headroom_mb, skip, required, profile = params
+    layers: dict = {}
     try:
-        layers = lock_down(cpu_limit_s, headroom_mb, skip, required)
+        lock_down(cpu_limit_s, headroom_mb, skip, required, profile, layers)
     except BaseException as error:  # fail closed: the parent refuses to run anything
-        channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP]})
+        channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP],
+                      "layers": {str(k): str(v) for k, v in layers.items()}})
         return 70
-    for name in LOCKDOWN_MODULES:
-        sys.modules.pop(name, None)
+    drop_lockdown_modules()
     channel.send({"locked": layers})
-    run_traces(channel, standins, cpu_budget_s, stdin)
+    run_traces(channel, standins, cpu_budget_s, stdin, output_fd)
     return 0
 
 
@@ -570,6 +693,7 @@ def prepare() -> dict:
     """Warm the allowed modules and what lockdown needs; the read-only stand-ins, by module name."""
     import ctypes  # noqa: F401  (everything lockdown needs is loaded while files are readable)
     import errno  # noqa: F401
+    import gc  # noqa: F401
     import resource  # noqa: F401
 
     warm_imports()
@@ -578,56 +702,60 @@ def prepare() -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of a fresh child: warm, lock down, then serve the job from stdin."""
+    """Entry point of a fresh child: take its descriptors, warm, lock down, then serve the job from stdin."""
     import json
     import os
 
-    cpu_limit_s = int(argv[1]) if len(argv) > 1 else CPU_LIMIT_S
-    cpu_budget_s = float(argv[2]) if len(argv) > 2 else 0.5
-    headroom_mb = int(argv[3]) if len(argv) > 3 else MEMORY_HEADROOM_MB
-    skip = frozenset(filter(None, argv[4].split(","))) if len(argv) > 4 else frozenset()
-    required = frozenset(filter(None, argv[5].split(","))) if len(argv) > 5 else frozenset()
+    result_fd = int(argv[6]) if len(argv) > 6 else RESULT_FD
+    output_fd = take_descriptors(0, result_fd)
     channel = Channel(json, os)
     try:
+        params = (int(argv[1]) if len(argv) > 1 else CPU_LIMIT_S,
+                  float(argv[2]) if len(argv) > 2 else 0.5,
+                  int(argv[3]) if len(argv) > 3 else MEMORY_HEADROOM_MB,
+                  frozenset(filter(None, argv[4].split(","))) if len(argv) > 4 else frozenset(),
+                  frozenset(filter(None, argv[5].split(","))) if len(argv) > 5 else frozenset(),
+                  argv[7] if len(argv) > 7 else "host")
+        if params[5] not in PROFILES:
+            raise LockdownError(f"unknown profile {params[5]!r}")
         standins = prepare()
         stdin = open(0, "rb", buffering=1 << 20, closefd=False)  # before lockdown: no syscalls needed later
     except BaseException as error:
         channel.send({"lock_error": f"{type(error).__name__}: {error}"[:ERROR_CAP]})
         return 70
-    return lock_and_serve(channel, standins, stdin, cpu_limit_s, cpu_budget_s, headroom_mb, skip, required)
+    return lock_and_serve(channel, standins, stdin, output_fd, params)
 
 
 # ---------------------------------------------------------------- the zygote
 
 
-def fork_params(request) -> tuple[int, float, int, frozenset, frozenset] | None:
-    """(cpu limit, cpu budget, headroom, skip, required) from a fork request, or None when malformed."""
+def fork_params(request) -> tuple[int, float, int, frozenset, frozenset, str] | None:
+    """(cpu limit, cpu budget, headroom, skip, required, profile) from a fork request, or None when malformed."""
     if type(request) is not dict:
         return None
     cpu_limit, budget, headroom = request.get("cpu_limit"), request.get("cpu_budget"), request.get("headroom")
-    skip, required = request.get("skip"), request.get("required")
+    skip, required, profile = request.get("skip"), request.get("required"), request.get("profile", "host")
     if (type(cpu_limit) is not int or type(budget) not in (int, float) or type(headroom) is not int
             or type(skip) is not list or type(required) is not list
-            or not all(type(name) is str for name in skip + required)):
+            or not all(type(name) is str for name in skip + required)
+            or type(profile) is not str or profile not in PROFILES):
         return None
-    return cpu_limit, float(budget), headroom, frozenset(skip), frozenset(required)
+    return cpu_limit, float(budget), headroom, frozenset(skip), frozenset(required), profile
 
 
 def serve_forked(control, fds: list, params: tuple, standins: dict) -> int:
-    """In a child just forked by the zygote: take the pipes as fds 0 and 1, drop every other
-    descriptor, start a session of its own, then lock down and serve; the exit status."""
+    """In a child just forked by the zygote: take the pipes as fds 0 and 3 (fds 1 and 2 onto its
+    own output pipe), drop every other descriptor, start a session of its own, then lock down and
+    serve; the exit status."""
     import json
     import os
 
-    control.detach()  # the zygote's socket: closed below with every other inherited descriptor
+    control.detach()  # the zygote's socket: closed by take_descriptors with every other inherited descriptor
     os.setsid()
-    os.dup2(fds[0], 0)
-    os.dup2(fds[1], 1)
-    os.closerange(3, 1 << 20)
+    output_fd = take_descriptors(fds[0], fds[1])
     channel = Channel(json, os)
     stdin = open(0, "rb", buffering=1 << 20, closefd=False)
-    cpu_limit_s, cpu_budget_s, headroom_mb, skip, required = params
-    return lock_and_serve(channel, standins, stdin, cpu_limit_s, cpu_budget_s, headroom_mb, skip, required)
+    return lock_and_serve(channel, standins, stdin, output_fd, params)
 
 
 def zygote_main(argv: list[str]) -> int:
@@ -636,8 +764,8 @@ def zygote_main(argv: list[str]) -> int:
     SECURITY.md allows a pre-warmed zygote only if it never reads request data: it reads nothing
     but fork and reap requests (limits, layer names, two pipe descriptors passed with
     SCM_RIGHTS; a reap kills the child if it still runs, waits for it and answers its exit
-    status and CPU time). Each child takes those pipes as its stdin and stdout, locks itself down and
-    reads its own code and traces from them, exactly like a fresh child.
+    status and CPU time). Each child takes those pipes as its stdin and result channel (fd 3),
+    locks itself down and reads its own code and traces from them, exactly like a fresh child.
     """
     import json
     import os

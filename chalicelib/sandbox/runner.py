@@ -7,11 +7,13 @@ carry limits, layer names and two pipe descriptors, never code or traces); with
 ``IOFOLD_SANDBOX_SPAWN=fresh`` each child is a new interpreter started the same way. Either way
 the child locks itself down and reports the layers it applied; the parent checks them against
 the required set (fail closed: nothing is sent to a child that is not fully locked down), then
-streams the job to the child's stdin and reads one bounded JSON line per trace back. Each trace
-gets its own deadline, measured from the previous answer; past it the child's process group is
-SIGKILLed, the trace is marked ``timeout`` and a new child resumes with the next trace. A child
-that dies mid-trace marks that trace ``error`` the same way. Normally one child serves the
-whole batch.
+streams the job to the child's stdin and reads one bounded JSON line per trace back from the
+result pipe, the child's fd 3 (its fds 1 and 2 are captured output, never the channel).
+``IOFOLD_SANDBOX_PROFILE`` (``host`` | ``lambda``, see child.py) says which layers the child
+attempts and which must be on. Each trace gets its own deadline, measured from the previous
+answer; past it the child's process group is SIGKILLed, the trace is marked ``timeout`` and a
+new child resumes with the next trace. A child that dies mid-trace marks that trace ``error``
+the same way. Normally one child serves the whole batch.
 
 Traces may be passed already JSON-encoded (:class:`EncodedTrace`), as the sandbox Lambda
 receives them; they then go to the child byte for byte, and the results can be had as plain
@@ -60,13 +62,15 @@ WRITE_AHEAD = 1024 * 1024
 STREAMING_LINES = 8  # a read that brought this many results ...
 COALESCE_S = 0.001  # ... is followed by this pause before waiting again (fewer wake-ups per result)
 PIPE_BYTES = 1024 * 1024  # asked of the kernel for both pipes (fewer wake-ups); best effort
-LAYERS_REQUIRED = ("rlimits", "uid", "no_new_privs")
+LAYERS_REQUIRED = tuple(policy.PROFILES["host"]["required"])  # always, in the default profile
 LAYERS_OPTIONAL = ("netns", "landlock", "seccomp")
-LAYERS_ALL = LAYERS_REQUIRED + LAYERS_OPTIONAL
+LAYERS_ALL = ("rlimits", "uid", "no_new_privs") + LAYERS_OPTIONAL
 REQUIRE_ENV = "IOFOLD_SANDBOX_REQUIRE"
 SPAWN_ENV = "IOFOLD_SANDBOX_SPAWN"
+PROFILE_ENV = "IOFOLD_SANDBOX_PROFILE"
 Spawn = Literal["zygote", "fresh"]
 SPAWN_MODES: tuple[Spawn, ...] = ("zygote", "fresh")
+PROFILES: tuple[str, ...] = tuple(policy.PROFILES)
 
 
 class SandboxUnavailable(IofoldError):
@@ -110,11 +114,27 @@ def spawn_mode(spawn: str | None = None) -> Spawn:
     return mode
 
 
-def check_layers(layers: Any, required: Collection[str] = ()) -> dict[str, str]:
-    """The child's reported layers when every required one is on; SandboxUnavailable otherwise."""
+def sandbox_profile(profile: str | None = None) -> str:
+    """Which layers children attempt and must have: ``profile`` if given, else IOFOLD_SANDBOX_PROFILE,
+    else "host"; "lambda" is what AWS Lambda offers (see child.py). SandboxUnavailable on anything else."""
+    name = profile or os.environ.get(PROFILE_ENV) or "host"
+    if name not in PROFILES:
+        raise SandboxUnavailable(f"unknown sandbox profile {name!r} in {PROFILE_ENV}; known: {', '.join(PROFILES)}")
+    return name
+
+
+def required_by(profile: str, required: Collection[str] = ()) -> list[str]:
+    """The layers that must be on: the profile's own, then ``required`` (sorted)."""
+    base = list(policy.PROFILES[profile]["required"])
+    return base + sorted(set(required) - set(base))
+
+
+def check_layers(layers: Any, required: Collection[str] = (), profile: str = "host") -> dict[str, str]:
+    """The child's reported layers when every required one (and every one ``profile`` requires) is on;
+    SandboxUnavailable otherwise."""
     if type(layers) is not dict or not all(type(k) is str and type(v) is str for k, v in layers.items()):
         raise SandboxUnavailable("sandbox child reported malformed lockdown layers")
-    wanted = list(LAYERS_REQUIRED) + sorted(set(required) - set(LAYERS_REQUIRED))
+    wanted = required_by(profile, required)
     missing = [f"{name} ({layers.get(name, 'not reported')})" for name in wanted
                if not layers.get(name, "").startswith("on")]
     if missing:
@@ -143,16 +163,26 @@ def _grow_pipe(fd: int) -> None:
 
 
 class _FreshProcess:
-    """A child started as a new interpreter (``python -I -S -B`` running child.main)."""
+    """A child started as a new interpreter (``python -I -S -B`` running child.main), its result
+    pipe passed by number (the child moves it to fd 3); its stdout and stderr are /dev/null
+    until the child points them at its own capture pipe."""
 
-    def __init__(self, args: list[str], cwd: str):
-        self.popen = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-B", "-c", CHILD_BOOTSTRAP, str(CHILD_SCRIPT.parent), *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={}, cwd=cwd, start_new_session=True, close_fds=True)
+    def __init__(self, args: list[str], cwd: str, profile: str):
+        self.results_fd, child_out = os.pipe()
+        try:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-B", "-c", CHILD_BOOTSTRAP, str(CHILD_SCRIPT.parent), *args,
+                 str(child_out), profile],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={}, cwd=cwd, start_new_session=True, close_fds=True, pass_fds=(child_out,))
+        except BaseException:
+            os.close(self.results_fd)
+            raise
+        finally:
+            os.close(child_out)
         self.pid = self.popen.pid
         self.stdin_fd = self.popen.stdin.fileno()
-        self.stdout_fd = self.popen.stdout.fileno()
+        self.results_open = True
 
     def close_stdin(self) -> None:
         if not self.popen.stdin.closed:
@@ -161,8 +191,10 @@ class _FreshProcess:
             except BrokenPipeError:
                 pass
 
-    def close_stdout(self) -> None:
-        self.popen.stdout.close()
+    def close_results(self) -> None:
+        if self.results_open:
+            self.results_open = False
+            os.close(self.results_fd)
 
     def kill(self) -> None:
         try:
@@ -176,22 +208,22 @@ class _FreshProcess:
 
 
 class _ForkedProcess:
-    """A child forked by the zygote onto two pipes made here; the zygote reaps it on request."""
+    """A child forked by the zygote onto two pipes made here (its job and its results); the zygote reaps it on request."""
 
     def __init__(self, zygote: _Zygote, args: dict):
         child_in, self.stdin_fd = os.pipe()
-        self.stdout_fd, child_out = os.pipe()
+        self.results_fd, child_out = os.pipe()
         try:
             self.pid = zygote.fork(args, (child_in, child_out))
         except BaseException:
             os.close(self.stdin_fd)
-            os.close(self.stdout_fd)
+            os.close(self.results_fd)
             raise
         finally:
             os.close(child_in)
             os.close(child_out)
         self.zygote = zygote
-        self.stdin_open = self.stdout_open = True
+        self.stdin_open = self.results_open = True
         self.code: int | None = None
 
     def close_stdin(self) -> None:
@@ -199,10 +231,10 @@ class _ForkedProcess:
             self.stdin_open = False
             os.close(self.stdin_fd)
 
-    def close_stdout(self) -> None:
-        if self.stdout_open:
-            self.stdout_open = False
-            os.close(self.stdout_fd)
+    def close_results(self) -> None:
+        if self.results_open:
+            self.results_open = False
+            os.close(self.results_fd)
 
     def kill(self) -> None:
         if self.code is not None:  # reaped: the pid may belong to someone else by now
@@ -217,7 +249,7 @@ class _ForkedProcess:
         """The exit status once the child closed its stdout (it has then exited, or it is killed);
         subprocess.TimeoutExpired if it keeps stdout open past ``timeout``."""
         if self.code is None:
-            if self.stdout_open and not _drain_until_eof(self.stdout_fd, timeout):
+            if self.results_open and not _drain_until_eof(self.results_fd, timeout):
                 raise subprocess.TimeoutExpired("sandbox child", timeout)
             self.code = self.zygote.reap(self.pid)
         return self.code
@@ -272,7 +304,7 @@ class _Zygote:
         return self.owner == os.getpid() and self.popen.poll() is None and self.sock.fileno() >= 0
 
     def fork(self, args: dict, fds: tuple[int, int]) -> int:
-        """The pid of a new child on pipes ``fds`` (its stdin's read end, its stdout's write end)."""
+        """The pid of a new child on pipes ``fds`` (its stdin's read end, its result pipe's write end)."""
         reply = self._call({"op": "fork", **args}, fds)
         if type(reply.get("pid")) is not int:
             raise SandboxUnavailable(f"sandbox zygote refused to fork: {reply.get('error', reply)}")
@@ -334,6 +366,12 @@ def _get_zygote() -> _Zygote:
         return _zygote
 
 
+def zygote_workdir() -> str | None:
+    """The working directory of this process's zygote (its children start there), if one runs."""
+    zygote = _zygote
+    return zygote.workdir if zygote is not None and zygote.owner == os.getpid() else None
+
+
 def zygote_cpu_seconds() -> float:
     """CPU time of the current zygote and the children it reaped so far (they are not this process's
     children, so RUSAGE_CHILDREN does not count them); 0 before the first zygote starts."""
@@ -342,24 +380,24 @@ def zygote_cpu_seconds() -> float:
 
 
 class _Child:
-    """One child process (fresh or forked) and the bounded line reader on its stdout."""
+    """One child process (fresh or forked) and the bounded line reader on its result pipe."""
 
     def __init__(self, spawn: Spawn, cwd: str, cpu_limit_s: int, cpu_budget_s: float, headroom_mb: int,
-                 required: Collection[str] = (), skip: Collection[str] = ()):
+                 required: Collection[str] = (), skip: Collection[str] = (), profile: str = "host"):
         if spawn == "zygote":
             self.proc: _FreshProcess | _ForkedProcess = _ForkedProcess(_get_zygote(), {
                 "cpu_limit": cpu_limit_s, "cpu_budget": round(cpu_budget_s, 3), "headroom": headroom_mb,
-                "skip": sorted(skip), "required": sorted(required)})
+                "skip": sorted(skip), "required": sorted(required), "profile": profile})
         else:
             self.proc = _FreshProcess([str(cpu_limit_s), f"{cpu_budget_s:.3f}", str(headroom_mb),
-                                       ",".join(sorted(skip)), ",".join(sorted(required))], cwd)
+                                       ",".join(sorted(skip)), ",".join(sorted(required))], cwd, profile)
         self.stdin_fd = self.proc.stdin_fd
-        self.stdout_fd = self.proc.stdout_fd
-        for fd in (self.stdin_fd, self.stdout_fd):
+        self.results_fd = self.proc.results_fd
+        for fd in (self.stdin_fd, self.results_fd):
             _grow_pipe(fd)
             os.set_blocking(fd, False)
         self.selector = selectors.DefaultSelector()
-        self.selector.register(self.stdout_fd, selectors.EVENT_READ)
+        self.selector.register(self.results_fd, selectors.EVENT_READ)
         self.writing = False
         self.stdin_closed = False
         self.buffer = bytearray()
@@ -390,7 +428,7 @@ class _Child:
             self.kill()
             code = self.proc.wait(timeout=60)
         self.selector.close()
-        self.proc.close_stdout()
+        self.proc.close_results()
         return code
 
     def describe_exit(self) -> str:
@@ -469,7 +507,7 @@ class _Session:
 
     def _read(self) -> None:
         try:
-            chunk = os.read(self.child.stdout_fd, READ_CHUNK)
+            chunk = os.read(self.child.results_fd, READ_CHUNK)
         except BlockingIOError:
             return
         if chunk:
@@ -522,16 +560,18 @@ def _result(trace_id: str, result: str, reason: str, duration_ms: int, stdout: s
 
 
 def _start_child(spawn: Spawn, workdir: str, cpu_limit_s: int, cpu_budget_s: float, headroom_mb: int,
-                 required: Collection[str], skip: Collection[str]) -> tuple[_Child, dict[str, str]]:
+                 required: Collection[str], skip: Collection[str],
+                 profile: str = "host") -> tuple[_Child, dict[str, str]]:
     """A child that reported every required layer on; SandboxUnavailable (child reaped) otherwise."""
-    child = _Child(spawn, workdir, cpu_limit_s, cpu_budget_s, headroom_mb, required, skip)
+    child = _Child(spawn, workdir, cpu_limit_s, cpu_budget_s, headroom_mb, required_by(profile, required), skip,
+                   profile)
     try:
         message = _Session(b"", [], 0, child).wait_message(time.monotonic() + START_TIMEOUT_S)
         if message is None or "locked" not in message:
             why = message.get("lock_error") if message else None
             raise SandboxUnavailable("sandbox child did not lock down: "
                                      f"{_cap(why, policy.ERROR_CAP) or child.describe_exit()}")
-        layers = check_layers(message["locked"], required)
+        layers = check_layers(message["locked"], required, profile)
     except SandboxUnavailable:
         child.kill()
         child.close()
@@ -542,10 +582,11 @@ def _start_child(spawn: Spawn, workdir: str, cpu_limit_s: int, cpu_budget_s: flo
 
 def _run_session(code: str, entry: str | None, traces: Sequence[dict | EncodedTrace], ids: list[str], start: int,
                  timeout_s: float, results: list[dict], workdir: str, headroom_mb: int,
-                 required: Collection[str], skip: Collection[str], spawn: Spawn) -> int:
+                 required: Collection[str], skip: Collection[str], spawn: Spawn, profile: str) -> int:
     """Run traces[start:] in one child, appending results; the index to resume from."""
     cpu_limit = _cpu_limit(timeout_s)
-    child, _ = _start_child(spawn, workdir, cpu_limit, max(0.2, cpu_limit - timeout_s - 0.5), headroom_mb, required, skip)
+    child, _ = _start_child(spawn, workdir, cpu_limit, max(0.2, cpu_limit - timeout_s - 0.5), headroom_mb, required,
+                            skip, profile)
     job = json.dumps({"code": code, "entry": entry, "first": start}).encode() + b"\n"
     session = _Session(job, traces, start, child)
     try:
@@ -613,12 +654,13 @@ def _parse_result(message: dict, index: int, trace_id: str) -> dict | None:
 def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validate: bool = True,
                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_headroom_mb: int = policy.MEMORY_HEADROOM_MB,
                     require: Collection[str] = (), skip_layers: Collection[str] = (),
-                    spawn: Spawn | None = None) -> list[dict]:
+                    spawn: Spawn | None = None, profile: str | None = None) -> list[dict]:
     """Like :func:`run_batch`, but each result as a plain dict with TraceResult's fields (no pydantic per trace)."""
     unknown = sorted(set(require) - set(LAYERS_ALL))
     if unknown:
         raise SandboxUnavailable(f"unknown sandbox layer(s) required: {', '.join(unknown)}")
     mode = spawn_mode(spawn)
+    profile = sandbox_profile(profile)
     entry = validate_code(code) if validate else None
     results: list[dict] = []
     if not traces:
@@ -629,7 +671,7 @@ def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validat
         index = 0
         while index < len(traces):
             index = _run_session(code, entry, traces, ids, index, timeout_s, results, workdir, memory_headroom_mb,
-                                 frozenset(require), frozenset(skip_layers), mode)
+                                 frozenset(require), frozenset(skip_layers), mode, profile)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -638,30 +680,70 @@ def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validat
 def run_batch(code: str, traces: Sequence[dict | EncodedTrace], *, validate: bool = True,
               timeout_s: float = DEFAULT_TIMEOUT_S, memory_headroom_mb: int = policy.MEMORY_HEADROOM_MB,
               require: Collection[str] = (), skip_layers: Collection[str] = (),
-              spawn: Spawn | None = None) -> list[TraceResult]:
+              spawn: Spawn | None = None, profile: str | None = None) -> list[TraceResult]:
     """Run one eval over traces (unified trace dicts with "id", or EncodedTrace) in new locked-down children; one result per trace, in order.
 
     ``require`` names optional layers (netns, landlock, seccomp) that must be on, else
-    SandboxUnavailable and nothing runs. ``spawn`` chooses how children start (see :func:`spawn_mode`). ``skip_layers`` exists only so tests can switch a
-    layer off to show the fail-closed check; production callers never pass it.
+    SandboxUnavailable and nothing runs. ``spawn`` chooses how children start (see :func:`spawn_mode`),
+    ``profile`` which layers they attempt and must have (see :func:`sandbox_profile`). ``skip_layers`` exists
+    only so tests can switch a layer off to show the fail-closed check; production callers never pass it.
     """
     dicts = run_batch_dicts(code, traces, validate=validate, timeout_s=timeout_s,
                             memory_headroom_mb=memory_headroom_mb, require=require, skip_layers=skip_layers,
-                            spawn=spawn)
+                            spawn=spawn, profile=profile)
     return [TraceResult.model_construct(**result) for result in dicts]
 
 
-def sandbox_capabilities(spawn: Spawn | None = None) -> dict[str, str]:
+def sandbox_capabilities(spawn: Spawn | None = None, profile: str | None = None) -> dict[str, str]:
     """The isolation layers a child applies on this machine: layer -> 'on (...)' or 'unavailable (...)'."""
-    return _capabilities(spawn_mode(spawn))
+    return _capabilities(spawn_mode(spawn), sandbox_profile(profile))
 
 
-@lru_cache(maxsize=len(SPAWN_MODES))
-def _capabilities(spawn: Spawn) -> dict[str, str]:
+@lru_cache(maxsize=len(SPAWN_MODES) * len(PROFILES))
+def _capabilities(spawn: Spawn, profile: str) -> dict[str, str]:
     workdir = tempfile.mkdtemp(prefix="iofold-sandbox-")
     try:
-        child, layers = _start_child(spawn, workdir, policy.CPU_LIMIT_S, 0.5, policy.MEMORY_HEADROOM_MB, (), ())
+        child, layers = _start_child(spawn, workdir, policy.CPU_LIMIT_S, 0.5, policy.MEMORY_HEADROOM_MB, (), (),
+                                     profile)
         child.close()
         return layers
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def probe_layers(spawn: Spawn | None = None, profile: str | None = None, require: Collection[str] = (),
+                 skip_layers: Collection[str] = ()) -> dict[str, Any]:
+    """Start one real child (never cached), let it lock down and report, run nothing in it
+    (``skip_layers``: tests only, as for :func:`run_batch`).
+
+    {"profile", "spawn", "required": [layers that must be on], "details": {layer: "on (...)" |
+    "unavailable (...)" | ...}, "layers": {layer: bool}, "ok": bool} plus "error" when not ok.
+    A child that could not lock down still reports the layers it applied before it stopped.
+    """
+    mode, name = spawn_mode(spawn), sandbox_profile(profile)
+    required = required_by(name, require)
+    report: dict[str, Any] = {"profile": name, "spawn": mode, "required": required}
+    details: Any = {}
+    error = None
+    workdir = tempfile.mkdtemp(prefix="iofold-sandbox-")
+    try:
+        child = _Child(mode, workdir, policy.CPU_LIMIT_S, 0.5, policy.MEMORY_HEADROOM_MB, (), skip_layers, name)
+        try:
+            message = _Session(b"", [], 0, child).wait_message(time.monotonic() + START_TIMEOUT_S) or {}
+            details = message.get("locked", message.get("layers", {}))
+            error = None if "locked" in message else (_cap(message.get("lock_error"), policy.ERROR_CAP)
+                                                      or child.describe_exit())
+        finally:
+            child.kill()
+            child.close()
+        check_layers(details, required, name)
+    except SandboxUnavailable as unavailable:
+        error = error or str(unavailable)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    details = {str(k): _cap(v, 200) for k, v in details.items()} if type(details) is dict else {}
+    report.update(details=details, layers={layer: details.get(layer, "").startswith("on") for layer in LAYERS_ALL},
+                  ok=error is None)
+    if error is not None:
+        report["error"] = error
+    return report

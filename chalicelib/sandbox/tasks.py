@@ -1,16 +1,27 @@
-"""The sandbox Lambda task: a plain function, wrapped by ``app.py`` as ``@app.lambda_function``."""
+"""The sandbox Lambda task: a plain function, wrapped by ``app.py`` as ``@app.lambda_function``.
+
+The function runs with the profile, required layers and spawn mode from its environment
+(IOFOLD_SANDBOX_PROFILE, IOFOLD_SANDBOX_REQUIRE, IOFOLD_SANDBOX_SPAWN). An event is either one
+eval over a chunk of traces, or ``{"action": "probe"}``: start one real child, report the layers
+it applied (the deploy step fails the deployment unless ``ok``). After every invocation the
+function wipes its scratch space.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.errors import ValidationError
-from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, REQUIRE_ENV, SPAWN_ENV, EncodedTrace,
-                                       parse_required_layers, run_batch_dicts, spawn_mode)
+from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, PROFILE_ENV, REQUIRE_ENV, SPAWN_ENV, EncodedTrace,
+                                       parse_required_layers, probe_layers, run_batch_dicts, sandbox_profile,
+                                       spawn_mode, zygote_workdir)
 
 LAMBDA_REQUIRED = "seccomp"  # SECURITY.md: in Lambda, check that seccomp works and fail closed if not
 
@@ -45,16 +56,60 @@ def required_layers(env: Mapping[str, str]) -> frozenset[str]:
 
 
 def run_sandbox(event: dict, env: Mapping[str, str] | None = None) -> dict:
-    """Validate and run one eval over the event's traces; {"results": [TraceResult-shaped dicts]}; SandboxUnavailable when a required layer is missing."""
+    """Validate and run one eval over the event's traces; {"results": [TraceResult-shaped dicts]}; SandboxUnavailable
+    when a required layer is missing. ``{"action": "probe"}`` answers :func:`runner.probe_layers`' report instead."""
     env = os.environ if env is None else env
     required = required_layers(env)
     spawn = spawn_mode(env.get(SPAWN_ENV) or "zygote")
+    profile = sandbox_profile(env.get(PROFILE_ENV) or "host")
     try:
-        parsed = SandboxEvent.model_validate(event)
-    except ValueError as error:
-        raise ValidationError(f"bad sandbox event: {error}") from None
-    traces: list = parsed.traces or [EncodedTrace(trace_id, line)
-                                     for trace_id, line in zip(parsed.trace_ids, parsed.trace_lines)]
-    results = run_batch_dicts(parsed.code, traces, validate=True, timeout_s=parsed.timeout_s, require=required,
-                              spawn=spawn)
-    return {"results": results}
+        if type(event) is dict and "action" in event:
+            if event != {"action": "probe"}:
+                raise ValidationError('bad sandbox event: the only action is {"action": "probe"}')
+            return {"action": "probe", **probe_layers(spawn, profile, required)}
+        try:
+            parsed = SandboxEvent.model_validate(event)
+        except ValueError as error:
+            raise ValidationError(f"bad sandbox event: {error}") from None
+        traces: list = parsed.traces or [EncodedTrace(trace_id, line)
+                                         for trace_id, line in zip(parsed.trace_ids, parsed.trace_lines)]
+        results = run_batch_dicts(parsed.code, traces, validate=True, timeout_s=parsed.timeout_s, require=required,
+                                  spawn=spawn, profile=profile)
+        return {"results": results}
+    finally:
+        wipe_scratch(env)
+
+
+def wipe_scratch(env: Mapping[str, str]) -> None:
+    """Empty this process's sandbox scratch space: the zygote's working directory (children start
+    there; they cannot write, but nothing they could have left survives the invocation) and, in
+    AWS Lambda (AWS_LAMBDA_RUNTIME_API set), everything else in /tmp, which belongs to this
+    function alone. Elsewhere the temp directory is shared, so only our own directory is touched."""
+    workdir = zygote_workdir()
+    keep = Path(workdir) if workdir else None
+    if keep is not None:
+        _empty(keep)
+    if env.get("AWS_LAMBDA_RUNTIME_API"):
+        tmp = Path(tempfile.gettempdir())
+        for entry in tmp.iterdir():
+            if entry != keep:
+                _remove(entry)
+
+
+def _empty(directory: Path) -> None:
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        _remove(entry)
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ATTACKS_FILE = ROOT.parent / "shared" / "security" / "attacks.py"
+# ../shared beside the checkout (a worktree may sit one level deeper: the nearest one up the tree wins)
+ATTACKS_FILE = next((parent / "shared" / "security" / "attacks.py" for parent in ROOT.parents
+                     if (parent / "shared" / "security" / "attacks.py").exists()),
+                    ROOT.parent / "shared" / "security" / "attacks.py")
 CANARY_SECRET = "iofold-canary-secret-7f3a9c"
 CANARY_FILE_TEXT = "iofold-canary-file-contents-51b2e8"
 
@@ -77,6 +80,18 @@ def canary(monkeypatch):
     for path in directory.iterdir():
         path.unlink() if not path.is_dir() else os.rmdir(path)
     directory.rmdir()
+
+
+@pytest.fixture(params=("host", "lambda"))
+def sandbox_profile(request, monkeypatch) -> str:
+    """Each test using it runs under both sandbox profiles (IOFOLD_SANDBOX_PROFILE): the host's every
+    layer, and Lambda's (netns, Landlock and the uid switch off; seccomp is then the wall alone)."""
+    from chalicelib.sandbox.runner import PROFILE_ENV, sandbox_capabilities
+
+    if request.param == "lambda" and not sandbox_capabilities(profile="host")["seccomp"].startswith("on"):
+        pytest.skip("the lambda profile needs seccomp, which this machine does not offer")
+    monkeypatch.setenv(PROFILE_ENV, request.param)
+    return request.param
 
 
 def assert_within_caps(result) -> None:

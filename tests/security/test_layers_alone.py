@@ -1,40 +1,28 @@
 """Each kernel layer alone holds against what it covers (SECURITY.md: "each one alone must hold").
 
 These drive child.py directly with all other layers switched off (an argument only tests pass),
-then run the escape probe, which already owns the real os/sys/ctypes.
+then run the escape probe, which already owns the real os/sys and (armed) ctypes' syscall.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from chalicelib.sandbox.child import ERROR_CAP
-from chalicelib.sandbox.runner import CHILD_SCRIPT, sandbox_capabilities
-from tests.security.probes import ESCAPE_PROBE
+from chalicelib.sandbox.runner import sandbox_capabilities
+from tests.security.probes import ESCAPE_PROBE, run_child
 
 ALL_LAYERS = ("netns", "rlimits", "uid", "no_new_privs", "landlock", "seccomp")
 
 
-# The child, run with ctypes already imported and kept in __main__: the probe then owns ctypes
-# whatever the child itself keeps after lockdown (the worst case: an escape that reached it).
-ARMED_CHILD = ("import ctypes, sys; sys.path.insert(0, sys.argv[1]); import child; "
-               "sys.exit(child.main(sys.argv[1:]))")
-
-
 def run_probe(skip: str, trace: dict, tmp_path) -> list[dict]:
-    """The escape probe's messages from a child.main run with the ``skip`` layers off."""
-    proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", "-c", ARMED_CHILD, str(CHILD_SCRIPT.parent),
-                             "6", "0.5", "50", skip],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={}, cwd=tmp_path, start_new_session=True)
-    job = json.dumps({"code": ESCAPE_PROBE, "entry": "eval_probe", "first": 0}) + "\n" + json.dumps(trace) + "\n"
-    out, _ = proc.communicate(job.encode(), timeout=20)
-    return [json.loads(line) for line in out.decode().splitlines()]
+    """The escape probe's messages from a child.main run with the ``skip`` layers off, ctypes armed
+    (probes.ARMED_BOOTSTRAP: the probe owns raw syscalls whatever the child drops after lockdown)."""
+    _code, messages = run_child([{"code": ESCAPE_PROBE, "entry": "eval_probe", "first": 0}, trace], tmp_path,
+                                skip=skip, armed=True, timeout=20)
+    return messages
 
 
 def run_probe_with_only(layer: str, trace: dict, tmp_path) -> dict[str, str]:
@@ -51,7 +39,7 @@ def _available(layer: str) -> bool:
 
 @pytest.mark.parametrize("layer, must_fail", [
     ("seccomp", ("read_canary", "read_etc_passwd", "write_file", "mkdir", "fork", "posix_spawn", "setuid_root",
-                 "kill_parent")),
+                 "kill_parent", "stat_etc_passwd", "lstat_etc_passwd", "readlink_proc_self_exe")),
     ("landlock", ("read_canary", "read_etc_passwd", "write_file", "mkdir", "listdir_root", "posix_spawn",
                   "import_socket", "import_subprocess")),
     ("netns", ("connect_loopback",)),

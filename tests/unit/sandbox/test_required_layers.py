@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from chalicelib.sandbox import SandboxUnavailable, check_layers, parse_required_layers, sandbox_capabilities
-from chalicelib.sandbox.runner import CHILD_SCRIPT
+from chalicelib.sandbox.runner import required_by
 from chalicelib.sandbox.tasks import required_layers, run_sandbox
+from tests.security.probes import run_child
 
 ON = {"netns": "on", "rlimits": "on (AS 90 MB, CPU 6 s)", "uid": "on (nobody 65534)", "no_new_privs": "on",
       "landlock": "on (ABI 4)", "seccomp": "on (37 syscalls allowed, others EPERM)"}
@@ -46,14 +43,15 @@ def test_check_layers_always_requires_rlimits_uid_and_no_new_privs():
         check_layers({k: v for k, v in ON.items() if k != "uid"})
 
 
-def test_child_itself_aborts_before_reading_anything_when_a_required_layer_is_off(tmp_path):
-    job = json.dumps({"code": "def eval_x(trace):\n    print('ran')\n    return (True, 'ran')\n",
-                      "entry": "eval_x", "first": 0}) + "\n" + json.dumps({"id": "a"}) + "\n"
-    proc = subprocess.run([sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), "6", "0.5", "50", "seccomp", "seccomp"],
-                          input=job.encode(), capture_output=True, env={}, cwd=tmp_path, timeout=30)
-    messages = [json.loads(line) for line in proc.stdout.decode().splitlines()]
-    assert proc.returncode == 70
-    assert len(messages) == 1 and "seccomp (skipped)" in messages[0]["lock_error"]
+@pytest.mark.parametrize("profile, skip", [("host", "seccomp"), ("lambda", "seccomp"), ("lambda", "no_new_privs")])
+def test_child_itself_aborts_before_reading_anything_when_a_required_layer_is_off(profile, skip, tmp_path):
+    job = [{"code": "def eval_x(trace):\n    print('ran')\n    return (True, 'ran')\n", "entry": "eval_x", "first": 0},
+           {"id": "a"}]
+    code, messages = run_child(job, tmp_path, skip=skip, required=",".join(required_by(profile, {"seccomp"})),
+                               profile=profile)
+    assert code == 70
+    assert len(messages) == 1 and f"{skip} (skipped)" in messages[0]["lock_error"]
+    assert messages[0]["layers"][skip] == "skipped"
 
 
 def test_lambda_task_runs_when_every_available_layer_is_required():
