@@ -1,5 +1,7 @@
 """The exported module's text: a header with the set, version and metrics, the exact code, a runner."""
 
+import ast
+
 import pytest
 
 from chalicelib.errors import ValidationError
@@ -14,8 +16,7 @@ VERSION = EvalVersion(id="ev_1", eval_set_id="es_1", version=4, parent_id="ev_0"
 
 def test_pytest_flavour_has_the_header_code_and_a_parametrized_test():
     text = render_export(VERSION, eval_set_name='Polite """ replies', fmt="pytest", exported_at="2025-05-01T00:00:00Z")
-    compile(text, "exported.py", "exec")
-    assert "Eval set:  Polite ''' replies (es_1)" in text
+    assert 'Eval set:  Polite """ replies (es_1)' in ast.get_docstring(ast.parse(text))
     assert "Version:   4 (ev_1, active, written by human, parent ev_0)" in text
     assert "n=40, accuracy=0.900, cohen_kappa=0.800, errors=1, timeouts=0" in text
     assert "Exported:  2025-05-01T00:00:00Z" in text and CODE.strip() in text
