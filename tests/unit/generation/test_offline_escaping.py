@@ -57,13 +57,18 @@ def verdicts(code: str, examples: list[LabeledTrace]) -> list[bool]:
     return [check(e.trace)[0] for e in examples]
 
 
-def assert_inert(hostile: list[str], benign: list[str]) -> None:
-    """Same number of candidates, each compiling as a file, valid, and shaped like its benign twin."""
-    assert len(hostile) == len(benign)
-    for code, twin in zip(hostile, benign):
+def generate_like_twins(examples: list[LabeledTrace], twins: list[LabeledTrace], criteria: str = "",
+                        twin_criteria: str = "") -> list[str]:
+    """The candidates for ``examples``: as many as for the plain ``twins``, each compiling as a file, valid,
+    shaped like its twin's code (string constants aside) and giving its twin's verdicts."""
+    codes, benign = generate(examples, criteria), generate(twins, twin_criteria)
+    assert len(codes) == len(benign)
+    for code, twin in zip(codes, benign):
         compile_as_file(code)
         assert validate_code(code) == "eval_probe"
         assert skeleton(code) == skeleton(twin)
+        assert verdicts(code, examples) == verdicts(twin, twins)
+    return codes
 
 
 def placeholder_tool(name: str) -> str:
@@ -76,8 +81,7 @@ def placeholder_tool(name: str) -> str:
 def test_a_newline_in_a_tool_name_cannot_plant_a_return():
     """The reported attack: the tool name ended the rule's comment and made every trace pass."""
     examples = rated(ATTACK)
-    codes = generate(examples)
-    assert_inert(codes, generate(rated("zz_probe")))
+    codes = generate_like_twins(examples, rated("zz_probe"))
     bad = make_trace(99, OTHER)
     for code in codes:
         assert load_eval(code)(bad)[0] is False
@@ -90,23 +94,15 @@ def test_a_newline_in_a_tool_name_cannot_plant_a_return():
 @given(hostile_text)
 def test_any_tool_name_gives_the_code_of_a_plain_name(tool):
     assume(tool and tool < OTHER)
-    examples, twins = rated(tool), rated(placeholder_tool(tool))
-    codes, benign = generate(examples), generate(twins)
-    assert_inert(codes, benign)
-    for code, twin in zip(codes, benign):
-        assert verdicts(code, examples) == verdicts(twin, twins)
+    generate_like_twins(rated(tool), rated(placeholder_tool(tool)))
 
 
 @pytest.mark.slow
 @PROPERTY
 @given(hostile_text, hostile_text, hostile_text)
 def test_any_message_error_metadata_or_criteria_gives_the_code_of_plain_text(text, error, criteria):
-    examples = rated("zz_probe", text=text, error=error)
-    twins = rated("zz_probe", text="hello there", error="failed" if error else "")
-    codes, benign = generate(examples, criteria), generate(twins, "plain words")
-    assert_inert(codes, benign)
-    for code, twin in zip(codes, benign):
-        assert verdicts(code, examples) == verdicts(twin, twins)
+    generate_like_twins(rated("zz_probe", text=text, error=error),
+                        rated("zz_probe", text="hello there", error="failed" if error else ""), criteria, "plain words")
 
 
 @pytest.mark.slow
