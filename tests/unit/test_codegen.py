@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from chalicelib.codegen import inert
 from tests.hostile import LINE_BREAKS, compile_as_file, hostile_text
 
-FAST = settings(max_examples=300, deadline=None)
+PROPERTY = settings(max_examples=200, deadline=None)
 
 
-@FAST
+@pytest.mark.slow
+@PROPERTY
 @given(hostile_text)
 def test_a_literal_evaluates_to_exactly_the_text(text):
     source = f"x = {inert(text, 'literal')}\ny = 1\n"
@@ -26,7 +27,8 @@ def test_a_literal_evaluates_to_exactly_the_text(text):
     assert not any(brk in inert(text, "literal") for brk in LINE_BREAKS)
 
 
-@FAST
+@pytest.mark.slow
+@PROPERTY
 @given(hostile_text, st.sampled_from(["line 1", "line 3"]))
 def test_a_comment_stays_one_comment_even_on_the_coding_cookie_lines(text, where):
     comment = f"# {inert(text, 'comment')}\n"
@@ -37,7 +39,8 @@ def test_a_comment_stays_one_comment_even_on_the_coding_cookie_lines(text, where
     assert len(comment.splitlines()) == 1 and "\x00" not in comment
 
 
-@FAST
+@pytest.mark.slow
+@PROPERTY
 @given(hostile_text)
 def test_a_docstring_line_keeps_the_cleaned_text_and_cannot_end_the_string(text):
     body = inert(text, "docstring")
@@ -68,7 +71,8 @@ def test_literals_keep_the_house_double_quotes_when_they_can():
     assert inert("a\u2028b", "literal") == '"a\\u2028b"'
 
 
-@FAST
+@pytest.mark.slow
+@PROPERTY
 @given(st.text())
 def test_a_name_is_a_snake_case_ascii_fragment(text):
     name = inert(text, "name", limit=40)
