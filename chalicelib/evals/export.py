@@ -4,9 +4,11 @@ parametrized over a folder of unified-trace JSON files (``pytest`` flavour)."""
 
 from __future__ import annotations
 
+import keyword
 from typing import Literal
 
-from chalicelib.errors import ValidationError
+from chalicelib.codegen import inert
+from chalicelib.errors import Unprocessable, ValidationError
 from chalicelib.evals.models import EvalVersion
 from chalicelib.timeutil import now_iso
 
@@ -30,15 +32,16 @@ def export_filename(version: EvalVersion, fmt: ExportFormat) -> str:
 
 def render_export(version: EvalVersion, *, eval_set_name: str, fmt: ExportFormat, exported_at: str | None = None) -> str:
     """The module text: header, the version's exact code, then the runner for ``fmt``."""
-    m = version.metrics or {}
+    doc = _docstring_text
+    parent = f", parent {doc(version.parent_id)}" if version.parent_id else ""
     lines = [
-        f'"""{version.name}: exported from iofold.',
+        f'"""{doc(version.name)}: exported from iofold.',
         "",
-        f"Eval set:  {_one_line(eval_set_name)} ({version.eval_set_id})",
-        f"Version:   {version.version} ({version.id}, {version.status}, written by {version.generator}"
-        + (f", parent {version.parent_id}" if version.parent_id else "") + ")",
-        f"Metrics:   {_metrics_line(m)}",
-        f"Exported:  {exported_at or now_iso()}",
+        f"Eval set:  {doc(eval_set_name)} ({doc(version.eval_set_id)})",
+        f"Version:   {version.version} ({doc(version.id)}, {doc(version.status)}, written by {doc(version.generator)}"
+        f"{parent})",
+        f"Metrics:   {doc(_metrics_line(version.metrics or {}))}",
+        f"Exported:  {doc(exported_at or now_iso())}",
         "",
     ]
     if fmt == "pytest":
@@ -49,12 +52,22 @@ def render_export(version: EvalVersion, *, eval_set_name: str, fmt: ExportFormat
     else:
         lines += ["Run: python this_file.py trace.json [...]  -- prints PASS/FAIL and the reason per trace file."]
     lines += ['"""', "", version.code.rstrip("\n"), "", ""]
-    lines += _PYTEST_RUNNER if fmt == "pytest" else _SCRIPT_RUNNER
-    return "\n".join(lines).replace("__EVAL__", version.name).replace("__ENV__", TRACES_ENV) + "\n"
+    runner = _PYTEST_RUNNER if fmt == "pytest" else _SCRIPT_RUNNER
+    # Only the runner template is filled in: the code and header stay exactly as they are.
+    runner_text = "\n".join(runner).replace("__EVAL__", _function_name(version)).replace("__ENV__", TRACES_ENV)
+    return "\n".join([*lines, runner_text]) + "\n"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split()).replace('"""', "'''")
+def _docstring_text(value: object) -> str:
+    """A header value (records carry outside text, e.g. the set's name) made inert inside the docstring."""
+    return inert(str(value), "docstring")
+
+
+def _function_name(version: EvalVersion) -> str:
+    """The eval function the runner calls: the name validation read from the code, so an identifier."""
+    if not version.name.isidentifier() or keyword.iskeyword(version.name):
+        raise Unprocessable(f"eval version {version.id} has no valid function name")
+    return version.name
 
 
 def _metrics_line(m: dict) -> str:

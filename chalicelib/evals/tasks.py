@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from chalicelib.codegen import inert
 from chalicelib.errors import Conflict
 from chalicelib.evals.generation import GeneratedSet, GenerationOutcome, generate_candidates, select_candidate
 from chalicelib.evals.models import EvalVersion, Execution
@@ -40,10 +41,8 @@ class JobEvent(BaseModel):
 
 
 def _eval_name(name: str) -> str:
-    slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
-    while "__" in slug:
-        slug = slug.replace("__", "_")
-    return (slug or "quality")[:40]
+    """The eval function's name after ``eval_``, from the set's name: snake_case ASCII."""
+    return inert(name, "name", limit=40) or "quality"
 
 
 # --- generation ------------------------------------------------------------------------

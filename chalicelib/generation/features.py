@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.codegen import inert
+
 HELPERS_SOURCE = r'''
 def text_of(value):
     """Plain text of a message content: a string, a list of blocks, or any JSON."""
@@ -429,7 +431,7 @@ class Feature:
 
     def expression(self) -> str:
         """The Python expression this feature stands for in generated code."""
-        call = f"{self.helper}({', '.join(['trace', *(json.dumps(a) for a in self.args)])})"
+        call = f"{self.helper}({', '.join(['trace', *(inert(a, 'literal') for a in self.args)])})"
         if self.threshold is None:
             return call
         return f"{call} >= {_number(self.threshold)}"

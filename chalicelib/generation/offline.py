@@ -30,7 +30,6 @@ Deterministic: the same request gives the same code.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -39,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.codegen import inert
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
 from chalicelib.generation.features import (
@@ -422,13 +422,9 @@ def _counts_comment(rule: Rule) -> str:
     return f"{lead} match, against {tail}"
 
 
-def _string(text: str) -> str:
-    return json.dumps(text)
-
-
 def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria: str = "") -> str:
     """The eval module for a fitted scorecard: imports, helpers, and the commented rules."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", eval_name):
+    if not eval_name or inert(eval_name, "name") != eval_name:
         raise GenerationError(f"eval name must be snake_case, got {eval_name!r}")
     positives = sum(labels)
     header = [
@@ -437,7 +433,7 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
         "",
     ]
     if criteria.strip():
-        header += ["Criteria: " + " ".join(criteria.split())[:300].replace('"""', "'''"), ""]
+        header += ["Criteria: " + inert(criteria, "docstring", limit=300), ""]
     if card.rules and card.kind == "single rule":
         header += ["One rule decides (no scorecard beat it significantly under cross-validation)."]
     elif card.rules:
@@ -460,28 +456,28 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
         share = f"{positives} of {len(labels)}" if card.default_pass else f"{len(labels) - positives} of {len(labels)}"
         lines += [
             f"    # No rule separated good from bad examples; {share} examples share this verdict.",
-            f"    return {verdict}, {_string('no distinguishing rule found; default verdict')}",
+            f'    return {verdict}, "no distinguishing rule found; default verdict"',
         ]
         return "\n".join(lines) + "\n"
     lines += ["    score = 0", "    good_signs = []", "    bad_signs = []"]
     for rule in card.rules:
         feature = rule.condition.feature
-        expression = feature.expression()
-        lines.append(f"    # {_counts_comment(rule)}: {feature.describe()}.")
-        lines.append(f"    if {expression}:")
+        described = feature.describe()  # built from trace text: only through inert()
+        lines.append(f"    # {_counts_comment(rule)}: {inert(described, 'comment')}.")
+        lines.append(f"    if {feature.expression()}:")
         word = "good_signs" if rule.sign > 0 else "bad_signs"
         op = "+=" if rule.sign > 0 else "-="
         lines.append(f"        score {op} {rule.points}")
-        lines.append(f"        {word}.append({_string(feature.describe())})")
+        lines.append(f"        {word}.append({inert(described, 'literal')})")
         if rule.sign > 0:
             lines.append("    else:")
-            lines.append(f"        bad_signs.append({_string('not: ' + feature.describe())})")
+            lines.append(f"        bad_signs.append({inert('not: ' + described, 'literal')})")
     lines += [
         f"    if score >= {card.threshold}:",
-        f"        return True, {_string('looks good (score ')} + str(score) + {_string(' >= ' + str(card.threshold) + '): ')} + "
-        f"({_string('; ')}.join(good_signs) or {_string('no sign of a bad trace')})",
-        f"    return False, {_string('looks bad (score ')} + str(score) + {_string(' < ' + str(card.threshold) + '): ')} + "
-        f"({_string('; ')}.join(bad_signs) or {_string('not enough signs of a good trace')})",
+        f'        return True, "looks good (score " + str(score) + " >= {card.threshold}): " + '
+        '("; ".join(good_signs) or "no sign of a bad trace")',
+        f'    return False, "looks bad (score " + str(score) + " < {card.threshold}): " + '
+        '("; ".join(bad_signs) or "not enough signs of a good trace")',
     ]
     return "\n".join(lines) + "\n"
 

@@ -33,6 +33,7 @@ MAX_COLUMNS = 10
 DEFAULT_NEWEST = 2
 CSV_MAX_ROWS = 10_000
 CSV_REASON_CHARS = 500
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RatedSets(Protocol):
@@ -234,8 +235,18 @@ def matrix_csv(caller: Caller, eval_set_id: str, q: MatrixQuery, *, eval_sets: R
             c = row.results.get(v.id)
             line += ([c.result, "" if c.agrees is None else str(c.agrees).lower(), c.reason[:CSV_REASON_CHARS],
                       c.duration_ms] if c else ["", "", "", ""])
-        writer.writerow(line)
+        writer.writerow([csv_cell(value) for value in line])
     return out.getvalue(), None
+
+
+# OWASP "CSV Injection": a spreadsheet runs a cell starting with = + - @ tab or CR as a formula. Every text
+# cell (trace ids and names, timestamps, platforms, notes, reasons) goes through csv_cell; the numbers the
+# product writes (duration_ms) are ints, never negative, and stay numbers.
+def csv_cell(value: Any) -> Any:
+    """The cell with a leading ' when it is text a spreadsheet would run as a formula; csv.writer quotes it."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _walk(reader: MatrixReader, cursor: str | None, max_rows: int) -> Iterator[MatrixRow | str]:

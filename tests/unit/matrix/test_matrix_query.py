@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.evals.models import EvalVersion
-from chalicelib.matrix.service import choose_columns, parse_matrix_query
+from chalicelib.matrix.service import choose_columns, csv_cell, parse_matrix_query
 
 
 def _v(n: int, status: str = "draft") -> EvalVersion:
@@ -39,3 +39,13 @@ def test_query_parsing():
 def test_bad_queries_are_400(query):
     with pytest.raises(ValidationError):
         parse_matrix_query(query)
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(1)", "\t=1", "\r=1"])
+def test_csv_cells_starting_a_formula_get_a_quote(text):
+    assert csv_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["plain", "1+1", "a=b", "'quoted", "", " =1", 0, 1200, None])
+def test_other_csv_cells_and_numbers_are_unchanged(value):
+    assert csv_cell(value) == value
