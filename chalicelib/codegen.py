@@ -58,3 +58,20 @@ def inert(text: str, context: Context, *, limit: int | None = None) -> str:
     if context == "docstring":
         return line.replace("\\", "\\\\").replace('"', '\\"')
     raise ValueError(f"unknown context {context!r}")
+
+
+def string_constants(code: str) -> list[str]:
+    """Every ``str`` constant in ``code`` but docstrings (empty when it does not parse): what the code
+    can act on, unlike comments, docstrings and identifiers, in which a trace id merely spelled
+    would not make the code depend on that trace."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]

@@ -4,7 +4,6 @@ alone; the chosen version carries its held-out estimate and flags for code that 
 
 from __future__ import annotations
 
-import ast
 import json
 import random
 import re
@@ -13,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from chalicelib.codegen import string_constants
 from chalicelib.errors import Unprocessable
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.generation.base import Candidate, Candidates, EvalGenerator, GenerationRequest, LabeledTrace
@@ -192,13 +192,10 @@ def honesty_flags(code: str, examples: list[LabeledTrace]) -> list[str]:
     literal that appears in exactly one training trace."""
     flags: list[str] = []
     ids = {str(v) for e in examples for v in (e.trace.get("id"), (e.trace.get("source") or {}).get("external_id")) if v}
-    if any(i and i in code for i in ids):
+    constants = string_constants(code)
+    if any(i in c for i in ids for c in constants):
         flags.append("names_trace_ids")
-    try:
-        literals = [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                    and len(n.value) >= LONG_LITERAL_CHARS]
-    except SyntaxError:
-        literals = []
+    literals = [c for c in constants if len(c) >= LONG_LITERAL_CHARS]
     if literals:
         bodies = [json.dumps(e.trace, ensure_ascii=False) for e in examples]
         for literal in literals:

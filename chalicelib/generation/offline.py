@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.codegen import inert
+from chalicelib.codegen import inert, string_constants
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
 from chalicelib.generation.features import (
@@ -353,8 +353,8 @@ class OfflineGenerator:
         out = []
         for card in chosen:
             code = emit_code(request.eval_name, card, labels, request.criteria)
-            leaked = [lit for lit in forbidden if lit in code]
-            if leaked:
+            constants = [c.lower() for c in set(string_constants(code)) - _HELPER_CONSTANTS]
+            if any(lit in c for lit in forbidden for c in constants):
                 raise GenerationError("generated code would name a training trace id")
             out.append(Candidate(code=code, rationale=_rationale(card)))
         return Candidates(candidates=out, generator=self.name)
@@ -390,6 +390,10 @@ def training_examples(request: GenerationRequest) -> list[LabeledTrace]:
             f"{negatives} negative)"
         )
     return examples
+
+
+# The helper library's own words ("return" among the write verbs) are not from any trace.
+_HELPER_CONSTANTS = frozenset(string_constants(HELPERS_SOURCE))
 
 
 def _forbidden_literals(examples: Sequence[LabeledTrace]) -> list[str]:

@@ -168,6 +168,16 @@ def test_code_never_names_training_trace_ids() -> None:
             assert example.trace["source"]["external_id"] not in candidate.code
 
 
+def test_an_id_spelled_inside_the_codes_own_words_does_not_block_generation() -> None:
+    # A session id such as "return" or "refund_policy" (six characters or more) appears in any generated
+    # code as a keyword, a comment or the function name: only string constants can name a trace.
+    examples = dataset(refund_trace, 8, 8, seed=7, prefix="trace")
+    for i, example in enumerate(examples):
+        example.trace["session_id"] = ["return", "refund_policy", "examples"][i % 3]
+    candidates = OfflineGenerator().generate(request_for(examples)).candidates
+    assert candidates and "return" in candidates[0].code
+
+
 def test_one_class_is_refused() -> None:
     examples = dataset(refund_trace, 6, 0, seed=8, prefix="tr")
     with pytest.raises(GenerationError, match="positive and one negative"):
