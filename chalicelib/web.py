@@ -5,6 +5,7 @@ This and app.py are the only modules that import chalice."""
 from __future__ import annotations
 
 import json
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,9 +21,11 @@ from chalicelib.auth import service as auth_service
 from chalicelib.auth.models import Caller, Role
 from chalicelib.config import get_settings
 from chalicelib.errors import IofoldError, PayloadTooLarge, ValidationError
+from chalicelib.jsonlimits import JsonTooDeep, loads_bounded
 from chalicelib.storage import parse_limit
 
 logger = Logger(service="iofold")
+MAX_LOGGED_TRACEBACK = 4000  # characters of a failure's traceback that reach the log (its innermost frames)
 
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
@@ -104,10 +107,10 @@ class Api:
             return to_response(result, spec.status, request_id)
         except IofoldError as exc:
             if exc.status >= 500:
-                logger.exception("request failed")
+                log_failure("request failed", exc)
             return error_response(exc.status, exc.code, exc.message, exc.details, request_id)
-        except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
-            logger.exception("unhandled error")
+        except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
+            log_failure("unhandled error", exc)
             return error_response(500, "INTERNAL", "internal error; quote the request id when reporting it", [],
                                   request_id)
 
@@ -157,7 +160,9 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
     if not raw.strip():
         raise ValidationError("request body is empty: send a JSON object")
     try:
-        doc = json.loads(raw)
+        doc = loads_bounded(raw)
+    except JsonTooDeep as exc:
+        raise ValidationError(f"request body is {exc}", [{"field": "body", "reason": "too_deep"}]) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
@@ -168,6 +173,15 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise ValidationError("request body is invalid: " + "; ".join(f"{d['field']}: {d['message']}"
                                                                       for d in details[:5]), details) from exc
+
+
+def log_failure(message: str, exc: BaseException) -> None:
+    """Log an unexpected failure in bounded size: the exception's type and message and the innermost
+    frames of its traceback (a RecursionError's full traceback is over 100 KB)."""
+    text = "".join(traceback.format_exception(exc, limit=-12))
+    if len(text) > MAX_LOGGED_TRACEBACK:
+        text = "…" + text[-MAX_LOGGED_TRACEBACK:]
+    logger.error(message, extra={"error_type": type(exc).__name__, "error": str(exc)[:500], "traceback": text})
 
 
 def to_response(result: Any, status: int, request_id: str) -> Response:

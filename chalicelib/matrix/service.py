@@ -20,6 +20,7 @@ from chalicelib.errors import NotFound, ValidationError
 from chalicelib.evals.models import EvalVersion
 from chalicelib.evals.repository import EvalRepository, ResultCell
 from chalicelib.evals.results import agrees
+from chalicelib.jsonlimits import loads_bounded
 from chalicelib.matrix.models import (
     MATRIX_FILTERS, Matrix, MatrixCell, MatrixEval, MatrixHuman, MatrixQuery, MatrixRow, MatrixTrace,
 )
@@ -261,7 +262,7 @@ def _decode(cursor: str | None, eval_set_id: str) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
     try:
-        doc = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        doc = loads_bounded(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as exc:
         raise ValidationError("invalid cursor") from exc
     if (not isinstance(doc, dict) or doc.get("s") != eval_set_id or not isinstance(doc.get("k"), int)

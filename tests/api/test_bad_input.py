@@ -63,3 +63,40 @@ def test_unified_upload_reports_invalid_traces_by_line(api):
     done = api.wait_job(job["job_id"])
     assert done["result"]["imported"] == 1 and done["result"]["failed"] == 1
     assert done["result"]["failures"][0]["reason"].startswith("line 2:")
+
+
+@pytest.mark.parametrize("raw", [
+    "[" * 100_000,  # json.loads raises RecursionError
+    '{"name": ' + "[" * 500 + "]" * 500 + "}",  # parses, but nests past the limit
+    "{" + '"a": {' * 200 + "}" * 201,
+])
+def test_deeply_nested_json_is_400_and_logs_no_stack_trace(api, capfd, raw):
+    capfd.readouterr()
+    response = api.post("/v1/eval-sets", raw=raw)
+    assert response.status_code == 400, response.body[:300]
+    error = response.json_body["error"]
+    assert error["code"] == "VALIDATION_ERROR" and "nested deeper than" in error["message"] and error["request_id"]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and len(out + err) < 2000
+    assert api.ok("GET", "/v1/eval-sets")["items"] == []
+
+
+def test_a_deeply_nested_cursor_is_400(api):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    response = api.get(f"/v1/traces?cursor={cursor}")
+    assert response.status_code == 400 and response.json_body["error"]["message"] == "invalid cursor"
+
+
+def test_an_upload_line_nested_too_deep_is_reported_and_the_rest_import(api):
+    good = {"id": "ignored", "source": {"platform": "upload", "external_id": "e1"}, "name": "ok",
+            "messages": [{"role": "user", "content": "hi"}]}
+    deep = '{"id": "x", "metadata": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    job = api.ok("POST", "/v1/traces/upload?format=unified", raw=f"{json.dumps(good)}\n{deep}\n",
+                 headers={"Content-Type": "application/x-ndjson"}, status=202)
+    done = api.wait_job(job["job_id"])
+    assert done["status"] == "succeeded", done
+    assert done["result"]["imported"] == 1 and done["result"]["failed"] == 1
+    assert done["result"]["failures"][0]["reason"].startswith("line 2:")
+    assert "nested deeper than" in done["result"]["failures"][0]["reason"]

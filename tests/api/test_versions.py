@@ -58,6 +58,26 @@ def test_invalid_code_is_422_with_the_line(lineage, code, line, words):
     assert error["details"][0]["line"] == line and words in error["message"]
 
 
+DEEP_CONSTANT = "X = " + "+".join(["1"] * 1000) + "\ndef eval_x(trace):\n    return True, ''\n"
+DEEP_RETURN = "def eval_x(trace):\n    return " + "-" * 600 + "1 > 0, ''\n"
+UNPARSABLE = "def eval_x(trace):\n    return " + "not " * 4000 + "1, ''\n"  # ast.parse: RecursionError
+
+
+@pytest.mark.parametrize("code, line, words", [
+    (DEEP_CONSTANT, 1, "nested more than 100 levels"),
+    (DEEP_RETURN, 2, "nested more than 100 levels"),
+    (UNPARSABLE, None, "cannot be parsed: RecursionError"),
+])
+def test_deeply_nested_code_is_422_and_logs_no_stack_trace(lineage, capfd, code, line, words):
+    capfd.readouterr()
+    response = lineage["api"].post(f"/v1/evals/{lineage['v1']['id']}/versions", {"code": code})
+    assert response.status_code == 422, response.body[:300]
+    error = response.json_body["error"]
+    assert error["code"] == "UNPROCESSABLE" and error["details"][0]["line"] == line and words in error["message"]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and len(out + err) < 2000
+
+
 def test_version_routes_404_for_unknown_and_foreign_evals(lineage, other):
     v1 = lineage["v1"]["id"]
     api = lineage["api"]
