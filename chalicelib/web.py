@@ -23,6 +23,7 @@ from chalicelib.config import get_settings
 from chalicelib.errors import IofoldError, PayloadTooLarge, ValidationError
 from chalicelib.jsonlimits import JsonTooDeep, loads_bounded
 from chalicelib.storage import parse_limit
+from chalicelib.traces.service import parse_trace_range
 
 logger = Logger(service="iofold")
 MAX_LOGGED_TRACEBACK = 4000  # characters of a failure's traceback that reach the log (its innermost frames)
@@ -49,6 +50,11 @@ class Request:
     def paging(self) -> dict[str, Any]:
         """``limit`` (validated) and ``cursor`` from the query, as keyword arguments for a list call."""
         return {"limit": parse_limit(self.query.get("limit")), "cursor": self.query.get("cursor")}
+
+    def trace_range(self) -> dict[str, str | None]:
+        """``from``, ``to`` and ``source`` from the query, validated (400): every route that filters
+        traces by them reads them here."""
+        return parse_trace_range(self.query)
 
 
 @dataclass

@@ -162,3 +162,34 @@ def test_deleting_an_eval_set_deletes_its_versions_and_their_results(api):
     from chalicelib import wiring
 
     assert wiring.eval_repo().executed_trace_ids(eval_id) == set()
+
+
+def _job_ids(api) -> set[str]:
+    return {j["id"] for j in api.ok("GET", "/v1/jobs?limit=200")["items"]}
+
+
+def test_executing_unknown_trace_ids_is_404_naming_them_and_starts_no_job(lineage, other):
+    api, eval_id = lineage["api"], lineage["v1"]["id"]
+    known = next(iter(lineage["ratings"]))
+    foreign = other.upload_demo(1, seed=9)[0][0]  # another workspace's trace is unknown here
+    before = _job_ids(api)
+    response = api.post(f"/v1/evals/{eval_id}/execute", {"trace_ids": [known, "tr_nope", foreign]})
+    assert response.status_code == 404, response.body
+    error = response.json_body["error"]
+    assert error["code"] == "NOT_FOUND" and "tr_nope" in error["message"] and foreign in error["message"]
+    assert error["details"] == [{"field": "trace_ids", "missing": ["tr_nope", foreign]}]
+    assert known not in error["message"]
+    assert _job_ids(api) == before
+
+
+@pytest.mark.parametrize("filters, field", [
+    ({"from": "notadate"}, "from"), ({"to": "2026-13-45"}, "to"), ({"source": "nope"}, "source"),
+    ({"tags": "x"}, "filters.tags"), ({"name": 5}, "filters.name"),
+])
+def test_executing_with_bad_filters_is_400_and_starts_no_job(lineage, filters, field):
+    api = lineage["api"]
+    before = _job_ids(api)
+    response = api.post(f"/v1/evals/{lineage['v1']['id']}/execute", {"filters": filters})
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["details"][0]["field"] == field
+    assert _job_ids(api) == before
