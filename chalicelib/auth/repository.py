@@ -43,14 +43,8 @@ class AuthRepository:
     def add_key(self, workspace_id: str, key_hash: str, key: ApiKey) -> None:
         put = {"TableName": self._keys.name, "Item": serialize(self._key_item(workspace_id, key_hash, key)),
                "ConditionExpression": "attribute_not_exists(key_hash)"}
-        if key.role != "owner":
-            self._client.put_item(**put)
-            return
-        self._count_owners_once(workspace_id)
-        self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": {
-            "TableName": self._workspaces.name, "Key": serialize({"workspace_id": workspace_id}),
-            "UpdateExpression": "ADD owner_keys :one", "ConditionExpression": "attribute_exists(workspace_id)",
-            "ExpressionAttributeValues": serialize({":one": 1})}}])
+        self._write_key(workspace_id, key, {"Put": put}, count="ADD owner_keys :one",
+                        count_condition="attribute_exists(workspace_id)")
 
     def find_key(self, key_hash: str) -> tuple[str, ApiKey] | None:
         """(workspace_id, key) for a key hash, or None."""
@@ -89,14 +83,8 @@ class AuthRepository:
                   "ConditionExpression": "workspace_id = :w",
                   "ExpressionAttributeValues": serialize({":w": workspace_id})}
         try:
-            if key.role != "owner":
-                self._client.delete_item(**delete)
-                return
-            self._count_owners_once(workspace_id)
-            self._client.transact_write_items(TransactItems=[{"Delete": delete}, {"Update": {
-                "TableName": self._workspaces.name, "Key": serialize({"workspace_id": workspace_id}),
-                "UpdateExpression": "SET owner_keys = owner_keys - :one", "ConditionExpression": "owner_keys > :one",
-                "ExpressionAttributeValues": serialize({":one": 1})}}])
+            self._write_key(workspace_id, key, {"Delete": delete}, count="SET owner_keys = owner_keys - :one",
+                            count_condition="owner_keys > :one")
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
@@ -105,6 +93,19 @@ class AuthRepository:
                 raise Conflict("this is the workspace's last owner key: create another owner key before deleting it",
                                [{"key_id": key.id, "reason": "last_owner_key"}]) from exc
             raise NotFound(f"api key {key.id} not found") from exc
+
+    def _write_key(self, workspace_id: str, key: ApiKey, write: dict, *, count: str, count_condition: str) -> None:
+        """One Put/Delete of a key; for an owner key, in one transaction with ``count`` (an update of the
+        workspace's owner_keys, conditional on ``count_condition``)."""
+        if key.role != "owner":
+            [(kind, params)] = write.items()
+            (self._client.put_item if kind == "Put" else self._client.delete_item)(**params)
+            return
+        self._count_owners_once(workspace_id)
+        self._client.transact_write_items(TransactItems=[write, {"Update": {
+            "TableName": self._workspaces.name, "Key": serialize({"workspace_id": workspace_id}),
+            "UpdateExpression": count, "ConditionExpression": count_condition,
+            "ExpressionAttributeValues": serialize({":one": 1})}}])
 
     def _count_owners_once(self, workspace_id: str) -> None:
         """Set ``owner_keys`` on a workspace created before the count existed (a no-op afterwards)."""
