@@ -158,8 +158,9 @@ def upload_traces(req: Request) -> JobAccepted:
                                                        "integration_id": "string", "eval_set_id": "string",
                                                        "rated": "boolean"})
 def list_traces(req: Request) -> Page[TraceSummary]:
-    filters = traces.TraceFilters.model_validate({k: v for k, v in req.query.items()
-                                                  if k not in ("limit", "cursor", "eval_set_id", "rated")})
+    filters = traces.TraceFilters.model_validate({**{k: v for k, v in req.query.items()
+                                                     if k not in ("limit", "cursor", "eval_set_id", "rated")},
+                                                  **req.trace_range()})
     limit = parse_limit(req.query.get("limit"))
     filters = filters.model_copy(update=_rated_filters(req))
     return traces.list_traces(req.caller, filters, limit=limit, cursor=req.query.get("cursor"),
@@ -231,7 +232,7 @@ def get_eval(req: Request, eval_id: str) -> EvalVersion:
            status=202)
 def execute_eval(req: Request, eval_id: str) -> JobAccepted:
     return _accepted(evals.start_execution(req.caller, eval_id, req.body, evals=wiring.eval_repo(),
-                                           jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                           traces=wiring.trace_repo(), jobs=wiring.job_repo(), sfn=wiring.sfn(),
                                            state_machine_arn=wiring.state_machine_arn("execute_eval")))
 
 

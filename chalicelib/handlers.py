@@ -190,7 +190,8 @@ def run_active_evals(workspace_id: str) -> list[str]:
             active = [v for v in wiring.eval_repo().all_for_set(eval_set.id) if v.status == "active"]
             for version in active:
                 job = evals_service.start_execution(system, version.id, ExecuteRequest(only_missing=True),
-                                                    evals=wiring.eval_repo(), jobs=wiring.job_repo(), sfn=wiring.sfn(),
+                                                    evals=wiring.eval_repo(), traces=wiring.trace_repo(),
+                                                    jobs=wiring.job_repo(), sfn=wiring.sfn(),
                                                     state_machine_arn=wiring.state_machine_arn("execute_eval"))
                 job_ids.append(job.id)
         if not cursor:

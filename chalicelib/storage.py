@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from chalicelib.errors import NotFound, ValidationError
+from chalicelib.jsonlimits import loads_bounded
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -40,7 +41,7 @@ def decode_cursor(cursor: str | None) -> dict | None:
     if not cursor:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        data = loads_bounded(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as exc:
         raise ValidationError("invalid cursor") from exc
     if not isinstance(data, dict) or not all(isinstance(v, (str, int)) for v in data.values()):

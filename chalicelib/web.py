@@ -5,6 +5,7 @@ This and app.py are the only modules that import chalice."""
 from __future__ import annotations
 
 import json
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,9 +21,15 @@ from chalicelib.auth import service as auth_service
 from chalicelib.auth.models import Caller, Role
 from chalicelib.config import get_settings
 from chalicelib.errors import IofoldError, PayloadTooLarge, ValidationError
+from chalicelib.jsonlimits import JsonTooDeep, loads_bounded
 from chalicelib.storage import parse_limit
+from chalicelib.traces.service import parse_trace_range
 
 logger = Logger(service="iofold")
+MAX_LOGGED_TRACEBACK = 4000  # characters of a failure's traceback that reach the log (its innermost frames)
+UNKNOWN_ROUTE_MESSAGE = "no such route: GET /v1/openapi.json lists every path and method"
+# Errors Chalice answers itself, before any view runs, in its own {"Code", "Message"} shape.
+CHALICE_ERROR_CODES = {400: "VALIDATION_ERROR", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
@@ -47,6 +54,11 @@ class Request:
         """``limit`` (validated) and ``cursor`` from the query, as keyword arguments for a list call."""
         return {"limit": parse_limit(self.query.get("limit")), "cursor": self.query.get("cursor")}
 
+    def trace_range(self) -> dict[str, str | None]:
+        """``from``, ``to`` and ``source`` from the query, validated (400): every route that filters
+        traces by them reads them here."""
+        return parse_trace_range(self.query)
+
 
 @dataclass
 class RouteSpec:
@@ -67,6 +79,7 @@ class Api:
     def __init__(self, app: Chalice):
         self.app = app
         self.routes: list[RouteSpec] = []
+        app.register_middleware(_chalice_errors_in_contract_shape, "http")
 
     def route(self, path: str, method: str, *, role: Role | None, body: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, summary: str = "", query: dict[str, str] | None = None,
@@ -104,10 +117,10 @@ class Api:
             return to_response(result, spec.status, request_id)
         except IofoldError as exc:
             if exc.status >= 500:
-                logger.exception("request failed")
+                log_failure("request failed", exc)
             return error_response(exc.status, exc.code, exc.message, exc.details, request_id)
-        except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
-            logger.exception("unhandled error")
+        except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
+            log_failure("unhandled error", exc)
             return error_response(500, "INTERNAL", "internal error; quote the request id when reporting it", [],
                                   request_id)
 
@@ -138,6 +151,8 @@ class Api:
                 ok["content"] = {"application/json": {"schema": schema}}
             responses = {str(r.status): ok}
             error_codes = ["400", "413"] if r.body is not None or r.method in ("POST", "PUT") else ["400"]
+            if r.body is not None:
+                error_codes.append("415")
             if r.role is not None:
                 # ids arrive in paths, bodies and queries (?eval_set_id=): any of them may be unknown
                 error_codes += ["401", "403", "404", "409", "422"]
@@ -157,7 +172,9 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
     if not raw.strip():
         raise ValidationError("request body is empty: send a JSON object")
     try:
-        doc = json.loads(raw)
+        doc = loads_bounded(raw)
+    except JsonTooDeep as exc:
+        raise ValidationError(f"request body is {exc}", [{"field": "body", "reason": "too_deep"}]) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
@@ -168,6 +185,15 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise ValidationError("request body is invalid: " + "; ".join(f"{d['field']}: {d['message']}"
                                                                       for d in details[:5]), details) from exc
+
+
+def log_failure(message: str, exc: BaseException) -> None:
+    """Log an unexpected failure in bounded size: the exception's type and message and the innermost
+    frames of its traceback (a RecursionError's full traceback is over 100 KB)."""
+    text = "".join(traceback.format_exception(exc, limit=-12))
+    if len(text) > MAX_LOGGED_TRACEBACK:
+        text = "…" + text[-MAX_LOGGED_TRACEBACK:]
+    logger.error(message, extra={"error_type": type(exc).__name__, "error": str(exc)[:500], "traceback": text})
 
 
 def to_response(result: Any, status: int, request_id: str) -> Response:
@@ -182,7 +208,34 @@ def to_response(result: Any, status: int, request_id: str) -> Response:
     return Response(body=json.dumps(result), status_code=status, headers={**headers, "Content-Type": "application/json"})
 
 
-def error_response(status: int, code: str, message: str, details: list, request_id: str) -> Response:
-    body = {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
-    return Response(body=json.dumps(body, default=str), status_code=status,
-                    headers={"Content-Type": "application/json", "X-Request-Id": request_id})
+def error_body(code: str, message: str, details: list, request_id: str) -> dict:
+    """The contract's error shape (API.md), also used by the gateway responses in infra/template.py."""
+    return {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
+
+
+def error_response(status: int, code: str, message: str, details: list, request_id: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json.dumps(error_body(code, message, details, request_id), default=str), status_code=status,
+                    headers={**(headers or {}), "Content-Type": "application/json", "X-Request-Id": request_id})
+
+
+def unknown_route_response(request_id: str) -> Response:
+    """404 for a path no route has, as the deployed API Gateway answers it (never quoting the request)."""
+    return error_response(404, "NOT_FOUND", UNKNOWN_ROUTE_MESSAGE, [], request_id,
+                          headers={"Access-Control-Allow-Origin": "*"})
+
+
+def _chalice_errors_in_contract_shape(event: Any, get_response: Callable) -> Response:
+    """Chalice middleware: the 405 (method not on this path), 415 (Content-Type the route does not
+    take) and 400 that Chalice answers before a view runs come back in the contract's error shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code in CHALICE_ERROR_CODES and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        request_id = str((event.context or {}).get("requestId") or uuid.uuid4())
+        headers = {k: v for k, v in (response.headers or {}).items() if k.lower() != "content-type"}
+        message = str(body["Message"])
+        if response.status_code == 405:
+            message = f"{message}; this path takes {headers.get('Allow', 'other methods')}"
+        return error_response(response.status_code, CHALICE_ERROR_CODES[response.status_code], message, [],
+                              request_id, headers=headers)
+    return response

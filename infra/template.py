@@ -110,7 +110,37 @@ def build(stage: str) -> dict[str, Any]:
     out["Sandbox"] = {"Properties": {"Role": {"Fn::GetAtt": ["SandboxRole", "Arn"]}, "MemorySize": 512,
                                      "Timeout": 300, "ReservedConcurrentExecutions": 10,
                                      "Environment": {"Variables": {"IOFOLD_SANDBOX_PROFILE": "lambda", "IOFOLD_SANDBOX_REQUIRE": "seccomp"}}}}
+    out["RestAPI"] = {"Properties": {"DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()}}}
     return {"Resources": out}
+
+
+def gateway_responses() -> dict[str, Any]:
+    """API Gateway's own answers in the contract's error shape (API.md), merged into Chalice's API
+    definition so they deploy with it (a separate AWS::ApiGateway::GatewayResponse only takes effect
+    at the next deployment). A path or method no route has is 404 NOT_FOUND instead of 403 "Missing
+    Authentication Token", whose message quotes a hashed bearer key; other gateway errors keep their
+    status. No template quotes the request, only API Gateway's own request id and error type."""
+    from chalicelib.web import UNKNOWN_ROUTE_MESSAGE, error_body
+
+    def answer(status: int | None, code: str, message: str) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+                                   "gatewayresponse.header.X-Request-Id": "context.requestId"},
+            "responseTemplates": {"application/json": json.dumps(error_body(code, message, [], "$context.requestId"))}}
+        return response if status is None else {"statusCode": status, **response}
+
+    return {
+        "MISSING_AUTHENTICATION_TOKEN": answer(404, "NOT_FOUND", UNKNOWN_ROUTE_MESSAGE),
+        "REQUEST_TOO_LARGE": answer(413, "PAYLOAD_TOO_LARGE", "the request is larger than API Gateway accepts; "
+                                                               "upload large files through POST /v1/traces/uploads"),
+        "UNSUPPORTED_MEDIA_TYPE": answer(415, "UNSUPPORTED_MEDIA_TYPE", "unsupported Content-Type"),
+        "THROTTLED": answer(429, "RATE_LIMITED", "too many requests; retry after a short wait"),
+        "QUOTA_EXCEEDED": answer(429, "RATE_LIMITED", "request quota exceeded"),
+        "INTEGRATION_TIMEOUT": answer(504, "INTERNAL", "the request took longer than API Gateway's 29 s limit"),
+        "DEFAULT_4XX": answer(None, "REQUEST_REJECTED", "API Gateway refused the request ($context.error.responseType)"),
+        "DEFAULT_5XX": answer(None, "INTERNAL", "API Gateway failed ($context.error.responseType); "
+                                                "quote the request id when reporting it"),
+    }
 
 
 def _trust(service: str) -> dict:

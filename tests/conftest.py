@@ -177,9 +177,10 @@ def _http_client():
     from chalice.test import Client
 
     from app import app
+    from infra.local.gateway import contract_http_client
 
     with Client(app, stage_name="local") as client:
-        yield client.http
+        yield contract_http_client(client)
 
 
 @pytest.fixture
@@ -191,6 +192,27 @@ def http(stack):
 def module_http(stack):
     """One test client for a module whose fixtures build a workspace once."""
     yield from _http_client()
+
+
+@pytest.fixture(scope="module")
+def api_server(stack):
+    """The local API server ``make dev`` runs (chalice.local behind infra/local/dev.py), on a free
+    loopback port for this module; (base URL, an owner key of a fresh workspace)."""
+    import socket
+
+    import httpx
+
+    from app import app
+    from infra.local.dev import start_api_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_api_server(app, port)
+    base = f"http://127.0.0.1:{port}"
+    created = httpx.post(f"{base}/v1/workspaces", json={"name": "served"}).json()
+    yield base, created["api_key"]
+    server.shutdown()
 
 
 @pytest.fixture

@@ -78,4 +78,7 @@ def list_api_keys(caller: Caller, *, repo: AuthRepository) -> list[ApiKey]:
 
 
 def delete_api_key(caller: Caller, key_id: str, *, repo: AuthRepository) -> None:
-    repo.delete_key(caller.workspace_id, key_id)
+    """Revoke a key: only with a role at least the key's own; the last owner key stays (409)."""
+    key_hash, key = repo.find_key_by_id(caller.workspace_id, key_id)
+    require(caller, key.role)
+    repo.delete_key(caller.workspace_id, key_hash, key)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chalicelib.auth.models import Caller
-from chalicelib.errors import Unprocessable
+from chalicelib.errors import NotFound, Unprocessable
 from chalicelib.evals.models import EvalVersion, ExecuteRequest, Execution, GenerateRequest
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
 from chalicelib.storage import Page
+from chalicelib.traces.repository import TraceRepository
+from chalicelib.traces.service import parse_trace_filters
 
 
 class Rating(Protocol):
@@ -54,11 +56,20 @@ def list_versions(caller: Caller, eval_set_id: str, *, limit: int, cursor: str |
     return Page[EvalVersion](items=items, next_cursor=nxt)
 
 
-def start_execution(caller: Caller, eval_id: str, req: ExecuteRequest, *, evals: EvalRepository, jobs: JobRepository,
-                    sfn: Any, state_machine_arn: str) -> Job:
-    """Run a version over traces (all, the given ids, or filtered; only missing ones if asked)."""
+def start_execution(caller: Caller, eval_id: str, req: ExecuteRequest, *, evals: EvalRepository,
+                    traces: TraceRepository, jobs: JobRepository, sfn: Any, state_machine_arn: str) -> Job:
+    """Run a version over traces (all, the given ids, or filtered; only missing ones if asked).
+    Unknown trace ids are a 404 naming them, bad filters a 400, before any job exists."""
     version = evals.get(caller.workspace_id, eval_id)
     params = {"eval_id": eval_id, "eval_set_id": version.eval_set_id, **req.model_dump()}
+    if req.filters is not None:
+        params["filters"] = parse_trace_filters(req.filters)
+    if req.trace_ids:
+        missing = traces.missing_ids(caller.workspace_id, req.trace_ids)
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise NotFound(f"{len(missing)} of the trace ids are not traces of this workspace: {shown}",
+                           [{"field": "trace_ids", "missing": missing[:100]}])
     return jobs_service.start_job(caller.workspace_id, "execute", params, state_machine_arn=state_machine_arn,
                                   jobs=jobs, sfn=sfn)
 

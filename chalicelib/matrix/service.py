@@ -12,7 +12,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.auth.models import Caller
@@ -20,11 +19,13 @@ from chalicelib.errors import NotFound, ValidationError
 from chalicelib.evals.models import EvalVersion
 from chalicelib.evals.repository import EvalRepository, ResultCell
 from chalicelib.evals.results import agrees
+from chalicelib.jsonlimits import loads_bounded
 from chalicelib.matrix.models import (
     MATRIX_FILTERS, Matrix, MatrixCell, MatrixEval, MatrixHuman, MatrixQuery, MatrixRow, MatrixTrace,
 )
 from chalicelib.metrics import Metrics, compute_metrics
 from chalicelib.storage import parse_limit
+from chalicelib.traces.service import parse_trace_range
 from chalicelib.traces.repository import TraceRow
 
 FILTERED_CHUNK = 200
@@ -58,15 +59,7 @@ def parse_matrix_query(query: dict[str, str]) -> MatrixQuery:
     rating = query.get("rating") or None
     if rating not in (None, "positive", "negative", "neutral"):
         raise ValidationError("rating must be positive, negative or neutral", [{"field": "rating"}])
-    bounds = {}
-    for name in ("from", "to"):
-        value = query.get(name) or None
-        if value is not None:
-            try:
-                datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise ValidationError(f"{name} must be an ISO 8601 date or time", [{"field": name}]) from exc
-        bounds[name] = value
+    bounds = parse_trace_range(query)
     eval_ids = [e.strip() for e in (query.get("eval_ids") or "").split(",") if e.strip()] or None
     if eval_ids and len(eval_ids) > MAX_COLUMNS:
         raise ValidationError(f"at most {MAX_COLUMNS} eval_ids", [{"field": "eval_ids"}])
@@ -75,7 +68,7 @@ def parse_matrix_query(query: dict[str, str]) -> MatrixQuery:
         raise ValidationError("stats must be stored, fresh or none", [{"field": "stats"}])
     return MatrixQuery(eval_ids=list(dict.fromkeys(eval_ids)) if eval_ids else None, filter=flt, rating=rating,
                        stats=stats,
-                       from_=bounds["from"], to=bounds["to"], source=query.get("source") or None,
+                       from_=bounds["from"], to=bounds["to"], source=bounds["source"],
                        limit=parse_limit(query.get("limit")), cursor=query.get("cursor") or None)
 
 
@@ -272,7 +265,7 @@ def _decode(cursor: str | None, eval_set_id: str) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
     try:
-        doc = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        doc = loads_bounded(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as exc:
         raise ValidationError("invalid cursor") from exc
     if (not isinstance(doc, dict) or doc.get("s") != eval_set_id or not isinstance(doc.get("k"), int)

@@ -15,6 +15,9 @@ from chalicelib.errors import CodeRejected
 from chalicelib.sandbox.child import ALLOWED_MODULES, make_standin, public_members, warm_imports
 
 MAX_SOURCE_BYTES = 20_000
+# Syntax-tree depth: real evals nest ~15 levels; a chain like ``1+1+…`` or ``-----x`` under the
+# size cap nests thousands, which breaks any recursive walk (here, in compile() or later).
+MAX_NESTING = 100
 
 DENIED_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "type", "globals",
@@ -146,13 +149,16 @@ def _check_node(node: ast.AST) -> None:
 
 
 def _walk_in_source_order(tree: ast.AST):
-    """(node, line) pairs depth-first in source order; a node without a line takes its parent's."""
-    stack = [(tree, None)]
+    """(node, line) pairs depth-first in source order; a node without a line takes its parent's.
+    Iterative, and refuses trees nested deeper than MAX_NESTING before anything recurses over them."""
+    stack = [(tree, None, 0)]
     while stack:
-        node, line = stack.pop()
+        node, line, depth = stack.pop()
         line = getattr(node, "lineno", line)
+        if depth > MAX_NESTING:
+            raise CodeRejected(f"code is nested more than {MAX_NESTING} levels deep", line)
         yield node, line
-        stack.extend((child, line) for child in reversed(list(ast.iter_child_nodes(node))))
+        stack.extend((child, line, depth + 1) for child in reversed(list(ast.iter_child_nodes(node))))
 
 
 def _is_constant_expression(node: ast.AST) -> bool:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from chalicelib.errors import SourceError
+from chalicelib.jsonlimits import loads_bounded
 from chalicelib.traces.models import Message, ToolCall
 
 
@@ -73,7 +74,7 @@ def pack_cursor(state: dict[str, Any]) -> str:
 def unpack_cursor(cursor: str, source: str) -> dict[str, Any]:
     """The paging state of a cursor made by pack_cursor; SourceError when it is not one."""
     try:
-        state = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        state = loads_bounded(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
     except (ValueError, binascii.Error) as exc:
         raise SourceError(f"invalid {source} page cursor {cursor!r}") from exc
     if not isinstance(state, dict):

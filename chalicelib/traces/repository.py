@@ -81,6 +81,11 @@ class TraceRepository:
             raise NotFound(f"trace {trace_id} not found")
         return self._body(item)
 
+    def missing_ids(self, workspace_id: str, trace_ids: list[str]) -> list[str]:
+        """The ids among ``trace_ids`` with no trace in the workspace, in the order given."""
+        found = {i["trace_id"] for i in batch_get(self._table, self._keys(workspace_id, trace_ids), projection="trace_id")}
+        return [t for t in dict.fromkeys(trace_ids) if t not in found]
+
     def get_many(self, workspace_id: str, trace_ids: list[str]) -> dict[str, dict]:
         """Unified trace dicts by id; ids that do not exist are left out."""
         return {item["trace_id"]: self._body(item) for item in batch_get(self._table, self._keys(workspace_id, trace_ids))}

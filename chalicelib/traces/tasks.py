@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from chalicelib.errors import Conflict
 from chalicelib.ids import trace_id_for
 from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
+from chalicelib.jsonlimits import JsonTooDeep, loads_bounded
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
 from chalicelib.sources.langsmith.normalize import normalize_langsmith_trace
 from chalicelib.sources.models import ImportFilters, SourcePage
@@ -129,8 +130,8 @@ def read_upload_page(body: bytes, cursor: str | None, *, lines_per_page: int = U
         if not line.strip():
             continue
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
+            doc = loads_bounded(line)
+        except (json.JSONDecodeError, JsonTooDeep) as exc:
             failures.append(SourceFailure(external_id=f"line {number}", reason=f"line {number}: malformed JSON: {exc.msg}"))
             continue
         if isinstance(doc, dict):

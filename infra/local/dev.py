@@ -33,13 +33,13 @@ def lambda_handlers(app: Any) -> dict[str, Any]:
 
 @functools.cache
 def api_request_handler() -> type:
-    """Chalice's request handler with Nagle's algorithm off. http.server writes a response in
-    several sends; with Nagle on, the last one waits for the client's delayed ACK (~40 ms on
-    Linux) once a keep-alive connection has left TCP quick-ACK mode, so every larger response
-    after the first few on a connection took 40 ms longer."""
-    from chalice.local import ChaliceRequestHandler
+    """Chalice's request handler (unknown routes 404: infra/local/gateway.py) with Nagle's algorithm
+    off. http.server writes a response in several sends; with Nagle on, the last one waits for the
+    client's delayed ACK (~40 ms on Linux) once a keep-alive connection has left TCP quick-ACK mode,
+    so every larger response after the first few on a connection took 40 ms longer."""
+    from infra.local.gateway import ContractRequestHandler
 
-    class ApiRequestHandler(ChaliceRequestHandler):
+    class ApiRequestHandler(ContractRequestHandler):
         disable_nagle_algorithm = True
 
     return ApiRequestHandler

@@ -1,3 +1,6 @@
+import pytest
+
+
 def test_health_is_open(anon):
     assert anon.ok("GET", "/v1/health")["status"] == "ok"
 
@@ -107,3 +110,76 @@ def test_a_key_records_when_it_was_last_used_at_most_every_five_minutes(api):
                       ExpressionAttributeValues={":t": stale})
     api.with_key(created["key"]).ok("GET", "/v1/workspace")
     assert {k["id"]: k for k in api.ok("GET", "/v1/api-keys")["items"]}[created["id"]]["last_used_at"] > stale
+
+
+ROLES = ["viewer", "member", "admin", "owner"]
+
+
+@pytest.mark.parametrize("caller_role", ["admin", "owner"])
+@pytest.mark.parametrize("target_role", ROLES)
+def test_a_key_can_create_and_revoke_only_keys_up_to_its_own_role(api, caller_role, target_role):
+    caller = api.with_key(api.ok("POST", "/v1/api-keys", {"label": "c", "role": caller_role}, status=201)["key"])
+    allowed = ROLES.index(target_role) <= ROLES.index(caller_role)
+
+    created = caller.post("/v1/api-keys", {"label": "t", "role": target_role})
+    assert created.status_code == (201 if allowed else 403), created.body
+    target = api.ok("POST", "/v1/api-keys", {"label": "t2", "role": target_role}, status=201)
+    deleted = caller.delete(f"/v1/api-keys/{target['id']}")
+    assert deleted.status_code == (204 if allowed else 403), deleted.body
+    if not allowed:
+        assert deleted.json_body["error"]["code"] == "FORBIDDEN"
+        assert api.with_key(target["key"]).get("/v1/workspace").status_code == 200  # still works
+
+
+def test_an_admin_cannot_revoke_the_owner_key(api):
+    admin = api.with_key(api.ok("POST", "/v1/api-keys", {"label": "a", "role": "admin"}, status=201)["key"])
+    owner_id = api.ok("GET", "/v1/workspace")["key_id"]
+    response = admin.delete(f"/v1/api-keys/{owner_id}")
+    assert response.status_code == 403 and response.json_body["error"]["code"] == "FORBIDDEN"
+    assert api.get("/v1/workspace").status_code == 200
+
+
+def test_the_last_owner_key_cannot_be_revoked(api):
+    owner_id = api.ok("GET", "/v1/workspace")["key_id"]
+    response = api.delete(f"/v1/api-keys/{owner_id}")
+    assert response.status_code == 409
+    error = response.json_body["error"]
+    assert error["code"] == "CONFLICT" and "last owner key" in error["message"] and error["request_id"]
+    assert api.get("/v1/workspace").status_code == 200
+
+    # with a second owner, either may go, but not both
+    second = api.ok("POST", "/v1/api-keys", {"label": "o2", "role": "owner"}, status=201)
+    assert api.delete(f"/v1/api-keys/{owner_id}").status_code == 204
+    as_second = api.with_key(second["key"])
+    assert as_second.delete(f"/v1/api-keys/{second['id']}").status_code == 409
+    assert as_second.ok("GET", "/v1/workspace")["role"] == "owner"
+
+
+def test_the_last_owner_guard_is_the_conditional_write_not_a_read_of_the_keys(api):
+    """Race safety: the refusal comes from the workspace's owner count, decremented in the same
+    transaction as each delete and conditional on staying above zero, so it holds however many
+    revocations run at once on DynamoDB. Here the count is set as a concurrent revocation that
+    committed between our read and our write would leave it: the key list still shows two owner
+    keys, and the delete is still refused. (moto's DynamoDB does not serialize concurrent
+    transactions, so a threaded test of this would be flaky.)"""
+    from chalicelib.clients import dynamodb_table
+
+    second = api.ok("POST", "/v1/api-keys", {"label": "o2", "role": "owner"}, status=201)
+    assert [k["role"] for k in api.ok("GET", "/v1/api-keys")["items"]].count("owner") == 2
+    dynamodb_table("workspaces").update_item(Key={"workspace_id": api.workspace_id},
+                                             UpdateExpression="SET owner_keys = :n", ExpressionAttributeValues={":n": 1})
+    response = api.delete(f"/v1/api-keys/{second['id']}")
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "CONFLICT"
+    assert api.with_key(second["key"]).get("/v1/workspace").status_code == 200
+
+
+def test_a_workspace_without_an_owner_count_counts_its_owners_first(api):
+    """Workspaces created before owner_keys existed: the count is taken from the keys on first use."""
+    from chalicelib.clients import dynamodb_table
+
+    dynamodb_table("workspaces").update_item(Key={"workspace_id": api.workspace_id}, UpdateExpression="REMOVE owner_keys")
+    owner_id = api.ok("GET", "/v1/workspace")["key_id"]
+    assert api.delete(f"/v1/api-keys/{owner_id}").status_code == 409
+    second = api.ok("POST", "/v1/api-keys", {"label": "o2", "role": "owner"}, status=201)
+    assert api.delete(f"/v1/api-keys/{owner_id}").status_code == 204
+    assert api.with_key(second["key"]).delete(f"/v1/api-keys/{second['id']}").status_code == 409

@@ -58,6 +58,26 @@ def test_invalid_code_is_422_with_the_line(lineage, code, line, words):
     assert error["details"][0]["line"] == line and words in error["message"]
 
 
+DEEP_CONSTANT = "X = " + "+".join(["1"] * 1000) + "\ndef eval_x(trace):\n    return True, ''\n"
+DEEP_RETURN = "def eval_x(trace):\n    return " + "-" * 600 + "1 > 0, ''\n"
+UNPARSABLE = "def eval_x(trace):\n    return " + "not " * 4000 + "1, ''\n"  # ast.parse: RecursionError
+
+
+@pytest.mark.parametrize("code, line, words", [
+    (DEEP_CONSTANT, 1, "nested more than 100 levels"),
+    (DEEP_RETURN, 2, "nested more than 100 levels"),
+    (UNPARSABLE, None, "cannot be parsed: RecursionError"),
+])
+def test_deeply_nested_code_is_422_and_logs_no_stack_trace(lineage, capfd, code, line, words):
+    capfd.readouterr()
+    response = lineage["api"].post(f"/v1/evals/{lineage['v1']['id']}/versions", {"code": code})
+    assert response.status_code == 422, response.body[:300]
+    error = response.json_body["error"]
+    assert error["code"] == "UNPROCESSABLE" and error["details"][0]["line"] == line and words in error["message"]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and len(out + err) < 2000
+
+
 def test_version_routes_404_for_unknown_and_foreign_evals(lineage, other):
     v1 = lineage["v1"]["id"]
     api = lineage["api"]
@@ -142,3 +162,34 @@ def test_deleting_an_eval_set_deletes_its_versions_and_their_results(api):
     from chalicelib import wiring
 
     assert wiring.eval_repo().executed_trace_ids(eval_id) == set()
+
+
+def _job_ids(api) -> set[str]:
+    return {j["id"] for j in api.ok("GET", "/v1/jobs?limit=200")["items"]}
+
+
+def test_executing_unknown_trace_ids_is_404_naming_them_and_starts_no_job(lineage, other):
+    api, eval_id = lineage["api"], lineage["v1"]["id"]
+    known = next(iter(lineage["ratings"]))
+    foreign = other.upload_demo(1, seed=9)[0][0]  # another workspace's trace is unknown here
+    before = _job_ids(api)
+    response = api.post(f"/v1/evals/{eval_id}/execute", {"trace_ids": [known, "tr_nope", foreign]})
+    assert response.status_code == 404, response.body
+    error = response.json_body["error"]
+    assert error["code"] == "NOT_FOUND" and "tr_nope" in error["message"] and foreign in error["message"]
+    assert error["details"] == [{"field": "trace_ids", "missing": ["tr_nope", foreign]}]
+    assert known not in error["message"]
+    assert _job_ids(api) == before
+
+
+@pytest.mark.parametrize("filters, field", [
+    ({"from": "notadate"}, "from"), ({"to": "2026-13-45"}, "to"), ({"source": "nope"}, "source"),
+    ({"tags": "x"}, "filters.tags"), ({"name": 5}, "filters.name"),
+])
+def test_executing_with_bad_filters_is_400_and_starts_no_job(lineage, filters, field):
+    api = lineage["api"]
+    before = _job_ids(api)
+    response = api.post(f"/v1/evals/{lineage['v1']['id']}/execute", {"filters": filters})
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["details"][0]["field"] == field
+    assert _job_ids(api) == before

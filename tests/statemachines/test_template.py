@@ -2,6 +2,7 @@
 Chalice offline and passes cfn-lint (which validates inline state-machine definitions)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,30 @@ def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
     path.write_text(json.dumps(doc))
     result = subprocess.run([CFN_LINT, str(path), "--regions", "us-east-1"], capture_output=True, text=True)
     assert result.returncode not in (0, 4), result.stdout
+
+
+def test_gateway_answers_unknown_routes_with_a_404_in_the_contract_shape_that_quotes_nothing():
+    responses = template.build("dev")["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"]
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["statusCode"] == 404
+    body = json.loads(missing["responseTemplates"]["application/json"])
+    assert body["error"]["code"] == "NOT_FOUND" and body["error"]["request_id"] == "$context.requestId"
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for response in responses.values():
+        text = response["responseTemplates"]["application/json"]
+        assert set(json.loads(text)) == {"error"}
+        # only API Gateway's own values: nothing from the request (no $input, $context.error.message, headers)
+        assert set(re.findall(r"\$[\w.]+", text)) <= {"$context.requestId", "$context.error.responseType"}
+
+
+@pytest.mark.slow
+def test_packaged_template_carries_the_gateway_responses(tmp_path):
+    extra = template.write("dev")
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", "dev", "--merge-template",
+                    str(extra), str(tmp_path)], cwd=template.ROOT, env=env, check=True, capture_output=True)
+    api = json.loads((tmp_path / "sam.json").read_text())["Resources"]["RestAPI"]
+    assert api["Type"] == "AWS::Serverless::Api"
+    body = api["Properties"]["DefinitionBody"]
+    assert body["paths"] and body["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == 404
