@@ -147,7 +147,7 @@ class Function:
             names += config.SCHEDULE_VARS
         if self.reads_llm_secret:
             names.append(config.LLM_SECRET_ARN_VAR)
-        return tuple(names)
+        return tuple(dict.fromkeys(names))
 
 
 _JOBS = ("jobs", "job_events")
