@@ -57,15 +57,19 @@ def is_resource_var(var: str) -> bool:
 # Locally every function runs in one process: the local stack narrows what a function may read
 # to its own declaration while its handler runs, as its own environment would on AWS.
 _visible: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("iofold_visible_vars", default=None)
+_reads: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("iofold_read_vars", default=None)
 
 
 @contextlib.contextmanager
-def only_variables(names: Iterable[str]) -> Iterator[None]:
-    """Within this block (this thread/context), resource variables outside ``names`` read as unset."""
+def only_variables(names: Iterable[str], *, record: set[str] | None = None) -> Iterator[None]:
+    """Within this block (this thread/context), resource variables outside ``names`` read as unset;
+    the names of variables read are added to ``record`` when given."""
     token = _visible.set(frozenset(names))
+    reads = _reads.set(record)
     try:
         yield
     finally:
+        _reads.reset(reads)
         _visible.reset(token)
 
 
@@ -90,7 +94,9 @@ class Settings(BaseModel):
 
     def resource(self, var: str, *, required: bool = True) -> str | None:
         """The value of one resource variable; ConfigError naming it when it is missing."""
-        visible = _visible.get()
+        visible, reads = _visible.get(), _reads.get()
+        if reads is not None:
+            reads.add(var)
         value = self.resources.get(var) if visible is None or var in visible else None
         if not value and required:
             raise ConfigError(f"{var} is not set: this function's environment does not name the resource "

@@ -2,6 +2,9 @@
 variables infra/resources.py declares for it (the template sets exactly those; the local stack
 lets a handler see only those while it runs, so every state-machine and API test checks it)."""
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from chalicelib import wiring
@@ -94,3 +97,94 @@ def test_an_empty_llm_secret_means_offline_and_says_so(stack):
         assert generator.name == "offline" and reason == "no LLM key configured (secret empty)"
         with pytest.raises(LlmKeyMissing, match="secret empty"):
             wiring.generator("anthropic")
+
+
+# --- declarations match the code, both ways --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# Every module whose functions call wiring's getters (checked below, so the analysis stays complete).
+ANALYZED = {"app": ROOT / "app.py", "handlers": ROOT / "chalicelib" / "handlers.py",
+            "fetchers": ROOT / "chalicelib" / "traces" / "fetchers.py"}
+WEB = ROOT / "chalicelib" / "web.py"  # every API request passes through it (authentication)
+
+
+def _call_graph() -> tuple[dict, dict]:
+    """Top-level functions of the analyzed modules, and the functions/getters each one calls."""
+    trees = {mod: ast.parse(path.read_text()) for mod, path in ANALYZED.items()}
+    defs = {(mod, node.name): node for mod, tree in trees.items() for node in tree.body
+            if isinstance(node, ast.FunctionDef)}
+    imported = {}  # (module, local name) -> (module, function) for `from chalicelib.traces.fetchers import x`
+    for mod, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "chalicelib.traces.fetchers":
+                imported.update({(mod, a.asname or a.name): ("fetchers", a.name) for a in node.names})
+    edges: dict = {}
+    for (mod, name), fn in defs.items():
+        out = set()
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "wiring":
+                arg = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+                out.add(("wiring", f.attr, arg))
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "handlers":
+                out.add(("handlers", f.attr))
+            elif isinstance(f, ast.Name) and (mod, f.id) in defs:
+                out.add((mod, f.id))
+            elif isinstance(f, ast.Name) and (mod, f.id) in imported:
+                out.add(imported[(mod, f.id)])
+        edges[(mod, name)] = out
+    return defs, edges
+
+
+def _getters_reached(entries, edges) -> set:
+    seen, todo, getters = set(), list(entries), set()
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for callee in edges.get(node, ()):
+            (getters.add if callee[0] == "wiring" else todo.append)(callee)
+    return getters
+
+
+def _variables_read(getter: tuple, every_variable) -> set[str]:
+    """Call one wiring getter with every variable visible; the variables it read."""
+    _, name, arg = getter
+    read: set[str] = set()
+    with only_variables(every_variable, record=read):
+        fn = getattr(wiring, name)
+        fn(arg or "auto") if name == "generator" else (fn(arg) if arg else fn())
+    return read
+
+
+def test_declarations_are_exactly_what_each_function_can_reach(stack):
+    """Statically (every path, not just the tested ones): the wiring getters a handler can reach,
+    through app.py, handlers.py and fetchers.py, read exactly the variables its declaration lists."""
+    defs, edges = _call_graph()
+    edges[("web", "*")] = {("wiring", n.func.attr, None) for n in ast.walk(ast.parse(WEB.read_text()))
+                           if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                           and isinstance(n.func.value, ast.Name) and n.func.value.id == "wiring"}
+    app_tree = ast.parse(ANALYZED["app"].read_text())
+    lambdas, routes = {}, []
+    for node in app_tree.body:
+        for deco in getattr(node, "decorator_list", []):
+            if isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute):
+                if deco.func.attr == "lambda_function":
+                    lambdas[next(k.value.value for k in deco.keywords if k.arg == "name")] = ("app", node.name)
+                elif deco.func.attr == "route":
+                    routes.append(("app", node.name))
+    entries = {name: [entry] for name, entry in lambdas.items()} | {resources.API_FUNCTION: [*routes, ("web", "*")]}
+    every_variable = tuple(stack.provisioned.env)
+    for fn in resources.FUNCTIONS:
+        reached = set().union(*[_variables_read(g, every_variable) for g in _getters_reached(entries[fn.name], edges)])
+        assert reached == set(fn.env_vars()), (fn.name, "undeclared:", reached - set(fn.env_vars()),
+                                               "declared but unreachable:", set(fn.env_vars()) - reached)
+
+
+def test_only_the_analyzed_modules_call_wiring():
+    callers = {p for p in (ROOT / "chalicelib").rglob("*.py") if "wiring." in p.read_text()}
+    callers.discard(ROOT / "chalicelib" / "wiring.py")
+    assert callers <= {*ANALYZED.values(), WEB}
