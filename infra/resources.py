@@ -130,6 +130,8 @@ class Function:
     invokes_sandbox: bool = False
     manages_schedules: bool = False
     reads_llm_secret: bool = False
+    timeout_s: int = 300  # Lambda's limit; API Gateway waits 29 s for the API
+    memory_mb: int = 512
 
     def env_vars(self) -> tuple[str, ...]:
         """The resource variables the template sets for this function (chalicelib/config.py names them)."""
@@ -159,24 +161,25 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
              bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE},
              kms=("kms:GenerateDataKey", "kms:Decrypt"),
-             state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True),
+             state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True,
+             timeout_s=30),
     Function("import_page", tables=("traces", "integrations", *_JOBS),
              bucket={"traces/": READ_WRITE, "uploads/": READ}, kms=("kms:Decrypt",)),
     Function("job_finish", tables=(*_JOBS, "integrations", *_RATINGS, *_EVALS), state_machines=("execute_eval",)),
     Function("job_fail", tables=(*_JOBS, "integrations")),
     Function("generate_load", tables=(*_JOBS, *_RATINGS), bucket=_JOB_FILES),
     Function("generate_candidates", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
-             reads_llm_secret=True),
+             reads_llm_secret=True, timeout_s=900, memory_mb=1024),  # LLM calls per candidate and fold
     Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
-             invokes_sandbox=True),
+             invokes_sandbox=True, timeout_s=900),
     Function("generate_save", tables=(*_JOBS, "traces", *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
-             invokes_sandbox=True),
+             invokes_sandbox=True, timeout_s=900),
     Function("execute_prepare", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ}),
     Function("execute_chunk", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
-             invokes_sandbox=True),
+             invokes_sandbox=True, timeout_s=900),  # waits for the sandbox (300 s)
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
     Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
-    Function("sandbox"),  # untrusted code: no resources at all
+    Function("sandbox", timeout_s=300),  # untrusted code: no resources at all
 )
 
 

@@ -153,7 +153,8 @@ def build(stage: str) -> dict[str, Any]:
 def _function(fn: resources.Function) -> dict[str, Any]:
     """The function's environment and role (merged into Chalice's function), its log group and log policy."""
     lid = logical_id(fn.name)
-    props: dict[str, Any] = {"Role": {"Fn::GetAtt": [f"{lid}Role", "Arn"]},
+    props: dict[str, Any] = {"Role": {"Fn::GetAtt": [f"{lid}Role", "Arn"]}, "Timeout": fn.timeout_s,
+                             "MemorySize": fn.memory_mb,
                              "Environment": {"Variables": {v: env_value(v) for v in fn.env_vars()}}}
     role: dict[str, Any] = {"AssumeRolePolicyDocument": _trust("lambda.amazonaws.com")}
     statements = _statements(fn)
@@ -161,7 +162,7 @@ def _function(fn: resources.Function) -> dict[str, Any]:
         role["Policies"] = [_policy("resources", statements)]
     if fn.name == "sandbox":
         props["Environment"]["Variables"].update(SANDBOX_ENV)
-        props.update(MemorySize=512, Timeout=300, VpcConfig={
+        props.update(VpcConfig={
             "SubnetIds": {"Fn::If": ["CreateSandboxNetwork", [{"Ref": "SandboxSubnetA"}, {"Ref": "SandboxSubnetB"}],
                                      {"Ref": "SandboxSubnetIds"}]},
             "SecurityGroupIds": {"Fn::If": ["CreateSandboxNetwork", [{"Ref": "SandboxSecurityGroup"}],

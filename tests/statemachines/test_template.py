@@ -104,7 +104,9 @@ def test_every_function_gets_exactly_its_declared_variables_by_reference(package
     functions = {k for k, r in res.items() if r["Type"] == "AWS::Serverless::Function"}
     assert functions == {template.logical_id(f.name) for f in resources.FUNCTIONS}
     for fn in resources.FUNCTIONS:
-        variables = res[template.logical_id(fn.name)]["Properties"]["Environment"]["Variables"]
+        props = res[template.logical_id(fn.name)]["Properties"]
+        assert (props["Timeout"], props["MemorySize"]) == (fn.timeout_s, fn.memory_mb)
+        variables = props["Environment"]["Variables"]
         assert {v for v in variables if is_resource_var(v)} == set(fn.env_vars()), fn.name
         for var, value in variables.items():
             if is_resource_var(var):
@@ -170,12 +172,14 @@ def test_sandbox_network_has_no_route_out(packaged):
 @pytest.mark.slow
 def test_only_functions_that_run_untrusted_code_may_invoke_the_sandbox(packaged):
     res = _resources(packaged)
+    sandbox_timeout = res["Sandbox"]["Properties"]["Timeout"]
     invokers = set()
     for fn in resources.FUNCTIONS:
         for s in _role_statements(res, _function_role(res, fn)):
             if "lambda:InvokeFunction" in s["Action"]:
                 assert s["Resource"] == {"Fn::GetAtt": ["Sandbox", "Arn"]}
                 invokers.add(fn.name)
+                assert res[template.logical_id(fn.name)]["Properties"]["Timeout"] > sandbox_timeout
     assert invokers == {"execute_chunk", "generate_test", "generate_save"}
 
 
