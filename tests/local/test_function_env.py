@@ -179,9 +179,28 @@ def test_declarations_are_exactly_what_each_function_can_reach(stack):
     entries = {name: [entry] for name, entry in lambdas.items()} | {resources.API_FUNCTION: [*routes, ("web", "*")]}
     every_variable = tuple(stack.provisioned.env)
     for fn in resources.FUNCTIONS:
-        reached = set().union(*[_variables_read(g, every_variable) for g in _getters_reached(entries[fn.name], edges)])
+        getters = _getters_reached(entries[fn.name], edges)
+        reached = set().union(*[_variables_read(g, every_variable) for g in getters])
         assert reached == set(fn.env_vars()), (fn.name, "undeclared:", reached - set(fn.env_vars()),
                                                "declared but unreachable:", set(fn.env_vars()) - reached)
+        prefixes = set().union(*[BUCKET_PREFIXES.get(g[1], set()) for g in getters])
+        assert prefixes == set(fn.bucket), (fn.name, prefixes, fn.bucket)
+
+
+# Which data-bucket key prefixes each getter's objects live under (the source check below keeps it true).
+BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "bucket": {"uploads/"}}
+PREFIX_SOURCES = {"jobs/": "chalicelib/jobs/files.py", "traces/": "chalicelib/traces/repository.py",
+                  "uploads/": "chalicelib/traces/service.py"}
+
+
+def test_every_object_key_prefix_is_known():
+    """Modules that write objects build keys under jobs/, traces/ and uploads/ only, where the mapping says."""
+    import re
+
+    s3_modules = [p for p in (ROOT / "chalicelib").rglob("*.py") if re.search(r"put_object|presigned", p.read_text())]
+    found = {(prefix, str(path.relative_to(ROOT))) for path in s3_modules
+             for prefix in re.findall(r'f"([a-z_]+/)\{', path.read_text())}
+    assert found == set(PREFIX_SOURCES.items())
 
 
 def test_only_the_analyzed_modules_call_wiring():
