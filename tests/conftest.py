@@ -75,10 +75,11 @@ def stack():
     from app import app
     from chalicelib import wiring
     from infra.local.dev import lambda_handlers
-    from infra.local.stack import LocalStack
+    from infra.local.stack import LocalStack, scope_api
 
     # the fake sources tests start listen on loopback, which only this setting lets sources use
     os.environ[PRIVATE_SOURCES] = "1"
+    scope_api(app)
     local = LocalStack(lambda_handlers(app), data_dir=None).start()
     wiring.reset()
     yield local
