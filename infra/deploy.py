@@ -452,8 +452,8 @@ def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None, requ
            log: Callable[[str], None] = print, wait_delay_s: float = 10,
            not_emulated: Iterable[str] = ()) -> Result:
     """Every step after packaging. ``translate`` (the rehearsal) turns the uploaded template into
-    what the target CloudFormation accepts; ``not_emulated`` names logical ids whose steps are skipped."""
-    skipped = set(not_emulated)
+    what the target CloudFormation accepts; ``not_emulated`` names logical ids whose steps are skipped
+    (read when the step comes, so ``translate`` may fill it)."""
     template = json.loads(plan.template_path.read_text())
     parameters = template_parameters(template, plan.parameter_overrides)
     if ensure_bucket(aws.s3, plan.artifacts_bucket, plan.region):
@@ -483,7 +483,7 @@ def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None, requ
     else:
         notes.append(f"the stack has no {DASHBOARD_BUCKET}: dashboard built in {plan.dashboard_dir}, not uploaded")
     distribution = resources.get(DASHBOARD_DISTRIBUTION)
-    if distribution and DASHBOARD_DISTRIBUTION not in skipped:
+    if distribution and DASHBOARD_DISTRIBUTION not in set(not_emulated):
         log(f"dashboard: CloudFront invalidation {invalidate(aws.cloudfront, distribution)}")
     elif distribution:
         notes.append(f"{DASHBOARD_DISTRIBUTION} not emulated: no CloudFront invalidation")
