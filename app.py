@@ -210,8 +210,7 @@ def cancel_job(req: Request, job_id: str) -> Job:
 def generate_eval(req: Request, eval_set_id: str) -> JobAccepted:
     return _accepted(evals.start_generation(
         req.caller, eval_set_id, req.body, eval_sets=wiring.eval_set_ratings(), jobs=wiring.job_repo(),
-        sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval"),
-        anthropic_available=bool(get_settings().anthropic_api_key)))
+        sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval")))
 
 
 @api.route("/v1/evals", "GET", role="viewer", query={**LIST_QUERY, "eval_set_id": "string"})
@@ -362,8 +361,7 @@ def diff_evals(req: Request, eval_id: str) -> VersionDiff:
 def refine_eval(req: Request, eval_id: str) -> JobAccepted:
     return _accepted(refinement.start_refine(
         req.caller, eval_id, req.body, evals=wiring.eval_repo(), eval_sets=wiring.eval_set_repo(),
-        jobs=wiring.job_repo(), sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval"),
-        anthropic_available=bool(get_settings().anthropic_api_key)))
+        jobs=wiring.job_repo(), sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval")))
 
 
 @api.route("/v1/evals/{eval_id}/export", "GET", role="viewer", query={"format": "string"},

@@ -25,11 +25,20 @@ def aws_client(service: str) -> Any:
     return _session().client(service, config=_BOTO_CONFIG)
 
 
-@functools.lru_cache(maxsize=None)
 def dynamodb_table(name: str) -> Any:
-    """The boto3 Table resource for one logical table (``traces``, ``jobs`` …)."""
-    resource = _session().resource("dynamodb", config=_BOTO_CONFIG)
-    return resource.Table(get_settings().table_name(name))
+    """The boto3 Table resource for one logical table (``traces``, ``jobs`` …), named by its variable."""
+    return _table(get_settings().table(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _table(physical_name: str) -> Any:
+    return _session().resource("dynamodb", config=_BOTO_CONFIG).Table(physical_name)
+
+
+@functools.lru_cache(maxsize=None)
+def s3_bucket(physical_name: str) -> Any:
+    """The boto3 Bucket resource for a bucket name (from settings)."""
+    return _session().resource("s3", config=_BOTO_CONFIG).Bucket(physical_name)
 
 
 def source_http_client() -> httpx.Client:
@@ -38,12 +47,36 @@ def source_http_client() -> httpx.Client:
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False)
 
 
-def anthropic_client() -> Any:
-    """The real Anthropic SDK client, with the key from settings."""
+def llm_api_key() -> tuple[str | None, str]:
+    """The LLM API key and where it came from, or ``(None, why there is none)``.
+
+    ANTHROPIC_API_KEY (local) wins; deployed, the key is the value of the Secrets Manager secret
+    named by IOFOLD_LLM_SECRET_ARN (the template creates it empty; the user fills it)."""
+    settings = get_settings()
+    if settings.anthropic_api_key:
+        return settings.anthropic_api_key, "ANTHROPIC_API_KEY"
+    arn = settings.llm_secret_arn
+    if not arn:
+        return None, "no LLM key configured (IOFOLD_LLM_SECRET_ARN and ANTHROPIC_API_KEY are not set)"
+    from botocore.exceptions import ClientError
+
+    try:
+        value = (aws_client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString") or "").strip()
+    except ClientError as exc:  # created without a value: it has no AWSCURRENT version yet
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        value = ""
+    if not value:
+        return None, "no LLM key configured (secret empty)"
+    return value, "the LLM secret"
+
+
+def anthropic_client(api_key: str) -> Any:
+    """The real Anthropic SDK client with the given key."""
     import anthropic
 
     # retries live in AnthropicGenerator (one tested place), not in the SDK as well
-    return anthropic.Anthropic(api_key=get_settings().anthropic_api_key, max_retries=0)
+    return anthropic.Anthropic(api_key=api_key, max_retries=0)
 
 
 def reset_clients() -> None:
@@ -51,4 +84,5 @@ def reset_clients() -> None:
     reset_settings()
     _session.cache_clear()
     aws_client.cache_clear()
-    dynamodb_table.cache_clear()
+    _table.cache_clear()
+    s3_bucket.cache_clear()

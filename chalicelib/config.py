@@ -1,10 +1,20 @@
-"""Settings, validated once from the environment and read lazily (never at import time)."""
+"""Settings, validated once from the environment and read lazily (never at import time).
+
+Code never builds an AWS resource name: every table, the bucket, the KMS key, the state
+machines, the sandbox function, the scheduler's target, role and group and the LLM secret
+reach a function through an environment variable (names below) that the template sets with
+``Ref``/``GetAtt`` and the local stack sets from what it creates. infra/resources.py declares
+which variables each function gets; a missing one is a ConfigError naming it, raised when the
+resource is first used.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -15,15 +25,57 @@ class ConfigError(IofoldError):
     """The environment does not describe a usable deployment."""
 
 
+# --- the environment-variable contract (infra/resources.py declares who gets which) -------
+
+BUCKET_VAR = "IOFOLD_BUCKET"
+KMS_KEY_VAR = "IOFOLD_KMS_KEY"
+SANDBOX_FUNCTION_VAR = "IOFOLD_SANDBOX_FUNCTION"
+SCHEDULE_TARGET_ARN_VAR = "IOFOLD_SCHEDULE_TARGET_ARN"
+SCHEDULE_ROLE_ARN_VAR = "IOFOLD_SCHEDULE_ROLE_ARN"
+SCHEDULE_GROUP_VAR = "IOFOLD_SCHEDULE_GROUP"
+LLM_SECRET_ARN_VAR = "IOFOLD_LLM_SECRET_ARN"
+SCHEDULE_VARS = (SCHEDULE_TARGET_ARN_VAR, SCHEDULE_ROLE_ARN_VAR, SCHEDULE_GROUP_VAR)
+_TABLE_PREFIX = "IOFOLD_TABLE_"
+_STATE_MACHINE_PREFIX = "IOFOLD_SM_"
+_FIXED_RESOURCE_VARS = (BUCKET_VAR, KMS_KEY_VAR, SANDBOX_FUNCTION_VAR, *SCHEDULE_VARS, LLM_SECRET_ARN_VAR)
+
+
+def table_var(name: str) -> str:
+    """``traces`` → ``IOFOLD_TABLE_TRACES``."""
+    return _TABLE_PREFIX + name.upper()
+
+
+def state_machine_var(name: str) -> str:
+    """``import_traces`` → ``IOFOLD_SM_IMPORT_TRACES``."""
+    return _STATE_MACHINE_PREFIX + name.upper()
+
+
+def is_resource_var(var: str) -> bool:
+    return var in _FIXED_RESOURCE_VARS or var.startswith((_TABLE_PREFIX, _STATE_MACHINE_PREFIX))
+
+
+# Locally every function runs in one process: the local stack narrows what a function may read
+# to its own declaration while its handler runs, as its own environment would on AWS.
+_visible: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("iofold_visible_vars", default=None)
+
+
+@contextlib.contextmanager
+def only_variables(names: Iterable[str]) -> Iterator[None]:
+    """Within this block (this thread/context), resource variables outside ``names`` read as unset."""
+    token = _visible.set(frozenset(names))
+    try:
+        yield
+    finally:
+        _visible.reset(token)
+
+
 class Settings(BaseModel):
     """Everything configurable, with the local stack's defaults."""
 
     stage: str = Field(default="local", description="local, dev, prod")
-    resource_prefix: str = Field(default="iofold-local", description="prefix of every AWS resource name")
     region: str = "us-east-1"
-    account_id: str = Field(default="123456789012", description="for building state machine and Lambda ARNs")
     allow_signup: bool = Field(default=False, description="POST /v1/workspaces without an owner key")
-    anthropic_api_key: str | None = None
+    anthropic_api_key: str | None = Field(default=None, description="local only; deployed, the key is in the LLM secret")
     anthropic_model: str | None = Field(default=None, description="default: the generator's DEFAULT_MODEL")
     max_body_bytes: int = Field(default=6 * 1024 * 1024, description="larger request bodies get 413")
     trace_inline_bytes: int = Field(default=48 * 1024, description="gzipped bodies above this go to S3")
@@ -33,33 +85,45 @@ class Settings(BaseModel):
     source_max_attempts: int = Field(default=6, ge=1, le=20)
     log_level: str = "INFO"
     version: str = "0.1.0"
+    resources: dict[str, str] = Field(default_factory=dict,
+                                      description="IOFOLD_TABLE_*, IOFOLD_SM_*, IOFOLD_BUCKET … as the environment gave them")
 
-    def table_name(self, name: str) -> str:
-        return f"{self.resource_prefix}-{name}"
+    def resource(self, var: str, *, required: bool = True) -> str | None:
+        """The value of one resource variable; ConfigError naming it when it is missing."""
+        visible = _visible.get()
+        value = self.resources.get(var) if visible is None or var in visible else None
+        if not value and required:
+            raise ConfigError(f"{var} is not set: this function's environment does not name the resource "
+                              f"(the template sets it for the functions infra/resources.py declares)")
+        return value or None
 
-    @property
-    def bucket_name(self) -> str:
-        return f"{self.resource_prefix}-{self.account_id}-data"
-
-    @property
-    def kms_alias(self) -> str:
-        return f"alias/{self.resource_prefix}-credentials"
-
-    def function_name(self, name: str) -> str:
-        return f"{self.resource_prefix}-{name}"
-
-    def state_machine_name(self, name: str) -> str:
-        return f"{self.resource_prefix}-{name}"
+    def table(self, name: str) -> str:
+        return self.resource(table_var(name))  # type: ignore[return-value]
 
     def state_machine_arn(self, name: str) -> str:
-        return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{self.state_machine_name(name)}"
+        return self.resource(state_machine_var(name))  # type: ignore[return-value]
+
+    @property
+    def bucket(self) -> str:
+        return self.resource(BUCKET_VAR)  # type: ignore[return-value]
+
+    @property
+    def kms_key(self) -> str:
+        return self.resource(KMS_KEY_VAR)  # type: ignore[return-value]
+
+    @property
+    def sandbox_function(self) -> str:
+        return self.resource(SANDBOX_FUNCTION_VAR)  # type: ignore[return-value]
+
+    @property
+    def llm_secret_arn(self) -> str | None:
+        """Optional: without it (and without ANTHROPIC_API_KEY) generation says it ran offline and why."""
+        return self.resource(LLM_SECRET_ARN_VAR, required=False)
 
 
 _ENV = {
     "stage": "IOFOLD_STAGE",
-    "resource_prefix": "IOFOLD_RESOURCE_PREFIX",
     "region": "AWS_DEFAULT_REGION",
-    "account_id": "IOFOLD_ACCOUNT_ID",
     "allow_signup": "IOFOLD_ALLOW_SIGNUP",
     "anthropic_api_key": "ANTHROPIC_API_KEY",
     "anthropic_model": "IOFOLD_ANTHROPIC_MODEL",
@@ -82,6 +146,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
             values[field] = env[var]
     if "region" not in values and env.get("AWS_REGION"):
         values["region"] = env["AWS_REGION"]
+    values["resources"] = {k: v for k, v in env.items() if is_resource_var(k) and v}
     try:
         return Settings(**values)
     except ValidationError as exc:

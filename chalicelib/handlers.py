@@ -98,8 +98,9 @@ def generate_candidates(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
     ev = _job(event)
-    tasks.generate_write(ev, generator=wiring.generator(ev.params.get("generator", "auto")),
-                         traces=wiring.trace_repo(), jobs=wiring.job_repo(), files=wiring.job_files())
+    generator, reason = wiring.generator(ev.params.get("generator", "auto"))
+    tasks.generate_write(ev, generator=generator, reason=reason, traces=wiring.trace_repo(), jobs=wiring.job_repo(),
+                         files=wiring.job_files())
     return event
 
 

@@ -1,5 +1,9 @@
 """The composition root: lazy getters that build repositories from settings and clients.
-Routes and task handlers call these; domain code receives what they return."""
+Routes and task handlers call these; domain code receives what they return.
+
+Each getter resolves the resource names it needs on every call (a cheap lookup) and caches
+what it builds by those names: a function whose environment lacks a variable fails with a
+ConfigError naming it, even when another function in the same process built the repository."""
 
 from __future__ import annotations
 
@@ -17,42 +21,66 @@ from chalicelib.traces.repository import TraceRepository
 def reset() -> None:
     """Forget every cached client and repository (tests, local stack start)."""
     clients.reset_clients()
-    for getter in (auth_repo, job_repo, trace_repo, integration_repo, keyring, bucket, eval_set_repo, eval_repo):
+    for getter in (_auth_repo, _job_repo, _trace_repo, _integration_repo, _keyring, _eval_set_repo, _eval_repo):
         getter.cache_clear()
 
 
-@functools.lru_cache(maxsize=None)
+def _tables(*names: str) -> tuple[str, ...]:
+    s = get_settings()
+    return tuple(s.table(n) for n in names)
+
+
 def auth_repo() -> AuthRepository:
+    return _auth_repo(_tables("workspaces", "api_keys"))
+
+
+@functools.lru_cache(maxsize=None)
+def _auth_repo(names: tuple[str, ...]) -> AuthRepository:
     return AuthRepository(clients.dynamodb_table("workspaces"), clients.dynamodb_table("api_keys"),
                           clients.aws_client("dynamodb"))
 
 
-@functools.lru_cache(maxsize=None)
 def job_repo() -> JobRepository:
+    return _job_repo(_tables("jobs", "job_events"))
+
+
+@functools.lru_cache(maxsize=None)
+def _job_repo(names: tuple[str, ...]) -> JobRepository:
     return JobRepository(clients.dynamodb_table("jobs"), clients.dynamodb_table("job_events"))
 
 
-@functools.lru_cache(maxsize=None)
 def bucket():
-    import boto3
-
-    session = boto3.session.Session(region_name=get_settings().region)
-    return session.resource("s3").Bucket(get_settings().bucket_name)
+    """The data bucket (IOFOLD_BUCKET)."""
+    return clients.s3_bucket(get_settings().bucket)
 
 
-@functools.lru_cache(maxsize=None)
 def trace_repo() -> TraceRepository:
-    return TraceRepository(clients.dynamodb_table("traces"), bucket(), inline_bytes=get_settings().trace_inline_bytes)
+    s = get_settings()
+    return _trace_repo(_tables("traces"), s.bucket, s.trace_inline_bytes)
 
 
 @functools.lru_cache(maxsize=None)
+def _trace_repo(names: tuple[str, ...], bucket_name: str, inline_bytes: int) -> TraceRepository:
+    return TraceRepository(clients.dynamodb_table("traces"), clients.s3_bucket(bucket_name), inline_bytes=inline_bytes)
+
+
 def integration_repo() -> IntegrationRepository:
+    return _integration_repo(_tables("integrations"))
+
+
+@functools.lru_cache(maxsize=None)
+def _integration_repo(names: tuple[str, ...]) -> IntegrationRepository:
     return IntegrationRepository(clients.dynamodb_table("integrations"))
 
 
-@functools.lru_cache(maxsize=None)
 def keyring() -> Keyring:
-    return Keyring(clients.aws_client("kms"), get_settings().kms_alias)
+    """The credentials key (IOFOLD_KMS_KEY) for envelope encryption of integration credentials."""
+    return _keyring(get_settings().kms_key)
+
+
+@functools.lru_cache(maxsize=None)
+def _keyring(key_id: str) -> Keyring:
+    return Keyring(clients.aws_client("kms"), key_id)
 
 
 def sfn():
@@ -60,11 +88,16 @@ def sfn():
 
 
 def state_machine_arn(name: str) -> str:
+    """The ARN of one state machine (IOFOLD_SM_<NAME>)."""
     return get_settings().state_machine_arn(name)
 
 
-@functools.lru_cache(maxsize=None)
 def eval_set_repo():
+    return _eval_set_repo(_tables("eval_sets", "feedback"))
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_set_repo(names: tuple[str, ...]):
     from chalicelib.evalsets.repository import EvalSetRepository
 
     return EvalSetRepository(clients.dynamodb_table("eval_sets"), clients.dynamodb_table("feedback"),
@@ -77,8 +110,12 @@ def eval_set_ratings():
     return EvalSetRatings(eval_set_repo())
 
 
-@functools.lru_cache(maxsize=None)
 def eval_repo():
+    return _eval_repo(_tables("evals", "executions", "eval_sets"))
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_repo(names: tuple[str, ...]):
     from chalicelib.evals.repository import EvalRepository
 
     return EvalRepository(clients.dynamodb_table("evals"), clients.dynamodb_table("executions"),
@@ -92,32 +129,44 @@ def job_files():
 
 
 def sandbox():
-    """The sandbox, reached through its own function (never run in this process)."""
+    """The sandbox, reached through its own function (IOFOLD_SANDBOX_FUNCTION; never run in this process)."""
     from chalicelib.evals.sandbox_client import LambdaSandbox
 
-    return LambdaSandbox(clients.aws_client("lambda"), get_settings().function_name("sandbox"))
+    return LambdaSandbox(clients.aws_client("lambda"), get_settings().sandbox_function)
 
 
 def generator(choice: str):
-    """The generator for a job: anthropic when asked (or auto with a key), else offline."""
+    """The generator for a job and why it was chosen: ``(generator, reason)``.
+
+    ``auto`` uses Claude when an LLM key is configured and says so when it is not; ``anthropic``
+    without a key raises LlmKeyMissing (the job fails with that reason, never a silent fallback)."""
+    from chalicelib.generation.base import LlmKeyMissing
+
     settings = get_settings()
-    if choice == "anthropic" or (choice == "auto" and settings.anthropic_api_key):
-        from chalicelib.generation.anthropic import AnthropicGenerator
+    if choice == "offline":
+        return _offline(), "offline generator requested"
+    key, source = clients.llm_api_key()
+    if key:
+        from chalicelib.generation.anthropic import DEFAULT_MODEL, AnthropicGenerator
 
-        from chalicelib.generation.anthropic import DEFAULT_MODEL
+        return (AnthropicGenerator(clients.anthropic_client(key), model=settings.anthropic_model or DEFAULT_MODEL),
+                f"LLM key from {source}")
+    if choice == "anthropic":
+        raise LlmKeyMissing(f"the anthropic generator was requested but {source}")
+    return _offline(), source
 
-        return AnthropicGenerator(clients.anthropic_client(), model=settings.anthropic_model or DEFAULT_MODEL)
+
+def _offline():
     from chalicelib.generation.offline import OfflineGenerator
 
     return OfflineGenerator()
 
 
 def scheduler_target():
-    """EventBridge Scheduler and what schedules invoke (the scheduled_import function)."""
+    """EventBridge Scheduler and what schedules invoke (the scheduled_import function), all from settings."""
+    from chalicelib.config import SCHEDULE_GROUP_VAR, SCHEDULE_ROLE_ARN_VAR, SCHEDULE_TARGET_ARN_VAR
     from chalicelib.schedules.service import SchedulerTarget
 
     s = get_settings()
-    return SchedulerTarget(clients.aws_client("scheduler"),
-                           function_arn=f"arn:aws:lambda:{s.region}:{s.account_id}:function:{s.function_name('scheduled_import')}",
-                           role_arn=f"arn:aws:iam::{s.account_id}:role/{s.resource_prefix}-scheduler",
-                           name_prefix=s.resource_prefix)
+    return SchedulerTarget(clients.aws_client("scheduler"), function_arn=s.resource(SCHEDULE_TARGET_ARN_VAR),
+                           role_arn=s.resource(SCHEDULE_ROLE_ARN_VAR), group=s.resource(SCHEDULE_GROUP_VAR))

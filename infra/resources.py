@@ -107,3 +107,79 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
 EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import")
+
+
+# --- what each function touches ---------------------------------------------------------
+# One declaration drives both sides: the template gives each function exactly these
+# environment variables (Ref/GetAtt) and a role with exactly these permissions; the local
+# stack sets the same variables and lets a function's handler read only its own.
+
+API_FUNCTION = "api_handler"  # Chalice's REST API handler (logical id APIHandler)
+READ, READ_WRITE = "r", "rw"
+
+
+@dataclass(frozen=True)
+class Function:
+    """One deployed function and the resources its code reaches."""
+
+    name: str
+    tables: tuple[str, ...] = ()
+    bucket: dict[str, str] = field(default_factory=dict)  # key prefix → READ or READ_WRITE
+    kms: tuple[str, ...] = ()  # actions on the credentials key
+    state_machines: tuple[str, ...] = ()  # started (and, for the API, described and stopped)
+    invokes_sandbox: bool = False
+    manages_schedules: bool = False
+    reads_llm_secret: bool = False
+
+    def env_vars(self) -> tuple[str, ...]:
+        """The resource variables the template sets for this function (chalicelib/config.py names them)."""
+        from chalicelib import config
+
+        names = [config.table_var(t) for t in self.tables]
+        if self.bucket:
+            names.append(config.BUCKET_VAR)
+        if self.kms:
+            names.append(config.KMS_KEY_VAR)
+        names += [config.state_machine_var(sm) for sm in self.state_machines]
+        if self.invokes_sandbox:
+            names.append(config.SANDBOX_FUNCTION_VAR)
+        if self.manages_schedules:
+            names += config.SCHEDULE_VARS
+        if self.reads_llm_secret:
+            names.append(config.LLM_SECRET_ARN_VAR)
+        return tuple(names)
+
+
+_JOBS = ("jobs", "job_events")
+_EVALS = ("evals", "executions", "eval_sets")  # the eval repository reads its set too
+_RATINGS = ("eval_sets", "feedback")
+_JOB_FILES = {"jobs/": READ_WRITE}
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
+             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE},
+             kms=("kms:GenerateDataKey", "kms:Decrypt"),
+             state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True),
+    Function("import_page", tables=("traces", "integrations", *_JOBS),
+             bucket={"traces/": READ_WRITE, "uploads/": READ}, kms=("kms:Decrypt",)),
+    Function("job_finish", tables=(*_JOBS, "integrations", *_RATINGS, *_EVALS), state_machines=("execute_eval",)),
+    Function("job_fail", tables=(*_JOBS, "integrations")),
+    Function("generate_load", tables=(*_JOBS, *_RATINGS), bucket=_JOB_FILES),
+    Function("generate_candidates", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
+             reads_llm_secret=True),
+    Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
+             invokes_sandbox=True),
+    Function("generate_save", tables=(*_JOBS, "traces", *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
+             invokes_sandbox=True),
+    Function("execute_prepare", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ}),
+    Function("execute_chunk", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
+             invokes_sandbox=True),
+    Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
+    Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
+    Function("sandbox"),  # untrusted code: no resources at all
+)
+
+
+def function(name: str) -> Function:
+    """The declaration of one function (KeyError for an undeclared one)."""
+    return {f.name: f for f in FUNCTIONS}[name]

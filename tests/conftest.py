@@ -40,8 +40,9 @@ def stack():
     from app import app
     from chalicelib import wiring
     from infra.local.dev import lambda_handlers
-    from infra.local.stack import LocalStack
+    from infra.local.stack import LocalStack, scope_api
 
+    scope_api(app)
     local = LocalStack(lambda_handlers(app), data_dir=None).start()
     wiring.reset()
     yield local

@@ -31,7 +31,7 @@ def find_contradictions(ratings: list[tuple[str, str]], results: dict[str, str])
 
 
 def start_refine(caller: Caller, eval_id: str, req: RefineRequest, *, evals: EvalRepository, eval_sets: Any,
-                 jobs: JobRepository, sfn: Any, state_machine_arn: str, anthropic_available: bool) -> Job:
+                 jobs: JobRepository, sfn: Any, state_machine_arn: str) -> Job:
     """Start a refine job (the generate state machine with ``refine_from``); 422 when the set cannot train."""
     parent = evals.get(caller.workspace_id, eval_id)
     eval_set = eval_sets.get(caller.workspace_id, parent.eval_set_id)
@@ -41,8 +41,6 @@ def start_refine(caller: Caller, eval_id: str, req: RefineRequest, *, evals: Eva
     if not positives or not negatives:
         raise Unprocessable(f"refinement needs at least one positive and one negative rating (eval set "
                             f"{parent.eval_set_id} has {positives} positive, {negatives} negative)")
-    if req.generator == "anthropic" and not anthropic_available:
-        raise Unprocessable("the anthropic generator needs ANTHROPIC_API_KEY; use generator 'offline' or 'auto'")
     contradictions = find_contradictions(ratings, evals.result_kinds(parent.id))
     params = {"eval_set_id": parent.eval_set_id, **req.model_dump(), "created_by": caller.key_id,
               "parent_id": parent.id, "refine_from": parent.id, "eval_set_name": getattr(eval_set, "name", ""),

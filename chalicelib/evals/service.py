@@ -29,7 +29,7 @@ class EvalSetLookup(Protocol):
 
 
 def start_generation(caller: Caller, eval_set_id: str, req: GenerateRequest, *, eval_sets: EvalSetLookup,
-                     jobs: JobRepository, sfn: Any, state_machine_arn: str, anthropic_available: bool,
+                     jobs: JobRepository, sfn: Any, state_machine_arn: str,
                      parent_id: str | None = None, job_type: str = "generate") -> Job:
     """Check the set can train, then start the generate state machine."""
     eval_set = eval_sets.get_set(caller.workspace_id, eval_set_id)
@@ -39,8 +39,6 @@ def start_generation(caller: Caller, eval_set_id: str, req: GenerateRequest, *, 
     if not positives or not negatives:
         raise Unprocessable(f"generation needs at least one positive and one negative rating "
                             f"(eval set {eval_set_id} has {positives} positive, {negatives} negative)")
-    if req.generator == "anthropic" and not anthropic_available:
-        raise Unprocessable("the anthropic generator needs ANTHROPIC_API_KEY; use generator 'offline' or 'auto'")
     params = {"eval_set_id": eval_set_id, **req.model_dump(), "created_by": caller.key_id, "parent_id": parent_id,
               "eval_set_name": getattr(eval_set, "name", "")}
     return jobs_service.start_job(caller.workspace_id, job_type, params, state_machine_arn=state_machine_arn,

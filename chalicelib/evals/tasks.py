@@ -93,11 +93,13 @@ def _request(ev: JobEvent, *, traces: TraceRepository, files: JobFiles, extra: l
 
 
 def generate_write(ev: JobEvent, *, generator: EvalGenerator, traces: TraceRepository, jobs: JobRepository,
-                   files: JobFiles, request: GenerationRequest | None = None) -> dict:
-    """Write candidates from all examples and per CV fold (the LLM or offline step)."""
+                   files: JobFiles, request: GenerationRequest | None = None, reason: str = "") -> dict:
+    """Write candidates from all examples and per CV fold (the LLM or offline step); record which
+    generator ran and why (``reason``) for the job's result."""
     request = request or _request(ev, traces=traces, files=files)
+    files.put(*ev.key, "generator", {"generator": generator.name, "reason": reason})
     jobs.append_event(ev.key, f"writing candidates with the {generator.name} generator "
-                              f"from {len(request.examples)} examples", progress=10)
+                              f"({reason or 'as configured'}) from {len(request.examples)} examples", progress=10)
     generated = generate_candidates(request, generator, seed=0)
     files.put(*ev.key, "generated", generated.model_dump(mode="json"))
     jobs.append_event(ev.key, f"{len(generated.full.candidates)} candidates written, "
@@ -147,7 +149,9 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     metrics.update(training_accuracy=outcome.chosen.training_accuracy,
                    heldout_accuracy=outcome.chosen.heldout_accuracy)
     evals.update(version, metrics=metrics)
-    result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags}
+    ran = files.get(*ev.key, "generator")
+    result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags,
+              "generator": ran["generator"], "generator_reason": ran["reason"]}
     if ev.params.get("refine_from"):
         result["refined_from"] = ev.params["refine_from"]
         result["comparison"] = compare_refinement(ev.workspace_id, evals.get(ev.workspace_id, ev.params["refine_from"]),

@@ -6,6 +6,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from chalicelib.errors import GenerationError
+
 Rating = Literal["positive", "negative", "neutral"]
 
 
@@ -61,3 +63,7 @@ class EvalGenerator(Protocol):
     def generate(self, request: GenerationRequest) -> Candidates:
         """Return validated candidates; raise GenerationError when none could be made."""
         ...
+
+
+class LlmKeyMissing(GenerationError):
+    """The anthropic generator was asked for, but no LLM key is configured (the job fails with why)."""

@@ -22,16 +22,18 @@ from chalicelib.timeutil import now_iso
 
 
 class SchedulerTarget:
-    """Where schedules live and what they invoke: the Scheduler client, the function and role ARNs."""
+    """Where schedules live and what they invoke: the Scheduler client, the stack's schedule group,
+    the function and role ARNs (all from the template, through settings)."""
 
-    def __init__(self, client: Any, *, function_arn: str, role_arn: str, name_prefix: str):
+    def __init__(self, client: Any, *, function_arn: str, role_arn: str, group: str):
         self.client = client
         self.function_arn = function_arn
         self.role_arn = role_arn
-        self.name_prefix = name_prefix
+        self.group = group
 
     def name(self, integration_id: str) -> str:
-        return f"{self.name_prefix}-{integration_id}"[:64]
+        """One schedule per integration, named by its id inside the stack's group."""
+        return integration_id[:64]
 
 
 def put_schedule(caller: Caller, integration_id: str, req: ScheduleRequest, *, repo: IntegrationRepository,
@@ -41,7 +43,7 @@ def put_schedule(caller: Caller, integration_id: str, req: ScheduleRequest, *, r
     now = now_iso()
     created = integration.schedule.created_at if integration.schedule else now
     schedule = Schedule(**req.model_dump(), created_at=created, updated_at=now)
-    params = dict(Name=target.name(integration_id), ScheduleExpression=req.expression,
+    params = dict(Name=target.name(integration_id), GroupName=target.group, ScheduleExpression=req.expression,
                   FlexibleTimeWindow={"Mode": "OFF"}, State="ENABLED",
                   Target={"Arn": target.function_arn, "RoleArn": target.role_arn,
                           "Input": json.dumps({"workspace_id": caller.workspace_id,
@@ -63,7 +65,7 @@ def delete_schedule(caller: Caller, integration_id: str, *, repo: IntegrationRep
 
         raise NotFound(f"integration {integration_id} has no schedule")
     try:
-        target.client.delete_schedule(Name=target.name(integration_id))
+        target.client.delete_schedule(Name=target.name(integration_id), GroupName=target.group)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise

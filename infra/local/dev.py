@@ -110,6 +110,9 @@ def main() -> None:
     from app import app
     from chalicelib import wiring
 
+    from infra.local.stack import scope_api
+
+    scope_api(app)
     stack = LocalStack(lambda_handlers(app), data_dir).start()
     wiring.reset()
     api_url = f"http://127.0.0.1:{port}/v1"

@@ -14,9 +14,9 @@ logger = logging.getLogger(__name__)
 def invoke_scheduled_import(event: dict) -> None:
     """Invoke the scheduled-import function through Lambda, as EventBridge Scheduler would."""
     from chalicelib.clients import aws_client
-    from chalicelib.config import get_settings
+    from chalicelib.config import SCHEDULE_TARGET_ARN_VAR, get_settings
 
-    response = aws_client("lambda").invoke(FunctionName=get_settings().function_name("scheduled_import"),
+    response = aws_client("lambda").invoke(FunctionName=get_settings().resource(SCHEDULE_TARGET_ARN_VAR),
                                            Payload=json.dumps(event))
     if response.get("FunctionError"):
         logger.warning("scheduled import failed: %s", response["Payload"].read()[:500])

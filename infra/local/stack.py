@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +45,7 @@ class LocalStack:
         self.data_dir = data_dir
         self.snapshot_every_s = snapshot_every_s
         self.endpoint_url = ""
+        self.provisioned: Provisioned | None = None
         self._server = None
         self._stop = threading.Event()
         self._snapshot_lock = threading.Lock()
@@ -66,8 +68,10 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         os.environ["MOTO_PORT"] = str(port)
         reset_clients()
-        lambda_hook.install(self.handlers)
-        provision()
+        lambda_hook.install(scoped_handlers(self.handlers))
+        self.provisioned = provision()
+        os.environ.update(self.provisioned.env)
+        reset_clients()
         if self.data_dir and (self.data_dir / "snapshot").exists():
             restore_snapshot(self.data_dir / "snapshot")
         if self.data_dir and self.snapshot_every_s:
@@ -100,16 +104,29 @@ class LocalStack:
                 logger.warning("snapshot failed: %s", exc)
 
 
-def provision() -> None:
-    """Create every resource of infra/resources.py in the (local) account; idempotent."""
+@dataclass
+class Provisioned:
+    """What provision() created: the environment variables naming it (what the template's
+    Ref/GetAtt give on AWS) and each function's ARN."""
+
+    env: dict[str, str]
+    function_arns: dict[str, str]
+
+
+def provision(prefix: str | None = None) -> Provisioned:
+    """Create every resource of infra/resources.py in the (local) account, idempotently.
+
+    Locally this is the "CloudFormation": it chooses the names (``<prefix>-traces`` …)."""
+    from chalicelib import config
     from chalicelib.clients import aws_client
     from chalicelib.config import get_settings
 
-    s = get_settings()
+    prefix = prefix or os.environ.get("IOFOLD_RESOURCE_PREFIX") or "iofold-local"
+    env: dict[str, str] = {}
     ddb = aws_client("dynamodb")
     existing = set(ddb.list_tables()["TableNames"])
     for table in resources.TABLES:
-        name = s.table_name(table.name)
+        name = env[config.table_var(table.name)] = f"{prefix}-{table.name}"
         if name in existing:
             continue
         kwargs: dict[str, Any] = dict(
@@ -120,52 +137,110 @@ def provision() -> None:
             kwargs["GlobalSecondaryIndexes"] = table.global_secondary_indexes()
         ddb.create_table(**kwargs)
 
-    s3 = aws_client("s3")
-    s3.create_bucket(Bucket=s.bucket_name)
+    env[config.BUCKET_VAR] = f"{prefix}-data"
+    aws_client("s3").create_bucket(Bucket=env[config.BUCKET_VAR])
 
     kms = aws_client("kms")
-    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
-    if s.kms_alias not in aliases:
+    alias = env[config.KMS_KEY_VAR] = f"alias/{prefix}-credentials"
+    if alias not in {a["AliasName"] for a in kms.list_aliases()["Aliases"]}:
         key_id = kms.create_key(Description="iofold third-party credentials")["KeyMetadata"]["KeyId"]
-        kms.create_alias(AliasName=s.kms_alias, TargetKeyId=key_id)
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
 
-    iam = aws_client("iam")
-    role_name = f"{s.resource_prefix}-lambda"
-    try:
-        role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-        role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-
-    scheduler_role = f"{s.resource_prefix}-scheduler"
-    try:
-        iam.get_role(RoleName=scheduler_role)
-    except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-        iam.create_role(RoleName=scheduler_role, AssumeRolePolicyDocument=json.dumps(trust))
+    role_arn = _role(f"{prefix}-lambda", "lambda.amazonaws.com")
+    env[config.SCHEDULE_ROLE_ARN_VAR] = _role(f"{prefix}-scheduler", "scheduler.amazonaws.com")
+    states_role_arn = _role(f"{prefix}-states", "states.amazonaws.com")
 
     lam = aws_client("lambda")
-    existing_fns = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    existing_fns = {f["FunctionName"]: f["FunctionArn"] for f in lam.list_functions()["Functions"]}
+    arns = {}
     for name in sorted(_all_function_names()):
-        fn_name = s.function_name(name)
-        if fn_name not in existing_fns:
-            lam.create_function(FunctionName=fn_name, Runtime="python3.11", Role=role_arn, Handler="app.handler",
-                                Code={"ZipFile": _placeholder_zip()}, Timeout=900)
+        fn_name = f"{prefix}-{name}"
+        arns[name] = existing_fns.get(fn_name) or lam.create_function(
+            FunctionName=fn_name, Runtime="python3.11", Role=role_arn, Handler="app.handler",
+            Code={"ZipFile": _placeholder_zip()}, Timeout=900)["FunctionArn"]
+    env[config.SANDBOX_FUNCTION_VAR] = f"{prefix}-sandbox"
+    env[config.SCHEDULE_TARGET_ARN_VAR] = arns["scheduled_import"]
+
+    scheduler = aws_client("scheduler")
+    group = env[config.SCHEDULE_GROUP_VAR] = prefix
+    if group not in {g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]}:
+        scheduler.create_schedule_group(Name=group)
+
+    env[config.LLM_SECRET_ARN_VAR] = _llm_secret(f"{prefix}-llm-key", os.environ.get("ANTHROPIC_API_KEY"))
 
     sfn = aws_client("stepfunctions")
     machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
-    subs = resources.definition_substitutions(
-        lambda n: f"arn:aws:lambda:{s.region}:{s.account_id}:function:{s.function_name(n)}")
+    subs = resources.definition_substitutions(arns.__getitem__)
+    concurrency = get_settings().execute_max_concurrency
     for sm in resources.STATE_MACHINES:
-        definition = resources.render_definition(sm, subs, max_concurrency=s.execute_max_concurrency)
-        name = s.state_machine_name(sm.name)
+        definition = resources.render_definition(sm, subs, max_concurrency=concurrency)
+        name = f"{prefix}-{sm.name}"
         if name in machines:
             sfn.update_state_machine(stateMachineArn=machines[name], definition=definition)
+            arn = machines[name]
         else:
-            sfn.create_state_machine(name=name, definition=definition,
-                                     roleArn=f"arn:aws:iam::{s.account_id}:role/{s.resource_prefix}-states")
+            arn = sfn.create_state_machine(name=name, definition=definition, roleArn=states_role_arn)["stateMachineArn"]
+        env[config.state_machine_var(sm.name)] = arn
+    return Provisioned(env=env, function_arns=arns)
+
+
+def _role(name: str, service: str) -> str:
+    """An IAM role trusted by ``service`` (created once); its ARN."""
+    from chalicelib.clients import aws_client
+
+    iam = aws_client("iam")
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _llm_secret(name: str, value: str | None) -> str:
+    """The LLM key's secret: empty (no version) unless ANTHROPIC_API_KEY is set, as the template creates it."""
+    from chalicelib.clients import aws_client
+
+    sm = aws_client("secretsmanager")
+    try:
+        arn = sm.describe_secret(SecretId=name)["ARN"]
+    except sm.exceptions.ResourceNotFoundException:
+        arn = sm.create_secret(Name=name, Description="iofold: the LLM (Anthropic) API key")["ARN"]
+    if value:
+        sm.put_secret_value(SecretId=arn, SecretString=value)
+    return arn
+
+
+def scoped_handlers(handlers: dict[str, Callable[[Any, Any], Any]]) -> dict[str, Callable[[Any, Any], Any]]:
+    """Each handler, run with only its own declared resource variables visible (as on AWS, where
+    its environment has nothing else); undeclared functions are refused here, at start."""
+    return {name: _scoped(handler, resources.function(name).env_vars()) for name, handler in handlers.items()}
+
+
+def _scoped(handler: Callable[[Any, Any], Any], names: tuple[str, ...]) -> Callable[[Any, Any], Any]:
+    from chalicelib.config import only_variables
+
+    def run(event: Any, context: Any) -> Any:
+        with only_variables(names):
+            return handler(event, context)
+
+    return run
+
+
+def scope_api(app: Any) -> None:
+    """Make every API request see only the API function's declared variables (a Chalice middleware)."""
+    from chalicelib.config import only_variables
+
+    if getattr(app, "_iofold_scoped", False):
+        return
+    names = resources.function(resources.API_FUNCTION).env_vars()
+
+    def api_scope(event: Any, get_response: Callable[[Any], Any]) -> Any:
+        with only_variables(names):
+            return get_response(event)
+
+    app.register_middleware(api_scope, "http")
+    app._iofold_scoped = True
 
 
 def _all_function_names() -> set[str]:
@@ -220,7 +295,7 @@ def write_snapshot(folder: Path) -> None:
     tables: dict[str, list] = {}
     for table in resources.TABLES:
         items: list = []
-        kwargs: dict[str, Any] = {"TableName": s.table_name(table.name)}
+        kwargs: dict[str, Any] = {"TableName": s.table(table.name)}
         while True:
             page = ddb.scan(**kwargs)
             items.extend(page["Items"])
@@ -232,9 +307,9 @@ def write_snapshot(folder: Path) -> None:
 
     s3 = aws_client("s3")
     objects = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s.bucket_name):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s.bucket):
         for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=s.bucket_name, Key=obj["Key"])["Body"].read()
+            body = s3.get_object(Bucket=s.bucket, Key=obj["Key"])["Body"].read()
             objects[obj["Key"]] = body
     _write_json(folder / "objects.json", _encode(objects))
     _write_json(folder / "kms.json", _encode(_kms_state()))
@@ -255,21 +330,21 @@ def restore_snapshot(folder: Path) -> None:
         for name, items in _decode(json.loads(tables_file.read_text())).items():
             for start in range(0, len(items), 25):
                 requests = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
-                ddb.batch_write_item(RequestItems={s.table_name(name): requests})
+                ddb.batch_write_item(RequestItems={s.table(name): requests})
     objects_file = folder / "objects.json"
     if objects_file.exists():
         s3 = aws_client("s3")
         for key, body in _decode(json.loads(objects_file.read_text())).items():
-            s3.put_object(Bucket=s.bucket_name, Key=key, Body=body)
+            s3.put_object(Bucket=s.bucket, Key=key, Body=body)
 
 
 def _kms_backend():
+    from moto.core import DEFAULT_ACCOUNT_ID
     from moto.kms.models import kms_backends
 
     from chalicelib.config import get_settings
 
-    s = get_settings()
-    return kms_backends[s.account_id][s.region]
+    return kms_backends[DEFAULT_ACCOUNT_ID][get_settings().region]
 
 
 def _kms_state() -> dict:
@@ -277,7 +352,7 @@ def _kms_state() -> dict:
     from chalicelib.clients import aws_client
     from chalicelib.config import get_settings
 
-    key_id = aws_client("kms").describe_key(KeyId=get_settings().kms_alias)["KeyMetadata"]["KeyId"]
+    key_id = aws_client("kms").describe_key(KeyId=get_settings().kms_key)["KeyMetadata"]["KeyId"]
     return {"key_id": key_id, "material": _kms_backend().keys[key_id].key_material}
 
 
@@ -288,7 +363,7 @@ def _restore_kms(state: dict) -> None:
 
     s = get_settings()
     kms = aws_client("kms")
-    new_id = kms.describe_key(KeyId=s.kms_alias)["KeyMetadata"]["KeyId"]
+    new_id = kms.describe_key(KeyId=s.kms_key)["KeyMetadata"]["KeyId"]
     old_id = state["key_id"]
     backend = _kms_backend()
     if new_id != old_id:
@@ -296,5 +371,5 @@ def _restore_kms(state: dict) -> None:
         key.id = old_id
         key.arn = key.arn.replace(new_id, old_id)
         backend.keys[old_id] = key
-        kms.update_alias(AliasName=s.kms_alias, TargetKeyId=old_id)
+        kms.update_alias(AliasName=s.kms_key, TargetKeyId=old_id)
     backend.keys[old_id].key_material = state["material"]

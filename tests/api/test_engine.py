@@ -20,6 +20,7 @@ def test_generate_then_execute_offline(api, rated_set):
     job = api.ok("POST", f"/v1/eval-sets/{eval_set_id}/generate", {"generator": "offline"}, status=202)
     done = api.wait_job(job["job_id"], timeout_s=240)
     assert done["status"] == "succeeded", done
+    assert (done["result"]["generator"], done["result"]["generator_reason"]) == ("offline", "offline generator requested")
     eval_id = done["result"]["eval_id"]
     version = api.ok("GET", f"/v1/evals/{eval_id}")
     assert version["version"] == 1 and version["status"] == "draft" and version["generator"] == "offline"
@@ -53,7 +54,19 @@ def test_generate_needs_both_classes(api):
     assert response.status_code == 422 and response.json_body["error"]["code"] == "UNPROCESSABLE"
 
 
-def test_anthropic_generator_needs_a_key(api, rated_set):
+def test_anthropic_generator_without_a_key_fails_the_job_saying_why(api, rated_set):
     eval_set_id, _, _ = rated_set
-    response = api.post(f"/v1/eval-sets/{eval_set_id}/generate", {"generator": "anthropic"})
-    assert response.status_code == 422 and "ANTHROPIC_API_KEY" in response.json_body["error"]["message"]
+    job = api.ok("POST", f"/v1/eval-sets/{eval_set_id}/generate", {"generator": "anthropic"}, status=202)
+    done = api.wait_job(job["job_id"], timeout_s=120)
+    assert done["status"] == "failed", done
+    assert done["error"].startswith("LlmKeyMissing") and "no LLM key configured (secret empty)" in done["error"]
+
+
+def test_auto_generation_says_it_ran_offline_because_the_secret_is_empty(api, rated_set):
+    eval_set_id, _, _ = rated_set
+    done = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{eval_set_id}/generate", {"generator": "auto"},
+                              status=202)["job_id"])
+    assert done["result"]["generator"] == "offline"
+    assert done["result"]["generator_reason"] == "no LLM key configured (secret empty)"
+    events = api.ok("GET", f"/v1/jobs/{done['id']}/events")["items"]
+    assert any("no LLM key configured (secret empty)" in e["message"] for e in events)

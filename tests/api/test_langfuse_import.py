@@ -122,18 +122,15 @@ def test_cancel_stops_a_running_import(api):
 
 def test_job_past_its_time_limit_ends_failed_with_timeout(api, stack):
     from chalicelib import wiring
-    from chalicelib.config import get_settings
     from chalicelib.jobs import service as jobs_service
     from infra import resources
 
-    s = get_settings()
     sm = next(m for m in resources.STATE_MACHINES if m.name == "import_traces")
-    subs = resources.definition_substitutions(
-        lambda n: f"arn:aws:lambda:{s.region}:{s.account_id}:function:{s.function_name(n)}")
+    subs = resources.definition_substitutions(stack.provisioned.function_arns.__getitem__)
     sfn = wiring.sfn()
-    arn = sfn.create_state_machine(name=f"{s.resource_prefix}-import-short-{time.time_ns()}",
+    arn = sfn.create_state_machine(name=f"import-short-{time.time_ns()}",
                                    definition=resources.render_definition(sm, subs, timeout_seconds=2),
-                                   roleArn=f"arn:aws:iam::{s.account_id}:role/x")["stateMachineArn"]
+                                   roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
     with FakeLangfuse(make_demo_traces(n=40), delay_s=0.5) as fake:
         integration_id = _connect(api, fake)
         job = jobs_service.start_job(api.workspace_id, "import", {"integration_id": integration_id, "filters": {}},

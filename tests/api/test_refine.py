@@ -55,5 +55,7 @@ def test_refined_version_is_a_draft_child_trained_on_originals_and_contradiction
 
 def test_refine_needs_both_classes_and_a_known_generator(refined):
     api = refined["api"]
-    assert api.post(f"/v1/evals/{refined['bad']['id']}/refine", {"generator": "anthropic"}).status_code == 422
+    no_key = api.ok("POST", f"/v1/evals/{refined['bad']['id']}/refine", {"generator": "anthropic"}, status=202)
+    failed = api.wait_job(no_key["job_id"])
+    assert failed["status"] == "failed" and failed["error"].startswith("LlmKeyMissing"), failed
     assert api.post(f"/v1/evals/{refined['bad']['id']}/refine", {"generator": "gpt"}).status_code == 400

@@ -28,16 +28,18 @@ def test_bad_expressions_are_400(api, expression):
 
 
 def test_a_due_schedule_fires_once_and_imports_with_its_filters(api):
+    from chalicelib import wiring
     from chalicelib.clients import aws_client
-    from chalicelib.config import get_settings
 
     with FakeLangfuse(make_demo_traces(n=12)) as fake:
         integration_id = _connect(api, fake)
         stored = api.ok("PUT", f"/v1/integrations/{integration_id}/schedule",
                         {"expression": "rate(1 hour)", "filters": {"limit": 8}, "run_active_evals": True})
         assert stored["schedule"]["expression"] == "rate(1 hour)"
-        name = f"{get_settings().resource_prefix}-{integration_id}"
-        assert aws_client("scheduler").get_schedule(Name=name)["ScheduleExpression"] == "rate(1 hour)"
+        target = wiring.scheduler_target()
+        created = aws_client("scheduler").get_schedule(Name=integration_id, GroupName=target.group)
+        assert created["ScheduleExpression"] == "rate(1 hour)"
+        assert created["Target"]["Arn"] == target.function_arn and created["Target"]["RoleArn"] == target.role_arn
 
         now = datetime.now(timezone.utc)
         assert integration_id not in _due(now)  # rate(1 hour): first due an hour after creation
