@@ -21,6 +21,7 @@ from typing import Any
 from chalicelib.auth.models import CreatedWorkspace, Workspace
 from chalicelib.auth.repository import AuthRepository
 from chalicelib.auth.service import ensure_first_workspace
+from chalicelib.config import table_var
 
 AUTH_TABLES = ("workspaces", "api_keys")
 DEFAULT_WORKSPACE_NAME = "iofold"
@@ -28,11 +29,6 @@ DEFAULT_WORKSPACE_NAME = "iofold"
 
 class BootstrapError(Exception):
     """The tables could not be found."""
-
-
-def table_var(name: str) -> str:
-    """The environment variable that names a table (``api_keys`` → ``IOFOLD_TABLE_API_KEYS``)."""
-    return "IOFOLD_TABLE_" + name.upper()
 
 
 def table_logical_id(name: str) -> str:

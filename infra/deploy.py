@@ -324,7 +324,10 @@ def create_or_update_stack(cfn: Any, plan: Plan, url: str, parameters: list[dict
         _wait(cfn, "stack_delete_complete", plan.stack_name, wait_delay_s)
         status = None
     if status is None:
-        cfn.create_stack(**args, OnFailure="ROLLBACK")
+        try:
+            cfn.create_stack(**args, OnFailure="ROLLBACK")
+        except ClientError as exc:
+            raise DeployError(f"create of {plan.stack_name} refused: {exc}") from exc
         action, waiter = "created", "stack_create_complete"
     else:
         try:

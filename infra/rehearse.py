@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +60,58 @@ def translate_sam(template: dict[str, Any], region: str = REGION) -> dict[str, A
         return template
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     return translator.translate(json.loads(json.dumps(template)), {}, get_managed_policy_map=lambda: {})
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids a property value refers to (Ref, Fn::GetAtt, ${X} / ${X.Attr} in Fn::Sub)."""
+    import re
+
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value and isinstance(value["Ref"], str):
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else str(target).split(".")[0])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"][0] if isinstance(value["Fn::Sub"], list) else value["Fn::Sub"]
+            found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!][^}]*)\}", str(text))}
+        for item in value.values():
+            found |= references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found
+
+
+def dependency_cycle(template: dict[str, Any]) -> list[str] | None:
+    """A cycle among the resources' references and DependsOn, which CloudFormation refuses
+    ("Circular dependency between resources") and moto's CloudFormation recurses on forever."""
+    resources = template.get("Resources", {})
+    graph = {}
+    for logical, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        graph[logical] = sorted((references(resource.get("Properties")) | set(depends)) & set(resources) - {logical})
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in graph:
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
 
 
 def drop_env(template: dict[str, Any], spec: str) -> dict[str, Any]:
@@ -249,8 +300,7 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
     lambda_client = session.client("lambda", endpoint_url=endpoint,
                                    config=BotoConfig(read_timeout=900, retries={"max_attempts": 1}))
 
-    work = Path(tempfile.mkdtemp(prefix="iofold-rehearsal-"))
-    code = CodeStore(work / "code")
+    code = CodeStore(deploy.BUILD_DIR / ".rehearsal-code")
     code.add(plan.package_dir / "deployment.zip")
     pool = LambdaPool(lambda name: FunctionConfig.from_api(lambda_client.get_function_configuration(FunctionName=name)),
                       code, region=REGION, loopback={**LOOPBACK_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint},
@@ -263,6 +313,10 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
         cfn = translate_sam(template)
         for spec in drop:
             cfn = drop_env(cfn, spec)
+        cycle = dependency_cycle(cfn)
+        if cycle:
+            raise RehearsalError("CloudFormation would refuse the template: circular dependency "
+                                 + " → ".join(cycle))
         handled = cfn_models.install(endpoint, REGION, {r["Type"] for r in cfn["Resources"].values()})
         state["env"] = template_env(cfn)
         not_emulated.extend(k for k, r in cfn["Resources"].items() if "not emulated" in handled.get(r["Type"], ""))
@@ -340,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-env", action="append", default=[], metavar="Logical:VAR",
                         help="remove a variable from a function's environment first (to see the rehearsal catch it)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     started = time.monotonic()
     try:
         line = rehearse(args.stage, build_dir=args.build_dir.resolve(), package=not args.skip_package,

@@ -78,7 +78,15 @@ class _Emulated:
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # type: ignore[override]
                                         region_name: str, **kwargs: Any) -> "_Emulated":
-        physical, attrs = cls.create(resource_name, cloudformation_json.get("Properties") or {}, kwargs["LogicalId"])
+        from botocore.exceptions import BotoCoreError, ClientError
+        from moto.cloudformation.exceptions import ValidationError
+
+        logical_id = kwargs["LogicalId"]
+        try:
+            physical, attrs = cls.create(resource_name, cloudformation_json.get("Properties") or {}, logical_id)
+        except (BotoCoreError, ClientError, KeyError, TypeError, ValueError) as exc:
+            # on AWS the stack would fail on this resource: say which and why instead of a bare 500
+            raise ValidationError(message=f"{logical_id} ({cls.TYPE}) failed: {type(exc).__name__}: {exc}") from exc
         return cls(physical, attrs)
 
     @classmethod

@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Mapping
@@ -68,7 +70,8 @@ def lambda_code_sha256(data: bytes) -> str:
 
 
 class CodeStore:
-    """Deployment packages by CodeSha256, each extracted once (the function's /var/task)."""
+    """Deployment packages by CodeSha256, each extracted once (the function's /var/task) under
+    ``root``; an unchanged package is reused across runs with its compiled bytecode."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -85,10 +88,15 @@ class CodeStore:
             if sha not in self._zips:
                 raise LookupError(f"no deployment package with CodeSha256 {sha}")
             target = self.root / hashlib.sha256(sha.encode()).hexdigest()[:16]
-            if not (target / ".extracted").exists():
+            if not target.exists():
+                self.root.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".extracting-"))
                 with zipfile.ZipFile(self._zips[sha]) as zf:
-                    zf.extractall(target)
-                (target / ".extracted").write_text(sha)
+                    zf.extractall(staging)
+                try:
+                    staging.rename(target)
+                except OSError:  # another run extracted it meanwhile
+                    shutil.rmtree(staging, ignore_errors=True)
             return target
 
 
