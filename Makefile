@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST_ARGS ?=
+STAGE ?= dev
 
-.PHONY: install browser dev test test-fast bench lint clean
+.PHONY: install browser dev test test-fast bench lint package clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,12 @@ test-fast: install
 bench: install
 	$(BIN)/python -m bench.run_all
 
+# infra/build/$(STAGE)/: sam.json (packaged + merged), deployment.zip, layer-deployment.zip; cfn-lint + statelint
+package: install
+	$(BIN)/python -m infra.template --stage $(STAGE) --package
+
 lint: install
-	$(BIN)/python -m infra.template --stage dev --check
+	$(BIN)/python -m infra.template --stage dev --package
 
 clean:
 	rm -rf $(VENV) .iofold .pytest_cache

@@ -1,25 +1,36 @@
 """The AWS deployment, declared from infra/resources.py: a template merged into Chalice's
-(``chalice package --merge-template``), so tables, the bucket, the KMS key, the state machines
-and the roles come from the same definitions the local stack creates in moto.
+(``chalice package --merge-template``), so tables, the bucket, the KMS key, the state machines,
+the per-function roles and environments come from the same declarations the local stack uses.
 
-    python -m infra.template --stage dev            # writes infra/build/dev.json
-    python -m infra.template --stage dev --check    # + chalice package, cfn-lint, statelint
+    python -m infra.template --stage dev             # writes infra/build/dev/merge.json
+    python -m infra.template --stage dev --package   # + chalice package → infra/build/dev/{sam.json,
+                                                     #   deployment.zip, layer-deployment.zip}, then
+                                                     #   cfn-lint and statelint
+
+Every function's environment names its resources with Ref/GetAtt/Sub (never a literal), and
+each function has its own role granting what its declaration lists, nothing more.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from chalicelib import config
 from infra import resources
 
 BUILD_DIR = Path(__file__).parent / "build"
 ROOT = Path(__file__).resolve().parents[1]
+SANDBOX_ENV = {"IOFOLD_SANDBOX_PROFILE": "lambda", "IOFOLD_SANDBOX_REQUIRE": "seccomp"}
+LOG_RETENTION_DAYS = 30
+# AWS-managed CloudFront cache policy "Managed-CachingOptimized" (a fixed, documented id).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
 
 def camel(name: str) -> str:
@@ -27,90 +38,303 @@ def camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+def logical_id(function_name: str) -> str:
+    """The packaged template's logical id of a declared function (the API is Chalice's APIHandler)."""
+    return "APIHandler" if function_name == resources.API_FUNCTION else camel(function_name)
+
+
+def table_id(name: str) -> str:
+    return "Table" + camel(name)
+
+
+def state_machine_id(name: str) -> str:
+    return "StateMachine" + camel(name)
+
+
+def _sub(text: str) -> dict:
+    return {"Fn::Sub": text}
+
+
+def _state_machine_name(name: str) -> dict:
+    # Named from the stack (not Ref): job_finish starts execute_eval, which calls job_finish, so a
+    # Ref would be a dependency cycle.
+    return _sub(f"${{AWS::StackName}}-{name}")
+
+
+def _state_machine_arn(name: str) -> dict:
+    return _sub(f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:"
+                f"${{AWS::StackName}}-{name}")
+
+
+def env_value(var: str) -> Any:
+    """The Ref/GetAtt/Sub the template gives one resource variable."""
+    for table in resources.TABLES:
+        if var == config.table_var(table.name):
+            return {"Ref": table_id(table.name)}
+    for sm in resources.STATE_MACHINES:
+        if var == config.state_machine_var(sm.name):
+            return _state_machine_arn(sm.name)
+    return {
+        config.BUCKET_VAR: {"Ref": "DataBucket"},
+        config.KMS_KEY_VAR: {"Ref": "CredentialsKey"},
+        config.SANDBOX_FUNCTION_VAR: {"Ref": "Sandbox"},
+        config.SCHEDULE_TARGET_ARN_VAR: {"Fn::GetAtt": ["ScheduledImport", "Arn"]},
+        config.SCHEDULE_ROLE_ARN_VAR: {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
+        config.SCHEDULE_GROUP_VAR: {"Ref": "ScheduleGroup"},
+        config.LLM_SECRET_ARN_VAR: {"Ref": "LlmSecret"},
+    }[var]
+
+
 def build(stage: str) -> dict[str, Any]:
     """The merge template for one stage."""
-    prefix = f"iofold-{stage}"
     out: dict[str, Any] = {}
-    table_arns = []
     for table in resources.TABLES:
-        logical = "Table" + camel(table.name)
         props: dict[str, Any] = {
-            "TableName": f"{prefix}-{table.name}", "BillingMode": "PAY_PER_REQUEST",
+            "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": table.key_schema(), "AttributeDefinitions": table.attribute_definitions(),
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {"SSEEnabled": True},
         }
         if table.indexes:
             props["GlobalSecondaryIndexes"] = table.global_secondary_indexes()
-        out[logical] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
-                        "UpdateReplacePolicy": "Retain", "Properties": props}
-        table_arns += [{"Fn::GetAtt": [logical, "Arn"]}, {"Fn::Sub": f"${{{logical}.Arn}}/index/*"}]
+        out[table_id(table.name)] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+                                     "UpdateReplacePolicy": "Retain", "Properties": props}
     out["DataBucket"] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
                          "Properties": {
-        "BucketName": {"Fn::Sub": f"{prefix}-${{AWS::AccountId}}-data"},
         "BucketEncryption": {"ServerSideEncryptionConfiguration": [
             {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]},
-        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True}}}
-    out["CredentialsKey"] = {"Type": "AWS::KMS::Key", "Properties": {
+        "PublicAccessBlockConfiguration": _private(),
+        # browsers upload large trace files straight to uploads/ through presigned PUT URLs
+        "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
+                                             "AllowedHeaders": ["*"], "MaxAge": 600}]}}}
+    out["CredentialsKey"] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                             "Properties": {
         "Description": "iofold third-party credentials (envelope encryption)", "EnableKeyRotation": True,
         "KeyPolicy": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            "Effect": "Allow", "Principal": {"AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
             "Action": "kms:*", "Resource": "*"}]}}}
     out["CredentialsKeyAlias"] = {"Type": "AWS::KMS::Alias", "Properties": {
-        "AliasName": f"alias/{prefix}-credentials", "TargetKeyId": {"Ref": "CredentialsKey"}}}
+        "AliasName": _sub("alias/${AWS::StackName}-credentials"), "TargetKeyId": {"Ref": "CredentialsKey"}}}
+    out["LlmSecret"] = {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Retain",
+                        "UpdateReplacePolicy": "Retain", "Properties": {
+        # created without a value, so a stack update never overwrites the key the user put in
+        "Description": "iofold: the Anthropic API key for eval generation. Empty until you set it "
+                       "(aws secretsmanager put-secret-value --secret-id <LlmSecretArn> --secret-string sk-ant-...); "
+                       "while empty, generation runs offline and its job result says so."}}
+    out["ScheduleGroup"] = {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {}}
+    out["SchedulerRole"] = {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": _trust("scheduler.amazonaws.com"),
+        "Policies": [_policy("invoke-scheduled-import", [
+            _allow("lambda:InvokeFunction", {"Fn::GetAtt": ["ScheduledImport", "Arn"]})])]}}
 
     task_functions = sorted({f for sm in resources.STATE_MACHINES for f in sm.functions})
     out["StatesRole"] = {"Type": "AWS::IAM::Role", "Properties": {
         "AssumeRolePolicyDocument": _trust("states.amazonaws.com"),
-        "Policies": [{"PolicyName": "invoke-tasks", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": "lambda:InvokeFunction",
-            "Resource": [{"Fn::GetAtt": [camel(f), "Arn"]} for f in task_functions]}]}}]}}
-    machine_arns = []
+        "Policies": [_policy("invoke-tasks", [
+            _allow("lambda:InvokeFunction", [{"Fn::GetAtt": [camel(f), "Arn"]} for f in task_functions])])]}}
     for sm in resources.STATE_MACHINES:
-        logical = "StateMachine" + camel(sm.name)
         definition = json.loads(sm.path.read_text())
         definition["TimeoutSeconds"] = sm.timeout_seconds
-        out[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-            "StateMachineName": f"{prefix}-{sm.name}", "RoleArn": {"Fn::GetAtt": ["StatesRole", "Arn"]},
+        out[state_machine_id(sm.name)] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "StateMachineName": _state_machine_name(sm.name), "RoleArn": {"Fn::GetAtt": ["StatesRole", "Arn"]},
             "Definition": definition,
             "DefinitionSubstitutions": {f"Fn_{f}": {"Fn::GetAtt": [camel(f), "Arn"]} for f in sm.functions}}}
-        machine_arns.append({"Ref": logical})
 
-    out["AppPolicy"] = {"Type": "AWS::IAM::Policy", "Properties": {
-        "PolicyName": "iofold-app", "Roles": [{"Ref": "DefaultRole"}],
-        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                           "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem",
-                                           "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                                           "dynamodb:DescribeTable"], "Resource": table_arns},
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": {"Fn::Sub": "${DataBucket.Arn}/*"}},
-            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": {"Fn::GetAtt": ["DataBucket", "Arn"]}},
-            {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
-             "Resource": {"Fn::GetAtt": ["CredentialsKey", "Arn"]}},
-            {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machine_arns},
-            {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"],
-             "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{prefix}-*"}},
-            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["Sandbox", "Arn"]}},
-            {"Effect": "Allow", "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule",
-                                           "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
-             "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/default/{prefix}-*"}},
-            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}},
-        ]}}}
-    out["SchedulerRole"] = {"Type": "AWS::IAM::Role", "Properties": {
-        "RoleName": f"{prefix}-scheduler", "AssumeRolePolicyDocument": _trust("scheduler.amazonaws.com"),
-        "Policies": [{"PolicyName": "invoke-scheduled-import", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": "lambda:InvokeFunction",
-            "Resource": {"Fn::GetAtt": ["ScheduledImport", "Arn"]}}]}}]}}
-    # The sandbox: its own role with nothing beyond its logs, capped concurrency (SECURITY.md).
-    out["SandboxRole"] = {"Type": "AWS::IAM::Role", "Properties": {
-        "AssumeRolePolicyDocument": _trust("lambda.amazonaws.com"),
-        "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]}}
-    out["Sandbox"] = {"Properties": {"Role": {"Fn::GetAtt": ["SandboxRole", "Arn"]}, "MemorySize": 512,
-                                     "Timeout": 300, "ReservedConcurrentExecutions": 10,
-                                     "Environment": {"Variables": {"IOFOLD_SANDBOX_REQUIRE": "seccomp,landlock"}}}}
-    return {"Resources": out}
+    for fn in resources.FUNCTIONS:
+        out.update(_function(fn))
+    # Chalice's layer of requirements.txt (automatic_layer): named after the stack, like everything else
+    out["ManagedLayer"] = {"Properties": {"LayerName": _sub("${AWS::StackName}-dependencies")}}
+    out.update(_sandbox_network())
+    out.update(_dashboard())
+    return {"Parameters": _parameters(), "Conditions": _conditions(), "Resources": out,
+            "Outputs": _outputs(stage)}
+
+
+def _function(fn: resources.Function) -> dict[str, Any]:
+    """The function's environment and role (merged into Chalice's function), its log group and log policy."""
+    lid = logical_id(fn.name)
+    props: dict[str, Any] = {"Role": {"Fn::GetAtt": [f"{lid}Role", "Arn"]},
+                             "Environment": {"Variables": {v: env_value(v) for v in fn.env_vars()}}}
+    role: dict[str, Any] = {"AssumeRolePolicyDocument": _trust("lambda.amazonaws.com")}
+    statements = _statements(fn)
+    if statements:
+        role["Policies"] = [_policy("resources", statements)]
+    if fn.name == "sandbox":
+        props["Environment"]["Variables"].update(SANDBOX_ENV)
+        props.update(MemorySize=512, Timeout=300, VpcConfig={
+            "SubnetIds": {"Fn::If": ["CreateSandboxNetwork", [{"Ref": "SandboxSubnetA"}, {"Ref": "SandboxSubnetB"}],
+                                     {"Ref": "SandboxSubnetIds"}]},
+            "SecurityGroupIds": {"Fn::If": ["CreateSandboxNetwork", [{"Ref": "SandboxSecurityGroup"}],
+                                            {"Ref": "SandboxSecurityGroupIds"}]}},
+            ReservedConcurrentExecutions={"Fn::If": ["SandboxConcurrencyReserved",
+                                                     {"Ref": "SandboxReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+        # Lambda checks at creation that a VPC function's role may manage its network interfaces
+        role["Policies"] = [_policy("vpc-network-interfaces", [_allow(
+            ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+             "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], "*")])]
+    return {
+        lid: {"Properties": props},
+        f"{lid}Role": {"Type": "AWS::IAM::Role", "Properties": role},
+        f"{lid}LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": _sub(f"/aws/lambda/${{{lid}}}"), "RetentionInDays": LOG_RETENTION_DAYS}},
+        # a separate policy: the log group is named after the function, which needs the role first
+        f"{lid}LogPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": "own-log-group", "Roles": [{"Ref": f"{lid}Role"}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                _allow(["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [f"{lid}LogGroup", "Arn"]})]}}},
+    }
+
+
+_TABLE_ACTIONS = {
+    resources.READ: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
+                     "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"],
+    resources.READ_WRITE: ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                           "dynamodb:BatchWriteItem"],
+}
+_OBJECT_ACTIONS = {resources.READ: ["s3:GetObject"],
+                   resources.READ_WRITE: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]}
+
+
+def _statements(fn: resources.Function) -> list[dict]:
+    """IAM statements for exactly what the declaration lists."""
+    out = []
+    if fn.tables:
+        arns = [a for t in sorted(set(fn.tables)) for a in (
+            {"Fn::GetAtt": [table_id(t), "Arn"]}, _sub(f"${{{table_id(t)}.Arn}}/index/*"))]
+        out.append(_allow(_TABLE_ACTIONS[resources.READ] + _TABLE_ACTIONS[resources.READ_WRITE], arns))
+    for mode in (resources.READ, resources.READ_WRITE):
+        prefixes = sorted(p for p, m in fn.bucket.items() if m == mode)
+        if prefixes:
+            out.append(_allow(_OBJECT_ACTIONS[mode], [_sub(f"${{DataBucket.Arn}}/{p}*") for p in prefixes]))
+    if fn.bucket:  # without it a missing key reads as 403 instead of 404
+        out.append(_allow("s3:ListBucket", {"Fn::GetAtt": ["DataBucket", "Arn"]}))
+    if fn.kms:
+        out.append(_allow(list(fn.kms), {"Fn::GetAtt": ["CredentialsKey", "Arn"]}))
+    if fn.state_machines:
+        out.append(_allow("states:StartExecution", [_state_machine_arn(sm) for sm in fn.state_machines]))
+    if fn.name == resources.API_FUNCTION:  # job status and cancel
+        out.append(_allow(["states:DescribeExecution", "states:StopExecution"], [
+            _sub(f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:"
+                 f"${{AWS::StackName}}-{sm}:*") for sm in fn.state_machines]))
+    if fn.invokes_sandbox:
+        out.append(_allow("lambda:InvokeFunction", {"Fn::GetAtt": ["Sandbox", "Arn"]}))
+    if fn.manages_schedules:
+        out.append(_allow(["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
+                           "scheduler:GetSchedule"],
+                          _sub("arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:"
+                               "schedule/${ScheduleGroup}/*")))
+        out.append({**_allow("iam:PassRole", {"Fn::GetAtt": ["SchedulerRole", "Arn"]}),
+                    "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}})
+    if fn.reads_llm_secret:
+        out.append(_allow("secretsmanager:GetSecretValue", {"Ref": "LlmSecret"}))
+    return out
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "SandboxReservedConcurrency": {
+            "Type": "Number", "Default": 0, "MinValue": 0,
+            "Description": "reserved concurrency for the sandbox function; 0 = none (new accounts have a "
+                           "concurrency quota of 10, which a reservation cannot take from)"},
+        "SandboxSubnetIds": {
+            "Type": "CommaDelimitedList", "Default": "",
+            "Description": "comma-separated private subnet ids for the sandbox (no route out); empty = create a "
+                           "VPC with two such subnets"},
+        "SandboxSecurityGroupIds": {
+            "Type": "CommaDelimitedList", "Default": "",
+            "Description": "comma-separated security group ids (no egress) for the sandbox; required with "
+                           "SandboxSubnetIds, ignored without"},
+    }
+
+
+def _conditions() -> dict[str, Any]:
+    return {
+        "CreateSandboxNetwork": {"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SandboxSubnetIds"}]}, ""]},
+        "SandboxConcurrencyReserved": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SandboxReservedConcurrency"}, 0]}]},
+    }
+
+
+def _sandbox_network() -> dict[str, Any]:
+    """A VPC with two private subnets, no internet or NAT gateway, no endpoints, and a security group
+    without egress: code in the sandbox reaches nothing over the network."""
+    when = {"Condition": "CreateSandboxNetwork"}
+    out: dict[str, Any] = {"SandboxVpc": {"Type": "AWS::EC2::VPC", **when, "Properties": {
+        "CidrBlock": "10.42.0.0/16", "EnableDnsSupport": False, "EnableDnsHostnames": False,
+        "Tags": [{"Key": "Name", "Value": _sub("${AWS::StackName}-sandbox")}]}}}
+    for i, suffix in enumerate("AB"):
+        out[f"SandboxSubnet{suffix}"] = {"Type": "AWS::EC2::Subnet", **when, "Properties": {
+            "VpcId": {"Ref": "SandboxVpc"}, "CidrBlock": f"10.42.{i}.0/24", "MapPublicIpOnLaunch": False,
+            "AvailabilityZone": {"Fn::Select": [i, {"Fn::GetAZs": ""}]}}}
+    out["SandboxSecurityGroup"] = {"Type": "AWS::EC2::SecurityGroup", **when, "Properties": {
+        "GroupDescription": "iofold sandbox: no ingress, no egress", "VpcId": {"Ref": "SandboxVpc"},
+        # one unusable rule replaces the default allow-all egress
+        "SecurityGroupEgress": [{"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "CidrIp": "127.0.0.1/32",
+                                 "Description": "placeholder: removes the default allow-all egress"}]}}
+    return out
+
+
+def _dashboard() -> dict[str, Any]:
+    """The dashboard's private bucket, served only through CloudFront (origin access control)."""
+    return {
+        "DashboardBucket": {"Type": "AWS::S3::Bucket", "Properties": {
+            "PublicAccessBlockConfiguration": _private(),
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
+        "DashboardOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
+            "OriginAccessControlConfig": {
+                "Name": _sub("${AWS::StackName}-dashboard"), "OriginAccessControlOriginType": "s3",
+                "SigningBehavior": "always", "SigningProtocol": "sigv4"}}},
+        "DashboardDistribution": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {
+            "Enabled": True, "Comment": _sub("${AWS::StackName} dashboard"), "DefaultRootObject": "index.html",
+            "HttpVersion": "http2", "PriceClass": "PriceClass_100",
+            "Origins": [{"Id": "dashboard", "DomainName": {"Fn::GetAtt": ["DashboardBucket", "RegionalDomainName"]},
+                         "S3OriginConfig": {"OriginAccessIdentity": ""},
+                         "OriginAccessControlId": {"Fn::GetAtt": ["DashboardOriginAccessControl", "Id"]}}],
+            "DefaultCacheBehavior": {"TargetOriginId": "dashboard", "ViewerProtocolPolicy": "redirect-to-https",
+                                     "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"],
+                                     "Compress": True, "CachePolicyId": CACHING_OPTIMIZED}}}},
+        "DashboardBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": {"Ref": "DashboardBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+                "Resource": _sub("${DashboardBucket.Arn}/*"),
+                "Condition": {"StringEquals": {"AWS:SourceArn": _sub(
+                    "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${DashboardDistribution}")}}}]}}},
+    }
+
+
+def _outputs(stage: str) -> dict[str, Any]:
+    """What the deploy and bootstrap steps read from the stack (besides Chalice's own outputs)."""
+    out: dict[str, Any] = {
+        "ApiUrl": {"Description": "the API's base URL (the dashboard's config.json api_url)",
+                   "Value": _sub(f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}/v1")},
+        "DashboardUrl": {"Value": _sub("https://${DashboardDistribution.DomainName}")},
+        "DashboardBucket": {"Value": {"Ref": "DashboardBucket"}},
+        "DashboardDistributionId": {"Value": {"Ref": "DashboardDistribution"}},
+        "DataBucket": {"Value": {"Ref": "DataBucket"}},
+        "CredentialsKey": {"Value": {"Ref": "CredentialsKey"}},
+        "SandboxFunction": {"Value": {"Ref": "Sandbox"}},
+        "LlmSecretArn": {"Value": {"Ref": "LlmSecret"}},
+        "ScheduleGroup": {"Value": {"Ref": "ScheduleGroup"}},
+    }
+    for table in resources.TABLES:
+        out[table_id(table.name)] = {"Value": {"Ref": table_id(table.name)}}
+    for sm in resources.STATE_MACHINES:
+        out[state_machine_id(sm.name)] = {"Value": {"Ref": state_machine_id(sm.name)}}
+    return out
+
+
+def _private() -> dict[str, bool]:
+    return {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True}
+
+
+def _allow(actions: str | list[str], resource: Any) -> dict:
+    return {"Effect": "Allow", "Action": actions, "Resource": resource}
+
+
+def _policy(name: str, statements: list[dict]) -> dict:
+    return {"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
 
 
 def _trust(service: str) -> dict:
@@ -118,44 +342,78 @@ def _trust(service: str) -> dict:
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
 
 
-def write(stage: str) -> Path:
-    BUILD_DIR.mkdir(exist_ok=True)
-    path = BUILD_DIR / f"{stage}.json"
+def write(stage: str, build_dir: Path = BUILD_DIR) -> Path:
+    """Write the merge template to ``<build_dir>/<stage>/merge.json``; its path."""
+    folder = build_dir / stage
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "merge.json"
     path.write_text(json.dumps(build(stage), indent=2))
     return path
 
 
-def check(stage: str) -> int:
-    """Package with Chalice (offline), then lint the merged template and the state machines."""
-    extra = write(stage)
+def package(stage: str, *, project: Path = ROOT, build_dir: Path = BUILD_DIR) -> Path:
+    """``chalice package`` (offline once requirements.txt's layer is cached) merged with our template
+    → ``<build_dir>/<stage>/sam.json``, ``deployment.zip`` (app code) and ``layer-deployment.zip``
+    (dependencies), all kept; the template's path. Chalice's shared DefaultRole is dropped: every
+    function has its own role."""
+    merge = write(stage, build_dir)
+    folder = merge.parent
+    out = folder / "chalice"
+    shutil.rmtree(out, ignore_errors=True)
     bin_dir = Path(sys.executable).parent
-    with tempfile.TemporaryDirectory() as out:
-        env = {"AWS_DEFAULT_REGION": "us-east-1", "PATH": f"{bin_dir}:/usr/bin:/bin"}
-        subprocess.run([str(bin_dir / "chalice"), "package", "--stage", stage, "--merge-template", str(extra), out],
-                       cwd=ROOT, env=env, check=True, capture_output=True)
-        lint = subprocess.run([str(bin_dir / "cfn-lint"), f"{out}/sam.json", "--regions", "us-east-1"],
-                              capture_output=True, text=True)
-        print(lint.stdout + lint.stderr)
-        if lint.returncode not in (0, 4):  # 4: informational/warnings only
-            return lint.returncode
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1",
+           "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    result = subprocess.run([str(bin_dir / "chalice"), "package", "--stage", stage, "--merge-template", str(merge),
+                             str(out)], cwd=project, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"chalice package failed:\n{result.stdout}{result.stderr}")
+    template = json.loads((out / "sam.json").read_text())
+    drop_unused_default_role(template)
+    (folder / "sam.json").write_text(json.dumps(template, indent=2))
+    for artifact in out.glob("*.zip"):  # deployment.zip (app code) and layer-deployment.zip (dependencies)
+        artifact.replace(folder / artifact.name)
+    shutil.rmtree(out)
+    return folder / "sam.json"
+
+
+def drop_unused_default_role(template: dict) -> None:
+    """Remove Chalice's DefaultRole once no function refers to it (fail if one still does)."""
+    text = json.dumps({k: v for k, v in template["Resources"].items() if k != "DefaultRole"})
+    if '"DefaultRole"' in text:
+        raise RuntimeError("a function still uses Chalice's DefaultRole: declare it in infra/resources.py FUNCTIONS")
+    template["Resources"].pop("DefaultRole", None)
+
+
+def lint(template: Path) -> int:
+    """cfn-lint on the packaged template, statelint on every state machine; 0 when clean."""
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run([str(bin_dir / "cfn-lint"), str(template), "--regions", "us-east-1"],
+                            capture_output=True, text=True)
+    if result.returncode:
+        print(result.stdout + result.stderr)
+        return result.returncode
     for sm in resources.STATE_MACHINES:
         result = subprocess.run([str(bin_dir / "statelint"), str(sm.path)], capture_output=True, text=True)
         if result.returncode or result.stdout.strip():
             print(result.stdout + result.stderr)
             return 1
-    print(f"{extra}: packaged and linted")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
-    parser.add_argument("--check", action="store_true", help="package with chalice and lint the result")
+    parser.add_argument("--package", "--check", action="store_true",
+                        help="package with chalice into infra/build/<stage>/ and lint the result")
     args = parser.parse_args(argv)
-    if args.check:
-        return check(args.stage)
-    print(write(args.stage))
-    return 0
+    if not args.package:
+        print(write(args.stage))
+        return 0
+    template = package(args.stage)
+    status = lint(template)
+    if status == 0:
+        print(f"{template} and {template.parent / 'deployment.zip'}: packaged, cfn-lint and statelint clean")
+    return status
 
 
 if __name__ == "__main__":

@@ -1,41 +1,37 @@
 """The AWS template is built from the same declarations as the local stack, packages with
-Chalice offline and passes cfn-lint (which validates inline state-machine definitions)."""
+Chalice offline into infra/build/<stage>/ and passes cfn-lint and statelint; every function's
+environment names its resources by reference and its own role grants only what it declares."""
 
+import hashlib
 import json
+import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from chalicelib.config import is_resource_var
 from infra import resources, template
 
+ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
+REFERENCES = {"Ref", "Fn::GetAtt", "Fn::Sub"}
 
 
-def test_template_declares_every_table_and_state_machine():
+def test_merge_template_declares_every_table_and_state_machine_without_fixed_names():
     built = template.build("dev")["Resources"]
-    assert {r["Properties"]["TableName"] for r in built.values() if r.get("Type") == "AWS::DynamoDB::Table"} == {
-        f"iofold-dev-{t.name}" for t in resources.TABLES}
-    machines = {r["Properties"]["StateMachineName"]: r["Properties"] for r in built.values()
-                if r.get("Type") == "AWS::StepFunctions::StateMachine"}
-    assert set(machines) == {f"iofold-dev-{sm.name}" for sm in resources.STATE_MACHINES}
+    tables = [r["Properties"] for r in built.values() if r.get("Type") == "AWS::DynamoDB::Table"]
+    assert len(tables) == len(resources.TABLES) and not any("TableName" in t for t in tables)
+    assert "BucketName" not in built["DataBucket"]["Properties"]
+    machines = {k: r["Properties"] for k, r in built.items() if r.get("Type") == "AWS::StepFunctions::StateMachine"}
+    assert set(machines) == {template.state_machine_id(sm.name) for sm in resources.STATE_MACHINES}
     for props in machines.values():
         text = json.dumps(props["Definition"])
         for name in props["DefinitionSubstitutions"]:
             assert "${" + name + "}" in text
-
-
-def test_sandbox_function_has_its_own_empty_role():
-    built = template.build("dev")["Resources"]
-    role = built["SandboxRole"]["Properties"]
-    assert "Policies" not in role and len(role["ManagedPolicyArns"]) == 1
-    assert built["Sandbox"]["Properties"]["Role"] == {"Fn::GetAtt": ["SandboxRole", "Arn"]}
-
-
-@pytest.mark.slow
-def test_packaged_template_passes_cfn_lint():
-    assert template.check("dev") == 0
 
 
 def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
@@ -46,3 +42,162 @@ def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
     path.write_text(json.dumps(doc))
     result = subprocess.run([CFN_LINT, str(path), "--regions", "us-east-1"], capture_output=True, text=True)
     assert result.returncode not in (0, 4), result.stdout
+
+
+# --- the packaged template ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> dict:
+    """``make package``'s function on a copy of the project, offline: the dependency layer (the only
+    part that needs pip and the network) is primed with a stub; the app code zip is real."""
+    project = tmp_path_factory.mktemp("project")
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".chalice").mkdir()
+    shutil.copy(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
+    digest = hashlib.md5((project / "requirements.txt").read_bytes()).hexdigest()
+    layer = project / ".chalice" / "deployments" / f"managed-layer-{digest}-python3.11.zip"
+    layer.parent.mkdir()
+    with zipfile.ZipFile(layer, "w") as zf:
+        zf.writestr("python/lib/python3.11/site-packages/stub.txt", "dependencies are not part of this test")
+    path = template.package("dev", project=project, build_dir=project / "build")
+    assert {p.name for p in path.parent.iterdir()} >= {"sam.json", "deployment.zip", "layer-deployment.zip",
+                                                       "merge.json"}
+    with zipfile.ZipFile(path.parent / "deployment.zip") as zf:
+        assert "app.py" in zf.namelist() and "chalicelib/config.py" in zf.namelist()
+    return {"path": path, "template": json.loads(path.read_text())}
+
+
+def _resources(packaged) -> dict:
+    return packaged["template"]["Resources"]
+
+
+def _role_statements(res: dict, role_id: str) -> list[dict]:
+    """Every statement granted to a role: its inline policies and AWS::IAM::Policy resources on it."""
+    role = res[role_id]["Properties"]
+    docs = [p["PolicyDocument"] for p in role.get("Policies", [])]
+    docs += [r["Properties"]["PolicyDocument"] for r in res.values()
+             if r.get("Type") == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]]
+    assert not role.get("ManagedPolicyArns"), role_id
+    return [s for d in docs for s in d["Statement"]]
+
+
+def _actions(statements: list[dict]) -> set[str]:
+    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+def _function_role(res: dict, fn: resources.Function) -> str:
+    role = res[template.logical_id(fn.name)]["Properties"]["Role"]
+    assert role == {"Fn::GetAtt": [f"{template.logical_id(fn.name)}Role", "Arn"]}, fn.name
+    return role["Fn::GetAtt"][0]
+
+
+@pytest.mark.slow
+def test_packaged_template_passes_cfn_lint_and_statelint(packaged):
+    assert template.lint(packaged["path"]) == 0
+
+
+@pytest.mark.slow
+def test_every_function_gets_exactly_its_declared_variables_by_reference(packaged):
+    res = _resources(packaged)
+    functions = {k for k, r in res.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions == {template.logical_id(f.name) for f in resources.FUNCTIONS}
+    for fn in resources.FUNCTIONS:
+        variables = res[template.logical_id(fn.name)]["Properties"]["Environment"]["Variables"]
+        assert {v for v in variables if is_resource_var(v)} == set(fn.env_vars()), fn.name
+        for var, value in variables.items():
+            if is_resource_var(var):
+                assert isinstance(value, dict) and set(value) <= REFERENCES, (fn.name, var, value)
+            else:  # settings such as IOFOLD_STAGE: never a resource name or ARN spelled out
+                assert isinstance(value, str) and not value.startswith("arn:") and "iofold-" not in value, (var, value)
+
+
+@pytest.mark.slow
+def test_no_function_environment_spells_a_resource_name_or_arn(packaged):
+    for key, r in _resources(packaged).items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        for var, value in r["Properties"]["Environment"]["Variables"].items():
+            if isinstance(value, str):
+                text = value
+                assert not text.startswith("arn:"), (key, var, text)
+            elif "Fn::Sub" in value:  # only the text around ${…} references is literal
+                text = re.sub(r"\$\{[^}]+\}", "", value["Fn::Sub"])
+            else:
+                continue
+            assert not re.search(r"\d{12}|[a-z]{2}-[a-z]+-\d|iofold-|/aws/|:role/", text), (key, var, value)
+
+
+@pytest.mark.slow
+def test_api_role_starts_state_machines_but_cannot_invoke_lambda_or_read_the_llm_key(packaged):
+    res = _resources(packaged)
+    actions = _actions(_role_statements(res, _function_role(res, resources.function(resources.API_FUNCTION))))
+    assert not any(a.startswith("lambda:") for a in actions)
+    assert "secretsmanager:GetSecretValue" not in actions
+    assert {"states:StartExecution", "states:DescribeExecution", "states:StopExecution", "kms:GenerateDataKey",
+            "scheduler:CreateSchedule", "iam:PassRole", "s3:PutObject", "dynamodb:Query"} <= actions
+    uploads = [s for s in _role_statements(res, "APIHandlerRole") if "s3:PutObject" in s["Action"]]
+    assert any({"Fn::Sub": "${DataBucket.Arn}/uploads/*"} in s["Resource"] for s in uploads)
+
+
+@pytest.mark.slow
+def test_sandbox_role_reaches_only_its_log_group_and_network_interfaces(packaged):
+    res = _resources(packaged)
+    statements = _role_statements(res, _function_role(res, resources.function("sandbox")))
+    assert _actions(statements) == {"logs:CreateLogStream", "logs:PutLogEvents", "ec2:CreateNetworkInterface",
+                                    "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+                                    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+    logs = next(s for s in statements if "logs:PutLogEvents" in s["Action"])
+    assert logs["Resource"] == {"Fn::GetAtt": ["SandboxLogGroup", "Arn"]}
+    props = res["Sandbox"]["Properties"]
+    assert props["Environment"]["Variables"]["IOFOLD_SANDBOX_PROFILE"] == "lambda"
+    assert props["Environment"]["Variables"]["IOFOLD_SANDBOX_REQUIRE"] == "seccomp"
+    assert props["ReservedConcurrentExecutions"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert props["VpcConfig"]["SecurityGroupIds"]["Fn::If"][1] == [{"Ref": "SandboxSecurityGroup"}]
+
+
+@pytest.mark.slow
+def test_sandbox_network_has_no_route_out(packaged):
+    res = _resources(packaged)
+    types = {r["Type"] for r in res.values()}
+    assert not types & {"AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::VPCEndpoint",
+                        "AWS::EC2::Route", "AWS::EC2::EgressOnlyInternetGateway", "AWS::EC2::VPCGatewayAttachment"}
+    egress = res["SandboxSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert [rule["CidrIp"] for rule in egress] == ["127.0.0.1/32"]
+
+
+@pytest.mark.slow
+def test_only_functions_that_run_untrusted_code_may_invoke_the_sandbox(packaged):
+    res = _resources(packaged)
+    invokers = set()
+    for fn in resources.FUNCTIONS:
+        for s in _role_statements(res, _function_role(res, fn)):
+            if "lambda:InvokeFunction" in s["Action"]:
+                assert s["Resource"] == {"Fn::GetAtt": ["Sandbox", "Arn"]}
+                invokers.add(fn.name)
+    assert invokers == {"execute_chunk", "generate_test", "generate_save"}
+
+
+@pytest.mark.slow
+def test_only_the_generation_function_reads_the_llm_secret(packaged):
+    res = _resources(packaged)
+    readers = {fn.name for fn in resources.FUNCTIONS
+               if "secretsmanager:GetSecretValue" in _actions(_role_statements(res, _function_role(res, fn)))}
+    assert readers == {"generate_candidates"}
+    assert "SecretString" not in res["LlmSecret"]["Properties"]  # created empty: the user fills it
+
+
+@pytest.mark.slow
+def test_dashboard_is_a_private_bucket_behind_cloudfront(packaged):
+    res = _resources(packaged)
+    assert all(res["DashboardBucket"]["Properties"]["PublicAccessBlockConfiguration"].values())
+    statement, = res["DashboardBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert "${DashboardDistribution}" in statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    origin, = res["DashboardDistribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["DashboardOriginAccessControl", "Id"]}
+    outputs = packaged["template"]["Outputs"]
+    assert {"ApiUrl", "DashboardUrl", "DashboardBucket", "DataBucket", "SandboxFunction", "LlmSecretArn",
+            "TableWorkspaces", "TableApiKeys", "EndpointURL"} <= set(outputs)
+    assert "DefaultRole" not in res
