@@ -23,7 +23,6 @@ import hashlib
 import json
 import mimetypes
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -187,9 +186,9 @@ def api_url_from_outputs(outputs: Mapping[str, str]) -> str:
 
 
 def dashboard_url_from_outputs(outputs: Mapping[str, str]) -> str | None:
-    """The dashboard's URL, from a ``DashboardURL`` or ``DashboardDomainName`` output."""
-    if outputs.get("DashboardURL"):
-        return outputs["DashboardURL"]
+    """The dashboard's URL, from a ``DashboardUrl`` or ``DashboardDomainName`` output."""
+    if outputs.get("DashboardUrl"):
+        return outputs["DashboardUrl"].rstrip("/") + "/"
     domain = outputs.get("DashboardDomainName")
     return f"https://{domain}/" if domain else None
 
@@ -390,7 +389,7 @@ def parse_probe(payload: Mapping[str, Any], function_error: str | None) -> Probe
     """Read a probe response. A handler that rejects the event as a bad sandbox event (no probe
     yet) is ``available=False``; any other failure is a probe that ran and failed."""
     if function_error:
-        kind, message = payload.get("errorType", ""), str(payload.get("errorMessage", ""))
+        kind, message = payload.get("errorType", ""), str(payload.get("errorMessage", "")).split("\n")[0]
         if kind == "ValidationError" and "bad sandbox event" in message:
             return Probe(available=False, detail=f"the sandbox handler has no probe ({message[:200]})")
         return Probe(available=True, ok=False, detail=f"{kind}: {message[:500]}")
@@ -496,20 +495,13 @@ def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None, requ
 
 
 def package(stage: str, build_dir: Path = BUILD_DIR) -> Path:
-    """``chalice package`` with the merge template into ``build_dir/<stage>`` (sam.json + deployment.zip)."""
+    """``make package``: infra/template.py's package step into ``build_dir/<stage>``; the folder."""
     from infra import template as template_mod
 
-    extra = template_mod.write(stage)
-    out = build_dir / stage
-    if out.exists():
-        shutil.rmtree(out)
-    bin_dir = Path(sys.executable).parent
-    env = {"AWS_DEFAULT_REGION": "us-east-1", "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    result = subprocess.run([str(bin_dir / "chalice"), "package", "--stage", stage, "--merge-template", str(extra),
-                             str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode:
-        raise DeployError(f"chalice package failed:\n{result.stdout}{result.stderr}")
-    return out
+    try:
+        return template_mod.package(stage, build_dir=build_dir).parent
+    except RuntimeError as exc:
+        raise DeployError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -275,7 +275,7 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
     from moto.server import ThreadedMotoServer
 
     from infra.local import cfn_models, lambda_hook, moto_speedups
-    from infra.local.lambda_runtime import CodeStore, FunctionConfig, LambdaPool
+    from infra.local.lambda_runtime import CodeStore, LambdaPool, describe_function
     from infra.local.stack import configure_moto
 
     if package:
@@ -301,9 +301,9 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
                                    config=BotoConfig(read_timeout=900, retries={"max_attempts": 1}))
 
     code = CodeStore(deploy.BUILD_DIR / ".rehearsal-code")
-    code.add(plan.package_dir / "deployment.zip")
-    pool = LambdaPool(lambda name: FunctionConfig.from_api(lambda_client.get_function_configuration(FunctionName=name)),
-                      code, region=REGION, loopback={**LOOPBACK_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint},
+    for artifact in sorted(plan.package_dir.glob("*.zip")):  # the app code and the dependencies' layer
+        code.add(artifact)
+    pool = LambdaPool(lambda name: describe_function(lambda_client, name), code, region=REGION, loopback={**LOOPBACK_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint},
                       log_dir=build_dir / stage / "rehearsal-logs")
     lambda_hook.install_dispatcher(pool.invoke)
     state: dict[str, Any] = {}

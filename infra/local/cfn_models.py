@@ -249,7 +249,57 @@ class StepFunctionsStateMachine(_Emulated, CloudFormationModel):
         return arn, {"Arn": arn, "Name": kwargs["name"]}
 
 
-EMULATED: tuple[type[_Emulated], ...] = (StepFunctionsStateMachine, ApiGatewayRestApi, ApiGatewayStage, SecretsManagerSecret, SchedulerScheduleGroup,
+class LambdaLayerVersion(_Emulated, CloudFormationModel):
+    """moto's own model has no physical id, so ``Ref`` (the layer version's ARN on AWS) is an object."""
+
+    TYPE, NAME_PROPERTY = "AWS::Lambda::LayerVersion", "LayerName"
+    HOW = "emulated: lambda PublishLayerVersion (moto's own has no Ref)"
+    REPLACES_NATIVE = True
+
+    @classmethod
+    def create(cls, name, props, logical_id):
+        kwargs: dict[str, Any] = {"LayerName": props.get("LayerName") or name, "Content": props["Content"]}
+        for key in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if key in props:
+                kwargs[key] = props[key]
+        arn = _client("lambda").publish_layer_version(**kwargs)["LayerVersionArn"]
+        return arn, {}
+
+
+class LambdaFunction(_Emulated, CloudFormationModel):
+    """moto's own model drops ``Layers`` (and Architectures, TracingConfig): the function would
+    run without its dependencies. This one creates it through the Lambda API with every property."""
+
+    TYPE, NAME_PROPERTY, ATTRS = "AWS::Lambda::Function", "FunctionName", ("Arn",)
+    HOW = "emulated: lambda CreateFunction with every property (moto's own drops Layers)"
+    REPLACES_NATIVE = True
+    _PASSED = ("Runtime", "Role", "Handler", "Code", "Description", "Timeout", "MemorySize", "Environment",
+               "VpcConfig", "Layers", "Architectures", "TracingConfig", "DeadLetterConfig", "KMSKeyArn",
+               "EphemeralStorage", "PackageType", "ImageConfig", "LoggingConfig")
+
+    @classmethod
+    def create(cls, name, props, logical_id):
+        kwargs = {k: props[k] for k in cls._PASSED if k in props}
+        kwargs["FunctionName"] = props.get("FunctionName") or name
+        if "ZipFile" in kwargs.get("Code", {}):
+            import io
+            import zipfile
+
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zf:
+                zf.writestr("index.py", kwargs["Code"]["ZipFile"])
+            kwargs["Code"] = {"ZipFile": buf.getvalue()}
+        if "Tags" in props:
+            kwargs["Tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
+        client = _client("lambda")
+        arn = client.create_function(**kwargs)["FunctionArn"]
+        if props.get("ReservedConcurrentExecutions") not in (None, ""):
+            client.put_function_concurrency(FunctionName=kwargs["FunctionName"],
+                                            ReservedConcurrentExecutions=int(props["ReservedConcurrentExecutions"]))
+        return kwargs["FunctionName"], {"Arn": arn}
+
+
+EMULATED: tuple[type[_Emulated], ...] = (LambdaFunction, LambdaLayerVersion, StepFunctionsStateMachine, ApiGatewayRestApi, ApiGatewayStage, SecretsManagerSecret, SchedulerScheduleGroup,
                                         SchedulerSchedule, S3BucketPolicy, EC2SecurityGroupEgress)
 
 

@@ -41,13 +41,30 @@ class FunctionConfig:
     timeout_s: int
     memory_mb: int
     code_sha256: str
+    layer_sha256s: tuple[str, ...] = ()
 
     @classmethod
-    def from_api(cls, config: Mapping[str, Any]) -> "FunctionConfig":
+    def from_api(cls, config: Mapping[str, Any], layer_sha256s: tuple[str, ...] = ()) -> "FunctionConfig":
         return cls(name=config["FunctionName"], handler=config["Handler"],
                    environment=dict((config.get("Environment") or {}).get("Variables") or {}),
                    timeout_s=int(config.get("Timeout") or 3), memory_mb=int(config.get("MemorySize") or 128),
-                   code_sha256=config.get("CodeSha256", ""))
+                   code_sha256=config.get("CodeSha256", ""), layer_sha256s=layer_sha256s)
+
+
+def describe_function(lambda_client: Any, name: str) -> FunctionConfig:
+    """A function's configuration as Lambda holds it, with its layers' CodeSha256 in order."""
+    config = lambda_client.get_function_configuration(FunctionName=name)
+    layers = []
+    for layer in config.get("Layers") or []:  # …:layer:<name>:<version> (moto has no GetLayerVersionByArn)
+        name, version = layer["Arn"].split(":")[-2:]
+        layers.append(lambda_client.get_layer_version(LayerName=name, VersionNumber=int(version))
+                      ["Content"]["CodeSha256"])
+    return FunctionConfig.from_api(config, tuple(layers))
+
+
+def layer_paths(layer_dir: Path) -> list[str]:
+    """Where Lambda's Python runtime finds a layer's modules (the layer is extracted in /opt)."""
+    return [str(layer_dir / "python" / "lib" / "python3.11" / "site-packages"), str(layer_dir / "python")]
 
 
 def lambda_environment(cfg: FunctionConfig, code_dir: Path, region: str, loopback: Mapping[str, str]) -> dict[str, str]:
@@ -103,7 +120,8 @@ class CodeStore:
 class Worker:
     """One warm execution environment: a process running one function's handler."""
 
-    def __init__(self, cfg: FunctionConfig, code_dir: Path, env: Mapping[str, str], log_path: Path):
+    def __init__(self, cfg: FunctionConfig, code_dir: Path, env: Mapping[str, str], log_path: Path,
+                 extra_paths: list[str] = ()):  # type: ignore[assignment]
         self.cfg = cfg
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
@@ -111,7 +129,7 @@ class Worker:
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-S", str(WORKER), str(code_dir), cfg.handler, str(req_r), str(resp_w),
-                 str(cfg.timeout_s)], env=dict(env), cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log,
+                 str(cfg.timeout_s), os.pathsep.join(extra_paths)], env=dict(env), cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), start_new_session=True)
         os.close(req_r)
         os.close(resp_w)
@@ -166,7 +184,6 @@ class LambdaPool:
         self._max = max_per_function
         self._lock = threading.Lock()
         self._idle: dict[str, list[Worker]] = {}
-        self._count: dict[str, int] = {}
         self._slots: dict[str, threading.Semaphore] = {}
         self.configs: dict[str, FunctionConfig] = {}
         self.invocations: dict[str, int] = {}
@@ -204,8 +221,9 @@ class LambdaPool:
                 if worker.alive():
                     return worker
         code_dir = self._code.code_dir(cfg.code_sha256)
+        paths = [p for sha in cfg.layer_sha256s for p in layer_paths(self._code.code_dir(sha))]
         env = lambda_environment(cfg, code_dir, self._region, self._loopback)
-        return Worker(cfg, code_dir, env, self.log_path(cfg.name))
+        return Worker(cfg, code_dir, env, self.log_path(cfg.name), paths)
 
     def _checkin(self, worker: Worker) -> None:
         if not worker.alive():

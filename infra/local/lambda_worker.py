@@ -3,7 +3,7 @@ function's environment only, its code directory first on the path (as /var/task 
 handler imported once and called per request. Requests and responses are JSON lines on two
 inherited pipes, so the handler's own stdout and stderr stay its log.
 
-    python -S lambda_worker.py <code_dir> <module.handler> <request_fd> <response_fd> <timeout_s>
+    python -S lambda_worker.py <code_dir> <module.handler> <request_fd> <response_fd> <timeout_s> <layer paths>
 
 Imports nothing from the repository: only the packaged code runs here.
 """
@@ -41,8 +41,10 @@ class LambdaContext:
 def main() -> None:
     code_dir, handler_spec, request_fd, response_fd = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     timeout_s = float(sys.argv[5])
+    layers = [p for p in sys.argv[6].split(os.pathsep) if p] if len(sys.argv) > 6 else []
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [code_dir] + [p for p in sys.path if p and os.path.abspath(p) != here]
+    # as Lambda's Python runtime: the function's code, then its layers (/opt/python…), then the runtime
+    sys.path[:] = [code_dir, *layers] + [p for p in sys.path if p and os.path.abspath(p) != here]
     os.chdir(code_dir)
     module_name, _, attr = handler_spec.rpartition(".")
     requests = os.fdopen(request_fd, "rb")

@@ -77,10 +77,12 @@ def test_artifact_keys_follow_the_content(tmp_path):
 
 def test_outputs_give_the_api_and_dashboard_urls():
     stack = {"Outputs": [{"OutputKey": "EndpointURL", "OutputValue": "https://abc.execute-api.eu-west-1.amazonaws.com/dev/"},
-                         {"OutputKey": "DashboardDomainName", "OutputValue": "d111.cloudfront.net"}]}
+                         {"OutputKey": "DashboardUrl", "OutputValue": "https://d111.cloudfront.net"}]}
     outputs = deploy.outputs_by_key(stack)
     assert deploy.api_url_from_outputs(outputs) == "https://abc.execute-api.eu-west-1.amazonaws.com/dev/v1"
+    assert deploy.api_url_from_outputs({**outputs, "ApiUrl": "https://abc/dev/v1"}) == "https://abc/dev/v1"
     assert deploy.dashboard_url_from_outputs(outputs) == "https://d111.cloudfront.net/"
+    assert deploy.dashboard_url_from_outputs({"DashboardDomainName": "d2.cloudfront.net"}) == "https://d2.cloudfront.net/"
     assert deploy.dashboard_url_from_outputs({}) is None
     with pytest.raises(deploy.DeployError, match="EndpointURL"):
         deploy.api_url_from_outputs({})
