@@ -33,9 +33,9 @@ class BootstrapError(Exception):
 
 def table_logical_id(name: str) -> str:
     """The template's logical id of a table (``api_keys`` → ``TableApiKeys``)."""
-    from infra.template import camel
+    from infra.template import table_id
 
-    return "Table" + camel(name)
+    return table_id(name)
 
 
 def stack_resources(cfn: Any, stack_name: str) -> dict[str, str]:

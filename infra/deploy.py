@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import bootstrap as bootstrap_mod
+from infra.template import logical_id
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = Path(__file__).parent / "build"
@@ -38,7 +39,7 @@ DASHBOARD_SRC = ROOT / "dashboard"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 PACKAGED_TEMPLATE = "sam.json"
 # Logical ids in the template this module looks for.
-SANDBOX_FUNCTION = "Sandbox"
+SANDBOX_FUNCTION = logical_id("sandbox")
 DASHBOARD_BUCKET = "DashboardBucket"
 DASHBOARD_DISTRIBUTION = "DashboardDistribution"
 # Content types S3 must serve for the dashboard (a .js with the wrong type is refused as a module).

@@ -35,13 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra import deploy
+from infra import deploy, resources, template
+
+API_FUNCTION = template.logical_id(resources.API_FUNCTION)
+SCHEDULED_IMPORT_FUNCTION = template.logical_id("scheduled_import")
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 LOOPBACK_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal"}
-API_FUNCTION = "APIHandler"
-SCHEDULED_IMPORT_FUNCTION = "ScheduledImport"
 
 
 class RehearsalError(Exception):

@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from chalicelib.auth.repository import AuthRepository
 from chalicelib.auth.service import authenticate
-from infra import bootstrap, resources, template
+from infra import bootstrap, template
 
 
 @pytest.fixture
@@ -23,12 +23,14 @@ def aws(monkeypatch):
 
 
 def _stack_with_auth_tables(session, stack_name: str) -> dict[str, str]:
-    """A stack holding the template's auth tables (as the real template declares them)."""
-    built = template.build("rehearse")["Resources"]
-    body = {"Resources": {"Table" + template.camel(t.name): built["Table" + template.camel(t.name)]
-                          for t in resources.TABLES if t.name in bootstrap.AUTH_TABLES}}
-    session.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
-    return {t: built["Table" + template.camel(t)]["Properties"]["TableName"] for t in bootstrap.AUTH_TABLES}
+    """A stack holding the template's auth tables (as the real template declares them); their names."""
+    built = template.build("dev")["Resources"]
+    body = {"Resources": {template.table_id(t): built[template.table_id(t)] for t in bootstrap.AUTH_TABLES}}
+    cfn = session.client("cloudformation")
+    cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]}
+    return {t: physical[template.table_id(t)] for t in bootstrap.AUTH_TABLES}
 
 
 def test_bootstrap_creates_one_workspace_and_a_working_owner_key_then_nothing(aws, capsys):
