@@ -236,9 +236,11 @@ def smoke_loop(api: ApiClient, scheduler: Any, scheduled_import_arn: str, log: C
                {"rating": case.rating, "notes": ""})
     log(f"loop: rated {len(cases)} traces in eval set {eval_set['id']}")
 
-    job = api.ok("POST", f"/eval-sets/{eval_set['id']}/generate", {"generator": "offline"}, status=202)
-    eval_id = api.wait_ok(job["job_id"], "generate")["result"]["eval_id"]
-    log(f"loop: generated eval {eval_id}")
+    # "auto", as the dashboard asks: the stack's LLM secret is empty, so generation must fall back to offline
+    job = api.ok("POST", f"/eval-sets/{eval_set['id']}/generate", {"generator": "auto"}, status=202)
+    generated = api.wait_ok(job["job_id"], "generate")["result"]
+    eval_id = generated["eval_id"]
+    log(f"loop: generated eval {eval_id} ({generated.get('generator')}: {generated.get('generator_reason')})")
 
     job = api.ok("POST", f"/evals/{eval_id}/execute", {}, status=202)
     executed = api.wait_ok(job["job_id"], "execute")

@@ -123,14 +123,17 @@ class SecretsManagerSecret(_Emulated, CloudFormationModel):
     @classmethod
     def create(cls, name, props, logical_id):
         value = props.get("SecretString")
-        if value is None:  # CloudFormation generates a value when none is given
-            spec = props.get("GenerateSecretString") or {}
+        spec = props.get("GenerateSecretString")
+        if value is None and spec is not None:  # CloudFormation generates the value
             alphabet = "".join(c for c in string.ascii_letters + string.digits
                                if c not in spec.get("ExcludeCharacters", ""))
             value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
             if spec.get("SecretStringTemplate") and spec.get("GenerateStringKey"):
                 value = json.dumps({**json.loads(spec["SecretStringTemplate"]), spec["GenerateStringKey"]: value})
-        kwargs: dict[str, Any] = {"Name": props.get("Name") or name, "SecretString": value}
+        # neither: an empty secret (no AWSCURRENT version), as CloudFormation creates it
+        kwargs: dict[str, Any] = {"Name": props.get("Name") or name}
+        if value is not None:
+            kwargs["SecretString"] = value
         if props.get("Description"):
             kwargs["Description"] = props["Description"]
         if props.get("KmsKeyId"):

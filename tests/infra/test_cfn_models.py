@@ -33,6 +33,7 @@ TEMPLATE = {
             "DefinitionSubstitutions": {"Fn_task": {"Fn::GetAtt": ["Task", "Arn"]}}}},
         "Group": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {"Name": "canary-group"}},
         "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": "filled-later"}},
+        "EmptySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Description": "no value yet"}},
         "Cdn": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {"Enabled": True}}},
         "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Body": {
             "swagger": "2.0", "info": {"title": "canary"}, "paths": {"/v1/health": {"get": {
@@ -85,6 +86,8 @@ def test_a_stack_with_the_added_types_resolves_every_reference(endpoint):
     assert json.loads(machine["definition"])["States"]["T"]["Resource"] == task_arn
     assert client("scheduler").get_schedule_group(Name=env["IOFOLD_SCHEDULE_GROUP"])["Name"] == "canary-group"
     assert client("secretsmanager").get_secret_value(SecretId=env["IOFOLD_LLM_SECRET_ARN"])["SecretString"] == "filled-later"
+    with pytest.raises(client("secretsmanager").exceptions.ResourceNotFoundException):  # empty, as on AWS
+        client("secretsmanager").get_secret_value(SecretId=physical["EmptySecret"])
     assert env["CDN"] == "not-emulated:Cdn.DomainName"
     api = client("apigateway")
     assert api.get_stage(restApiId=env["API"], stageName="dev")["stageName"] == "dev"
