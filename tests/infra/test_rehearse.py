@@ -64,3 +64,18 @@ def test_drop_env_removes_exactly_one_variable():
     assert rehearse.template_env(template) == {"F": {"B"}}
     with pytest.raises(rehearse.RehearsalError):
         rehearse.drop_env(template, "F:A")
+
+
+def test_a_reference_cycle_is_refused_as_cloudformation_would():
+    template = {"Resources": {
+        "Task": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {
+            "IOFOLD_SM_EXECUTE_EVAL": {"Ref": "Machine"}}}}},
+        "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "DefinitionSubstitutions": {"Fn_task": {"Fn::GetAtt": ["Task", "Arn"]}}}},
+        "Other": {"Type": "AWS::SQS::Queue", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-${Machine.Name}"}}},
+    }}
+    assert rehearse.dependency_cycle(template) == ["Task", "Machine", "Task"]
+    # naming the machine with Sub (as infra/template.py does) breaks the cycle
+    template["Resources"]["Task"]["Properties"]["Environment"]["Variables"]["IOFOLD_SM_EXECUTE_EVAL"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-x"}
+    assert rehearse.dependency_cycle(template) is None
