@@ -271,7 +271,8 @@ def smoke_loop(api: ApiClient, scheduler: Any, scheduled_import_arn: str, log: C
 
 # --- the run -------------------------------------------------------------------------------
 
-def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log: Callable[[str], None]) -> str:
+def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log: Callable[[str], None],
+             parameters: dict[str, str] | None = None) -> str:
     """Package, deploy into moto, run the loop; the summary line. RehearsalError/DeployError on failure."""
     import boto3
     from botocore.config import Config as BotoConfig
@@ -285,7 +286,7 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
         started = time.monotonic()
         deploy.package(stage, build_dir)
         log(f"packaged {build_dir / stage} in {time.monotonic() - started:.1f} s")
-    plan = deploy.make_plan(stage, REGION, ACCOUNT_ID, build_dir=build_dir)
+    plan = deploy.make_plan(stage, REGION, ACCOUNT_ID, build_dir=build_dir, overrides=parameters)
     if not plan.template_path.exists():
         raise RehearsalError(f"{plan.template_path} is missing: run make package STAGE={stage}")
 
@@ -394,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--build-dir", type=Path, default=deploy.BUILD_DIR)
     parser.add_argument("--skip-package", action="store_true", help="use infra/build/<stage>/ as it is")
+    parser.add_argument("--parameter", action="append", default=[], metavar="Key=Value",
+                        help="a template parameter, as for make deploy (defaults otherwise)")
     parser.add_argument("--drop-env", action="append", default=[], metavar="Logical:VAR",
                         help="remove a variable from a function's environment first (to see the rehearsal catch it)")
     args = parser.parse_args(argv)
@@ -401,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         line = rehearse(args.stage, build_dir=args.build_dir.resolve(), package=not args.skip_package,
-                        drop=args.drop_env, log=lambda m: print(f"[{time.monotonic() - started:5.1f} s] {m}", flush=True))
+                        drop=args.drop_env, parameters=deploy.parse_overrides(args.parameter), log=lambda m: print(f"[{time.monotonic() - started:5.1f} s] {m}", flush=True))
     except (RehearsalError, deploy.DeployError) as exc:
         print(f"rehearsal: FAILED: {exc}", flush=True)
         return 1

@@ -3,23 +3,13 @@ tables once; a second run creates nothing and never shows a key again."""
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.auth.repository import AuthRepository
 from chalicelib.auth.service import authenticate
 from infra import bootstrap, template
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    """In-process moto (never the session's local stack server)."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for var, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(var, value)
-    with mock_aws():
-        yield boto3.session.Session(region_name="us-east-1")
 
 
 def _stack_with_auth_tables(session, stack_name: str) -> dict[str, str]:

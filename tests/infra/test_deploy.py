@@ -4,9 +4,7 @@
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from infra import deploy
 
@@ -22,13 +20,6 @@ SAM = {
 }
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for var, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(var, value)
-    with mock_aws():
-        yield boto3.session.Session(region_name="us-east-1")
 
 
 def test_plan_names_the_stack_and_artifacts_bucket_per_stage_account_and_region(tmp_path):
