@@ -58,3 +58,39 @@ def test_the_local_stack_sets_every_declared_variable(stack):
     declared = {v for f in resources.FUNCTIONS for v in f.env_vars()}
     assert declared <= set(stack.provisioned.env)
     assert all(stack.provisioned.env[v] for v in declared)
+
+
+@pytest.fixture
+def llm_secret_with_a_key(stack, monkeypatch):
+    """A filled LLM secret named by IOFOLD_LLM_SECRET_ARN (the stack's own stays empty)."""
+    from chalicelib.clients import aws_client
+    from chalicelib.config import LLM_SECRET_ARN_VAR
+
+    arn = aws_client("secretsmanager").create_secret(Name=f"llm-key-{id(monkeypatch)}",
+                                                     SecretString="sk-ant-test-not-a-real-key\n")["ARN"]
+    monkeypatch.setenv(LLM_SECRET_ARN_VAR, arn)
+    wiring.reset()
+    yield arn
+    monkeypatch.undo()
+    wiring.reset()
+
+
+def test_generation_reads_the_llm_key_from_the_secret_only_where_declared(llm_secret_with_a_key):
+    from chalicelib.clients import llm_api_key
+
+    with only_variables(resources.function("generate_candidates").env_vars()):
+        assert llm_api_key() == ("sk-ant-test-not-a-real-key", "the LLM secret")
+        generator, reason = wiring.generator("auto")
+        assert generator.name == "anthropic" and reason == "LLM key from the LLM secret"
+    with only_variables(resources.function(resources.API_FUNCTION).env_vars()):
+        assert llm_api_key()[0] is None
+
+
+def test_an_empty_llm_secret_means_offline_and_says_so(stack):
+    from chalicelib.generation.base import LlmKeyMissing
+
+    with only_variables(resources.function("generate_candidates").env_vars()):
+        generator, reason = wiring.generator("auto")
+        assert generator.name == "offline" and reason == "no LLM key configured (secret empty)"
+        with pytest.raises(LlmKeyMissing, match="secret empty"):
+            wiring.generator("anthropic")
