@@ -6,7 +6,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: install browser dev test test-fast bench lint package clean
+.PHONY: install browser dev test test-fast bench lint package deploy rehearse clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ bench: install
 # infra/build/$(STAGE)/: sam.json (packaged + merged), deployment.zip, layer-deployment.zip; cfn-lint + statelint
 package: install
 	$(BIN)/python -m infra.template --stage $(STAGE) --package
+
+# needs AWS credentials: package, stack create/update, sandbox probe, first workspace + key, dashboard (docs/deploy.md)
+deploy: package
+	$(BIN)/python -m infra.deploy --stage $(STAGE) --skip-package
+
+# the same deploy path into moto's CloudFormation on loopback, then the loop through the API; no AWS account
+rehearse: package
+	$(BIN)/python -m infra.rehearse --stage $(STAGE) --skip-package
 
 lint: install
 	$(BIN)/python -m infra.template --stage dev --package

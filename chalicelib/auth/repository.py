@@ -40,6 +40,14 @@ class AuthRepository:
             raise NotFound(f"workspace {workspace_id} not found")
         return Workspace(id=item["workspace_id"], name=item["name"], created_at=item["created_at"])
 
+    def any_workspace(self) -> Workspace | None:
+        """Some workspace of the deployment, or None when there is none yet (a one-item scan)."""
+        items = self._workspaces.scan(Limit=1).get("Items", [])
+        if not items:
+            return None
+        item = items[0]
+        return Workspace(id=item["workspace_id"], name=item["name"], created_at=item["created_at"])
+
     def add_key(self, workspace_id: str, key_hash: str, key: ApiKey) -> None:
         put = {"TableName": self._keys.name, "Item": serialize(self._key_item(workspace_id, key_hash, key)),
                "ConditionExpression": "attribute_not_exists(key_hash)"}

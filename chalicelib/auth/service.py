@@ -37,6 +37,15 @@ def create_workspace(req: CreateWorkspaceRequest, *, repo: AuthRepository) -> Cr
     return CreatedWorkspace(workspace=workspace, api_key=secret)
 
 
+def ensure_first_workspace(name: str, *, repo: AuthRepository) -> CreatedWorkspace | Workspace:
+    """A deployment's first workspace and owner key (shown once), or the workspace that already
+    exists: a second call creates nothing."""
+    existing = repo.any_workspace()
+    if existing is not None:
+        return existing
+    return create_workspace(CreateWorkspaceRequest(name=name), repo=repo)
+
+
 def authenticate(authorization: str | None, *, repo: AuthRepository) -> Caller:
     """The caller for an ``Authorization: Bearer <key>`` header; 401 otherwise. Records the key's use
     (at most every ``LAST_USED_RESOLUTION``, so a busy key costs one extra write per interval)."""

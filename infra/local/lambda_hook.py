@@ -15,9 +15,11 @@ from typing import Any, Callable
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 Handler = Callable[[Any, Any], Any]
+Dispatch = Callable[[str, Any], "tuple[bytes, bool]"]  # (function name, body) → (payload, failed)
 logger = logging.getLogger(__name__)
 
 _handlers: dict[str, Handler] = {}
+_dispatch: list[Dispatch] = []
 _original_invoke = LambdaSimpleBackend.invoke
 
 
@@ -28,9 +30,19 @@ def install(handlers: dict[str, Handler]) -> None:
     LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
 
 
+def install_dispatcher(dispatch: Dispatch) -> None:
+    """Route every invoke to ``dispatch(function_name, body)`` instead (the rehearsal runs each
+    function in a process of its own, with its own environment); it returns the response payload
+    and whether it is a function error."""
+    _handlers.clear()
+    _dispatch[:] = [dispatch]
+    LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+
+
 def uninstall() -> None:
     """Restore moto's own invoke."""
     _handlers.clear()
+    _dispatch.clear()
     LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
 
 
@@ -43,6 +55,11 @@ def _find(function_name: str) -> Handler | None:
 
 def _invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001 - moto's signature
     fn = self.get_function(function_name, qualifier)
+    if _dispatch:
+        payload, failed = _dispatch[0](fn.function_name, body)
+        if failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
     handler = _find(fn.function_name)
     if handler is None:
         return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
