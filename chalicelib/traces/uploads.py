@@ -81,9 +81,10 @@ class UploadRecord(BaseModel):
 class UploadStore:
     """Upload objects and their records in the data bucket; the only place that knows their keys."""
 
-    def __init__(self, bucket: Any, *, max_bytes: int, url_ttl_s: int = PUT_URL_TTL_S):
+    def __init__(self, bucket: Any, presigner: Any, *, max_bytes: int, url_ttl_s: int = PUT_URL_TTL_S):
         self._bucket = bucket
         self._s3 = bucket.meta.client
+        self._presigner = presigner
         self.max_bytes = max_bytes
         self._ttl = url_ttl_s
 
@@ -109,7 +110,7 @@ class UploadStore:
         """Keep the record and return a presigned PUT for the file."""
         self.save_record(workspace_id, record)
         content_type = "application/gzip" if record.content_encoding == "gzip" else "application/x-ndjson"
-        url = self._s3.generate_presigned_url(
+        url = self._presigner.generate_presigned_url(
             "put_object", ExpiresIn=self._ttl, HttpMethod="PUT",
             Params={"Bucket": self._bucket.name, "Key": self.upload_key(workspace_id, record.upload_id),
                     "ContentType": content_type})
