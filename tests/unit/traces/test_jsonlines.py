@@ -39,6 +39,7 @@ def _expected(data: bytes, max_line_bytes: int) -> list[tuple]:
 
 
 def test_pages_return_every_non_blank_line_once_with_its_number_and_read_each_byte_about_once():
+    """By ranged reads of a file, and over a stream of chunks."""
     rng = random.Random(7)
     for _ in range(200):
         parts = [rng.choice([b"", b"  \r", b"x" * rng.randint(20, 60), b'{"a": %d}' % rng.randint(0, 10 ** 6)])
@@ -49,8 +50,9 @@ def test_pages_return_every_non_blank_line_once_with_its_number_and_read_each_by
         lines, pages, read = _walk(data, **kw)
         assert lines == _expected(data, 40), (data, kw)
         assert len(data) <= read <= len(data) + pages * kw["window"]
-        chunks = [data[i:i + 7] for i in range(0, len(data), 7)]
-        assert [(x.number, x.data, x.error) for x in iter_lines(chunks, max_line_bytes=40)] == _expected(data, 40)
+        size = rng.randint(1, 50)
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        assert [(x.number, x.data, x.error) for x in iter_lines(chunks, **kw)] == _expected(data, 40)
 
 
 def test_blank_lines_cost_their_bytes_not_pages():
