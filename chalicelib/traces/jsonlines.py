@@ -1,7 +1,7 @@
 """Reading an uploaded JSON Lines file page by page, by byte offset, and parsing one line safely.
 
-A page starts at a byte offset (the cursor) and reads forward through ranged reads, a window
-at a time, until it holds ``max_lines`` non-blank lines or has consumed ``max_bytes``; the
+A page starts at a byte offset (the cursor) and reads forward through ranged reads, a growing
+window at a time, until it holds ``max_lines`` non-blank lines or has consumed ``max_bytes``; the
 cursor of the next page is the offset where it stopped. So a whole upload costs about one
 read of its bytes however many pages it takes, and a run of blank lines costs only the bytes
 it occupies (blank lines are skipped, never counted as traces).
@@ -133,7 +133,10 @@ def read_lines(read_range: Callable[[int, int], bytes], size: int | None, cursor
                max_lines: int = PAGE_LINES, max_bytes: int = PAGE_BYTES, window: int = WINDOW_BYTES,
                max_line_bytes: int = MAX_LINE_BYTES) -> LinePage:
     """The non-blank lines of one page of a ``size``-byte file (None: up to the first empty read);
-    ``read_range(start, end)`` returns bytes [start, end). ``next`` is None once the file is exhausted."""
+    ``read_range(start, end)`` returns bytes [start, end). ``next`` is None once the file is exhausted.
+    Reads start at ``window`` bytes and double up to ``max_bytes`` (few reads for long lines, little
+    read past the page's end for short ones): a page reads at most about twice what it consumes
+    plus one window, so a whole file costs at most about twice its size however it is paged."""
     cursor = cursor or Cursor()
     page = LinePage()
     buf = b""
@@ -179,6 +182,7 @@ def read_lines(read_range: Callable[[int, int], bytes], size: int | None, cursor
             if fetched != size else b""
         if chunk:
             fetched += len(chunk)
+            window = min(2 * window, max(max_bytes, window))
             base, buf, start = base + start, buf[start:] + chunk, 0
             continue
         if size is not None and fetched < size:
