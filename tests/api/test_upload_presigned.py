@@ -64,6 +64,7 @@ def test_importing_before_the_put_is_a_409_and_unknown_ids_are_404(api):
     response = api.post(ticket["import_path"])
     assert response.status_code == 409 and "PUT it to the put_url first" in response.json_body["error"]["message"]
     assert api.post("/v1/traces/uploads/up_0000/import").status_code == 404
+    assert api.post(f"/v1/traces/uploads/..%2F{ticket['upload_id']}/import").status_code == 404
 
 
 def test_a_file_past_the_limit_is_a_413_and_is_removed(api, upload_limit):
