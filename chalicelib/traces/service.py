@@ -34,7 +34,7 @@ class ImportRequest(BaseModel):
 class TraceFilters(BaseModel):
     """Query filters of GET /v1/traces."""
 
-    source: str | None = Field(default=None, description="a platform (langfuse, otlp …) or 'upload' / 'integration'")
+    source: str | None = Field(default=None, description="a platform (langfuse, otlp …) or 'upload'")
     tag: str | None = None
     name: str | None = None
     integration_id: str | None = None
