@@ -42,6 +42,13 @@ def s3_bucket(physical_name: str) -> Any:
     return _session().resource("s3", config=_BOTO_CONFIG).Bucket(physical_name)
 
 
+@functools.lru_cache(maxsize=None)
+def s3_presigner() -> Any:
+    """An S3 client for presigned URLs: SigV4 (AWS refuses V2 in newer regions), against the endpoint
+    clients reach (AWS_ENDPOINT_URL locally)."""
+    return _session().client("s3", config=_BOTO_CONFIG.merge(Config(signature_version="s3v4")))
+
+
 def source_http_client() -> httpx.Client:
     """An httpx client for calling trace sources (Langfuse …) that connects only to allowed
     addresses (chalicelib/sources/addresses.py) and follows no redirect; the caller closes it."""
@@ -90,3 +97,4 @@ def reset_clients() -> None:
     aws_client.cache_clear()
     _table.cache_clear()
     s3_bucket.cache_clear()
+    s3_presigner.cache_clear()

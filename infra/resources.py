@@ -74,7 +74,7 @@ class StateMachine:
 
 # Task functions (the names of @app.lambda_function handlers) each state machine calls.
 STATE_MACHINES: tuple[StateMachine, ...] = (
-    StateMachine("import_traces", ("import_page", "job_finish", "job_fail"), timeout_seconds=3600),
+    StateMachine("import_traces", ("upload_prepare", "import_page", "job_finish", "job_fail"), timeout_seconds=3600),
     StateMachine("generate_eval", ("generate_load", "generate_candidates", "generate_test", "generate_save",
                                    "job_finish", "job_fail"), timeout_seconds=1800),
     StateMachine("execute_eval", ("execute_prepare", "execute_chunk", "execute_aggregate", "job_finish", "job_fail"),
@@ -159,12 +159,16 @@ _JOB_FILES = {"jobs/": READ_WRITE}
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
-             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE},
+             # uploads/: presigned PUTs and direct uploads; jobs/: the upload store also names prepared files
+             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ},
              kms=("kms:GenerateDataKey", "kms:Decrypt"),
              state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True,
              timeout_s=30),
+    # an upload's first step: decompress and (OTLP) group the file once, into jobs/ for the pages to read
+    Function("upload_prepare", tables=_JOBS, bucket={"uploads/": READ, "jobs/": READ_WRITE},
+             timeout_s=900, memory_mb=3008),
     Function("import_page", tables=("traces", "integrations", *_JOBS),
-             bucket={"traces/": READ_WRITE, "uploads/": READ}, kms=("kms:Decrypt",)),
+             bucket={"traces/": READ_WRITE, "uploads/": READ, "jobs/": READ}, kms=("kms:Decrypt",)),
     # run-active-evals after an import checks the new traces exist before it starts an execution
     Function("job_finish", tables=(*_JOBS, "integrations", "traces", *_RATINGS, *_EVALS), bucket={"traces/": READ},
              state_machines=("execute_eval",)),

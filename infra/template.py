@@ -194,7 +194,9 @@ _TABLE_ACTIONS = {
                            "dynamodb:BatchWriteItem"],
 }
 _OBJECT_ACTIONS = {resources.READ: ["s3:GetObject"],
-                   resources.READ_WRITE: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]}
+                   # prepared upload files are written as multipart uploads, aborted on error
+                   resources.READ_WRITE: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                          "s3:AbortMultipartUpload"]}
 
 
 def _statements(fn: resources.Function) -> list[dict]:

@@ -188,9 +188,9 @@ def test_declarations_are_exactly_what_each_function_can_reach(stack):
 
 
 # Which data-bucket key prefixes each getter's objects live under (the source check below keeps it true).
-BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "bucket": {"uploads/"}}
-PREFIX_SOURCES = {"jobs/": "chalicelib/jobs/files.py", "traces/": "chalicelib/traces/repository.py",
-                  "uploads/": "chalicelib/traces/service.py"}
+BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "upload_store": {"uploads/", "jobs/"}}
+PREFIX_SOURCES = {("jobs/", "chalicelib/jobs/files.py"), ("traces/", "chalicelib/traces/repository.py"),
+                  ("uploads/", "chalicelib/traces/uploads.py"), ("jobs/", "chalicelib/traces/uploads.py")}
 
 
 def test_every_object_key_prefix_is_known():
@@ -200,7 +200,7 @@ def test_every_object_key_prefix_is_known():
     s3_modules = [p for p in (ROOT / "chalicelib").rglob("*.py") if re.search(r"put_object|presigned", p.read_text())]
     found = {(prefix, str(path.relative_to(ROOT))) for path in s3_modules
              for prefix in re.findall(r'f"([a-z_]+/)\{', path.read_text())}
-    assert found == set(PREFIX_SOURCES.items())
+    assert found == PREFIX_SOURCES
 
 
 def test_only_the_analyzed_modules_call_wiring():
