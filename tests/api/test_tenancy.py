@@ -5,6 +5,7 @@ test cannot fill makes it fail, so extend ``_objects`` with the new object."""
 import json
 import re
 
+import httpx
 import pytest
 
 from app import api as registry
@@ -21,7 +22,10 @@ def objects(api):
         "platform": "langfuse", "name": "lf", "base_url": "http://127.0.0.1:9",
         "credentials": {"public_key": "pk", "secret_key": "sk"}}, status=201)
     key = api.ok("POST", "/v1/api-keys", {"label": "k", "role": "viewer"}, status=201)
-    ids = {"trace_id": trace_id, "integration_id": integration["id"], "job_id": upload["job_id"], "key_id": key["id"]}
+    ticket = api.ok("POST", "/v1/traces/uploads", {"format": "langfuse"}, status=201)
+    httpx.put(ticket["put_url"], content=json.dumps(make_demo_traces(n=1)[0]), headers=ticket["headers"]).raise_for_status()
+    ids = {"trace_id": trace_id, "integration_id": integration["id"], "job_id": upload["job_id"], "key_id": key["id"],
+           "upload_id": ticket["upload_id"]}
     if any("{eval_set_id}" in r.path or "/eval-sets/{" in r.path for r in registry.routes):
         eval_set = api.ok("POST", "/v1/eval-sets", {"name": "es", "description": "", "criteria": "c"}, status=201)
         ids["eval_set_id"] = eval_set["id"]
@@ -45,6 +49,7 @@ def _fill(path: str, ids: dict) -> str:
 SAMPLE_BODIES = {
     "PUT /v1/integrations/{integration_id}/schedule": lambda ids: {"expression": "rate(1 hour)"},
     "POST /v1/traces/import": lambda ids: {"integration_id": ids["integration_id"]},
+    "POST /v1/traces/uploads": lambda ids: {"format": "langfuse"},
     "PUT /v1/eval-sets/{eval_set_id}/feedback/{trace_id}": lambda ids: {"rating": "negative", "notes": "x"},
     "PUT /v1/eval-sets/{id}/feedback/{trace_id}": lambda ids: {"rating": "negative", "notes": "x"},
     "POST /v1/evals/{eval_id}/versions": lambda ids: {"code": "def eval_x(trace):\n    return True, ''\n"},
