@@ -51,7 +51,10 @@ def build(stage: str) -> dict[str, Any]:
         "BucketEncryption": {"ServerSideEncryptionConfiguration": [
             {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]},
         "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True}}}
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        # the dashboard PUTs large trace files to presigned URLs (the signature is the permission)
+        "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
+                                             "AllowedHeaders": ["Content-Type"], "MaxAge": 600}]}}}
     out["CredentialsKey"] = {"Type": "AWS::KMS::Key", "Properties": {
         "Description": "iofold third-party credentials (envelope encryption)", "EnableKeyRotation": True,
         "KeyPolicy": {"Version": "2012-10-17", "Statement": [{

@@ -34,6 +34,11 @@ def test_sandbox_function_has_its_own_empty_role():
 
 
 @pytest.mark.slow
+def test_the_data_bucket_lets_the_dashboard_put_presigned_uploads_and_nothing_else():
+    rules = template.build("dev")["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert [r["AllowedMethods"] for r in rules] == [["PUT"]] and rules[0]["AllowedHeaders"] == ["Content-Type"]
+
+
 def test_packaged_template_passes_cfn_lint():
     assert template.check("dev") == 0
 
