@@ -157,6 +157,11 @@ class RatingWarning(BaseModel):
     trace_ids: list[str] = Field(default_factory=list, description="the traces concerned, when it is about some")
 
 
+class ClassNeeds(BaseModel):
+    positive: int = Field(description="more positive ratings")
+    negative: int = Field(description="more negative ratings")
+
+
 class EvalSetDetail(EvalSet):
     """GET /v1/eval-sets/{id}: the set with its rating counts, readiness and warnings."""
 
@@ -164,6 +169,8 @@ class EvalSetDetail(EvalSet):
     ready: bool = Field(description="enough positive and negative ratings to generate (see thresholds)")
     missing: list[str] = Field(default_factory=list, description="what is still needed to be ready")
     warnings: list[RatingWarning] = Field(default_factory=list)
+    more_for_heldout: ClassNeeds = Field(description="more ratings of each class that would make a held-out "
+                                                     "accuracy worth trusting (5 of each, no 4:1 imbalance)")
 
 
 class RateRequest(_Request):
