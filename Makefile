@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install browser dev test test-fast bench lint clean
+.PHONY: install browser dev test test-fast bench lint clean screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install browser
 
 test-fast: install
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+# Rewrite dashboard/screenshots/*.png (linked from the README's tour) from a browser test.
+screenshots: install browser
+	IOFOLD_SCREENSHOTS=1 $(BIN)/pytest -n 0 -q tests/browser/test_screenshots.py
 
 bench: install
 	$(BIN)/python -m bench.run_all
