@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
@@ -64,9 +64,14 @@ class Scope(_Request):
     @field_validator("from_timestamp", "to_timestamp")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("give the time with its offset, e.g. 2026-11-01T00:00:00Z")
-        return value
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError as exc:
+            raise ValueError("the time is out of range") from exc
 
     @model_validator(mode="after")
     def _ordered(self) -> "Scope":

@@ -53,6 +53,7 @@ def test_the_scope_is_stored_returned_replaced_and_cleared(api):
     ({"from_timestamp": "2025-03-02T00:00:00Z", "to_timestamp": "2025-03-01T00:00:00Z"}, "from_timestamp"),
     ({"from_timestamp": "2025-03-01T00:00:00"}, "offset"),
     ({"from_timestamp": "yesterday"}, "from_timestamp"),
+    ({"to_timestamp": "0001-01-01T00:00:00+01:00"}, "out of range"),
     ({"tags": [" "]}, "tags"),
     ({"tags": ["t"] * 21}, "tags"),
     ({"colour": "red"}, "colour"),
