@@ -91,6 +91,16 @@ def _lines(n: int, seed: int) -> bytes:
     return b"\n".join(json.dumps(t).encode() for t in make_demo_traces(n, seed=seed)) + b"\n"
 
 
+def _upload(card, path: Path, *, via: str):
+    """Upload ``path`` from the upload card; its progress box once the import succeeded."""
+    card.get_by_label("Trace file").set_input_files(str(path))
+    card.get_by_role("button", name="Upload").click()
+    box = card.locator(".upload-progress").filter(has_text=path.name)
+    expect(box).to_have_attribute("data-via", via, timeout=30_000)
+    expect(box.locator(".job-status .badge")).to_have_text("succeeded", timeout=60_000)
+    return box
+
+
 def test_uploads_show_progress_and_large_files_go_through_the_presigned_upload(page, servers, tmp_path: Path):
     ws = create_workspace(servers.api_url, "Upload test")
     sign_in(page, servers, ws, "integrations")
@@ -100,22 +110,14 @@ def test_uploads_show_progress_and_large_files_go_through_the_presigned_upload(p
 
     small = tmp_path / "traces.jsonl.gz"
     small.write_bytes(gzip.compress(_lines(4, seed=11)))
-    card.get_by_label("Trace file").set_input_files(str(small))
-    card.get_by_role("button", name="Upload").click()
-    box = card.locator(".upload-progress").filter(has_text="traces.jsonl.gz")
-    expect(box).to_have_attribute("data-via", "direct", timeout=30_000)
-    expect(box.locator(".job-status .badge")).to_have_text("succeeded", timeout=60_000)
+    box = _upload(card, small, via="direct")
     expect(box.locator(".job-summary")).to_contain_text("4 new")
     expect(box.get_by_role("progressbar", name="Uploading traces.jsonl.gz")).to_have_attribute("aria-valuenow", "1")
 
     # Past 5 MB: a presigned PUT straight to S3, then the import. Blank lines pad the file cheaply.
     large = tmp_path / "large.jsonl"
     large.write_bytes(_lines(6, seed=12) + b"\n" * (5 * 1024 * 1024 + 10))
-    card.get_by_label("Trace file").set_input_files(str(large))
-    card.get_by_role("button", name="Upload").click()
-    box = card.locator(".upload-progress").filter(has_text="large.jsonl")
-    expect(box).to_have_attribute("data-via", "presigned", timeout=30_000)
-    expect(box.locator(".job-status .badge")).to_have_text("succeeded", timeout=60_000)
+    box = _upload(card, large, via="presigned")
     expect(box.locator(".job-summary")).to_contain_text("6 new")
     expect(box.get_by_role("progressbar", name="Uploading large.jsonl")).to_have_attribute("aria-valuetext",
                                                                                           re.compile("straight to storage"))

@@ -1,7 +1,8 @@
 // One eval set: readiness, counts, warnings, criteria, recent ratings, evals and Generate.
 
 import { api, listAll } from "../api.js";
-import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, toast, toastError } from "../ui.js";
+import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, submitHandler, toast,
+  toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
 import { loadEvalSet, warningsList } from "./evalsets.js";
 import { generateControl } from "./review.js";
@@ -100,23 +101,13 @@ function scopeSection(set) {
     const fields = scopeFields(current);
     const error = h("p", { class: "form-error", role: "alert" });
     const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save scope");
-    formBox.replaceChildren(h("form", { class: "stack", "aria-label": "Scope", onsubmit: async (event) => {
-      event.preventDefault();
-      save.disabled = true;
-      error.textContent = "";
-      try {
-        const updated = await api.patch(`/eval-sets/${encodeURIComponent(set.id)}`, { scope: fields.value() });
-        current = updated.scope || {};
-        show(current);
-        toast("Scope saved: the review queue follows it.", "ok");
-        toggle(false);
-      } catch (err) {
-        error.textContent = err.message;
-        toastError(err);
-      } finally {
-        save.disabled = false;
-      }
-    } }, fields, error, h("div", { class: "actions" }, save,
+    formBox.replaceChildren(h("form", { class: "stack", "aria-label": "Scope", onsubmit: submitHandler(save, error, async () => {
+      const updated = await api.patch(`/eval-sets/${encodeURIComponent(set.id)}`, { scope: fields.value() });
+      current = updated.scope || {};
+      show(current);
+      toast("Scope saved: the review queue follows it.", "ok");
+      toggle(false);
+    }) }, fields, error, h("div", { class: "actions" }, save,
       h("button", { type: "button", class: "btn btn-ghost", onclick: () => toggle(false) }, "Cancel"))));
     formBox.querySelector("input").focus();
   }

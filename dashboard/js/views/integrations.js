@@ -4,8 +4,8 @@
 import { api } from "../api.js";
 import { jobPanel, resultText, statusBadge } from "../jobwatch.js";
 import { fmtUtc, nextRuns, parseExpression } from "../schedule.js";
-import { actionButton, badge, emptyState, errorState, field, fmtAgo, h, loading, pageHeader, progressBar, toast,
-  toastError } from "../ui.js";
+import { actionButton, badge, emptyState, errorState, field, fmtAgo, h, loading, pageHeader, progressBar, submitHandler,
+  toast, toastError } from "../ui.js";
 import { PRESIGN_ABOVE_BYTES, uploadTraces } from "../upload.js";
 
 const STATUS_KIND = { ok: "good", error: "bad", new: "" };
@@ -142,22 +142,12 @@ function connectForm(platform, { onCreated, onCancel }) {
   }
   const error = h("p", { class: "form-error", role: "alert" });
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Connect");
-  const form = h("form", { class: "card stack", "aria-label": `Connect ${p.label}`, onsubmit: async (event) => {
-    event.preventDefault();
-    submit.disabled = true;
-    error.textContent = "";
-    try {
-      const integration = await api.post("/integrations", { platform, name: name.value.trim(), base_url: baseUrl.value.trim(),
-        ...body() });
-      toast(`Connected “${integration.name}”. Test it, then import.`, "ok");
-      onCreated(integration);
-    } catch (err) {
-      error.textContent = err.message;
-      toastError(err);
-    } finally {
-      submit.disabled = false;
-    }
-  } },
+  const form = h("form", { class: "card stack", "aria-label": `Connect ${p.label}`, onsubmit: submitHandler(submit, error, async () => {
+    const integration = await api.post("/integrations", { platform, name: name.value.trim(), base_url: baseUrl.value.trim(),
+      ...body() });
+    toast(`Connected “${integration.name}”. Test it, then import.`, "ok");
+    onCreated(integration);
+  }) },
   h("h2", {}, `Connect ${p.label}`), h("p", { class: "hint" }, p.help),
   h("div", { class: "form-grid" }, fields), error,
   h("div", { class: "actions" }, submit, h("button", { type: "button", class: "btn btn-ghost", onclick: onCancel }, "Cancel")));
@@ -305,27 +295,19 @@ function scheduleEditor(integration, { onDone }) {
       check();
     } }, label)));
 
+  const submit = submitHandler(save, error, async () => {
+    const tags = tagsFilter.value.split(",").map((t) => t.trim()).filter(Boolean);
+    await api.put(`/integrations/${enc}/schedule`, { expression: expression.value.trim(), run_active_evals: runEvals.checked,
+      filters: { ...(nameFilter.value.trim() ? { name: nameFilter.value.trim() } : {}), ...(tags.length ? { tags } : {}) } });
+    toast(`Schedule saved for ${integration.name}.`, "ok");
+    onDone(true);
+  });
   const form = h("form", { class: "card stack schedule-editor", "aria-label": `Schedule for ${integration.name}`,
-    onsubmit: async (event) => {
+    onsubmit: (event) => {
+      if (check()) return submit(event);
       event.preventDefault();
-      if (!check()) {
-        expression.focus();
-        return;
-      }
-      save.disabled = true;
-      error.textContent = "";
-      const tags = tagsFilter.value.split(",").map((t) => t.trim()).filter(Boolean);
-      try {
-        await api.put(`/integrations/${enc}/schedule`, { expression: expression.value.trim(), run_active_evals: runEvals.checked,
-          filters: { ...(nameFilter.value.trim() ? { name: nameFilter.value.trim() } : {}), ...(tags.length ? { tags } : {}) } });
-        toast(`Schedule saved for ${integration.name}.`, "ok");
-        onDone(true);
-      } catch (err) {
-        error.textContent = err.message;
-        toastError(err);
-      } finally {
-        save.disabled = false;
-      }
+      expression.focus();
+      return null;
     } },
   h("h3", {}, "Scheduled import"),
   field("Expression", expression, "rate(5 minutes), rate(1 hour), rate(1 day), or cron(minutes hours day-of-month month day-of-week year) in UTC."),
