@@ -90,6 +90,9 @@ def test_every_screen_renders_and_is_photographed(page, phone_page, servers, sho
 
     sign_in(phone_page, servers, ws, f"eval-sets/{set_id}/review")
     expect(phone_page.locator(".review-card")).to_be_visible()
+    counts = ws.ok("GET", f"/eval-sets/{set_id}")["counts"]  # the class balance shows on a phone too
+    expect(phone_page.locator(".review-progress > .hint")).to_have_text(
+        f"{counts['positive']} good · {counts['negative']} bad · {counts['neutral']} unsure.")
     phone_page.wait_for_timeout(400)
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
     phone_page.screenshot(path=str(shots / "review-phone.png"))
