@@ -129,7 +129,11 @@ class Api:
             if r.body is not None:
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs_by_model[r.body]}}}
             elif r.path.endswith("upload"):
-                op["requestBody"] = {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+                op["requestBody"] = {"required": True, "description": (
+                    "JSON Lines, one trace per line; gzip accepted (Content-Encoding: gzip or detected by its magic "
+                    "bytes). Past 6 MB use POST /v1/traces/uploads."), "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "application/gzip": {"schema": {"type": "string", "format": "binary"}}}}
             ok: dict[str, Any] = {"description": "OK"}
             if r.raw_response:
                 ok["content"] = {r.raw_response: {"schema": {"type": "string"}}}

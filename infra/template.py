@@ -90,6 +90,12 @@ def build(stage: str) -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
              "Resource": {"Fn::Sub": "${DataBucket.Arn}/*"}},
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": {"Fn::GetAtt": ["DataBucket", "Arn"]}},
+            # uploads: the API presigns PUTs under uploads/ (a presigned URL carries its signer's rights);
+            # upload_prepare writes prepared files under jobs/ as multipart uploads and aborts them on error
+            {"Sid": "PresignedUploads", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+             "Resource": {"Fn::Sub": "${DataBucket.Arn}/uploads/*"}},
+            {"Sid": "PreparedUploads", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+             "Resource": {"Fn::Sub": "${DataBucket.Arn}/jobs/*"}},
             {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
              "Resource": {"Fn::GetAtt": ["CredentialsKey", "Arn"]}},
             {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machine_arns},

@@ -194,6 +194,21 @@ def module_http(stack):
 
 
 @pytest.fixture
+def upload_limit(monkeypatch):
+    """A setter of IOFOLD_UPLOAD_MAX_BYTES for one test (read by the API and the job's tasks alike)."""
+    from chalicelib.config import reset_settings
+
+    def set_limit(max_bytes: int) -> int:
+        monkeypatch.setenv("IOFOLD_UPLOAD_MAX_BYTES", str(max_bytes))
+        reset_settings()
+        return max_bytes
+
+    yield set_limit
+    monkeypatch.delenv("IOFOLD_UPLOAD_MAX_BYTES", raising=False)
+    reset_settings()
+
+
+@pytest.fixture
 def anon(http) -> Api:
     return Api(http, None)
 

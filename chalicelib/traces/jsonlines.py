@@ -1,7 +1,7 @@
 """Reading an uploaded JSON Lines file page by page, by byte offset, and parsing one line safely.
 
-A page starts at a byte offset (the cursor) and reads forward through ranged reads, a window
-at a time, until it holds ``max_lines`` non-blank lines or has consumed ``max_bytes``; the
+A page starts at a byte offset (the cursor) and reads forward through ranged reads, a growing
+window at a time, until it holds ``max_lines`` non-blank lines or has consumed ``max_bytes``; the
 cursor of the next page is the offset where it stopped. So a whole upload costs about one
 read of its bytes however many pages it takes, and a run of blank lines costs only the bytes
 it occupies (blank lines are skipped, never counted as traces).
@@ -129,11 +129,14 @@ class LinePage:
     end_offset: int = 0
 
 
-def read_lines(read_range: Callable[[int, int], bytes], size: int, cursor: Cursor | None = None, *,
+def read_lines(read_range: Callable[[int, int], bytes], size: int | None, cursor: Cursor | None = None, *,
                max_lines: int = PAGE_LINES, max_bytes: int = PAGE_BYTES, window: int = WINDOW_BYTES,
                max_line_bytes: int = MAX_LINE_BYTES) -> LinePage:
-    """The non-blank lines of one page of a ``size``-byte file; ``read_range(start, end)`` returns
-    bytes [start, end). ``next`` is None once the file is exhausted."""
+    """The non-blank lines of one page of a ``size``-byte file (None: up to the first empty read);
+    ``read_range(start, end)`` returns bytes [start, end). ``next`` is None once the file is exhausted.
+    Reads start at ``window`` bytes and double up to ``max_bytes`` (few reads for long lines, little
+    read past the page's end for short ones): a page reads at most about twice what it consumes
+    plus one window, so a whole file costs at most about twice its size however it is paged."""
     cursor = cursor or Cursor()
     page = LinePage()
     buf = b""
@@ -143,10 +146,10 @@ def read_lines(read_range: Callable[[int, int], bytes], size: int, cursor: Curso
     number = cursor.line
     skipping = cursor.skipping
 
-    def done(pos: int) -> LinePage:
+    def done(pos: int, *, eof: bool = False) -> LinePage:
         page.bytes_read = fetched - cursor.offset
         page.end_offset = pos
-        page.next = Cursor(pos, number, skipping) if pos < size else None
+        page.next = None if eof else Cursor(pos, number, skipping)
         return page
 
     while True:
@@ -166,53 +169,59 @@ def read_lines(read_range: Callable[[int, int], bytes], size: int, cursor: Curso
                 page.lines.append(_line(number, raw, max_line_bytes))
             number += 1
             if len(page.lines) >= max_lines or base + start - cursor.offset >= max_bytes:
-                return done(base + start)
+                return done(base + start, eof=base + start == size)
         pending = len(buf) - start
         if skipping or pending > max_line_bytes:
             if not skipping:
                 page.lines.append(Line(number, error=_too_long(max_line_bytes)))
                 skipping = True
             base, buf, start = base + len(buf), b"", 0
-        if fetched >= size:
-            if not skipping and buf[start:].strip(b" \t\r"):
-                page.lines.append(_line(number, buf[start:], max_line_bytes))
-                number += 1
-            return done(size)
-        if (skipping or pending == 0) and base + start - cursor.offset >= max_bytes:
+        if (skipping or pending == 0) and base + start - cursor.offset >= max_bytes and fetched != size:
             return done(base + start)
-        chunk = read_range(fetched, min(size, fetched + window))
-        if not chunk:
+        chunk = read_range(fetched, fetched + window if size is None else min(size, fetched + window)) \
+            if fetched != size else b""
+        if chunk:
+            fetched += len(chunk)
+            window = min(2 * window, max(max_bytes, window))
+            base, buf, start = base + start, buf[start:] + chunk, 0
+            continue
+        if size is not None and fetched < size:
             raise IOError(f"read of bytes {fetched}-{min(size, fetched + window)} returned nothing")
-        fetched += len(chunk)
-        base, buf, start = base + start, buf[start:] + chunk, 0
-
-
-def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
-    """Every non-blank line of a stream of byte chunks (read once, front to back)."""
-    buf = b""
-    number = 1
-    skipping = False
-    for chunk in chunks:
-        buf += chunk
-        start = 0
-        while True:
-            newline = buf.find(b"\n", start)
-            if newline < 0:
-                break
-            raw, start = buf[start:newline], newline + 1
-            if skipping:
-                skipping = False
-            elif raw.strip(b" \t\r"):
-                yield _line(number, raw, max_line_bytes)
+        if not skipping and buf[start:].strip(b" \t\r"):
+            page.lines.append(_line(number, buf[start:], max_line_bytes))
             number += 1
-        buf = buf[start:]
-        if skipping:
-            buf = b""
-        elif len(buf) > max_line_bytes:
-            yield Line(number, error=_too_long(max_line_bytes))
-            skipping, buf = True, b""
-    if not skipping and buf.strip(b" \t\r"):
-        yield _line(number, buf, max_line_bytes)
+        return done(fetched, eof=True)
+
+
+def iter_lines(chunks: Iterable[bytes], **page_limits: int) -> Iterator[Line]:
+    """Every non-blank line of a stream of byte chunks (read once, front to back), paged as
+    ``read_lines`` pages (``page_limits`` are its keyword limits)."""
+    reader = _SequentialReader(chunks)
+    cursor: Cursor | None = Cursor()
+    while cursor is not None:
+        page = read_lines(reader.read_range, None, cursor, **page_limits)
+        yield from page.lines
+        cursor = page.next
+
+
+class _SequentialReader:
+    """``read_range`` over a stream, for a reader that never goes back before its last page's end."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._buf = b""
+        self._start = 0             # stream offset of _buf[0]
+
+    def read_range(self, start: int, end: int) -> bytes:
+        if start < self._start:
+            raise ValueError(f"bytes from {start} were already dropped (kept from {self._start})")
+        self._buf, self._start = self._buf[start - self._start:], start
+        while len(self._buf) < end - start:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        return self._buf[: end - start]
 
 
 def _line(number: int, raw: bytes, max_line_bytes: int) -> Line:

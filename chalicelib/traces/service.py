@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.auth.models import Caller
-from chalicelib.errors import Conflict, PayloadTooLarge, ValidationError
+from chalicelib.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 from chalicelib.ids import ObjectId, new_id
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.jobs import service as jobs_service
@@ -21,6 +22,8 @@ from chalicelib.traces.uploads import GZIP_MAGIC, CreateUploadRequest, UploadFor
 
 __all__ = ["CreateUploadRequest", "UploadTicket"]
 
+UPLOAD_ID = re.compile(r"up_[0-9a-f]{20}")
+
 
 class ImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +34,7 @@ class ImportRequest(BaseModel):
 class TraceFilters(BaseModel):
     """Query filters of GET /v1/traces."""
 
-    source: str | None = Field(default=None, description="a platform (langfuse, otlp …) or 'upload' / 'integration'")
+    source: str | None = Field(default=None, description="a platform (langfuse, otlp …) or 'upload'")
     tag: str | None = None
     name: str | None = None
     integration_id: str | None = None
@@ -107,6 +110,8 @@ def import_upload(caller: Caller, upload_id: str, *, uploads: UploadStore, jobs:
                   state_machine_arn: str) -> Job:
     """Start importing a file PUT to its presigned URL: 404 for another workspace's upload id,
     409 before the file arrived, 413 past the size limit; a second call returns the same job."""
+    if not UPLOAD_ID.fullmatch(upload_id):
+        raise NotFound(f"upload {upload_id[:80]} not found")
     record = uploads.record(caller.workspace_id, upload_id)
     if record.job_id:
         return jobs.get(caller.workspace_id, record.job_id)

@@ -8,9 +8,6 @@ import gzip
 import json
 
 import httpx
-import pytest
-
-from chalicelib.config import reset_settings
 from infra.local.demo_traces import make_demo_traces
 from tests.unit.sources.test_otlp_payloads import agent_spans, request
 
@@ -67,20 +64,13 @@ def test_importing_before_the_put_is_a_409_and_unknown_ids_are_404(api):
     response = api.post(ticket["import_path"])
     assert response.status_code == 409 and "PUT it to the put_url first" in response.json_body["error"]["message"]
     assert api.post("/v1/traces/uploads/up_0000/import").status_code == 404
+    assert api.post(f"/v1/traces/uploads/..%2F{ticket['upload_id']}/import").status_code == 404
 
 
-@pytest.fixture
-def small_upload_limit(monkeypatch):
-    monkeypatch.setenv("IOFOLD_UPLOAD_MAX_BYTES", "1000")
-    reset_settings()
-    yield 1000
-    monkeypatch.delenv("IOFOLD_UPLOAD_MAX_BYTES")
-    reset_settings()
-
-
-def test_a_file_past_the_limit_is_a_413_and_is_removed(api, small_upload_limit):
+def test_a_file_past_the_limit_is_a_413_and_is_removed(api, upload_limit):
+    limit = upload_limit(1000)
     ticket = _ticket(api)
-    assert ticket["max_bytes"] == small_upload_limit
+    assert ticket["max_bytes"] == limit
     _put(ticket, _body(5))
     response = api.post(ticket["import_path"])
     assert response.status_code == 413 and response.json_body["error"]["code"] == "PAYLOAD_TOO_LARGE"

@@ -105,11 +105,21 @@ def _queries(strings, numbers, plain) -> list:
 
 
 def _run(seed: int) -> list:
-    with mock_aws():
+    # moto's backends are global to the process: resetting them (mock_aws's default) would wipe the
+    # session's local stack (tests/conftest.py) under every test that runs after this one
+    mock = mock_aws()
+    mock.start(reset=False)
+    try:
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        strings, numbers, plain = _tables(ddb)
-        _seed(strings, numbers, plain, random.Random(seed))
-        return _queries(strings, numbers, plain)
+        tables = _tables(ddb)
+        try:
+            _seed(*tables, random.Random(seed))
+            return _queries(*tables)
+        finally:
+            for table in tables:
+                table.delete()
+    finally:
+        mock.stop(remove_data=False)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -9,6 +9,9 @@ import pytest
 from chalicelib.traces.jsonlines import Cursor, LineError, iter_lines, parse_line, read_lines
 
 
+READS: list[int] = []
+
+
 def _walk(data: bytes, **kw) -> tuple[list[tuple], int, int]:
     """Every line a reader returns over all pages; the pages run and the bytes read."""
     read = 0
@@ -16,6 +19,7 @@ def _walk(data: bytes, **kw) -> tuple[list[tuple], int, int]:
     def read_range(start: int, end: int) -> bytes:
         nonlocal read
         read += end - start
+        READS.append(end - start)
         return data[start:end]
 
     lines, cursor, pages = [], None, 0
@@ -39,6 +43,7 @@ def _expected(data: bytes, max_line_bytes: int) -> list[tuple]:
 
 
 def test_pages_return_every_non_blank_line_once_with_its_number_and_read_each_byte_about_once():
+    """By ranged reads of a file, and over a stream of chunks."""
     rng = random.Random(7)
     for _ in range(200):
         parts = [rng.choice([b"", b"  \r", b"x" * rng.randint(20, 60), b'{"a": %d}' % rng.randint(0, 10 ** 6)])
@@ -48,9 +53,10 @@ def test_pages_return_every_non_blank_line_once_with_its_number_and_read_each_by
                   max_line_bytes=40)
         lines, pages, read = _walk(data, **kw)
         assert lines == _expected(data, 40), (data, kw)
-        assert len(data) <= read <= len(data) + pages * kw["window"]
-        chunks = [data[i:i + 7] for i in range(0, len(data), 7)]
-        assert [(x.number, x.data, x.error) for x in iter_lines(chunks, max_line_bytes=40)] == _expected(data, 40)
+        assert len(data) <= read <= 2 * len(data) + pages * kw["window"]
+        size = rng.randint(1, 50)
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        assert [(x.number, x.data, x.error) for x in iter_lines(chunks, **kw)] == _expected(data, 40)
 
 
 def test_blank_lines_cost_their_bytes_not_pages():
@@ -69,15 +75,10 @@ def test_a_page_of_only_blank_lines_still_ends_at_its_byte_budget():
 
 def test_a_line_past_the_limit_fails_alone_and_is_never_held_whole():
     data = b'{"ok": 1}\n' + b"y" * 100_000 + b'\n{"ok": 2}\n'
-    held = []
-
-    def read_range(start: int, end: int) -> bytes:
-        held.append(end - start)
-        return data[start:end]
-
-    page = read_lines(read_range, len(data), max_line_bytes=1000, window=512)
-    assert [(x.number, x.error) for x in page.lines] == [(1, None), (2, "longer than 1000 bytes"), (3, None)]
-    assert max(held) == 512
+    READS.clear()
+    lines, pages, read = _walk(data, max_line_bytes=1000, max_bytes=4096, window=512)
+    assert [(number, error) for number, _, error in lines] == [(1, None), (2, "longer than 1000 bytes"), (3, None)]
+    assert max(READS) == 4096 and read <= 2 * len(data) + pages * 512
 
 
 @pytest.mark.parametrize("line, reason", [
