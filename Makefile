@@ -6,7 +6,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: install browser dev test test-fast bench lint package deploy rehearse clean
+.PHONY: install browser dev test test-fast bench lint package deploy rehearse clean screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install browser
 
 test-fast: install
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+# Rewrite dashboard/screenshots/*.png (linked from the README's tour) from a browser test.
+screenshots: install browser
+	IOFOLD_SCREENSHOTS=1 $(BIN)/pytest -n 0 -q tests/browser/test_screenshots.py
 
 bench: install
 	$(BIN)/python -m bench.run_all

@@ -103,8 +103,8 @@ def _job(event: dict[str, Any]):
 def generate_load(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
-    tasks.generate_load(_job(event), eval_sets=wiring.eval_set_ratings(), jobs=wiring.job_repo(),
-                        files=wiring.job_files())
+    tasks.generate_load(_job(event), eval_sets=wiring.eval_set_ratings(), traces=wiring.trace_repo(),
+                        jobs=wiring.job_repo(), files=wiring.job_files())
     return event
 
 

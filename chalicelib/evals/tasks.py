@@ -47,12 +47,24 @@ def _eval_name(name: str) -> str:
 
 # --- generation ------------------------------------------------------------------------
 
-def generate_load(ev: JobEvent, *, eval_sets: EvalSetLookup, jobs: JobRepository, files: JobFiles) -> dict:
-    """Collect the set's ratings (neutral shown, not trained on) into the job's examples file."""
+def generate_load(ev: JobEvent, *, eval_sets: EvalSetLookup, traces: TraceRepository, jobs: JobRepository,
+                  files: JobFiles) -> dict:
+    """Collect the set's ratings of traces in its scope (neutral shown, not trained on) into the job's
+    examples file."""
     jobs.mark_running(*ev.key)
     eval_set = eval_sets.get_set(ev.workspace_id, ev.params["eval_set_id"])
     ratings = [{"trace_id": r.trace_id, "rating": r.rating, "notes": r.notes or ""}
                for r in eval_sets.ratings(ev.params["eval_set_id"])]
+    scope = getattr(eval_set, "scope", None)
+    if scope is not None and not scope.empty:
+        summaries = traces.summaries(ev.workspace_id, [r["trace_id"] for r in ratings])
+        kept = [r for r in ratings if r["trace_id"] in summaries and scope.keep(summaries[r["trace_id"]])]
+        if len(kept) < len(ratings):
+            jobs.append_event(ev.key, f"left out {len(ratings) - len(kept)} rated traces outside the set's scope")
+        if not ({"positive", "negative"} <= {r["rating"] for r in kept}):
+            raise Conflict("the eval set's scope leaves no positive or no negative rating to learn from: "
+                           "rate traces in scope, or widen the scope")
+        ratings = kept
     doc = {"criteria": getattr(eval_set, "criteria", "") or "", "name": getattr(eval_set, "name", "") or "",
            "ratings": ratings}
     if ev.params.get("refine_from"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from chalicelib.evalsets.models import EvalSet, EvalSetDetail, RatingCounts, RatingRow, RatingWarning
+from chalicelib.evalsets.models import ClassNeeds, EvalSet, EvalSetDetail, RatingCounts, RatingRow, RatingWarning
 
 IMBALANCE_RATIO = 4.0
 """Warn when one of positive/negative outnumbers the other this many times or more."""
@@ -34,7 +34,16 @@ def assess_eval_set(record: EvalSet, rows: list[RatingRow]) -> EvalSetDetail:
     if counts.negative < t.min_negative:
         missing.append(f"needs {t.min_negative - counts.negative} more negative rating(s)")
     return EvalSetDetail(**record.model_dump(), counts=counts, ready=not missing, missing=missing,
-                         warnings=rating_warnings(counts, rows))
+                         warnings=rating_warnings(counts, rows), more_for_heldout=more_for_heldout(counts))
+
+
+def more_for_heldout(counts: RatingCounts) -> ClassNeeds:
+    """More positive and negative ratings that would make a held-out estimate worth trusting: at least
+    half of HELDOUT_MIN of each class, and the fewer class above 1 / IMBALANCE_RATIO of the other."""
+    def need(have: int, other: int) -> int:
+        return max(0, max(HELDOUT_MIN // 2, int(other // IMBALANCE_RATIO) + 1) - have)
+
+    return ClassNeeds(positive=need(counts.positive, counts.negative), negative=need(counts.negative, counts.positive))
 
 
 def rating_warnings(counts: RatingCounts, rows: list[RatingRow]) -> list[RatingWarning]:

@@ -22,7 +22,7 @@ from chalicelib.storage import delete_existing, is_conditional_failure, query_pa
 
 SET_PREFIX = "es_"
 NAME_PREFIX = "name#"
-_SET_FIELDS = ("name", "description", "criteria", "thresholds", "created_at", "updated_at", "created_by",
+_SET_FIELDS = ("name", "description", "criteria", "thresholds", "scope", "created_at", "updated_at", "created_by",
                "ratings_changed_at")
 
 

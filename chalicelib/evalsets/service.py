@@ -30,7 +30,7 @@ def create_eval_set(caller: Caller, req: CreateEvalSetRequest, *, eval_sets: Eva
     now = now_iso()
     record = EvalSet(id=new_id("es"), workspace_id=caller.workspace_id, name=req.name,
                      description=req.description, criteria=req.criteria, thresholds=req.thresholds,
-                     created_at=now, updated_at=now, created_by=caller.key_id)
+                     scope=req.scope, created_at=now, updated_at=now, created_by=caller.key_id)
     eval_sets.add(record)
     return assess_eval_set(record, [])
 
@@ -131,9 +131,10 @@ def rated_trace_ids(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepos
 
 def review_queue(caller: Caller, eval_set_id: str, *, limit: int, eval_sets: EvalSetRepository,
                  traces: TraceRepository, prioritizer: ReviewPrioritizer = DEFAULT_PRIORITIZER) -> Page[ReviewItem]:
-    """Unrated traces of the workspace in the order worth rating next."""
+    """Unrated traces of the set's scope in the order worth rating next."""
     record = eval_sets.get(caller.workspace_id, eval_set_id)
     rated = {r.trace_id for r in eval_sets.rating_rows(record.id)}
-    pool, _ = traces.list(caller.workspace_id, limit=candidate_pool_size(limit), cursor=None,
-                          keep=lambda s: s.id not in rated)
+    scope = record.scope
+    pool, _ = traces.list(caller.workspace_id, limit=candidate_pool_size(limit), cursor=None, since=scope.since,
+                          until=scope.until, keep=lambda s: s.id not in rated and scope.keep(s))
     return Page[ReviewItem](items=select_review_items(record, pool, limit=limit, prioritizer=prioritizer))

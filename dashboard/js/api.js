@@ -52,7 +52,7 @@ export const session = {
   },
 };
 
-function buildUrl(path, query) {
+export function buildUrl(path, query) {
   const url = new URL(apiUrl + path);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
@@ -81,25 +81,29 @@ export async function request(method, path, { body, query, raw, contentType, sig
     throw new ApiError(0, "NETWORK", `Cannot reach the API (${apiUrl}${path}).`);
   }
   if (response.status === 204) return null;
-  const text = await response.text();
+  return answer(response.status, await response.text(), path);
+}
+
+/** The JSON body of an API answer with `status`, or throw its ApiError (fetch and XHR share this). */
+export function answer(status, text, path) {
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
   }
-  if (response.ok) return data;
+  if (status >= 200 && status < 300) return data;
   const envelope = data && data.error;
   if (envelope && typeof envelope === "object") {
-    const error = new ApiError(response.status, envelope.code || "HTTP", envelope.message || `HTTP ${response.status}`, {
+    const error = new ApiError(status, envelope.code || "HTTP", envelope.message || `HTTP ${status}`, {
       details: envelope.details || [],
       requestId: envelope.request_id || null,
     });
-    if (response.status === 401) window.dispatchEvent(new CustomEvent("iofold:unauthenticated"));
+    if (status === 401) window.dispatchEvent(new CustomEvent("iofold:unauthenticated"));
     throw error;
   }
-  const code = response.status === 403 || response.status === 404 ? "NO_ROUTE" : "HTTP";
-  throw new ApiError(response.status, code, (data && data.message) || `HTTP ${response.status} from ${path}`);
+  const code = status === 403 || status === 404 ? "NO_ROUTE" : "HTTP";
+  throw new ApiError(status, code, (data && data.message) || `HTTP ${status} from ${path}`);
 }
 
 export const api = {

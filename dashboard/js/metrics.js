@@ -32,11 +32,30 @@ const FLAG_TEXT = {
   copies_literals: "The code copies long literals from the examples: it may not generalise.",
 };
 
-/** Generation flags as a warnings list (null when there are none). */
-export function flagWarnings(flags) {
+/** Generation flags as a warnings list (null when there are none). With the eval set, the low-confidence
+ * warning says what to do: how many more ratings of each class (the API's `more_for_heldout`). */
+export function flagWarnings(flags, set = null) {
   if (!flags || !flags.length) return null;
   return h("ul", { class: "warnings flag-warnings", "aria-label": "Warnings" },
-    flags.map((f) => h("li", { "data-flag": f }, "⚠ ", FLAG_TEXT[f] || f.replaceAll("_", " "))));
+    flags.map((f) => h("li", { "data-flag": f }, "⚠ ",
+      (f === "low_confidence" && lowConfidenceAdvice(set)) || FLAG_TEXT[f] || f.replaceAll("_", " "))));
+}
+
+/** What to do about a low held-out confidence, from the set's counts; null when the API gives no numbers. */
+export function lowConfidenceAdvice(set) {
+  const more = set?.more_for_heldout;
+  if (!more) return null;
+  const asks = [more.positive ? `${more.positive} more good` : "", more.negative ? `${more.negative} more bad` : ""]
+    .filter(Boolean);
+  const review = h("a", { href: `#/eval-sets/${encodeURIComponent(set.id)}/review` }, "Review traces");
+  if (!asks.length) {
+    return h("span", { class: "advice" }, "Low confidence: the held-out agreement is weak although the set has enough good and bad ",
+      "ratings. Refine this version from its contradictions, or sharpen the criteria and rate the unclear traces again.");
+  }
+  const counts = set.counts || {};
+  return h("span", { class: "advice" }, `Low confidence: rate ${asks.join(" and ")} trace${more.positive + more.negative === 1 ? "" : "s"}`,
+    `, then generate again. The set has ${counts.positive ?? 0} good and ${counts.negative ?? 0} bad; a held-out estimate needs `,
+    "at least 5 of each, and no more than 4 of one for each of the other. ", review);
 }
 
 /** The stats of one version as a definition list. */

@@ -185,6 +185,23 @@ export function actionButton(label, handler, props = {}) {
   return button;
 }
 
+/** A form's submit handler: runs `action` with `button` disabled; an API error shows in `errorEl` and a toast. */
+export function submitHandler(button, errorEl, action) {
+  return async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    errorEl.textContent = "";
+    try {
+      await action();
+    } catch (err) {
+      errorEl.textContent = err.message;
+      toastError(err);
+    } finally {
+      button.disabled = false;
+    }
+  };
+}
+
 /** The hash route's query parameters. */
 export function hashQuery() {
   const hash = location.hash.slice(1);

@@ -163,3 +163,12 @@ def test_delete_pages_through_many_feedback_items(stack, api):
     assert api.ok("GET", f"/v1/eval-sets/{created['id']}")["counts"]["negative"] == 400
     api.ok("DELETE", f"/v1/eval-sets/{created['id']}", status=204)
     assert repo.rating_rows(created["id"]) == []
+
+
+def test_the_set_says_how_many_more_ratings_of_each_class_a_held_out_estimate_needs(api):
+    eval_set = api.ok("POST", "/v1/eval-sets", {"name": "advice"}, status=201)
+    assert eval_set["more_for_heldout"] == {"positive": 5, "negative": 5}
+    traces = [t for t, _ in api.upload_demo(n=8, seed=4)]
+    api.rate(eval_set["id"], [(t, "positive") for t in traces[:7]] + [(traces[7], "negative")])
+    assert api.ok("GET", f"/v1/eval-sets/{eval_set['id']}")["more_for_heldout"] == {"positive": 0, "negative": 4}
+    assert "more_for_heldout" in json.dumps(api.ok("GET", "/v1/openapi.json"))

@@ -104,10 +104,15 @@ def servers(stack) -> Servers:
 
 @pytest.fixture(scope="session")
 def workspace(servers) -> Workspace:
-    """A workspace with demo traces uploaded through the real upload path."""
+    """A workspace with demo traces uploaded through the real upload path (shared by a worker's tests)."""
+    return demo_workspace(servers.api_url, "Browser tests")
+
+
+def demo_workspace(api_url: str, name: str) -> Workspace:
+    """A fresh workspace holding DEMO_TRACES demo traces."""
     from infra.local.demo_traces import make_demo_traces
 
-    ws = create_workspace(servers.api_url, "Browser tests")
+    ws = create_workspace(api_url, name)
     body = "\n".join(json.dumps(t) for t in make_demo_traces(DEMO_TRACES))
     accepted = ws.ok("POST", "/traces/upload?format=langfuse", content=body,
                      headers={"Content-Type": "application/x-ndjson"})

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import create_workspace, sign_in
+from tests.browser.conftest import create_workspace, demo_workspace, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,7 +24,8 @@ def wait_for(predicate, timeout_s: float = 15, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_sign_in_rejects_a_bad_key_then_shows_the_checklist(page, servers, workspace):
+def test_sign_in_rejects_a_bad_key_then_shows_the_checklist(page, servers):
+    workspace = demo_workspace(servers.api_url, "Browser tests")  # not the shared one: other tests add eval sets
     page.goto(servers.dashboard_url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("API key").fill("iof_not-a-real-key")

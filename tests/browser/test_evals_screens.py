@@ -68,6 +68,11 @@ def test_generate_matrix_refine_diff_rollback_and_export(page, servers, workspac
     expect(page.locator(".code-view .tok-keyword").first).to_be_visible()  # highlighted code
     expect(page.locator(".code-view .tok-defname").filter(has_text=re.compile(r"^eval_"))).to_have_count(1)
     expect(page.locator("[data-flag=low_confidence]")).to_be_visible()  # a flag shown as a warning
+    more = workspace.ok("GET", f"/eval-sets/{set_id}")["more_for_heldout"]  # ... that says what to do
+    asks = " and ".join(f"{n} more {word}" for n, word in ((more["positive"], "good"), (more["negative"], "bad")) if n)
+    expect(page.locator("[data-flag=low_confidence]")).to_contain_text(f"Low confidence: rate {asks} traces")
+    expect(page.locator("[data-flag=low_confidence]").get_by_role("link", name="Review traces")).to_have_attribute(
+        "href", f"#/eval-sets/{set_id}/review")
 
     # Run it on every trace, with live progress.
     page.get_by_role("button", name="Run", exact=True).click()

@@ -122,18 +122,19 @@ def test_a_fully_failed_upload_is_red_not_green(page, servers):
     ws = create_workspace(servers.api_url, "Failed upload")
     job_id = upload(ws, [BROKEN, {**BROKEN, "source": {"platform": "upload", "external_id": "bad2"}}])
     job = ws.wait_job(job_id)
-    assert job["status"] == "succeeded" and job["result"]["imported"] == 0 and job["result"]["failed"] == 2
+    # an upload whose every line fails ends failed, with its per-line failures in the result
+    assert job["status"] == "failed" and job["result"]["imported"] == 0 and job["result"]["failed"] == 2
 
     sign_in(page, servers, ws, "jobs")
     row_badge = page.locator(f".job-row[data-job-id={job_id}] .badge")
-    expect(row_badge).to_have_text("all failed")
+    expect(row_badge).to_have_text("failed")
     expect(row_badge).to_have_class(re.compile("badge-bad"))
     page.locator(f".job-row[data-job-id={job_id}] a.job-type").click()
     expect(page).to_have_url(re.compile(rf"#/jobs/{job_id}$"))
     badge = page.locator(".job-panel .job-status .badge")
-    expect(badge).to_have_text("all failed")
+    expect(badge).to_have_text("failed")
     expect(badge).not_to_have_class(re.compile("badge-good"))
-    expect(page.locator(".job-panel .progress-wrap")).to_have_attribute("data-state", "all failed")
+    expect(page.locator(".job-panel .progress-wrap")).to_have_attribute("data-state", "failed")
     expect(page.locator(".failure-list li")).to_have_count(2)
 
 

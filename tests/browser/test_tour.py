@@ -47,7 +47,7 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     page.get_by_role("link", name="Eval sets").click()
     page.get_by_role("button", name="New eval set").click()
     form = page.get_by_role("form", name="New eval set")
-    form.get_by_label("Name").fill("Tour set")
+    form.get_by_label("Name", exact=True).fill("Tour set")
     form.get_by_label("Criteria").fill("Good: looks the order up before refunding.")
     form.get_by_role("button", name="Create").click()
     expect(page.locator(".page-title")).to_have_text("Tour set")

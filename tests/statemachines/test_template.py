@@ -34,6 +34,11 @@ def test_merge_template_declares_every_table_and_state_machine_without_fixed_nam
             assert "${" + name + "}" in text
 
 
+def test_the_data_bucket_lets_browsers_put_presigned_uploads_and_nothing_else():
+    rules = template.build("dev")["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert [r["AllowedMethods"] for r in rules] == [["PUT"]]
+
+
 def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
     doc = {"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
         "RoleArn": "arn:aws:iam::123456789012:role/x",

@@ -74,7 +74,7 @@ export async function renderEval(main, evalId) {
             title: "Write a new version from the training examples plus this version's contradictions" }),
           activate, archive,
           h("a", { class: "btn", href: `#/eval-sets/${setEnc()}/matrix` }, "Matrix"))),
-      flagWarnings(v.flags) || "");
+      flagWarnings(v.flags, set) || "");
 
     const gen = v.generation || {};
     const m = v.metrics || {};

@@ -1,12 +1,14 @@
 // One eval set: readiness, counts, warnings, criteria, recent ratings, evals and Generate.
 
 import { api, listAll } from "../api.js";
-import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, toastError } from "../ui.js";
+import { badge, emptyState, errorState, fmtAgo, h, loading, progressBar, ratingLabels, submitHandler, toast,
+  toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
 import { loadEvalSet, warningsList } from "./evalsets.js";
 import { generateControl } from "./review.js";
 import { versionsList } from "../versions.js";
 import { ratedTraces, traceRef } from "../tracenames.js";
+import { scopeFields, scopeSummary } from "../scope.js";
 
 const RATING_KIND = { positive: "good", negative: "bad", neutral: "warn" };
 
@@ -38,6 +40,7 @@ export async function renderEvalSet(main, setId) {
       h("div", { class: "set-card-head" }, h("h2", {}, "Examples"), r.ready ? badge("ready", "good") : badge("collecting")),
       progressBar(r.have, r.label, { max: r.target, name: "Examples toward ready" }),
       h("p", { class: "hint" }, r.detail), counts, warningsList(set), generate),
+    scopeSection(set),
     set.criteria ? h("section", { class: "card" }, h("h2", {}, "Criteria"), h("div", { class: "text-block" }, set.criteria)) : "",
     feedbackSection(set.id),
     evals);
@@ -80,4 +83,35 @@ function evalsSection(setId) {
     else toastError(err);
   });
   return section;
+}
+
+/** The set's scope in words, and a form that replaces it (PATCH scope). */
+function scopeSection(set) {
+  const summary = h("p", { class: "scope-summary" });
+  const formBox = h("div", {});
+  const show = (scope) => (summary.textContent = scopeSummary(scope) || "Every trace of the workspace.");
+  const edit = h("button", { type: "button", class: "btn btn-sm", "aria-expanded": "false", onclick: () => toggle() }, "Edit scope");
+  let current = set.scope || {};
+  function toggle(open = !formBox.firstChild) {
+    edit.setAttribute("aria-expanded", String(open));
+    if (!open) {
+      formBox.replaceChildren();
+      return;
+    }
+    const fields = scopeFields(current);
+    const error = h("p", { class: "form-error", role: "alert" });
+    const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save scope");
+    formBox.replaceChildren(h("form", { class: "stack", "aria-label": "Scope", onsubmit: submitHandler(save, error, async () => {
+      const updated = await api.patch(`/eval-sets/${encodeURIComponent(set.id)}`, { scope: fields.value() });
+      current = updated.scope || {};
+      show(current);
+      toast("Scope saved: the review queue follows it.", "ok");
+      toggle(false);
+    }) }, fields, error, h("div", { class: "actions" }, save,
+      h("button", { type: "button", class: "btn btn-ghost", onclick: () => toggle(false) }, "Cancel"))));
+    formBox.querySelector("input").focus();
+  }
+  show(current);
+  return h("section", { class: "card scope-card" },
+    h("div", { class: "set-card-head" }, h("h2", {}, "Scope"), edit), summary, formBox);
 }

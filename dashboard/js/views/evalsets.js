@@ -3,6 +3,7 @@
 import { api } from "../api.js";
 import { badge, emptyState, errorState, field, h, loading, pageHeader, progressBar, toast, toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
+import { scopeFields, scopeSummary } from "../scope.js";
 
 // The eval set a page is about; on failure the page shows the error and a way back (returns null).
 export async function loadEvalSet(main, setId) {
@@ -63,13 +64,14 @@ export function createForm({ onCancel } = {}) {
   const description = h("input", { type: "text", name: "description", placeholder: "What this set is about" });
   const criteria = h("textarea", { name: "criteria", rows: "4",
     placeholder: "Good: looks the order up and checks eligibility before refunding.\nBad: refunds without checking, or claims success after a tool error." });
+  const scope = scopeFields();
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Create");
   const form = h("form", { class: "card stack", "aria-label": "New eval set", onsubmit: async (event) => {
     event.preventDefault();
     submit.disabled = true;
     try {
       const set = await api.post("/eval-sets", { name: name.value.trim(), description: description.value.trim(),
-        criteria: criteria.value.trim() });
+        criteria: criteria.value.trim(), scope: scope.value() });
       toast(`Eval set “${set.name}” created.`, "ok");
       location.hash = `#/eval-sets/${encodeURIComponent(set.id)}`;
     } catch (err) {
@@ -81,6 +83,7 @@ export function createForm({ onCancel } = {}) {
   h("h2", {}, "New eval set"),
   field("Name", name), field("Description", description),
   field("Criteria", criteria, "How a reviewer decides good or bad. The generator reads this too."),
+  h("details", { class: "scope-details" }, h("summary", {}, "Limit to some traces (one agent, source, tag or period)"), scope),
   h("div", { class: "actions" }, submit,
     onCancel ? h("button", { type: "button", class: "btn btn-ghost", onclick: onCancel }, "Cancel") : null));
   form.addEventListener("keydown", (event) => {
@@ -104,6 +107,7 @@ function evalSetCard(set) {
       h("h2", {}, h("a", { href: `#/eval-sets/${encodeURIComponent(set.id)}` }, set.name)),
       r.ready ? badge("ready", "good") : badge("collecting")),
     set.description ? h("p", { class: "muted" }, set.description) : null,
+    scopeSummary(set.scope) ? h("p", { class: "hint scope-summary" }, scopeSummary(set.scope)) : null,
     bar, h("p", { class: "hint" }, r.detail),
     warningsList(set),
     h("div", { class: "actions" },

@@ -7,6 +7,7 @@ import { SaveQueue } from "../savequeue.js";
 import { ENGINE_PENDING, startGenerate } from "../generate.js";
 import { jobPanel } from "../jobwatch.js";
 import { readiness } from "../readiness.js";
+import { scopeSummary } from "../scope.js";
 import { traceBody } from "../tracebody.js";
 import { actionButton, emptyState, errorState, fmtTime, h, loading, progressBar, ratingLabels, toast,
   toastError } from "../ui.js";
@@ -96,6 +97,7 @@ export async function renderReview(main, setId) {
     h("p", { class: "crumbs" }, h("a", { href: `#/eval-sets/${enc}` }, `← ${set.name}`)),
     h("div", { class: "page-head" },
       h("div", {}, h("h1", { class: "page-title", tabindex: "-1" }, `Review: ${set.name}`),
+        scopeSummary(set.scope) ? h("p", { class: "hint scope-summary" }, scopeSummary(set.scope)) : null,
         set.criteria ? h("details", { class: "criteria" }, h("summary", {}, "Criteria"), h("div", { class: "text-block" }, set.criteria)) : null),
       h("div", { class: "actions" }, helpButton)),
     h("section", { class: "card review-progress" }, progress, progressDetail, generate),

@@ -62,3 +62,14 @@ def test_only_traces_flipped_more_than_once_are_reported():
 def test_few_examples_below_ten_labeled():
     assert "few_examples" in _codes(assess_eval_set(_set(), _rows(positive=5, negative=4, neutral=30)))
     assert "few_examples" not in _codes(assess_eval_set(_set(), _rows(positive=5, negative=5)))
+
+
+@pytest.mark.parametrize("positive, negative, more", [
+    (0, 0, (5, 5)), (3, 3, (2, 2)), (5, 5, (0, 0)), (12, 1, (0, 3 + 1)), (20, 2, (0, 4)), (1, 12, (3 + 1, 0)),
+    (40, 9, (0, 2)), (40, 11, (0, 0)), (9, 40, (2, 0)),
+])
+def test_more_for_heldout_says_how_many_of_each_class_to_rate(positive, negative, more):
+    detail = assess_eval_set(_set(), _rows(positive, negative, neutral=7))
+    assert (detail.more_for_heldout.positive, detail.more_for_heldout.negative) == more
+    after = assess_eval_set(_set(), _rows(positive + more[0], negative + more[1]))
+    assert {"class_imbalance", "few_examples"}.isdisjoint(_codes(after))  # doing it clears both warnings
