@@ -173,7 +173,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("job_finish", tables=(*_JOBS, "integrations", "traces", *_RATINGS, *_EVALS), bucket={"traces/": READ},
              state_machines=("execute_eval",)),
     Function("job_fail", tables=(*_JOBS, "integrations")),
-    Function("generate_load", tables=(*_JOBS, *_RATINGS), bucket=_JOB_FILES),
+    # the set's scope decides which rated traces train
+    Function("generate_load", tables=(*_JOBS, *_RATINGS, "traces"), bucket={**_JOB_FILES, "traces/": READ}),
     Function("generate_candidates", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
              reads_llm_secret=True, timeout_s=900, memory_mb=1024),  # LLM calls per candidate and fold
     Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
