@@ -37,6 +37,7 @@ from chalicelib.traces.summary import TraceSummary
 from chalicelib.web import Api, Request
 
 app = Chalice(app_name="iofold")
+app.api.binary_types += ["application/x-ndjson", "application/gzip"]  # gzipped upload bodies arrive intact
 app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600,
                           expose_headers=["Content-Disposition", "X-Next-Cursor", "X-Request-Id"])
 api = Api(app)
@@ -146,11 +147,26 @@ def import_traces(req: Request) -> JobAccepted:
 
 
 @api.route("/v1/traces/upload", "POST", role="member", response=JobAccepted, status=202, query={"format": "string"},
-           content_types=["application/x-ndjson", "application/json", "text/plain", "application/octet-stream"])
+           content_types=["application/x-ndjson", "application/json", "text/plain", "application/octet-stream",
+                          "application/gzip"])
 def upload_traces(req: Request) -> JobAccepted:
-    return _accepted(traces.start_upload(req.caller, req.raw_body, req.query.get("format"), bucket=wiring.bucket(),
-                                         jobs=wiring.job_repo(), sfn=wiring.sfn(),
+    return _accepted(traces.start_upload(req.caller, req.raw_body, req.query.get("format"),
+                                         content_encoding=req.headers.get("content-encoding"),
+                                         uploads=wiring.upload_store(), jobs=wiring.job_repo(), sfn=wiring.sfn(),
                                          state_machine_arn=wiring.state_machine_arn("import_traces")))
+
+
+@api.route("/v1/traces/uploads", "POST", role="member", body=traces.CreateUploadRequest,
+           response=traces.UploadTicket, status=201, summary="a presigned S3 PUT for a file past the 6 MB limit")
+def create_upload(req: Request) -> traces.UploadTicket:
+    return traces.create_upload(req.caller, req.body, uploads=wiring.upload_store())
+
+
+@api.route("/v1/traces/uploads/{upload_id}/import", "POST", role="member", response=JobAccepted, status=202,
+           summary="import a file PUT to its presigned URL")
+def import_upload(req: Request, upload_id: str) -> JobAccepted:
+    return _accepted(traces.import_upload(req.caller, upload_id, uploads=wiring.upload_store(), jobs=wiring.job_repo(),
+                                          sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("import_traces")))
 
 
 @api.route("/v1/traces", "GET", role="viewer", query={**LIST_QUERY, "source": "string", "tag": "string",
@@ -380,6 +396,11 @@ def export_eval(req: Request, eval_id: str) -> Response:
 @app.lambda_function(name="import_page")
 def import_page(event, context):
     return handlers.import_page(event)
+
+
+@app.lambda_function(name="upload_prepare")
+def upload_prepare(event, context):
+    return handlers.upload_prepare(event)
 
 
 @app.lambda_function(name="job_finish")

@@ -33,6 +33,13 @@ def dynamodb_table(name: str) -> Any:
     return resource.Table(get_settings().table_name(name))
 
 
+@functools.lru_cache(maxsize=None)
+def s3_presigner() -> Any:
+    """An S3 client for presigned URLs: SigV4 (AWS refuses V2 in newer regions), against the endpoint
+    clients reach (AWS_ENDPOINT_URL locally)."""
+    return _session().client("s3", config=_BOTO_CONFIG.merge(Config(signature_version="s3v4")))
+
+
 def source_http_client() -> httpx.Client:
     """An httpx client for calling trace sources (Langfuse …) that connects only to allowed
     addresses (chalicelib/sources/addresses.py) and follows no redirect; the caller closes it."""
@@ -55,4 +62,5 @@ def reset_clients() -> None:
     reset_settings()
     _session.cache_clear()
     aws_client.cache_clear()
+    s3_presigner.cache_clear()
     dynamodb_table.cache_clear()

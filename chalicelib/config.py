@@ -26,6 +26,7 @@ class Settings(BaseModel):
     anthropic_api_key: str | None = None
     anthropic_model: str | None = Field(default=None, description="default: the generator's DEFAULT_MODEL")
     max_body_bytes: int = Field(default=6 * 1024 * 1024, description="larger request bodies get 413")
+    upload_max_bytes: int = Field(default=1024 ** 3, ge=1, description="largest uploaded file, also once decompressed")
     trace_inline_bytes: int = Field(default=48 * 1024, description="gzipped bodies above this go to S3")
     execute_chunk_size: int = Field(default=200, ge=1, le=5000)
     execute_max_concurrency: int = Field(default=4, ge=1, le=40)
@@ -67,6 +68,7 @@ _ENV = {
     "anthropic_model": "IOFOLD_ANTHROPIC_MODEL",
     "max_body_bytes": "IOFOLD_MAX_BODY_BYTES",
     "trace_inline_bytes": "IOFOLD_TRACE_INLINE_BYTES",
+    "upload_max_bytes": "IOFOLD_UPLOAD_MAX_BYTES",
     "execute_chunk_size": "IOFOLD_EXECUTE_CHUNK_SIZE",
     "execute_max_concurrency": "IOFOLD_EXECUTE_MAX_CONCURRENCY",
     "source_timeout_s": "IOFOLD_SOURCE_TIMEOUT_S",

@@ -23,6 +23,18 @@ def import_page(event: dict[str, Any]) -> dict[str, Any]:
     return out.model_dump(mode="json")
 
 
+def upload_prepare(event: dict[str, Any]) -> dict[str, Any]:
+    """The import's first step for an upload: decompress / group once, name the file pages read."""
+    from chalicelib.traces.uploads import prepare_upload
+
+    inp = trace_tasks.ImportPageInput.model_validate(event)
+    params = prepare_upload(inp.workspace_id, inp.job_id, inp.params, jobs=wiring.job_repo(),
+                            uploads=wiring.upload_store())
+    out = trace_tasks.ImportPageOutput(**inp.model_dump(exclude={"params", "done"}), params=params or inp.params,
+                                       done=params is None)
+    return out.model_dump(mode="json")
+
+
 def job_finish(event: dict[str, Any]) -> dict[str, Any]:
     """Mark the job succeeded with its type's result."""
     workspace_id, job_id = event["workspace_id"], event["job_id"]
@@ -30,6 +42,8 @@ def job_finish(event: dict[str, Any]) -> dict[str, Any]:
     job = jobs.get(workspace_id, job_id)
     if job.type in ("import", "upload"):
         result = trace_tasks.finish_import(workspace_id, job_id, jobs=jobs)
+        if job.type == "upload" and job.status == "running":
+            trace_tasks.check_upload_result(result)
         if job.params.get("integration_id"):
             wiring.integration_repo().update_status(workspace_id, job.params["integration_id"], last_sync_at=now_iso(),
                                                     status="ok", status_detail=_import_detail(result))

@@ -87,6 +87,13 @@ def eval_repo():
                           clients.dynamodb_table("eval_sets"))
 
 
+def upload_store():
+    """Uploaded files in the data bucket; the size cap is read from settings on each call."""
+    from chalicelib.traces.uploads import UploadStore
+
+    return UploadStore(bucket(), clients.s3_presigner(), max_bytes=get_settings().upload_max_bytes)
+
+
 def job_files():
     from chalicelib.jobs.files import JobFiles
 

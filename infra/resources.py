@@ -74,7 +74,7 @@ class StateMachine:
 
 # Task functions (the names of @app.lambda_function handlers) each state machine calls.
 STATE_MACHINES: tuple[StateMachine, ...] = (
-    StateMachine("import_traces", ("import_page", "job_finish", "job_fail"), timeout_seconds=3600),
+    StateMachine("import_traces", ("upload_prepare", "import_page", "job_finish", "job_fail"), timeout_seconds=3600),
     StateMachine("generate_eval", ("generate_load", "generate_candidates", "generate_test", "generate_save",
                                    "job_finish", "job_fail"), timeout_seconds=1800),
     StateMachine("execute_eval", ("execute_prepare", "execute_chunk", "execute_aggregate", "job_finish", "job_fail"),

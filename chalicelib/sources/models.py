@@ -41,6 +41,7 @@ class SourceFailure(BaseModel):
 
     external_id: str = Field(description="the trace's id in the source")
     reason: str = Field(description="why it failed, e.g. 'HTTP 404'")
+    line: int | None = Field(default=None, description="for uploads: the failed line (1-based)")
 
 
 class SourcePage(BaseModel):
@@ -52,6 +53,8 @@ class SourcePage(BaseModel):
     failures: list[SourceFailure] = Field(default_factory=list, description="traces of this page that failed")
     next_cursor: str | None = Field(default=None, description="opaque cursor for the next page; None when done")
     total: int | None = Field(default=None, description="traces matching the filters (capped by limit), if known")
+    done_fraction: float | None = Field(default=None, description="how far through the source this page ends (0-1), if known")
+    bytes_read: int | None = Field(default=None, description="for uploads: bytes this page read from storage")
 
 
 class TransientSourceError(Exception):

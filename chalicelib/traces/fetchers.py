@@ -9,18 +9,15 @@ from chalicelib import clients, wiring
 from chalicelib.config import get_settings
 from chalicelib.integrations.service import open_source
 from chalicelib.sources.models import ImportFilters, SourcePage
-from chalicelib.traces.tasks import read_otlp_upload_page, read_upload_page
+from chalicelib.traces.uploads import read_upload_page
 
 
 @contextmanager
 def page_fetcher(workspace_id: str, params: dict) -> Iterator[Callable[[str | None], SourcePage]]:
     """A ``fetch(cursor) -> SourcePage`` for the job's params, closed after use."""
     if params.get("upload_key"):
-        body = wiring.bucket().Object(params["upload_key"]).get()["Body"].read()
-        if params.get("format") == "otlp":
-            yield lambda cursor: read_otlp_upload_page(body, cursor)
-        else:
-            yield lambda cursor: read_upload_page(body, cursor, total_lines=params.get("lines"))
+        uploads = wiring.upload_store()
+        yield lambda cursor: read_upload_page(uploads, params, cursor)
         return
     http = clients.source_http_client()
     try:

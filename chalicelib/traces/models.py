@@ -26,6 +26,8 @@ class TraceSource(_Model):
     integration_id: str | None = Field(default=None, description="integration that imported it")
     external_id: str = Field(description="the trace's id in the source system")
     url: str | None = Field(default=None, description="link to the trace in the source UI")
+    kind: Literal["integration", "upload"] | None = Field(
+        default=None, description="how it arrived: imported through an integration, or uploaded as a file")
 
 
 class Message(_Model):

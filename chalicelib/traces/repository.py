@@ -15,6 +15,12 @@ from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.summary import TraceSummary, summarize
 
 UpsertOutcome = Literal["imported", "updated", "skipped"]
+MAX_SUMMARY_BYTES = 200_000  # the summary lives in the DynamoDB item (400 KB with the inline body)
+MAX_BODY_BYTES = 4_500_000   # what one sandbox invocation can carry (Lambda's 6 MB payload)
+
+
+class TraceTooLarge(ValueError):
+    """A trace too large to store or to evaluate; the message says which budget it breaks."""
 _SUMMARY_FIELDS = ("workspace_id", "trace_id", "sort_key", "summary")
 
 
@@ -49,6 +55,16 @@ class TraceRepository:
                 outcomes.append("updated" if trace.id in existing else "imported")
                 batch.put_item(Item=self._item(workspace_id, trace, body, digest, imported_at))
         return outcomes
+
+    def check_size(self, trace: UnifiedTrace) -> None:
+        """TraceTooLarge when the trace would not fit its item or the sandbox's payload."""
+        body = len(json.dumps(trace.model_dump(mode="json"), separators=(",", ":")))
+        if body > MAX_BODY_BYTES:
+            raise TraceTooLarge(f"the trace is {body} bytes as JSON; the limit is {MAX_BODY_BYTES}")
+        summary = len(summarize(trace, imported_at="").model_dump_json())
+        if summary > MAX_SUMMARY_BYTES:
+            raise TraceTooLarge(f"the trace's summary (name, tags, ids) is {summary} bytes; the limit is "
+                                f"{MAX_SUMMARY_BYTES}")
 
     def _item(self, workspace_id: str, trace: UnifiedTrace, body: bytes, digest: str, imported_at: str) -> dict:
         packed = gzip.compress(body, compresslevel=5)

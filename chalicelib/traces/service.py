@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.auth.models import Caller
-from chalicelib.errors import ValidationError
-from chalicelib.ids import ObjectId
+from chalicelib.errors import Conflict, PayloadTooLarge, ValidationError
+from chalicelib.ids import ObjectId, new_id
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
@@ -17,8 +17,9 @@ from chalicelib.sources.models import ImportFilters
 from chalicelib.storage import Page
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.summary import TraceSummary
+from chalicelib.traces.uploads import GZIP_MAGIC, CreateUploadRequest, UploadFormat, UploadStore, UploadTicket
 
-UploadFormat = Literal["langfuse", "unified", "otlp"]
+__all__ = ["CreateUploadRequest", "UploadTicket"]
 
 
 class ImportRequest(BaseModel):
@@ -30,7 +31,7 @@ class ImportRequest(BaseModel):
 class TraceFilters(BaseModel):
     """Query filters of GET /v1/traces."""
 
-    source: str | None = None
+    source: str | None = Field(default=None, description="a platform (langfuse, otlp …) or 'upload' / 'integration'")
     tag: str | None = None
     name: str | None = None
     integration_id: str | None = None
@@ -40,7 +41,7 @@ class TraceFilters(BaseModel):
     rated: bool | None = None
 
     def keep(self, s: TraceSummary) -> bool:
-        if self.source and s.source.platform != self.source:
+        if self.source and self.source not in (s.source.platform, s.source.kind):
             return False
         if self.integration_id and s.source.integration_id != self.integration_id:
             return False
@@ -79,21 +80,59 @@ def start_import(caller: Caller, req: ImportRequest, *, integrations: Integratio
                                   jobs=jobs, sfn=sfn)
 
 
-def start_upload(caller: Caller, body: bytes, fmt: str | None, *, bucket: Any, jobs: JobRepository, sfn: Any,
-                 state_machine_arn: str) -> Job:
-    """Keep the uploaded JSON Lines in S3 and start importing them."""
-    if fmt not in get_args(UploadFormat):
-        raise ValidationError("format must be langfuse, unified or otlp", [{"field": "format", "value": fmt}])
+def start_upload(caller: Caller, body: bytes, fmt: str | None, *, content_encoding: str | None,
+                 uploads: UploadStore, jobs: JobRepository, sfn: Any, state_machine_arn: str) -> Job:
+    """Keep a file sent in the request body (JSON Lines, gzipped or not) and start importing it."""
+    fmt = _upload_format(fmt)
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise ValidationError("Content-Encoding must be gzip or identity", [{"field": "Content-Encoding",
+                                                                              "value": content_encoding}])
+    if encoding == "gzip" and not body.startswith(GZIP_MAGIC):
+        raise ValidationError("the body says Content-Encoding: gzip but is not gzip data")
     if not body.strip():
         raise ValidationError("the upload is empty: send one JSON trace per line")
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError("the upload is not UTF-8 text") from exc
-    from chalicelib.ids import new_id
+    upload_id = new_id("up")
+    key = uploads.put(caller.workspace_id, upload_id, body)
+    return _start_upload_job(caller, upload_id, key, fmt, jobs=jobs, sfn=sfn, state_machine_arn=state_machine_arn)
 
-    key = f"uploads/{caller.workspace_id}/{new_id('up')}.jsonl"
-    bucket.put_object(Key=key, Body=body, ContentType="application/x-ndjson")
-    params = {"format": fmt, "upload_key": key, "lines": body.count(b"\n") + (0 if body.endswith(b"\n") else 1)}
+
+def create_upload(caller: Caller, req: CreateUploadRequest, *, uploads: UploadStore) -> UploadTicket:
+    """A presigned S3 PUT for a file past the API's request limit (import it with ``import_upload``)."""
+    record = uploads.new_record(new_id("up"), req.format, req.filename, req.content_encoding)
+    return uploads.presign_put(caller.workspace_id, record)
+
+
+def import_upload(caller: Caller, upload_id: str, *, uploads: UploadStore, jobs: JobRepository, sfn: Any,
+                  state_machine_arn: str) -> Job:
+    """Start importing a file PUT to its presigned URL: 404 for another workspace's upload id,
+    409 before the file arrived, 413 past the size limit; a second call returns the same job."""
+    record = uploads.record(caller.workspace_id, upload_id)
+    if record.job_id:
+        return jobs.get(caller.workspace_id, record.job_id)
+    key = uploads.upload_key(caller.workspace_id, upload_id)
+    size = uploads.size(key)
+    if size is None:
+        raise Conflict(f"upload {upload_id} has no file yet: PUT it to the put_url first")
+    if size > uploads.max_bytes:
+        uploads.delete(key)
+        raise PayloadTooLarge(f"the uploaded file is {size} bytes; the limit is {uploads.max_bytes}")
+    if size == 0:
+        raise ValidationError("the uploaded file is empty: send one JSON trace per line")
+    job = _start_upload_job(caller, upload_id, key, record.format, jobs=jobs, sfn=sfn,
+                            state_machine_arn=state_machine_arn)
+    uploads.save_record(caller.workspace_id, record.model_copy(update={"job_id": job.id}))
+    return job
+
+
+def _upload_format(fmt: str | None) -> UploadFormat:
+    if fmt not in get_args(UploadFormat):
+        raise ValidationError("format must be langfuse, unified or otlp", [{"field": "format", "value": fmt}])
+    return fmt  # type: ignore[return-value]
+
+
+def _start_upload_job(caller: Caller, upload_id: str, key: str, fmt: str, *, jobs: JobRepository, sfn: Any,
+                      state_machine_arn: str) -> Job:
+    params = {"format": fmt, "upload_id": upload_id, "upload_key": key}
     return jobs_service.start_job(caller.workspace_id, "upload", params, state_machine_arn=state_machine_arn,
                                   jobs=jobs, sfn=sfn)

@@ -7,7 +7,6 @@ until ``done``. Counters live on the job record, so a retried page never loses c
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -18,13 +17,12 @@ from chalicelib.ids import trace_id_for
 from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
 from chalicelib.sources.langsmith.normalize import normalize_langsmith_trace
-from chalicelib.sources.models import ImportFilters, SourcePage
-from chalicelib.sources.otlp import group_otlp_page, normalize_otlp_trace
+from chalicelib.sources.models import SourcePage
+from chalicelib.sources.otlp import normalize_otlp_trace
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.repository import TraceRepository
-
-UPLOAD_LINES_PER_PAGE = 200
+from chalicelib.traces.uploads import failure_record
 
 
 class ImportPageInput(BaseModel):
@@ -48,15 +46,20 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
     page = fetch(inp.cursor)
     integration_id = inp.params.get("integration_id")
+    kind = "upload" if inp.params.get("upload_key") else "integration"
     normalized: list[UnifiedTrace] = []
-    failures: list[dict] = [{"external_id": f.external_id, "reason": f.reason} for f in page.failures]
+    failures: list[dict] = [failure_record(f.reason, line=f.line, external_id=f.external_id) for f in page.failures]
     for raw in page.traces:
         where = raw.pop("__line__", None) if isinstance(raw, dict) else None
         try:
-            normalized.append(_normalize(raw, fmt=fmt, integration_id=integration_id))
-        except (PydanticValidationError, ValueError, KeyError, TypeError) as exc:
+            trace = _normalize(raw, fmt=fmt, integration_id=integration_id)
+            trace = trace.model_copy(update={"source": trace.source.model_copy(
+                update={"kind": kind, "integration_id": integration_id})})
+            traces.check_size(trace)
+            normalized.append(trace)
+        except (PydanticValidationError, ValueError, KeyError, TypeError, RecursionError) as exc:
             reason = f"line {where}: {_reason(exc)}" if where else _reason(exc)
-            failures.append({"external_id": _external_id(raw), "line": where, "reason": reason})
+            failures.append(failure_record(reason, line=where, external_id=_external_id(raw)))
     seen: set[str] = set()
     unique: list[UnifiedTrace] = []
     for trace in normalized:
@@ -69,10 +72,14 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     so_far = jobs.get(*key).counters
     processed = sum(so_far.get(k, 0) for k in ("imported", "updated", "skipped", "failed")) + sum(counts.values())
     total = page.total
-    progress = min(99, int(100 * processed / total)) if total else None
+    if page.done_fraction is not None:
+        progress: int | None = min(99, int(100 * page.done_fraction))
+    else:
+        progress = min(99, int(100 * processed / total)) if total else None
+    stats = {"pages": 1} | ({"bytes_read": page.bytes_read} if page.bytes_read is not None else {})
     try:
         kept = failures[: max(0, MAX_FAILURES_KEPT - so_far.get("failed", 0))]
-        jobs.add_counts(*key, counts, progress=progress, failures=kept)
+        jobs.add_counts(*key, counts | stats, progress=progress, failures=kept)
     except Conflict:
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
     jobs.append_event(key, f"page {inp.page + 1}: {counts['imported']} new, {counts['updated']} updated, "
@@ -114,50 +121,30 @@ def _reason(exc: Exception) -> str:
     return f"invalid trace: {exc}"
 
 
-def read_upload_page(body: bytes, cursor: str | None, *, lines_per_page: int = UPLOAD_LINES_PER_PAGE,
-                     total_lines: int | None = None) -> SourcePage:
-    """One page of an uploaded JSON Lines file; the cursor is the next line number (1-based)."""
-    start = int(cursor or 1)
-    lines = body.decode("utf-8").splitlines()
-    chunk = lines[start - 1: start - 1 + lines_per_page]
-    traces: list[dict] = []
-    failures: list = []
-    from chalicelib.sources.models import SourceFailure
-
-    for offset, line in enumerate(chunk):
-        number = start + offset
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            failures.append(SourceFailure(external_id=f"line {number}", reason=f"line {number}: malformed JSON: {exc.msg}"))
-            continue
-        if isinstance(doc, dict):
-            doc["__line__"] = number
-            traces.append(doc)
-        else:
-            failures.append(SourceFailure(external_id=f"line {number}", reason=f"line {number}: not a JSON object"))
-    nxt = start + len(chunk)
-    return SourcePage(traces=traces, failures=failures, next_cursor=str(nxt) if nxt <= len(lines) else None,
-                      total=total_lines or len([x for x in lines if x.strip()]))
-
-
-def read_otlp_upload_page(body: bytes, cursor: str | None, *,
-                          traces_per_page: int = UPLOAD_LINES_PER_PAGE) -> SourcePage:
-    """One page of the traces in an uploaded OTLP JSON Lines file. Every line is read and its spans
-    grouped by traceId before paging, so a trace whose spans sit on distant lines arrives whole;
-    the cursor is the index of the next grouped trace, and line failures come with the first page."""
-    whole = group_otlp_page(read_upload_page(body, None, lines_per_page=len(body) + 1))
-    start = int(cursor or 0)
-    end = start + traces_per_page
-    return SourcePage(traces=whole.traces[start:end], failures=whole.failures if start == 0 else [],
-                      next_cursor=str(end) if end < len(whole.traces) else None, total=len(whole.traces))
+class NothingImported(Exception):
+    """An upload ended with no trace stored: every line failed, or it held none. Raised by the
+    finishing step so the job ends failed (its result still lists the failures)."""
 
 
 def finish_import(workspace_id: str, job_id: str, *, jobs: JobRepository) -> dict[str, Any]:
-    """The import's result from the job's counters (the job_finish task for imports)."""
+    """The import's result from the job's counters (the job_finish task for imports): counts,
+    ``partial`` when some traces failed and others did not, and at most MAX_FAILURES_KEPT
+    failures (``failed`` is the total)."""
     item = jobs.get_item(workspace_id, job_id)
     counters = item.get("counters") or {}
-    return {k: int(counters.get(k, 0)) for k in ("imported", "updated", "skipped", "failed")} | {
-        "failures": item.get("failures", [])}
+    result: dict[str, Any] = {k: int(counters.get(k, 0)) for k in ("imported", "updated", "skipped", "failed", "pages")}
+    if "bytes_read" in counters:
+        result["bytes_read"] = int(counters["bytes_read"])
+    stored = result["imported"] + result["updated"] + result["skipped"]
+    result["partial"] = bool(result["failed"] and stored)
+    result["failures"] = item.get("failures", [])
+    result["failures_truncated"] = result["failed"] > len(result["failures"])
+    return result
+
+
+def check_upload_result(result: dict[str, Any]) -> None:
+    """NothingImported when an upload stored no trace at all."""
+    if result["imported"] + result["updated"] + result["skipped"] == 0:
+        if result["failed"]:
+            raise NothingImported(f"every trace of the upload failed ({result['failed']}); see the result's failures")
+        raise NothingImported("the upload holds no traces")

@@ -2,7 +2,8 @@
 
 A line may hold spans of several traces, and a trace's spans may arrive on several lines
 (exporters batch by time, not by trace): spans are merged by traceId across every line of
-the upload (``read_otlp_upload_page`` groups the whole file, then pages over the traces).
+the upload (``traces.uploads.prepare_upload`` groups the whole file once, then pages read the
+grouped traces).
 
 What fails where: a line whose envelope (resourceSpans/scopeSpans/spans) is not a list of
 objects fails as a whole line; a span without a readable traceId fails alone (it belongs
@@ -35,7 +36,8 @@ def group_spans(documents: Iterable[tuple[int | None, Any]]) -> tuple[list[dict[
         try:
             entries = _span_entries(doc)
         except OtlpFormatError as exc:
-            failures.append(SourceFailure(external_id=where, reason=f"{where}: not an OTLP export request: {exc}"))
+            failures.append(SourceFailure(external_id=where, line=line,
+                                          reason=f"{where}: not an OTLP export request: {exc}"))
             continue
         for position, (resource, scope, span) in enumerate(entries, start=1):
             try:
@@ -43,7 +45,8 @@ def group_spans(documents: Iterable[tuple[int | None, Any]]) -> tuple[list[dict[
                 if trace_id is None:
                     raise OtlpFormatError("no traceId")
             except OtlpFormatError as exc:
-                failures.append(SourceFailure(external_id=where, reason=f"{where}: span {position} ({_span_label(span)}): {exc}"))
+                failures.append(SourceFailure(external_id=where, line=line,
+                                              reason=f"{where}: span {position} ({_span_label(span)}): {exc}"))
                 continue
             trace = traces.setdefault(trace_id, {"id": trace_id, LINE_KEY: line, "lines": [], "spans": []})
             if line is not None and line not in trace["lines"]:
