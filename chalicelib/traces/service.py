@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from chalicelib.auth.models import Caller
 from chalicelib.errors import Conflict, PayloadTooLarge, ValidationError
-from chalicelib.ids import ObjectId, new_id
+from chalicelib.ids import new_id
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.sources.models import ImportFilters
 from chalicelib.storage import Page
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.summary import TraceSummary
-from chalicelib.traces.uploads import GZIP_MAGIC, CreateUploadRequest, UploadFormat, UploadStore, UploadTicket
+from chalicelib.traces.models import CreateUploadRequest, ImportRequest, UploadFormat, UploadTicket
+from chalicelib.traces.uploads import GZIP_MAGIC, UploadStore
 
-__all__ = ["CreateUploadRequest", "UploadTicket"]
-
-
-class ImportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    integration_id: ObjectId
-    filters: ImportFilters = Field(default_factory=ImportFilters)
+__all__ = ["CreateUploadRequest", "ImportRequest", "UploadTicket"]
 
 
 class TraceFilters(BaseModel):
