@@ -229,6 +229,45 @@ def traces(state: State, source: str | None, tag: str | None, name: str | None, 
          t.input_preview[:50]] for t in found], title=f"{len(found)} traces"))
 
 
+@cli.group("eval-sets")
+def eval_sets() -> None:
+    """List and create eval sets (what good means, and the ratings that show it)."""
+
+
+@command(eval_sets, "list")
+def eval_sets_list(state: State) -> None:
+    """List the workspace's eval sets."""
+    found = list(state.client.eval_sets())
+    if state.as_json:
+        return emit_json(found)
+    out.print(_table(["id", "name", "criteria"], [[s.id, s.name, s.criteria[:70]] for s in found]))
+
+
+@command(eval_sets, "create")
+@click.argument("name")
+@click.option("--criteria", default="", help="In plain words, what makes a trace good or bad.")
+@click.option("--description", default="")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the new id (for scripts).")
+def eval_sets_create(state: State, name: str, criteria: str, description: str, quiet: bool) -> None:
+    """Create an eval set."""
+    created = state.client.create_eval_set(name, criteria=criteria, description=description)
+    if quiet:
+        return click.echo(created.id)
+    emit_json(created) if state.as_json else out.print(f"{created.id}: {created.name}")
+
+
+@command(cli, "rate")
+@click.argument("eval_set")
+@click.argument("trace_id")
+@click.argument("rating", type=click.Choice(["good", "bad", "unsure", "positive", "negative", "neutral"]))
+@click.option("--notes", default="", help="Why: the generator reads these.")
+def rate(state: State, eval_set: str, trace_id: str, rating: str, notes: str) -> None:
+    """Rate one trace in an eval set without the interactive review (good, bad or unsure)."""
+    rating = {"good": "positive", "bad": "negative", "unsure": "neutral"}.get(rating, rating)
+    feedback = state.client.rate(eval_set, trace_id, rating, notes)
+    emit_json(feedback) if state.as_json else out.print(f"{trace_id}: {feedback.rating}")
+
+
 @command(cli, "review")
 @click.argument("eval_set")
 @click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
