@@ -216,12 +216,20 @@ def _job_outcome(state: State, accepted: Any, label: str, no_wait: bool) -> None
 @click.option("--rated/--unrated", default=None, help="Only traces rated (or not) in --eval-set.")
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="At most this many (0: all, across pages).")
+@click.option("--save", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write each listed trace, whole (the unified trace an eval receives), to DIR/<id>.json: the "
+                   "cases an exported pytest file runs on.")
 def traces(state: State, source: str | None, tag: str | None, name: str | None, from_: str | None, to: str | None,
-           eval_set: str | None, rated: bool | None, limit: int) -> None:
+           eval_set: str | None, rated: bool | None, limit: int, save: Path | None) -> None:
     """List trace summaries, newest first."""
     items = state.client.traces(source=source, tag=tag, name=name, from_=from_, to=to, eval_set_id=eval_set,
                                 rated=rated, page_size=min(limit or 200, 200))
     found = list(islice(items, limit) if limit else items)
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        for summary in found:
+            trace = state.client.get_trace(summary.id)
+            (save / f"{summary.id}.json").write_text(trace.model_dump_json(indent=1))
     if state.as_json:
         return emit_json(found)
     out.print(_table(["id", "name", "time", "source", "steps", "tool errors", "input"], [
