@@ -399,6 +399,8 @@ def run(state: State, eval_: str | None, active: bool, trace_ids: tuple[str, ...
             for r in reports]))
     if not versions:
         err.print("no eval to run")
+        if fail_under is not None and not allow_empty:
+            failed.append("(no active eval)")
     if failed:
         err.print(f"gate failed: {', '.join(failed)} under {fail_under}")
         sys.exit(EXIT_GATE)

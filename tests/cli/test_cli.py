@@ -28,6 +28,7 @@ def rated(served_api, tmp_path_factory):
     for case in cases[:16]:
         client.rate(eval_set, by_external[case.trace["id"]], case.rating)
     generated = cli.json("generate", eval_set, "--generator", "offline", "--activate")
+    client.wait(client.execute(generated["eval"]["id"]), check=True)  # every trace has a result, whatever runs first
     return {"cli": cli, "eval_set": eval_set, "eval_id": generated["eval"]["id"], "generated": generated,
             "trace_ids": [by_external[c.trace["id"]] for c in cases],
             "scored": sum(c.rating != "neutral" for c in cases[:16])}
@@ -110,7 +111,7 @@ def test_matrix_and_jobs_list_as_json(rated):
     matrix = cli.json("matrix", rated["eval_set"])
     assert len(matrix["rows"]) == 16 and rated["eval_id"] in matrix["stats"]
     jobs = cli.json("jobs", "--limit", "50")
-    assert {"upload", "generate", "execute"} <= {j["type"] for j in jobs}
+    assert {"upload", "generate"} <= {j["type"] for j in jobs}
     shown = cli.json("jobs", jobs[0]["id"])
     assert shown["id"] == jobs[0]["id"]
 
@@ -156,3 +157,18 @@ def test_every_command_has_help(cli):
         assert name in top.stdout
         run = cli(name, "--help")
         assert run.returncode == 0 and "Usage: iofold " + name in run.stdout, name
+
+
+def test_run_active_over_fresh_traces_as_the_ci_recipe_does(rated):
+    cli = rated["cli"]
+    report = cli.json("run", "--active", "--from", "2025-01-01T00:00:00Z", "--fail-under", "0")
+    assert [r["eval_id"] for r in report["runs"]] == [rated["eval_id"]] and report["passed"] is True
+    assert report["runs"][0]["executed"] == 30
+    # no trace that new: nothing ran, and an empty run does not pass a gate silently
+    empty = cli("run", "--active", "--from", "2999-01-01T00:00:00Z", "--fail-under", "0", "--json")
+    assert empty.returncode == 1 and json.loads(empty.stdout)["runs"][0]["executed"] == 0
+
+
+def test_run_active_with_no_active_eval_fails_the_gate_unless_empty_is_allowed(cli):
+    assert cli("run", "--active", "--fail-under", "0.9").returncode == 1
+    assert cli("run", "--active", "--fail-under", "0.9", "--allow-empty").returncode == 0
