@@ -14,6 +14,8 @@ import pytest
 from tests.cli.conftest import new_cli, write_demo_file
 
 
+
+
 @pytest.fixture(scope="module")
 def rated(served_api, tmp_path_factory):
     """A workspace with 30 uploaded demo traces, an eval set with 16 of them rated, and an offline eval."""
@@ -52,6 +54,7 @@ def test_upload_of_a_plain_file_and_a_table_of_traces(cli):
     assert table.returncode == 0 and "2 traces" in table.stdout
 
 
+@pytest.mark.slow
 def test_generate_prints_the_new_version_with_its_agreement(rated):
     version = rated["generated"]["eval"]
     assert rated["generated"]["job"]["status"] == "succeeded"
@@ -59,6 +62,7 @@ def test_generate_prints_the_new_version_with_its_agreement(rated):
     assert "heldout_accuracy" in version["metrics"]
 
 
+@pytest.mark.slow
 def test_run_fail_under_exits_0_at_the_pass_rate_and_1_above_it(rated):
     cli, eval_id = rated["cli"], rated["eval_id"]
     report = cli.json("run", eval_id)
@@ -73,6 +77,7 @@ def test_run_fail_under_exits_0_at_the_pass_rate_and_1_above_it(rated):
     assert json.loads(above.stdout)["passed"] is False
 
 
+@pytest.mark.slow
 def test_run_agreement_gates_on_agreement_with_the_humans_over_chosen_traces(rated):
     cli = rated["cli"]
     some = ",".join(rated["trace_ids"][:5])
@@ -87,6 +92,7 @@ def test_run_agreement_gates_on_agreement_with_the_humans_over_chosen_traces(rat
     assert strict.returncode == (1 if agreement < 1 else 0), strict.stdout + strict.stderr
 
 
+@pytest.mark.slow
 def test_export_pytest_writes_a_file_pytest_runs_on_saved_traces(rated, tmp_path):
     cli = rated["cli"]
     work = tmp_path / "repo"
@@ -106,6 +112,7 @@ def test_export_pytest_writes_a_file_pytest_runs_on_saved_traces(rated, tmp_path
     assert len(verdicts) == 10 and verdicts == {t: results[t] for t in verdicts}
 
 
+@pytest.mark.slow
 def test_matrix_and_jobs_list_as_json(rated):
     cli = rated["cli"]
     matrix = cli.json("matrix", rated["eval_set"])
@@ -159,6 +166,7 @@ def test_every_command_has_help(cli):
         assert run.returncode == 0 and "Usage: iofold " + name in run.stdout, name
 
 
+@pytest.mark.slow
 def test_run_active_over_fresh_traces_as_the_ci_recipe_does(rated):
     cli = rated["cli"]
     report = cli.json("run", "--active", "--from", "2025-01-01T00:00:00Z", "--fail-under", "0")

@@ -106,3 +106,13 @@ def test_review_rates_with_single_keys_in_a_terminal(cli):
     ratings = {f.trace_id: (f.rating, f.notes) for f in client.feedback(eval_set)}
     assert ratings == {first: ("positive", ""), second: ("neutral", "checked twice")}
     assert third not in ratings and len({first, second, third}) == 3
+
+
+def test_a_job_shows_a_progress_bar_in_a_terminal(cli):
+    write_demo_file(cli.home / "t.jsonl.gz", 5, seed=6)
+    term = Terminal([sys.executable, "-m", "iofold", "upload", "t.jsonl.gz"],
+                    cli.env(TERM="xterm", COLUMNS="120", NO_COLOR="1"), cli.home)
+    term.expect(r"upload t\.jsonl\.gz\s+━+")
+    term.expect(r"100%.*succeeded")
+    term.expect(r"job job_\w+ succeeded: .*imported 5")
+    assert term.wait() == 0
