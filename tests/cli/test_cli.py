@@ -14,8 +14,6 @@ import pytest
 from tests.cli.conftest import new_cli, write_demo_file
 
 
-
-
 @pytest.fixture(scope="module")
 def rated(served_api, tmp_path_factory):
     """A workspace with 30 uploaded demo traces, an eval set with 16 of them rated, and an offline eval."""
