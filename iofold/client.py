@@ -250,7 +250,11 @@ class Client:
                                 CreateUploadRequest(format=format, filename=name[:255], content_encoding="gzip"))
             self._send(self._bare, ticket.method, ticket.put_url, content=stream,
                        headers={**ticket.headers, "Content-Length": str(size)})
-            return self._call(JobAccepted, "POST", ticket.import_path)
+            return self.import_upload(ticket.upload_id)
+
+    def import_upload(self, upload_id: str) -> JobAccepted:
+        """Start importing a file PUT to its presigned URL (a second call returns the same job)."""
+        return self._call(JobAccepted, "POST", f"/traces/uploads/{upload_id}/import")
 
     def _call_upload(self, body: bytes, format: str) -> JobAccepted:
         response = self._request("POST", "/traces/upload", params={"format": format}, content=body,

@@ -178,3 +178,26 @@ def test_run_active_over_fresh_traces_as_the_ci_recipe_does(rated):
 def test_run_active_with_no_active_eval_fails_the_gate_unless_empty_is_allowed(cli):
     assert cli("run", "--active", "--fail-under", "0.9").returncode == 1
     assert cli("run", "--active", "--fail-under", "0.9", "--allow-empty").returncode == 0
+
+
+def test_a_file_past_the_limit_goes_through_the_presigned_url_to_storage(cli):
+    import httpx
+
+    from iofold import Client
+
+    seen = []
+
+    class Recording(httpx.HTTPTransport):
+        def handle_request(self, request):
+            seen.append((request.method, request.url.host, request.url.path))
+            return super().handle_request(request)
+
+    cases = write_demo_file(cli.home / "big.jsonl", 8, seed=12)
+    with Client(cli.api_url, cli.api_key, transport=Recording(), presign_over=1024) as client:
+        job = client.wait(client.upload(cli.home / "big.jsonl"), check=True)
+        external = {t.source.external_id for t in client.traces()}
+    assert job.result["imported"] == 8 and external == {c.trace["id"] for c in cases}
+    api_path = httpx.URL(cli.api_url).path
+    assert [(m, p) for m, _, p in seen[:1]] == [("POST", f"{api_path}/traces/uploads")]
+    assert seen[1][0] == "PUT" and not seen[1][2].startswith(api_path)
+    assert seen[2][:1] == ("POST",) and seen[2][2].endswith("/import")

@@ -250,3 +250,19 @@ def test_importing_the_client_loads_no_aws_or_server_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=config.Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_every_api_route_has_a_client_method():
+    """Each route of the API is called somewhere in iofold/client.py (a new route needs a method)."""
+    import re
+
+    from app import api as registry
+
+    source = (config.Path(__file__).resolve().parents[2] / "iofold" / "client.py").read_text()
+    called = {(m, re.sub(r"\{[^}]*\}", "{}", p)) for m, p in re.findall(
+        r'"(GET|POST|PUT|PATCH|DELETE)", f?"(/[^"?]*)"', source)}
+    called |= {("GET", re.sub(r"\{[^}]*\}", "{}", p)) for p in re.findall(r'_get\(\w+, f?"(/[^"?]*)"', source)}
+    called |= {("GET", re.sub(r"\{[^}]*\}", "{}", p)) for p in re.findall(r'paginate\(\w+, f?"(/[^"?]*)"', source)}
+    missing = [(r.method, r.path) for r in registry.routes
+               if (r.method, re.sub(r"\{[^}]*\}", "{}", r.path.removeprefix("/v1"))) not in called]
+    assert missing == []
