@@ -289,7 +289,8 @@ def review(state: State, eval_set: str, limit: int) -> None:
     """
     from iofold.review import Reviewer
 
-    summary = Reviewer(state.client, eval_set, console=out).run(limit=limit)
+    # with --json the screen goes to stderr, so stdout holds only the summary
+    summary = Reviewer(state.client, eval_set, console=err if state.as_json else out).run(limit=limit)
     if state.as_json:
         emit_json(summary)
 

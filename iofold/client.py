@@ -72,8 +72,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, when.timestamp() - time.time()) if when else None
 
 
+def _request_model(model: type[M], **fields: Any) -> M:
+    """A request model as given, unvalidated: the API validates it and answers a ValidationError with details."""
+    return model.model_construct(**fields)
+
+
 def _body(model: BaseModel) -> dict:
-    return model.model_dump(mode="json", exclude_unset=True)
+    return model.model_dump(mode="json", exclude_unset=True, warnings=False)
 
 
 class Client:
@@ -187,7 +192,8 @@ class Client:
 
     def create_api_key(self, label: str, role: str = "member") -> CreatedApiKey:
         """A new key of this workspace; ``.key`` is shown once."""
-        return self._call(CreatedApiKey, "POST", "/api-keys", CreateApiKeyRequest(label=label, role=role))
+        req = _request_model(CreateApiKeyRequest, label=label, role=role)
+        return self._call(CreatedApiKey, "POST", "/api-keys", req)
 
     def api_keys(self) -> Iterator[ApiKey]:
         """The workspace's keys (never the secrets)."""
@@ -201,8 +207,8 @@ class Client:
     def create_integration(self, platform: str, name: str, base_url: str, credentials: dict[str, str],
                            **extra: Any) -> Integration:
         """Connect a source (langfuse, langsmith, openai); credentials are never returned."""
-        req = CreateIntegrationRequest(platform=platform, name=name, base_url=base_url, credentials=credentials,
-                                       **extra)
+        req = _request_model(CreateIntegrationRequest, platform=platform, name=name, base_url=base_url,
+                             credentials=credentials, **extra)
         return self._call(Integration, "POST", "/integrations", req)
 
     def integrations(self) -> Iterator[Integration]:
@@ -221,8 +227,8 @@ class Client:
     def put_schedule(self, integration_id: str, expression: str, *, filters: dict | None = None,
                      run_active_evals: bool = False) -> Integration:
         """Import on ``rate(…)``/``cron(…)``, optionally running every active eval on the new traces."""
-        req = ScheduleRequest(expression=expression, filters=ImportFilters(**(filters or {})),
-                              run_active_evals=run_active_evals)
+        req = _request_model(ScheduleRequest, expression=expression, run_active_evals=run_active_evals,
+                             filters=_request_model(ImportFilters, **(filters or {})))
         return self._call(Integration, "PUT", f"/integrations/{integration_id}/schedule", req)
 
     def delete_schedule(self, integration_id: str) -> None:
@@ -232,7 +238,8 @@ class Client:
 
     def import_traces(self, integration_id: str, **filters: Any) -> JobAccepted:
         """Start importing from an integration (filters as ImportFilters: from_timestamp, tags, limit …)."""
-        req = ImportRequest(integration_id=integration_id, filters=ImportFilters(**filters))
+        req = _request_model(ImportRequest, integration_id=integration_id,
+                             filters=_request_model(ImportFilters, **filters))
         return self._call(JobAccepted, "POST", "/traces/import", req)
 
     def upload(self, file: str | Path | bytes, format: UploadFormat = "langfuse", *,
@@ -247,7 +254,8 @@ class Client:
             if size <= self.presign_over:
                 return self._call_upload(stream.read(), format)
             ticket = self._call(UploadTicket, "POST", "/traces/uploads",
-                                CreateUploadRequest(format=format, filename=name[:255], content_encoding="gzip"))
+                                _request_model(CreateUploadRequest, format=format, filename=name[:255],
+                                               content_encoding="gzip"))
             self._send(self._bare, ticket.method, ticket.put_url, content=stream,
                        headers={**ticket.headers, "Content-Length": str(size)})
             return self.import_upload(ticket.upload_id)
@@ -281,7 +289,7 @@ class Client:
 
     def create_eval_set(self, name: str, *, description: str = "", criteria: str = "",
                         **extra: Any) -> EvalSetDetail:
-        req = CreateEvalSetRequest(name=name, description=description, criteria=criteria, **extra)
+        req = _request_model(CreateEvalSetRequest, name=name, description=description, criteria=criteria, **extra)
         return self._call(EvalSetDetail, "POST", "/eval-sets", req)
 
     def eval_sets(self) -> Iterator[EvalSet]:
@@ -292,7 +300,8 @@ class Client:
         return self._get(EvalSetDetail, f"/eval-sets/{eval_set_id}")
 
     def update_eval_set(self, eval_set_id: str, **fields: Any) -> EvalSetDetail:
-        return self._call(EvalSetDetail, "PATCH", f"/eval-sets/{eval_set_id}", UpdateEvalSetRequest(**fields))
+        req = _request_model(UpdateEvalSetRequest, **fields)
+        return self._call(EvalSetDetail, "PATCH", f"/eval-sets/{eval_set_id}", req)
 
     def delete_eval_set(self, eval_set_id: str) -> None:
         self._request("DELETE", f"/eval-sets/{eval_set_id}")
@@ -301,7 +310,7 @@ class Client:
              notes: str = "") -> Feedback:
         """Rate a trace in a set (upsert; the history is kept)."""
         return self._call(Feedback, "PUT", f"/eval-sets/{eval_set_id}/feedback/{trace_id}",
-                          RateRequest(rating=rating, notes=notes))
+                          _request_model(RateRequest, rating=rating, notes=notes))
 
     def feedback(self, eval_set_id: str) -> Iterator[Feedback]:
         return self.paginate(Feedback, f"/eval-sets/{eval_set_id}/feedback")
@@ -321,7 +330,8 @@ class Client:
         """Start writing an eval from the set's ratings; the job's result names the new version."""
         fields = {k: v for k, v in dict(generator=generator, model=model, candidates=candidates,
                                         instructions=instructions).items() if v is not None}
-        return self._call(JobAccepted, "POST", f"/eval-sets/{eval_set_id}/generate", GenerateRequest(**fields))
+        req = _request_model(GenerateRequest, **fields)
+        return self._call(JobAccepted, "POST", f"/eval-sets/{eval_set_id}/generate", req)
 
     def evals(self, eval_set_id: str) -> Iterator[EvalVersion]:
         """The set's eval versions."""
@@ -336,7 +346,7 @@ class Client:
 
     def refine(self, eval_id: str, **fields: Any) -> JobAccepted:
         """Start a new version trained on the originals plus the contradictions."""
-        return self._call(JobAccepted, "POST", f"/evals/{eval_id}/refine", RefineRequest(**fields))
+        return self._call(JobAccepted, "POST", f"/evals/{eval_id}/refine", _request_model(RefineRequest, **fields))
 
     def activate(self, eval_id: str) -> EvalVersion:
         """Make this the set's active version (an older one: rollback)."""
@@ -364,7 +374,7 @@ class Client:
             fields["trace_ids"] = trace_ids
         if filters is not None:
             fields["filters"] = filters
-        return self._call(JobAccepted, "POST", f"/evals/{eval_id}/execute", ExecuteRequest(**fields))
+        return self._call(JobAccepted, "POST", f"/evals/{eval_id}/execute", _request_model(ExecuteRequest, **fields))
 
     def executions(self, eval_id: str) -> Iterator[Execution]:
         """Every stored result of a version."""

@@ -201,3 +201,18 @@ def test_a_file_past_the_limit_goes_through_the_presigned_url_to_storage(cli):
     assert [(m, p) for m, _, p in seen[:1]] == [("POST", f"{api_path}/traces/uploads")]
     assert seen[1][0] == "PUT" and not seen[1][2].startswith(api_path)
     assert seen[2][:1] == ("POST",) and seen[2][2].endswith("/import")
+
+
+@pytest.mark.slow
+def test_schedule_and_import_drive_an_integration(cli):
+    integration = cli.client.create_integration("langfuse", "Unreachable", "http://127.0.0.1:9/",
+                                                {"public_key": "pk", "secret_key": "sk"}).id
+    scheduled = cli.json("schedule", integration, "rate(1 hour)", "--run-active-evals")
+    assert scheduled["schedule"]["expression"] == "rate(1 hour)" and scheduled["schedule"]["run_active_evals"] is True
+    assert cli.json("schedule", integration)["schedule"]["expression"] == "rate(1 hour)"
+    assert cli("schedule", integration, "--delete").returncode == 0
+    assert cli.json("schedule", integration)["schedule"] is None
+    assert cli("schedule", integration, "every tuesday").returncode == 3
+    # nothing listens there: the import job fails, and the CLI says so with exit 3
+    failed = cli("import", integration, "--limit", "5")
+    assert failed.returncode == 3 and "failed" in failed.stderr

@@ -30,8 +30,8 @@ def _client(handler, **kw) -> tuple[Client, list[float]]:
 
 
 def _job(status: str = "succeeded", progress: int = 100, **extra) -> dict:
-    return {"id": "job_1", "type": "execute", "status": status, "progress": progress, "created_at": "2026-01-01T00:00:00Z",
-            **extra}
+    return {"id": "job_1", "type": "execute", "status": status, "progress": progress,
+            "created_at": "2026-01-01T00:00:00Z", **extra}
 
 
 @pytest.mark.parametrize("status, code, cls", [
@@ -158,7 +158,8 @@ def test_large_uploads_go_to_the_presigned_url_without_the_api_key(tmp_path):
     def handler(request):
         seen.append((request.method, request.url.path, request.headers.get("authorization"), request.content))
         if request.url.path == "/v1/traces/uploads":
-            assert json.loads(request.content) == {"format": "otlp", "filename": "big.jsonl", "content_encoding": "gzip"}
+            assert json.loads(request.content) == {"format": "otlp", "filename": "big.jsonl",
+                                                   "content_encoding": "gzip"}
             return httpx.Response(201, json={
                 "upload_id": "up_1", "put_url": "http://s3.test/bucket/up_1?X-Amz-Signature=abc", "method": "PUT",
                 "headers": {"Content-Type": "application/gzip"}, "expires_at": "t", "max_bytes": 10 ** 9,
@@ -246,7 +247,8 @@ def test_importing_the_client_loads_no_aws_or_server_code():
     import sys
 
     code = ("import sys, iofold, iofold.cli, iofold.review; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'chalice', 'anthropic', 'app'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'chalice', 'anthropic', "
+            "'app'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=config.Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
@@ -266,3 +268,18 @@ def test_every_api_route_has_a_client_method():
     missing = [(r.method, r.path) for r in registry.routes
                if (r.method, re.sub(r"\{[^}]*\}", "{}", r.path.removeprefix("/v1"))) not in called]
     assert missing == []
+
+
+def test_requests_are_checked_by_the_api_not_before_sending():
+    """A bad value reaches the API, so the caller gets its ValidationError with details, as from the CLI."""
+    sent = []
+
+    def handler(request):
+        sent.append(json.loads(request.content))
+        return _error(400, "VALIDATION_ERROR", "invalid schedule expression", [{"field": "expression"}])
+
+    client, _ = _client(handler)
+    with pytest.raises(ValidationError) as caught:
+        client.put_schedule("int_1", "every tuesday")
+    assert sent == [{"expression": "every tuesday", "run_active_evals": False, "filters": {}}]
+    assert caught.value.details == [{"field": "expression"}]
