@@ -418,10 +418,9 @@ def run(state: State, eval_: str | None, active: bool, trace_ids: tuple[str, ...
 def matrix(state: State, eval_set: str, eval_ids: tuple[str, ...], filter_: str, rating: str | None,
            limit: int) -> None:
     """Rated traces against eval versions: where each version agrees with the human."""
-    page = state.client.matrix(eval_set, eval_ids=list(eval_ids) or None, filter=filter_, rating=rating,
-                               limit=min(limit, 200))
-    rows = list(islice(state.client.matrix_rows(eval_set, eval_ids=list(eval_ids) or None, filter=filter_,
-                                                rating=rating, limit=min(limit, 200)), limit))
+    query = {"eval_ids": list(eval_ids) or None, "filter": filter_, "rating": rating, "limit": min(limit, 200)}
+    page = state.client.matrix(eval_set, **query)
+    rows = list(islice(state.client.matrix_rows(eval_set, first=page, **query), limit))
     if state.as_json:
         return emit_json({**page.model_dump(mode="json"), "rows": _plain(rows)})
     out.print(_table(["eval", "version", "status", "n", "accuracy", "kappa"], [

@@ -392,9 +392,9 @@ class Client:
                          filter=filter, rating=rating, stats=stats, cursor=cursor, limit=limit,
                          **{("from" if k == "from_" else k): v for k, v in more.items()})
 
-    def matrix_rows(self, eval_set_id: str, **query: Any) -> Iterator[MatrixRow]:
-        """Every matrix row across pages (stats are only fetched once)."""
-        page = self.matrix(eval_set_id, **query)
+    def matrix_rows(self, eval_set_id: str, *, first: Matrix | None = None, **query: Any) -> Iterator[MatrixRow]:
+        """Every matrix row across pages, from ``first`` if already fetched (stats are only fetched once)."""
+        page = first or self.matrix(eval_set_id, **query)
         while True:
             yield from page.rows
             if not page.next_cursor:

@@ -283,3 +283,23 @@ def test_requests_are_checked_by_the_api_not_before_sending():
         client.put_schedule("int_1", "every tuesday")
     assert sent == [{"expression": "every tuesday", "run_active_evals": False, "filters": {}}]
     assert caught.value.details == [{"field": "expression"}]
+
+
+def test_matrix_rows_follow_cursors_and_ask_for_stats_once():
+    queries = []
+
+    def row(n: int) -> dict:
+        return {"trace_id": f"tr_{n}", "trace": None, "human": {"rating": "positive"}, "results": {}}
+
+    def handler(request):
+        queries.append(dict(request.url.params))
+        cursor = request.url.params.get("cursor")
+        rows, nxt = ([row(1), row(2)], "c1") if cursor is None else ([row(3)], None)
+        return httpx.Response(200, json={"evals": [], "rows": rows, "stats": {}, "next_cursor": nxt})
+
+    client, _ = _client(handler)
+    first = client.matrix("es_1", filter="contradictions", limit=2)
+    assert [r.trace_id for r in client.matrix_rows("es_1", first=first, filter="contradictions", limit=2)] == [
+        "tr_1", "tr_2", "tr_3"]
+    assert queries == [{"filter": "contradictions", "limit": "2"},
+                       {"filter": "contradictions", "limit": "2", "stats": "none", "cursor": "c1"}]
