@@ -286,11 +286,14 @@ def review(state: State, eval_set: str, limit: int) -> None:
     \b
     1 good (positive)   2 bad (negative)   3 unsure (neutral)
     n notes for the next rating   s skip   u undo the last rating   q quit   ? help
+
+    Without a terminal, keys are read from standard input: printf '12s' | iofold review es_…
     """
-    from iofold.review import Reviewer
+    from iofold.review import KeyReader, Reviewer
 
     # with --json the screen goes to stderr, so stdout holds only the summary
-    summary = Reviewer(state.client, eval_set, console=err if state.as_json else out).run(limit=limit)
+    with KeyReader() as keys:
+        summary = Reviewer(state.client, eval_set, console=err if state.as_json else out, keys=keys).run(limit=limit)
     if state.as_json:
         emit_json(summary)
 

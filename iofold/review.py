@@ -7,7 +7,11 @@ errors), then a key is read: 1 good, 2 bad, 3 unsure, n notes, s skip, u undo, q
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+import sys
+import termios
+import tty
+from typing import IO, Any
 
 import click
 from rich.console import Console, Group
@@ -62,14 +66,53 @@ def render_trace(trace: Any) -> Group:
     return Group(*parts)
 
 
+class KeyReader:
+    """Single keys from the terminal, which stays in cbreak mode for the whole session: keys typed
+    while the next trace loads are kept (switching to raw mode per key flushes them). Without a
+    terminal, keys are read from the input stream as they come (``printf 12s | iofold review …``)."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        self.stream = stream or sys.stdin
+        self.fd = self.stream.fileno() if self.stream.isatty() else None
+        self._saved: list | None = None
+
+    def __enter__(self) -> "KeyReader":
+        if self.fd is not None:
+            self._saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+    def key(self) -> str:
+        """The next key ('q' at the end of the input)."""
+        if self.fd is None:
+            return self.stream.read(1) or "q"
+        data = os.read(self.fd, 1)
+        return data.decode(errors="replace") if data else "q"
+
+    def line(self, prompt: str) -> str:
+        """A line typed in the terminal's normal (echoing, editable) mode."""
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSANOW, self._saved)
+        try:
+            if self.fd is None:
+                click.echo(f"{prompt}: ", nl=False, err=True)
+                return self.stream.readline().rstrip("\n")
+            return click.prompt(prompt, default="", show_default=False)
+        finally:
+            if self._saved is not None:
+                tty.setcbreak(self.fd, termios.TCSANOW)
+
+
 class Reviewer:
     """The review loop over one eval set's queue."""
 
-    def __init__(self, client: Client, eval_set_id: str, *, console: Console,
-                 read_key: Any = click.getchar, read_line: Any = None):
+    def __init__(self, client: Client, eval_set_id: str, *, console: Console, keys: KeyReader):
         self.client, self.eval_set_id, self.console = client, eval_set_id, console
-        self.read_key = read_key
-        self.read_line = read_line or (lambda prompt: click.prompt(prompt, default="", show_default=False))
+        self.read_key, self.read_line = keys.key, keys.line
         self.rated: list[tuple[str, str]] = []  # (trace id, rating) made in this session, for undo
         self.skipped: set[str] = set()
         self.actions: list[dict] = []
