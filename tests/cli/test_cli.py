@@ -155,13 +155,19 @@ def test_login_checks_the_key_and_stores_it_privately_for_later_commands(cli):
 
 
 def test_every_command_has_help(cli):
+    from click.testing import CliRunner
+
+    from iofold.cli import cli as group
+
     top = cli("--help")
-    assert top.returncode == 0
+    assert top.returncode == 0 and "Exit codes" in top.stdout
+    runner = CliRunner()
     for name in ("login", "upload", "import", "traces", "review", "generate", "run", "matrix", "export", "jobs",
-                 "schedule", "rate", "eval-sets"):
-        assert name in top.stdout
-        run = cli(name, "--help")
-        assert run.returncode == 0 and "Usage: iofold " + name in run.stdout, name
+                 "schedule", "rate", "eval-sets", "eval-sets list", "eval-sets create"):
+        assert name.split()[0] in top.stdout
+        shown = runner.invoke(group, [*name.split(), "--help"], prog_name="iofold")
+        assert shown.exit_code == 0 and f"Usage: iofold {name}" in shown.output, name
+        assert "--json" in shown.output or name == "eval-sets", name
 
 
 @pytest.mark.slow
