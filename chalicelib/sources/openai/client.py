@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from chalicelib.errors import SourceError
 from chalicelib.sources.common import pack_cursor, unpack_cursor
-from chalicelib.sources.http import RequestFailed, Retrier
+from chalicelib.sources.http import RequestFailed, Retrier, json_object
 from chalicelib.sources.models import ImportFilters, SourceFailure, SourcePage
 
 LIST_LIMIT = 100
@@ -105,7 +106,7 @@ class OpenAIClient:
         return [c for c in self._all("/v1/chat/completions", params) if _in_window(c, filters)]
 
     def _messages(self, completion_id: str) -> list[dict[str, Any]]:
-        return self._all(f"/v1/chat/completions/{completion_id}/messages", [("order", "asc")])
+        return self._all(f"/v1/chat/completions/{quote(completion_id, safe='')}/messages", [("order", "asc")])
 
     def _all(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -125,13 +126,7 @@ class OpenAIClient:
         url = self.base_url + path
         response = self._retrier.send(lambda: self._http.get(url, params=params, headers=self._headers),
                                       what=f"GET {path}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise RequestFailed(f"invalid JSON in HTTP {response.status_code} response") from exc
-        if not isinstance(answer, dict):
-            raise RequestFailed(f"response is a JSON {type(answer).__name__}, expected an object")
-        return answer
+        return json_object(response)
 
 
 def _metadata_params(filters: ImportFilters) -> list[tuple[str, str]]:
