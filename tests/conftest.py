@@ -213,27 +213,3 @@ def api(http) -> Api:
 def other(http) -> Api:
     """An owner of a second, unrelated workspace."""
     return new_workspace(http, "other")
-
-
-@pytest.fixture(scope="session")
-def served_api(stack) -> Iterator[str]:
-    """The API over real HTTP on a free loopback port (Chalice's local server, as `make dev` runs it); its URL."""
-    import socket
-    import time
-
-    import httpx
-
-    from app import app
-    from infra.local.dev import start_api_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = start_api_server(app, port)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 10
-    while httpx.get(f"{url}/health", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "the API did not come up"
-        time.sleep(0.1)
-    yield url
-    server.shutdown()

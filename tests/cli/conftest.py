@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +74,28 @@ def write_demo_file(path: Path, n: int, seed: int) -> list:
 def cli(served_api, tmp_path) -> Cli:
     """A CLI signed in to a fresh workspace."""
     return new_cli(served_api, tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def served_api(stack) -> Iterator[str]:
+    """The API over real HTTP on a free loopback port (Chalice's local server, as `make dev` runs it), one for
+    the session's CLI tests; its URL."""
+    import socket
+    import time
+
+    import httpx
+
+    from app import app
+    from infra.local.dev import start_api_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_api_server(app, port)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{url}/health", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "the API did not come up"
+        time.sleep(0.1)
+    yield url
+    server.shutdown()

@@ -22,9 +22,20 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.cont
 
 
 @pytest.fixture(scope="module")
-def served(served_api):
-    created = httpx.post(f"{served_api}/workspaces", json={"name": "fuzz"}).json()
-    return served_api.removesuffix("/v1"), created["api_key"]
+def served(stack):
+    import socket
+
+    from app import app
+    from infra.local.dev import start_api_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_api_server(app, port)
+    base = f"http://127.0.0.1:{port}"
+    created = httpx.post(f"{base}/v1/workspaces", json={"name": "fuzz"}).json()
+    yield base, created["api_key"]
+    server.shutdown()
 
 
 @pytest.fixture(scope="module")
