@@ -8,10 +8,12 @@ STAGE ?= dev
 
 .PHONY: install browser dev test test-fast bench lint package deploy rehearse clean screenshots
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# the client and CLI: puts `iofold` in $(BIN); its dependencies are pinned above, nothing is fetched
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed

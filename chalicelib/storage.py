@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
-from typing import Any, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field
 
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.jsonlimits import loads_bounded
+from chalicelib.paging import Page  # noqa: F401  (re-exported: repositories return pages)
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -20,13 +20,6 @@ MAX_LIMIT = 200
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list: ``next_cursor`` is null on the last page."""
-
-    items: list[T]
-    next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
 
 
 def encode_cursor(last_key: dict | None) -> str | None:

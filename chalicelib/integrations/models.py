@@ -14,7 +14,7 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "langsmith": ("api_key",),
     "openai": ("api_key",),
 }
-SUPPORTED_PLATFORMS = ("langfuse", "langsmith")
+SUPPORTED_PLATFORMS = ("langfuse", "langsmith", "openai")
 
 
 class CreateIntegrationRequest(BaseModel):
@@ -26,6 +26,9 @@ class CreateIntegrationRequest(BaseModel):
     mode: Literal["v1", "v2"] = Field(default="v1", description="langfuse: v1 trace endpoints or v2 cursor observations")
     project: str | None = Field(default=None, min_length=1, max_length=200,
                                 description="langsmith: project (session) name or id; every project of the key when omitted")
+    group_by: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$",
+                                 description="openai: the metadata key whose value groups stored completions into "
+                                             "one trace; one completion per trace when omitted")
 
     @model_validator(mode="after")
     def _check_credentials(self) -> "CreateIntegrationRequest":
@@ -44,6 +47,7 @@ class Integration(BaseModel):
     base_url: str
     mode: str = "v1"
     project: str | None = Field(default=None, description="langsmith: the project read, if limited to one")
+    group_by: str | None = Field(default=None, description="openai: the metadata key grouping completions into traces")
     status: Literal["new", "ok", "error"] = "new"
     status_detail: str | None = None
     last_sync_at: str | None = None

@@ -17,6 +17,7 @@ from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.sources.addresses import AddressRefused
 from chalicelib.sources.langfuse.client import LangfuseClient
 from chalicelib.sources.langsmith.client import LangSmithClient
+from chalicelib.sources.openai.client import OpenAIClient
 from chalicelib.sources.models import SourceAuthError, SourceSettingsError, TransientSourceError
 from chalicelib.storage import Page
 from chalicelib.timeutil import now_iso
@@ -42,7 +43,7 @@ def create_integration(caller: Caller, req: CreateIntegrationRequest, *, repo: I
     except AddressRefused as exc:
         raise Unprocessable(f"base_url refused: {exc.message}", [{"field": "base_url", "reason": exc.message}]) from exc
     integration = Integration(id=new_id("int"), platform=req.platform, name=req.name,
-                              base_url=base_url, mode=req.mode, project=req.project,
+                              base_url=base_url, mode=req.mode, project=req.project, group_by=req.group_by,
                               created_at=now_iso())
     envelope = crypto.encrypt_credentials(req.credentials, workspace_id=caller.workspace_id,
                                           integration_id=integration.id, kms=keyring.kms, key_id=keyring.key_id)
@@ -58,7 +59,7 @@ def list_integrations(caller: Caller, *, limit: int, cursor: str | None,
 
 def open_source(workspace_id: str, integration_id: str, *, repo: IntegrationRepository, keyring: Keyring,
                 http: httpx.Client, max_attempts: int,
-                sleep: Callable[[float], None] | None = None) -> LangfuseClient | LangSmithClient:
+                sleep: Callable[[float], None] | None = None) -> LangfuseClient | LangSmithClient | OpenAIClient:
     """A client for the integration's source, with its credentials decrypted (tasks only)."""
     integration = repo.get(workspace_id, integration_id)
     creds = crypto.decrypt_credentials(repo.get_envelope(workspace_id, integration_id), workspace_id=workspace_id,
@@ -68,6 +69,8 @@ def open_source(workspace_id: str, integration_id: str, *, repo: IntegrationRepo
         kwargs["sleep"] = sleep
     if integration.platform == "langsmith":
         return LangSmithClient(integration.base_url, creds["api_key"], project=integration.project, **kwargs)
+    if integration.platform == "openai":
+        return OpenAIClient(integration.base_url, creds["api_key"], group_by=integration.group_by, **kwargs)
     return LangfuseClient(integration.base_url, creds["public_key"], creds["secret_key"], mode=integration.mode, **kwargs)
 
 

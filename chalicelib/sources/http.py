@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import random
 from collections.abc import Callable
+from typing import Any
 from datetime import datetime, timezone
 
 import httpx
@@ -97,3 +98,14 @@ class Retrier:
     def backoff(self, attempt: int) -> float:
         ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** (attempt - 1)))
         return ceiling * (0.5 + 0.5 * self.rng.random())
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """A response's JSON object body; RequestFailed for invalid JSON or another JSON type."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise RequestFailed(f"invalid JSON in HTTP {response.status_code} response") from exc
+    if not isinstance(body, dict):
+        raise RequestFailed(f"response is a JSON {type(body).__name__}, expected an object")
+    return body

@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.ids import ObjectId
+from chalicelib.sources.models import ImportFilters
+
 StepType = Literal["llm", "tool", "retriever", "agent", "chain", "span", "event"]
 Role = Literal["user", "assistant", "system", "tool"]
 
@@ -107,3 +110,38 @@ class UnifiedTrace(_Model):
     steps: list[Step] = Field(default_factory=list)
     stats: TraceStats = Field(default_factory=TraceStats)
     error: str | None = None
+
+
+# --- requests and responses of the trace routes (no storage imports: the Python client uses them too)
+
+UploadFormat = Literal["langfuse", "unified", "otlp"]
+
+
+class ImportRequest(BaseModel):
+    """POST /v1/traces/import: which integration, and which of its traces."""
+
+    model_config = ConfigDict(extra="forbid")
+    integration_id: ObjectId
+    filters: ImportFilters = Field(default_factory=ImportFilters)
+
+
+class CreateUploadRequest(BaseModel):
+    """A file to send straight to S3 (past the API's 6 MB request limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: UploadFormat = Field(description="what each line holds: langfuse, unified or otlp")
+    filename: str = Field(default="upload.jsonl", min_length=1, max_length=255, description="for your records")
+    content_encoding: Literal["gzip", "identity"] | None = Field(
+        default=None, description="gzip files are detected by their content either way")
+
+
+class UploadTicket(BaseModel):
+    """Where and how to PUT the file, then how to import it."""
+
+    upload_id: str
+    put_url: str = Field(description="presigned S3 URL: PUT the file's bytes here")
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str] = Field(description="headers to send with the PUT")
+    expires_at: str = Field(description="the put_url stops working after this time")
+    max_bytes: int = Field(description="largest accepted file (after decompression too)")
+    import_path: str = Field(description="POST here once the PUT succeeded: starts the import job")

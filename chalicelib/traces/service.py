@@ -6,31 +6,25 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from chalicelib.auth.models import Caller
 from chalicelib.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
-from chalicelib.ids import ObjectId, new_id
+from chalicelib.ids import new_id
 from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.sources.models import ImportFilters
 from chalicelib.storage import Page
 from chalicelib.timeutil import format_iso
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.summary import TraceSummary
-from chalicelib.traces.uploads import GZIP_MAGIC, CreateUploadRequest, UploadFormat, UploadStore, UploadTicket
+from chalicelib.traces.models import CreateUploadRequest, ImportRequest, UploadFormat, UploadTicket
+from chalicelib.traces.uploads import GZIP_MAGIC, UploadStore
 
-__all__ = ["CreateUploadRequest", "UploadTicket"]
+__all__ = ["CreateUploadRequest", "ImportRequest", "UploadTicket"]
 
 UPLOAD_ID = re.compile(r"up_[0-9a-f]{20}")
-
-
-class ImportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    integration_id: ObjectId
-    filters: ImportFilters = Field(default_factory=ImportFilters)
 
 
 TRACE_PLATFORMS = ("langfuse", "langsmith", "openai", "otlp", "upload")

@@ -17,6 +17,7 @@ from chalicelib.ids import trace_id_for
 from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
 from chalicelib.sources.langsmith.normalize import normalize_langsmith_trace
+from chalicelib.sources.openai.normalize import normalize_openai_trace
 from chalicelib.sources.models import SourcePage
 from chalicelib.sources.otlp import normalize_otlp_trace
 from chalicelib.timeutil import now_iso
@@ -101,6 +102,8 @@ def _normalize(raw: Any, *, fmt: str, integration_id: str | None) -> UnifiedTrac
         return normalize_otlp_trace(raw, integration_id=integration_id)
     if fmt == "langsmith":
         return normalize_langsmith_trace(raw, integration_id=integration_id)
+    if fmt == "openai":
+        return normalize_openai_trace(raw, integration_id=integration_id)
     if "id" not in raw:
         raise ValueError("a Langfuse trace needs an 'id'")
     return normalize_langfuse_trace(raw, integration_id=integration_id)

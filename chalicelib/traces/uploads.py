@@ -18,19 +18,19 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from chalicelib.errors import NotFound
 from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
 from chalicelib.sources.models import SourceFailure, SourcePage
 from chalicelib.sources.otlp import group_spans
 from chalicelib.timeutil import format_iso
+from chalicelib.traces.models import UploadFormat, UploadTicket
 from chalicelib.traces.jsonlines import MAX_DEPTH, MAX_LINE_BYTES, Cursor, LineError, iter_lines, parse_line, read_lines
 
-UploadFormat = Literal["langfuse", "unified", "otlp"]
 GZIP_MAGIC = b"\x1f\x8b"
 STREAM_CHUNK = 1024 * 1024
 PART_BYTES = 8 * 1024 * 1024
@@ -42,28 +42,6 @@ _PREPARED_DEPTH = MAX_DEPTH + 8
 class UploadRejected(Exception):
     """The uploaded file as a whole cannot be imported (gone, too large, not gzip after all …);
     its class name is the Step Functions ``errorType`` the import state machine catches."""
-
-
-class CreateUploadRequest(BaseModel):
-    """A file to send straight to S3 (past the API's 6 MB request limit)."""
-
-    model_config = ConfigDict(extra="forbid")
-    format: UploadFormat = Field(description="what each line holds: langfuse, unified or otlp")
-    filename: str = Field(default="upload.jsonl", min_length=1, max_length=255, description="for your records")
-    content_encoding: Literal["gzip", "identity"] | None = Field(
-        default=None, description="gzip files are detected by their content either way")
-
-
-class UploadTicket(BaseModel):
-    """Where and how to PUT the file, then how to import it."""
-
-    upload_id: str
-    put_url: str = Field(description="presigned S3 URL: PUT the file's bytes here")
-    method: Literal["PUT"] = "PUT"
-    headers: dict[str, str] = Field(description="headers to send with the PUT")
-    expires_at: str = Field(description="the put_url stops working after this time")
-    max_bytes: int = Field(description="largest accepted file (after decompression too)")
-    import_path: str = Field(description="POST here once the PUT succeeded: starts the import job")
 
 
 class UploadRecord(BaseModel):

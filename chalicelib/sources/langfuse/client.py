@@ -20,7 +20,7 @@ import httpx
 
 from chalicelib.errors import SourceError
 from chalicelib.sources.common import pack_cursor, unpack_cursor
-from chalicelib.sources.http import RequestFailed, Retrier, iso_utc
+from chalicelib.sources.http import RequestFailed, Retrier, iso_utc, json_object
 from chalicelib.sources.models import (
     ImportFilters,
     SourceAuthError,
@@ -138,7 +138,7 @@ class LangfuseClient:
         """GET with retries on 429/5xx/timeouts; raise typed errors for everything else."""
         url = self.base_url + path
         response = self._retrier.send(lambda: self._http.get(url, params=params, auth=self._auth), what=f"GET {path}")
-        return _json_object(response)
+        return json_object(response)
 
 def observation_from_v2(obs: dict[str, Any]) -> dict[str, Any]:
     """Map a v2 observation (raw-string io, providedModelName, totalCost) to the v1 observation shape."""
@@ -207,16 +207,6 @@ def _decode_cursor(cursor: str | None) -> tuple[int, int]:
     if page < 1 or returned < 0:
         raise SourceError(f"invalid Langfuse page cursor {cursor!r}")
     return page, returned
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise RequestFailed(f"invalid JSON in HTTP {response.status_code} response") from exc
-    if not isinstance(body, dict):
-        raise RequestFailed(f"response is a JSON {type(body).__name__}, expected an object")
-    return body
 
 
 def _quote(segment: str) -> str:

@@ -1,0 +1,3 @@
+from iofold.cli import main
+
+main()
