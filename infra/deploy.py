@@ -373,30 +373,29 @@ def failure_reasons(cfn: Any, stack_name: str, limit: int = 10) -> list[str]:
 
 @dataclass(frozen=True)
 class Probe:
-    """The sandbox function's answer to ``{"action": "probe"}``."""
+    """The sandbox function's answer to ``{"action": "probe"}`` (chalicelib/sandbox/tasks.py): which
+    layers a real child applied (``layers``: name → bool, ``details``: name → words) and ``ok``."""
 
-    available: bool
     ok: bool = False
-    layers: Mapping[str, str] = field(default_factory=dict)
+    layers: Mapping[str, bool] = field(default_factory=dict)
     profile: str | None = None
     detail: str = ""
 
     @property
     def seccomp_on(self) -> bool:
-        return str(self.layers.get("seccomp", "")).startswith("on")
+        return self.layers.get("seccomp") is True
 
 
 def parse_probe(payload: Mapping[str, Any], function_error: str | None) -> Probe:
-    """Read a probe response. A handler that rejects the event as a bad sandbox event (no probe
-    yet) is ``available=False``; any other failure is a probe that ran and failed."""
+    """Read a probe response; a failed invocation is a probe that failed."""
     if function_error:
         kind, message = payload.get("errorType", ""), str(payload.get("errorMessage", "")).split("\n")[0]
-        if kind == "ValidationError" and "bad sandbox event" in message:
-            return Probe(available=False, detail=f"the sandbox handler has no probe ({message[:200]})")
-        return Probe(available=True, ok=False, detail=f"{kind}: {message[:500]}")
+        return Probe(ok=False, detail=f"{kind}: {message[:500]}")
     layers = payload.get("layers") or {}
-    return Probe(available=True, ok=bool(payload.get("ok")), layers={k: str(v) for k, v in layers.items()},
-                 profile=payload.get("profile"), detail=json.dumps(payload)[:500])
+    details = payload.get("details") or {}
+    return Probe(ok=payload.get("ok") is True, layers={k: v is True for k, v in layers.items()},
+                 profile=payload.get("profile"),
+                 detail=str(payload.get("error") or details.get("seccomp") or "")[:500])
 
 
 def probe_sandbox(lambda_client: Any, function_name: str) -> Probe:
@@ -405,16 +404,12 @@ def probe_sandbox(lambda_client: Any, function_name: str) -> Probe:
     return parse_probe(payload, response.get("FunctionError"))
 
 
-def check_probe(probe: Probe, *, require_probe: bool) -> str:
-    """A line describing the probe; DeployError when seccomp is not on (or, if required, no probe)."""
-    if not probe.available:
-        if require_probe:
-            raise DeployError(f"sandbox probe: {probe.detail}")
-        return f"sandbox probe: skipped: {probe.detail}"
+def check_probe(probe: Probe) -> str:
+    """A line describing the probe; DeployError unless seccomp is on (the wall in Lambda, SECURITY.md)."""
     if not probe.ok or not probe.seccomp_on:
         raise DeployError(f"sandbox probe: seccomp is not on in the deployed sandbox "
                           f"(layers {dict(probe.layers)}; {probe.detail}); refusing to run eval code there")
-    return f"sandbox probe: ok (profile {probe.profile}, seccomp {probe.layers.get('seccomp')})"
+    return f"sandbox probe: ok (profile {probe.profile}, seccomp {probe.detail})"
 
 
 def sync_dashboard(s3: Any, bucket: str, files: list[DashboardFile]) -> tuple[int, int]:
@@ -451,7 +446,7 @@ class Result:
 Translate = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None, require_probe: bool = False,
+def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None, 
            log: Callable[[str], None] = print, wait_delay_s: float = 10,
            not_emulated: Iterable[str] = ()) -> Result:
     """Every step after packaging. ``translate`` (the rehearsal) turns the uploaded template into
@@ -472,7 +467,7 @@ def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None, requ
     resources = bootstrap_mod.stack_resources(aws.cloudformation, plan.stack_name)
     notes: list[str] = []
 
-    log(check_probe(probe_sandbox(aws.lambda_, resources[SANDBOX_FUNCTION]), require_probe=require_probe))
+    log(check_probe(probe_sandbox(aws.lambda_, resources[SANDBOX_FUNCTION])))
     boot = bootstrap_mod.bootstrap(aws.dynamodb, aws.dynamodb_client,
                                    bootstrap_mod.tables_from_stack(aws.cloudformation, plan.stack_name))
     log(boot.describe(show_key=False))
@@ -513,8 +508,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default=None, help="default: the AWS CLI/SDK's configured region")
     parser.add_argument("--parameter", action="append", default=[], metavar="Key=Value")
     parser.add_argument("--skip-package", action="store_true", help="use infra/build/<stage>/ as it is")
-    parser.add_argument("--require-probe", action="store_true",
-                        help="fail when the sandbox function has no capability probe")
     args = parser.parse_args(argv)
     session = boto3.session.Session(region_name=args.region)
     if not session.region_name:
@@ -525,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(args.stage, session.region_name, account, overrides=parse_overrides(args.parameter))
         if not args.skip_package:
             package(args.stage)
-        result = deploy(plan, Clients.from_session(session), require_probe=args.require_probe)
+        result = deploy(plan, Clients.from_session(session))
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 1

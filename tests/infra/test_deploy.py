@@ -2,7 +2,6 @@
 (The whole deploy path runs against moto's CloudFormation in tests/infra/test_rehearse.py.)"""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -96,20 +95,20 @@ def test_dashboard_build_writes_the_config_the_dashboard_reads_and_types_every_f
                           for p in deploy.DASHBOARD_SRC.rglob("*") if p.is_file()} | {"config.json"}
 
 
-def test_probe_answers_decide_the_deploy():
-    on = deploy.parse_probe({"ok": True, "layers": {"seccomp": "on (120 syscalls allowed)"}, "profile": "lambda"}, None)
-    assert "seccomp on" in deploy.check_probe(on, require_probe=True)
-    off = deploy.parse_probe({"ok": True, "layers": {"seccomp": "unavailable (no filter)"}, "profile": "lambda"}, None)
+def test_probe_answers_decide_the_deploy(monkeypatch):
+    from chalicelib.sandbox.tasks import run_sandbox
+
+    # the real handler's answer, from a real child under the Lambda profile
+    real = run_sandbox({"action": "probe"}, {"IOFOLD_SANDBOX_PROFILE": "lambda", "IOFOLD_SANDBOX_REQUIRE": "seccomp"})
+    assert "seccomp" in deploy.check_probe(deploy.parse_probe(real, None))
+    off = {**real, "layers": {**real["layers"], "seccomp": False}}
     with pytest.raises(deploy.DeployError, match="seccomp is not on"):
-        deploy.check_probe(off, require_probe=False)
+        deploy.check_probe(deploy.parse_probe(off, None))
+    with pytest.raises(deploy.DeployError, match="seccomp is not on"):
+        deploy.check_probe(deploy.parse_probe({**real, "ok": False}, None))
     failed = deploy.parse_probe({"errorType": "SandboxUnavailable", "errorMessage": "boom"}, "Unhandled")
     with pytest.raises(deploy.DeployError, match="SandboxUnavailable"):
-        deploy.check_probe(failed, require_probe=False)
-    absent = deploy.parse_probe({"errorType": "ValidationError", "errorMessage": "bad sandbox event: code missing"},
-                                "Unhandled")
-    assert "skipped" in deploy.check_probe(absent, require_probe=False)
-    with pytest.raises(deploy.DeployError):
-        deploy.check_probe(absent, require_probe=True)
+        deploy.check_probe(failed)
 
 
 def test_artifacts_upload_once_and_dashboard_sync_sets_types_and_removes_stale(aws, tmp_path):
