@@ -83,6 +83,9 @@ class Settings(BaseModel):
     execute_max_concurrency: int = Field(default=4, ge=1, le=40)
     source_timeout_s: float = Field(default=30.0, gt=0)
     source_max_attempts: int = Field(default=6, ge=1, le=20)
+    otlp_quiet_seconds: int = Field(default=30, ge=0, le=3600,
+                                    description="an OTLP trace is assembled once no span arrived for this long "
+                                                "(or as soon as its root span has ended)")
     log_level: str = "INFO"
     version: str = "0.1.0"
     resources: dict[str, str] = Field(default_factory=dict,
@@ -133,6 +136,7 @@ _ENV = {
     "execute_max_concurrency": "IOFOLD_EXECUTE_MAX_CONCURRENCY",
     "source_timeout_s": "IOFOLD_SOURCE_TIMEOUT_S",
     "source_max_attempts": "IOFOLD_SOURCE_MAX_ATTEMPTS",
+    "otlp_quiet_seconds": "IOFOLD_OTLP_QUIET_SECONDS",
     "log_level": "IOFOLD_LOG_LEVEL",
 }
 

@@ -196,3 +196,15 @@ def run_active_evals(workspace_id: str) -> list[str]:
                 job_ids.append(job.id)
         if not cursor:
             return job_ids
+
+
+def otlp_assemble(event: dict[str, Any]) -> dict[str, Any]:
+    """Assemble received OTLP spans into traces once each trace is quiet or its root has ended."""
+    from datetime import datetime, timezone
+
+    from chalicelib.config import get_settings
+    from chalicelib.otlp.tasks import assemble_ready_traces
+
+    out = assemble_ready_traces(datetime.now(timezone.utc), quiet_seconds=get_settings().otlp_quiet_seconds,
+                                spans=wiring.span_store(), traces=wiring.trace_repo())
+    return out.model_dump(mode="json")

@@ -105,7 +105,10 @@ class Api:
         except IofoldError as exc:
             if exc.status >= 500:
                 logger.exception("request failed")
-            return error_response(exc.status, exc.code, exc.message, exc.details, request_id)
+            response = error_response(exc.status, exc.code, exc.message, exc.details, request_id)
+            if getattr(exc, "retry_after", None):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
             logger.exception("unhandled error")
             return error_response(500, "INTERNAL", "internal error; quote the request id when reporting it", [],

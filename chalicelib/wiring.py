@@ -122,6 +122,13 @@ def _eval_repo(names: tuple[str, ...]):
                           clients.dynamodb_table("eval_sets"))
 
 
+def span_store():
+    """Received OTLP spans in the data bucket (spans/, pending-spans/)."""
+    from chalicelib.otlp.spans import SpanStore
+
+    return SpanStore(bucket())
+
+
 def job_files():
     from chalicelib.jobs.files import JobFiles
 

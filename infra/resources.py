@@ -106,7 +106,10 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
     return json.dumps(doc)
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
-EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import")
+EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import", "otlp_assemble")
+
+# Functions a fixed-rate schedule invokes (an EventBridge rule on AWS, infra/local/scheduler.py locally).
+PERIODIC_FUNCTIONS: dict[str, str] = {"otlp_assemble": "rate(1 minute)"}
 
 
 # --- what each function touches ---------------------------------------------------------
@@ -154,10 +157,11 @@ _JOBS = ("jobs", "job_events")
 _EVALS = ("evals", "executions", "eval_sets")  # the eval repository reads its set too
 _RATINGS = ("eval_sets", "feedback")
 _JOB_FILES = {"jobs/": READ_WRITE}
+_SPANS = {"spans/": READ_WRITE, "pending-spans/": READ_WRITE}  # received OTLP spans (chalicelib/otlp/spans.py)
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
-             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE},
+             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, **_SPANS},
              kms=("kms:GenerateDataKey", "kms:Decrypt"),
              state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True),
     Function("import_page", tables=("traces", "integrations", *_JOBS),
@@ -176,6 +180,7 @@ FUNCTIONS: tuple[Function, ...] = (
              invokes_sandbox=True),
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
     Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
+    Function("otlp_assemble", tables=("traces",), bucket={"traces/": READ_WRITE, **_SPANS}),
     Function("sandbox"),  # untrusted code: no resources at all
 )
 
