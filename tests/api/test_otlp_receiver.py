@@ -229,3 +229,28 @@ def test_a_body_that_inflates_past_the_limit_gets_413(served):
     bomb = gzip.compress(b" " * (get_settings().max_body_bytes + 10))
     response = _post(base, bomb, key=key, **{"Content-Encoding": "gzip"})
     assert response.status_code == 413 and response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_the_readme_example_sends_one_trace_with_the_two_environment_variables(stack, served, tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base, key = served
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Send traces from your agent", 1)[1].split("\n## ", 1)[0]
+    script = tmp_path / "agent.py"
+    script.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"{base}/otlp",
+           "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer%20{key}"}
+    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    trace_id = trace_id_for("upload", run.stdout.strip())
+    assert trace_id in assemble(stack)["assembled"]
+    trace = httpx.get(f"{base}/traces/{trace_id}", headers={"Authorization": f"Bearer {key}"}).json()
+    assert trace["messages"][0] == {**trace["messages"][0], "role": "user", "content": "What is the weather in Paris?"}
+    assert [(c["name"], c["arguments"], c["result"]) for c in trace["tool_calls"]] == [
+        ("get_weather", {"city": "Paris"}, "18C, sunny")]
+    assert trace["output"] == trace["messages"][-1]["content"] == "It is 18C and sunny in Paris."
