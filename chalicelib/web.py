@@ -59,6 +59,7 @@ class RouteSpec:
     summary: str
     query: dict[str, str]
     raw_response: str | None
+    content_types: list[str] | None = None
 
 
 class Api:
@@ -71,7 +72,7 @@ class Api:
     def route(self, path: str, method: str, *, role: Role | None, body: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, summary: str = "", query: dict[str, str] | None = None,
               content_types: list[str] | None = None, raw_response: str | None = None) -> Callable:
-        spec = RouteSpec(path, method, role, body, response, status, summary, query or {}, raw_response)
+        spec = RouteSpec(path, method, role, body, response, status, summary, query or {}, raw_response, content_types)
         self.routes.append(spec)
 
         def decorate(view: Callable) -> Callable:
@@ -133,6 +134,10 @@ class Api:
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs_by_model[r.body]}}}
             elif r.path.endswith("upload"):
                 op["requestBody"] = {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+            elif r.content_types:  # a raw body (OTLP export requests)
+                op["requestBody"] = {"required": True, "content": {
+                    t: {"schema": {"type": "string", "format": "binary"} if t.endswith("protobuf") else {"type": "object"}}
+                    for t in r.content_types}}
             ok: dict[str, Any] = {"description": "OK"}
             if r.raw_response:
                 ok["content"] = {r.raw_response: {"schema": {"type": "string"}}}
