@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 
 import httpx
 import pytest
 
 from chalicelib.ids import trace_id_for
-from tests.unit.sources.test_otlp_payloads import AGENT_TRACE, agent_spans, request
+from tests.conftest import serve_api
+from tests.unit.sources.test_otlp_payloads import agent_spans, request
 
 
 @pytest.fixture(scope="module")
 def served(stack):
-    from app import app
-    from infra.local.dev import start_api_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = start_api_server(app, port)
-    base = f"http://127.0.0.1:{port}/v1"
-    created = httpx.post(f"{base}/workspaces", json={"name": "otel"}).json()
-    yield base, created["api_key"]
-    server.shutdown()
+    for origin, key in serve_api("otel"):
+        yield f"{origin}/v1", key
 
 
 def assemble(stack) -> dict:

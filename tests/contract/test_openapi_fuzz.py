@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.transport.requests import REQUESTS_TRANSPORT, text_serializer
 
 from app import api as registry
+from tests.conftest import serve_api
 
 REQUESTS_TRANSPORT.serializer("application/x-ndjson")(text_serializer)
 
@@ -23,19 +24,7 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.cont
 
 @pytest.fixture(scope="module")
 def served(stack):
-    import socket
-
-    from app import app
-    from infra.local.dev import start_api_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = start_api_server(app, port)
-    base = f"http://127.0.0.1:{port}"
-    created = httpx.post(f"{base}/v1/workspaces", json={"name": "fuzz"}).json()
-    yield base, created["api_key"]
-    server.shutdown()
+    yield from serve_api("fuzz")
 
 
 @pytest.fixture(scope="module")
