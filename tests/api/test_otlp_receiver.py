@@ -245,3 +245,86 @@ def test_the_readme_example_sends_one_trace_with_the_two_environment_variables(s
     assert [(c["name"], c["arguments"], c["result"]) for c in trace["tool_calls"]] == [
         ("get_weather", {"city": "Paris"}, "18C, sunny")]
     assert trace["output"] == trace["messages"][-1]["content"] == "It is 18C and sunny in Paris."
+
+
+class _FakeModel:
+    """An OpenAI-compatible chat completions server on loopback: asks for get_weather, then answers."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        owner = self
+        self.requests: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.requests.append(body)
+                has_result = any(m["role"] == "tool" for m in body["messages"])
+                message = ({"role": "assistant", "content": "It is 18C and sunny in Paris."} if has_result else
+                           {"role": "assistant", "content": None, "tool_calls": [{
+                               "id": "call_w1", "type": "function",
+                               "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]})
+                reply = json.dumps({"id": f"chatcmpl-{len(owner.requests)}", "object": "chat.completion",
+                                    "created": 1700000000, "model": body["model"], "choices": [{
+                                        "index": 0, "message": message,
+                                        "finish_reason": "stop" if has_result else "tool_calls"}],
+                                    "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+
+def test_an_openinference_instrumented_openai_agent_arrives_as_one_trace(stack, served, monkeypatch):
+    import openai
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    base, key = served
+    tracer_provider, _ = provider(monkeypatch, base, key)
+    model = _FakeModel()
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    try:
+        client = openai.OpenAI(api_key="sk-fake", base_url=model.url, max_retries=0)
+        tracer = tracer_provider.get_tracer("agent")
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}}}}]
+        messages = [{"role": "user", "content": "Weather in Paris?"}]
+        with tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT",
+                                                               "input.value": "Weather in Paris?"}) as root:
+            first = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=tools)
+            call = first.choices[0].message.tool_calls[0]
+            tracer_provider.force_flush()  # the run reaches iofold in several exports
+            with tracer.start_as_current_span("get_weather", attributes={
+                    "openinference.span.kind": "TOOL", "tool.name": call.function.name, "tool_call.id": call.id,
+                    "input.value": call.function.arguments, "output.value": "18C, sunny"}):
+                pass
+            messages += [first.choices[0].message.model_dump(exclude_none=True),
+                         {"role": "tool", "tool_call_id": call.id, "content": "18C, sunny"}]
+            final = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=tools)
+            root.set_attribute("output.value", final.choices[0].message.content)
+            external = format(root.get_span_context().trace_id, "032x")
+        tracer_provider.shutdown()
+    finally:
+        instrumentor.uninstrument()
+        model.server.shutdown()
+
+    assert len(model.requests) == 2
+    trace_id = trace_id_for("upload", external)
+    assert trace_id in assemble(stack)["assembled"]
+    trace = httpx.get(f"{base}/traces/{trace_id}", headers={"Authorization": f"Bearer {key}"}).json()
+    assert [(m["role"], m["content"]) for m in trace["messages"]][0] == ("user", "Weather in Paris?")
+    assert trace["messages"][-1]["content"] == "It is 18C and sunny in Paris."
+    assert [(c["name"], c["arguments"], c["result"]) for c in trace["tool_calls"]] == [
+        ("get_weather", {"city": "Paris"}, "18C, sunny")]
+    assert trace["stats"]["llm_calls"] == 2 and trace["stats"]["input_tokens"] == 40
