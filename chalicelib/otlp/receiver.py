@@ -17,6 +17,7 @@ from typing import Any
 from chalicelib.errors import PayloadTooLarge, ValidationError
 from chalicelib.otlp.spans import SpanStore, StoredSpan
 from chalicelib.sources.otlp import OtlpFormatError, group_spans, normalize_otlp_trace
+from chalicelib.sources.otlp.grouping import span_entries
 from chalicelib.sources.otlp.values import decode_id
 
 PROTOBUF = "application/x-protobuf"
@@ -86,11 +87,13 @@ def _decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
 
 def receive_export(workspace_id: str, request: dict[str, Any], *, spans: SpanStore) -> ExportResult:
     """Check each span with the upload path's normalizer, store the good ones keyed by span id."""
-    if "resourceSpans" not in request and request:
-        raise ValidationError("body is not an OTLP ExportTraceServiceRequest: no 'resourceSpans'")
-    traces, failures = group_spans([(None, request)]) if request else ([], [])
-    if failures and not traces and any("not an OTLP export request" in f.reason for f in failures):
-        raise ValidationError(failures[0].reason)
+    if not request:  # an empty message: protobuf encodes one as no bytes at all
+        return ExportResult(accepted=0, rejected=0)
+    try:
+        span_entries(request)
+    except OtlpFormatError as exc:
+        raise ValidationError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from exc
+    traces, failures = group_spans([(None, request)])
     reasons = [f.reason for f in failures]
     stored: list[StoredSpan] = []
     for trace in traces:

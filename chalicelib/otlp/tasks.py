@@ -22,13 +22,19 @@ class AssembleOutput(BaseModel):
     skipped: int = Field(default=0, description="rebuilt identical to the stored trace")
     waiting: int = Field(default=0, description="traces still receiving spans")
     failed: list[str] = Field(default_factory=list, description="traces whose spans could not be assembled, and why")
+    changed_workspaces: list[str] = Field(default_factory=list, description="workspaces with new or changed traces")
+    eval_jobs: list[str] = Field(default_factory=list, description="runs of active evals started over them")
 
 
-def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore,
-                          traces: TraceRepository) -> AssembleOutput:
-    """Build every pending trace that is quiet for ``quiet_seconds`` or whose root span has ended."""
+def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore, traces: TraceRepository,
+                          limit: int = 200) -> AssembleOutput:
+    """Build pending traces that are quiet for ``quiet_seconds`` or whose root span has ended, at most
+    ``limit`` per run (the rest wait for the next run, within the function's time limit)."""
     out = AssembleOutput()
-    for pending in list(spans.pending()):
+    for pending in spans.pending():
+        if len(out.assembled) + len(out.failed) >= limit:
+            out.waiting += 1
+            continue
         if not pending.root_ended and now - pending.last_modified < timedelta(seconds=quiet_seconds):
             out.waiting += 1
             continue
@@ -42,5 +48,7 @@ def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore
                 outcome = traces.upsert_many(pending.workspace_id, [trace], imported_at=now_iso())[0]
                 setattr(out, outcome, getattr(out, outcome) + 1)
                 out.assembled.append(trace.id)
+                if outcome != "skipped" and pending.workspace_id not in out.changed_workspaces:
+                    out.changed_workspaces.append(pending.workspace_id)
         spans.clear_pending(pending)
     return out

@@ -170,6 +170,8 @@ def test_undecodable_bodies_get_400_and_gzip_json_is_accepted(served):
     assert _post(base, b"\xff\x00garbage", key=key, content_type="application/x-protobuf").status_code == 400
     assert _post(base, b"{not json", key=key).status_code == 400
     assert _post(base, b"[1, 2]", key=key).status_code == 400
+    assert _post(base, b'{"resourceSpans": "x"}', key=key).status_code == 400
+    assert _post(base, b'{"resourceSpans": [{"scopeSpans": [{"spans": [1]}]}]}', key=key).status_code == 400
     # API Gateway's payload compression inflates before the function: plain JSON under a gzip header
     assert _post(base, json.dumps(request([])).encode(), key=key, **{"Content-Encoding": "gzip"}).status_code == 200
     assert _post(base, b"\x1f\x8bbroken", key=key, **{"Content-Encoding": "gzip"}).status_code == 400
