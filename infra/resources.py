@@ -180,7 +180,9 @@ FUNCTIONS: tuple[Function, ...] = (
              invokes_sandbox=True),
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
     Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
-    Function("otlp_assemble", tables=("traces",), bucket={"traces/": READ_WRITE, **_SPANS}),
+    # with IOFOLD_OTLP_RUN_ACTIVE_EVALS it starts runs of the active evals (handlers.run_active_evals)
+    Function("otlp_assemble", tables=("traces", *_JOBS, *_RATINGS, *_EVALS), bucket={"traces/": READ_WRITE, **_SPANS},
+             state_machines=("execute_eval",)),
     Function("sandbox"),  # untrusted code: no resources at all
 )
 

@@ -330,3 +330,31 @@ def test_an_openinference_instrumented_openai_agent_arrives_as_one_trace(stack, 
     assert [(c["name"], c["arguments"], c["result"]) for c in trace["tool_calls"]] == [
         ("get_weather", {"city": "Paris"}, "18C, sunny")]
     assert trace["stats"]["llm_calls"] == 2 and trace["stats"]["input_tokens"] == 40
+
+
+@pytest.mark.slow
+def test_with_run_active_evals_an_assembled_trace_starts_a_run_of_the_active_eval(stack, api, monkeypatch):
+    from chalicelib.config import reset_settings
+
+    rated = api.upload_demo(n=12, seed=3)
+    eval_set = api.ok("POST", "/v1/eval-sets", {"name": "live", "description": "", "criteria": ""}, status=201)
+    api.rate(eval_set["id"], [(t, r) for t, r in rated[:8] if r != "neutral"])
+    job = api.ok("POST", f"/v1/eval-sets/{eval_set['id']}/generate", {"generator": "offline"}, status=202)
+    eval_id = api.wait_ok(job["job_id"])["result"]["eval_id"]
+    api.ok("POST", f"/v1/evals/{eval_id}/activate")
+
+    external = "4" * 32
+    api.ok("POST", "/v1/otlp/v1/traces", request(agent_spans(external)))
+    monkeypatch.setenv("IOFOLD_OTLP_RUN_ACTIVE_EVALS", "true")
+    reset_settings()
+    try:
+        out = assemble(stack)
+    finally:
+        monkeypatch.delenv("IOFOLD_OTLP_RUN_ACTIVE_EVALS")
+        reset_settings()
+    assert api.workspace_id in out["changed_workspaces"] and len(out["eval_jobs"]) >= 1
+    mine = [j for j in out["eval_jobs"] if api.get(f"/v1/jobs/{j}").status_code == 200]
+    assert len(mine) == 1
+    api.wait_ok(mine[0])
+    executions = api.ok("GET", f"/v1/evals/{eval_id}/executions?limit=200")["items"]
+    assert trace_id_for("upload", external) in {e["trace_id"] for e in executions}
