@@ -201,3 +201,19 @@ def test_dashboard_is_a_private_bucket_behind_cloudfront(packaged):
     assert {"ApiUrl", "DashboardUrl", "DashboardBucket", "DataBucket", "SandboxFunction", "LlmSecretArn",
             "TableWorkspaces", "TableApiKeys", "EndpointURL"} <= set(outputs)
     assert "DefaultRole" not in res
+
+
+@pytest.mark.slow
+def test_periodic_functions_have_a_rate_rule_that_may_invoke_them(packaged):
+    res = _resources(packaged)
+    for name, expression in resources.PERIODIC_FUNCTIONS.items():
+        lid = template.logical_id(name)
+        rules = [r for r in res.values() if r["Type"] == "AWS::Events::Rule"
+                 and r["Properties"]["Targets"] == [{"Id": lid, "Arn": {"Fn::GetAtt": [lid, "Arn"]}}]]
+        assert [r["Properties"]["ScheduleExpression"] for r in rules] == [expression]
+        permissions = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::Permission"
+                       and r["Properties"]["FunctionName"] == {"Ref": lid}]
+        assert [p["Principal"] for p in permissions] == ["events.amazonaws.com"]
+    # the receiver writes spans, assembly reads them: both roles reach spans/, the sandbox nothing
+    assert "spans/" in resources.function(resources.API_FUNCTION).bucket
+    assert "spans/" in resources.function("otlp_assemble").bucket
