@@ -358,3 +358,15 @@ def test_with_run_active_evals_an_assembled_trace_starts_a_run_of_the_active_eva
     api.wait_ok(mine[0])
     executions = api.ok("GET", f"/v1/evals/{eval_id}/executions?limit=200")["items"]
     assert trace_id_for("upload", external) in {e["trace_id"] for e in executions}
+
+
+def test_the_local_scheduler_assembles_received_traces_on_its_tick(stack, served):
+    from infra.local.scheduler import LocalScheduler
+
+    base, key = served
+    external = "5" * 32
+    assert _post(base, json.dumps(request(agent_spans(external))).encode(), key=key).status_code == 200
+    trace_url = f"{base}/traces/{trace_id_for('upload', external)}"
+    assert httpx.get(trace_url, headers={"Authorization": f"Bearer {key}"}).status_code == 404  # never in the request
+    LocalScheduler(periodic=(stack.provisioned.function_arns["otlp_assemble"],)).tick()
+    assert httpx.get(trace_url, headers={"Authorization": f"Bearer {key}"}).json()["stats"]["steps"] == 7
