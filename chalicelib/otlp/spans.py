@@ -11,6 +11,7 @@ root span has ended) and removes the marker only if no batch rewrote it meanwhil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -56,19 +57,15 @@ class SpanStore:
 
     def put_spans(self, workspace_id: str, spans: list[StoredSpan]) -> None:
         """Store each span under its id, then mark each of their traces as having new spans."""
-        writes = [(self._span_key(workspace_id, s.trace_id, s.span_id), s.entry) for s in spans]
-        markers: dict[str, bool] = {}
+        root_ended: dict[str, bool] = {}
         for span in spans:
-            markers[span.trace_id] = markers.get(span.trace_id, False) or span.is_ended_root
-        writes += [(self._pending_key(workspace_id, trace_id), {"root_ended": ended, "received_at": now_iso(),
-                                                                "nonce": uuid.uuid4().hex})
-                   for trace_id, ended in markers.items()]
-        span_writes, marker_writes = writes[: len(spans)], writes[len(spans):]
+            root_ended[span.trace_id] = root_ended.get(span.trace_id, False) or span.is_ended_root
         with _shedding():
             with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(lambda kv: self._put(*kv), span_writes))
-            for key, doc in marker_writes:  # only after every span is stored
-                self._put(key, doc)
+                list(pool.map(lambda s: self._put(self._span_key(workspace_id, s.trace_id, s.span_id), s.entry), spans))
+            for trace_id, ended in root_ended.items():  # only once every span is stored
+                self._put(self._pending_key(workspace_id, trace_id),
+                          {"root_ended": ended, "received_at": now_iso(), "nonce": uuid.uuid4().hex})
 
     def pending(self) -> Iterator[PendingTrace]:
         """Every trace with spans not yet assembled."""
@@ -121,14 +118,13 @@ class SpanStore:
         return f"{PENDING_PREFIX}{workspace_id}/{trace_id}"
 
 
-class _shedding:
+@contextlib.contextmanager
+def _shedding() -> Iterator[None]:
     """S3 throttling while storing → Unavailable (503 with Retry-After), so exporters back off and retry."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if isinstance(exc, ClientError) and (exc.response.get("Error", {}).get("Code") in _THROTTLED
-                                             or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 503):
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {}).get("Code")
+        if error in _THROTTLED or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 503:
             raise Unavailable("span storage is throttled; retry later", retry_after=5) from exc
-        return False
+        raise
