@@ -123,7 +123,7 @@ def _eval_repo(names: tuple[str, ...]):
 
 
 def span_store():
-    """Received OTLP spans in the data bucket (spans/, pending-spans/)."""
+    """Received OTLP spans in the data bucket (spans/, otlp_pending/)."""
     from chalicelib.otlp.spans import SpanStore
 
     return SpanStore(bucket())

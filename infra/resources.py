@@ -157,7 +157,7 @@ _JOBS = ("jobs", "job_events")
 _EVALS = ("evals", "executions", "eval_sets")  # the eval repository reads its set too
 _RATINGS = ("eval_sets", "feedback")
 _JOB_FILES = {"jobs/": READ_WRITE}
-_SPANS = {"spans/": READ_WRITE, "pending-spans/": READ_WRITE}  # received OTLP spans (chalicelib/otlp/spans.py)
+_SPANS = {"spans/": READ_WRITE, "otlp_pending/": READ_WRITE}  # received OTLP spans (chalicelib/otlp/spans.py)
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),

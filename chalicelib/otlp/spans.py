@@ -1,7 +1,7 @@
 """Received spans in S3, one object per span, and a marker per trace that has new spans.
 
     spans/<workspace>/<trace id>/<span id>.json     {"resource", "scope", "span"} (OTLP/JSON)
-    pending-spans/<workspace>/<trace id>            {"root_ended", "received_at"}: rewritten on
+    otlp_pending/<workspace>/<trace id>             {"root_ended", "received_at"}: rewritten on
                                                     every batch, removed once assembled
 
 Keyed by span id, so a re-sent batch overwrites the same objects with the same content. The
@@ -24,8 +24,6 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import Unavailable
 from chalicelib.timeutil import now_iso
 
-SPANS_PREFIX = "spans/"
-PENDING_PREFIX = "pending-spans/"
 _THROTTLED = {"SlowDown", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
               "ProvisionedThroughputExceededException", "TooManyRequestsException"}
 
@@ -69,7 +67,7 @@ class SpanStore:
 
     def pending(self) -> Iterator[PendingTrace]:
         """Every trace with spans not yet assembled."""
-        for summary in self._bucket.objects.filter(Prefix=PENDING_PREFIX):
+        for summary in self._bucket.objects.filter(Prefix="otlp_pending/"):
             _, workspace_id, trace_id = summary.key.split("/", 2)
             doc = self._get(summary.key)
             if doc is None:
@@ -79,7 +77,7 @@ class SpanStore:
 
     def spans(self, workspace_id: str, trace_id: str) -> list[dict[str, Any]]:
         """Every stored span entry of one trace."""
-        keys = [o.key for o in self._bucket.objects.filter(Prefix=f"{SPANS_PREFIX}{workspace_id}/{trace_id}/")]
+        keys = [o.key for o in self._bucket.objects.filter(Prefix=self._trace_prefix(workspace_id, trace_id))]
         with ThreadPoolExecutor(max_workers=8) as pool:
             return [doc for doc in pool.map(self._get, keys) if doc is not None]
 
@@ -110,12 +108,15 @@ class SpanStore:
             raise
 
     @staticmethod
-    def _span_key(workspace_id: str, trace_id: str, span_id: str) -> str:
-        return f"{SPANS_PREFIX}{workspace_id}/{trace_id}/{span_id}.json"
+    def _trace_prefix(workspace_id: str, trace_id: str) -> str:
+        return f"spans/{workspace_id}/{trace_id}/"
+
+    def _span_key(self, workspace_id: str, trace_id: str, span_id: str) -> str:
+        return f"{self._trace_prefix(workspace_id, trace_id)}{span_id}.json"
 
     @staticmethod
     def _pending_key(workspace_id: str, trace_id: str) -> str:
-        return f"{PENDING_PREFIX}{workspace_id}/{trace_id}"
+        return f"otlp_pending/{workspace_id}/{trace_id}"
 
 
 @contextlib.contextmanager
