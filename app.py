@@ -29,6 +29,7 @@ from chalicelib.jobs import service as jobs
 from chalicelib.jobs.models import Job, JobAccepted, JobEvent
 from chalicelib.matrix import service as matrix
 from chalicelib.matrix.models import Matrix
+from chalicelib.otlp import receiver as otlp
 from chalicelib.schedules import service as schedules
 from chalicelib.schedules.models import ScheduleRequest
 from chalicelib.storage import Page, parse_limit
@@ -40,6 +41,7 @@ app = Chalice(app_name="iofold")
 app.api.binary_types += ["application/x-ndjson", "application/gzip"]  # gzipped upload bodies arrive intact
 app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600,
                           expose_headers=["Content-Disposition", "X-Next-Cursor", "X-Request-Id"])
+app.api.binary_types.extend(["application/x-protobuf", "application/protobuf"])  # OTLP/HTTP bodies
 api = Api(app)
 
 LIST_QUERY = {"limit": "integer", "cursor": "string"}
@@ -191,6 +193,17 @@ def get_trace(req: Request, trace_id: str) -> dict:
 @api.route("/v1/traces/{trace_id}", "DELETE", role="member", status=204)
 def delete_trace(req: Request, trace_id: str) -> None:
     traces.delete_trace(req.caller, trace_id, traces=wiring.trace_repo())
+
+
+@api.route("/v1/otlp/v1/traces", "POST", role="member", summary="OTLP/HTTP trace export (protobuf or JSON)",
+           content_types=[otlp.PROTOBUF, "application/protobuf", otlp.JSON])
+def otlp_traces(req: Request) -> Response:
+    kind = otlp.media_type(req.headers.get("content-type"))
+    doc = otlp.decode_export_request(req.raw_body, kind, req.headers.get("content-encoding"),
+                                     max_bytes=get_settings().max_body_bytes)
+    body, content_type = otlp.export_response(otlp.receive_export(req.caller.workspace_id, doc,
+                                                                  spans=wiring.span_store()), kind)
+    return Response(body=body, status_code=200, headers={"Content-Type": content_type})
 
 
 # --- jobs -------------------------------------------------------------------------------
@@ -459,3 +472,8 @@ def sandbox(event, context):
 @app.lambda_function(name="scheduled_import")
 def scheduled_import(event, context):
     return handlers.scheduled_import(event)
+
+
+@app.lambda_function(name="otlp_assemble")
+def otlp_assemble(event, context):
+    return handlers.otlp_assemble(event)

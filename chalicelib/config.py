@@ -90,6 +90,11 @@ class Settings(BaseModel):
     source_max_attempts: int = Field(default=6, ge=1, le=20)
     allow_private_sources: bool = Field(default=False, description="let sources live on loopback and private "
                                         "addresses (the local stack's fakes); never in a deployed stack")
+    otlp_quiet_seconds: int = Field(default=30, ge=0, le=3600,
+                                    description="an OTLP trace is assembled once no span arrived for this long "
+                                                "(or as soon as its root span has ended)")
+    otlp_run_active_evals: bool = Field(default=False, description="after assembling OTLP traces, run every active "
+                                                                     "eval of their workspace over the new ones")
     log_level: str = "INFO"
     version: str = "0.1.0"
     resources: dict[str, str] = Field(default_factory=dict,
@@ -144,6 +149,8 @@ _ENV = {
     "source_timeout_s": "IOFOLD_SOURCE_TIMEOUT_S",
     "source_max_attempts": "IOFOLD_SOURCE_MAX_ATTEMPTS",
     "allow_private_sources": "IOFOLD_ALLOW_PRIVATE_SOURCES",
+    "otlp_quiet_seconds": "IOFOLD_OTLP_QUIET_SECONDS",
+    "otlp_run_active_evals": "IOFOLD_OTLP_RUN_ACTIVE_EVALS",
     "log_level": "IOFOLD_LOG_LEVEL",
 }
 

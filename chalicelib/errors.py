@@ -9,7 +9,8 @@
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── Unprocessable                422 UNPROCESSABLE      (valid request, impossible to do)
     │   └── CodeRejected             422 with the line and reason of rejected eval code
-    ├── RateLimited                  429 RATE_LIMITED
+    ├── RateLimited                  429 RATE_LIMITED       (Retry-After when retry_after is set)
+    ├── Unavailable                  503 UNAVAILABLE        (storage throttled; always Retry-After)
     └── SourceError                  502 SOURCE_ERROR       (a trace source failed)
 
 Step Functions task errors (``TransientSourceError`` …) are defined next to their tasks:
@@ -79,6 +80,18 @@ class CodeRejected(Unprocessable):
 class RateLimited(IofoldError):
     status = 429
     code = "RATE_LIMITED"
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
+
+
+class Unavailable(IofoldError):
+    """Storage is shedding load (throttled): the client should retry after ``retry_after`` seconds."""
+
+    status = 503
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SourceError(IofoldError):

@@ -211,3 +211,18 @@ def run_active_evals(workspace_id: str) -> list[str]:
                 job_ids.append(job.id)
         if not cursor:
             return job_ids
+
+
+def otlp_assemble(event: dict[str, Any]) -> dict[str, Any]:
+    """Assemble received OTLP spans into traces once each trace is quiet or its root has ended."""
+    from datetime import datetime, timezone
+
+    from chalicelib.config import get_settings
+    from chalicelib.otlp.tasks import assemble_ready_traces
+
+    settings = get_settings()
+    out = assemble_ready_traces(datetime.now(timezone.utc), quiet_seconds=settings.otlp_quiet_seconds,
+                                spans=wiring.span_store(), traces=wiring.trace_repo())
+    if settings.otlp_run_active_evals:
+        out.eval_jobs = [job_id for workspace_id in out.changed_workspaces for job_id in run_active_evals(workspace_id)]
+    return out.model_dump(mode="json")

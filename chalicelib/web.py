@@ -71,6 +71,7 @@ class RouteSpec:
     summary: str
     query: dict[str, str]
     raw_response: str | None
+    content_types: list[str] | None = None
 
 
 class Api:
@@ -84,7 +85,7 @@ class Api:
     def route(self, path: str, method: str, *, role: Role | None, body: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, summary: str = "", query: dict[str, str] | None = None,
               content_types: list[str] | None = None, raw_response: str | None = None) -> Callable:
-        spec = RouteSpec(path, method, role, body, response, status, summary, query or {}, raw_response)
+        spec = RouteSpec(path, method, role, body, response, status, summary, query or {}, raw_response, content_types)
         self.routes.append(spec)
 
         def decorate(view: Callable) -> Callable:
@@ -118,7 +119,10 @@ class Api:
         except IofoldError as exc:
             if exc.status >= 500:
                 log_failure("request failed", exc)
-            return error_response(exc.status, exc.code, exc.message, exc.details, request_id)
+            response = error_response(exc.status, exc.code, exc.message, exc.details, request_id)
+            if getattr(exc, "retry_after", None):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
             log_failure("unhandled error", exc)
             return error_response(500, "INTERNAL", "internal error; quote the request id when reporting it", [],
@@ -147,6 +151,10 @@ class Api:
                     "bytes). Past 6 MB use POST /v1/traces/uploads."), "content": {
                     "application/x-ndjson": {"schema": {"type": "string"}},
                     "application/gzip": {"schema": {"type": "string", "format": "binary"}}}}
+            elif r.content_types:  # a raw body (OTLP export requests)
+                op["requestBody"] = {"required": True, "content": {
+                    t: {"schema": {"type": "string", "format": "binary"} if t.endswith("protobuf") else {"type": "object"}}
+                    for t in r.content_types}}
             ok: dict[str, Any] = {"description": "OK"}
             if r.raw_response:
                 ok["content"] = {r.raw_response: {"schema": {"type": "string"}}}

@@ -131,6 +131,13 @@ def upload_store():
     return UploadStore(bucket(), clients.s3_presigner(), max_bytes=get_settings().upload_max_bytes)
 
 
+def span_store():
+    """Received OTLP spans in the data bucket (spans/, otlp_pending/)."""
+    from chalicelib.otlp.spans import SpanStore
+
+    return SpanStore(bucket())
+
+
 def job_files():
     from chalicelib.jobs.files import JobFiles
 

@@ -106,7 +106,10 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
     return json.dumps(doc)
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
-EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import")
+EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import", "otlp_assemble")
+
+# Functions a fixed-rate schedule invokes (an EventBridge rule on AWS, infra/local/scheduler.py locally).
+PERIODIC_FUNCTIONS: dict[str, str] = {"otlp_assemble": "rate(1 minute)"}
 
 
 # --- what each function touches ---------------------------------------------------------
@@ -156,11 +159,13 @@ _JOBS = ("jobs", "job_events")
 _EVALS = ("evals", "executions", "eval_sets")  # the eval repository reads its set too
 _RATINGS = ("eval_sets", "feedback")
 _JOB_FILES = {"jobs/": READ_WRITE}
+_SPANS = {"spans/": READ_WRITE, "otlp_pending/": READ_WRITE}  # received OTLP spans (chalicelib/otlp/spans.py)
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
-             # uploads/: presigned PUTs and direct uploads; jobs/: the upload store also names prepared files
-             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ},
+             # uploads/: presigned PUTs and direct uploads; jobs/: the upload store also names prepared files;
+             # spans/, otlp_pending/: the OTLP receiver stores spans as they come
+             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ, **_SPANS},
              kms=("kms:GenerateDataKey", "kms:Decrypt"),
              state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True,
              timeout_s=30),
@@ -186,6 +191,9 @@ FUNCTIONS: tuple[Function, ...] = (
              invokes_sandbox=True, timeout_s=900),  # waits for the sandbox (300 s)
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
     Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
+    # with IOFOLD_OTLP_RUN_ACTIVE_EVALS it starts runs of the active evals (handlers.run_active_evals)
+    Function("otlp_assemble", tables=("traces", *_JOBS, *_RATINGS, *_EVALS), bucket={"traces/": READ_WRITE, **_SPANS},
+             state_machines=("execute_eval",)),
     Function("sandbox", timeout_s=300),  # untrusted code: no resources at all
 )
 

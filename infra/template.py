@@ -142,6 +142,8 @@ def build(stage: str) -> dict[str, Any]:
 
     for fn in resources.FUNCTIONS:
         out.update(_function(fn))
+    for name, rate in resources.PERIODIC_FUNCTIONS.items():
+        out.update(_periodic(name, rate))
     # Chalice's layer of requirements.txt (automatic_layer): named after the stack, like everything else
     out["ManagedLayer"] = {"Properties": {"LayerName": _sub("${AWS::StackName}-dependencies")}}
     out.update(_sandbox_network())
@@ -184,6 +186,19 @@ def _function(fn: resources.Function) -> dict[str, Any]:
             "PolicyName": "own-log-group", "Roles": [{"Ref": f"{lid}Role"}],
             "PolicyDocument": {"Version": "2012-10-17", "Statement": [
                 _allow(["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [f"{lid}LogGroup", "Arn"]})]}}},
+    }
+
+
+def _periodic(name: str, expression: str) -> dict[str, Any]:
+    """An EventBridge rule invoking one function at a fixed rate, and the permission it needs."""
+    lid = logical_id(name)
+    return {
+        f"{lid}Schedule": {"Type": "AWS::Events::Rule", "Properties": {
+            "ScheduleExpression": expression, "State": "ENABLED",
+            "Targets": [{"Id": lid, "Arn": {"Fn::GetAtt": [lid, "Arn"]}}]}},
+        f"{lid}SchedulePermission": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": lid}, "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": [f"{lid}Schedule", "Arn"]}}},
     }
 
 

@@ -174,6 +174,26 @@ class Api:
         return Api(self.http, key, self.workspace_id)
 
 
+def serve_api(workspace_name: str):
+    """The app on Chalice's local HTTP server at a free loopback port, and a new workspace there:
+    yields (origin, api key) and shuts the server down after."""
+    import socket
+
+    import httpx
+
+    from app import app
+    from infra.local.dev import start_api_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_api_server(app, port)
+    origin = f"http://127.0.0.1:{port}"
+    created = httpx.post(f"{origin}/v1/workspaces", json={"name": workspace_name}).json()
+    yield origin, created["api_key"]
+    server.shutdown()
+
+
 def _http_client():
     from chalice.test import Client
 
@@ -199,21 +219,7 @@ def module_http(stack):
 def api_server(stack):
     """The local API server ``make dev`` runs (chalice.local behind infra/local/dev.py), on a free
     loopback port for this module; (base URL, an owner key of a fresh workspace)."""
-    import socket
-
-    import httpx
-
-    from app import app
-    from infra.local.dev import start_api_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = start_api_server(app, port)
-    base = f"http://127.0.0.1:{port}"
-    created = httpx.post(f"{base}/v1/workspaces", json={"name": "served"}).json()
-    yield base, created["api_key"]
-    server.shutdown()
+    yield from serve_api("served")
 
 
 @pytest.fixture

@@ -125,7 +125,10 @@ def main() -> None:
 
     from infra.local.scheduler import LocalScheduler
 
-    scheduler = LocalScheduler().start()
+    from infra.resources import PERIODIC_FUNCTIONS
+
+    periodic = tuple(stack.provisioned.function_arns[name] for name in PERIODIC_FUNCTIONS)
+    scheduler = LocalScheduler(periodic=periodic).start()
     dashboard = start_dashboard_server(port + 1, api_url)
     fake = FakeLangfuse(make_demo_traces(), port=port + 2, public_key="pk-lf-demo", secret_key="sk-lf-demo")
     fake.start()

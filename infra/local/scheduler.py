@@ -1,5 +1,6 @@
 """moto stores EventBridge schedules but never fires them: this thread does, by invoking the
-same ``scheduled_import`` function that the schedule targets on AWS."""
+same ``scheduled_import`` function that the schedule targets on AWS, and the fixed-rate
+functions of ``infra.resources.PERIODIC_FUNCTIONS`` (OTLP assembly) on every tick."""
 
 from __future__ import annotations
 
@@ -22,11 +23,22 @@ def invoke_scheduled_import(event: dict) -> None:
         logger.warning("scheduled import failed: %s", response["Payload"].read()[:500])
 
 
-class LocalScheduler:
-    """Checks every ``every_s`` seconds which schedules are due and fires them."""
+def invoke_function(function_arn: str) -> None:
+    """Invoke one periodic function through Lambda, as its EventBridge rule would."""
+    from chalicelib.clients import aws_client
 
-    def __init__(self, every_s: float = 15.0):
+    response = aws_client("lambda").invoke(FunctionName=function_arn, Payload=json.dumps({"source": "schedule"}))
+    if response.get("FunctionError"):
+        logger.warning("%s failed: %s", function_arn, response["Payload"].read()[:500])
+
+
+class LocalScheduler:
+    """Checks every ``every_s`` seconds which schedules are due and fires them; invokes the
+    periodic functions (``periodic``: their ARNs) each time."""
+
+    def __init__(self, every_s: float = 15.0, periodic: tuple[str, ...] = ()):
         self.every_s = every_s
+        self.periodic = periodic
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="scheduler")
 
@@ -42,6 +54,8 @@ class LocalScheduler:
         from chalicelib import wiring
         from chalicelib.schedules.service import fire_due
 
+        for function_arn in self.periodic:
+            invoke_function(function_arn)
         return fire_due(now or datetime.now(timezone.utc), repo=wiring.integration_repo(),
                         invoke=invoke_scheduled_import)
 

@@ -188,9 +188,11 @@ def test_declarations_are_exactly_what_each_function_can_reach(stack):
 
 
 # Which data-bucket key prefixes each getter's objects live under (the source check below keeps it true).
-BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "upload_store": {"uploads/", "jobs/"}}
+BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "upload_store": {"uploads/", "jobs/"},
+                   "span_store": {"spans/", "otlp_pending/"}}
 PREFIX_SOURCES = {("jobs/", "chalicelib/jobs/files.py"), ("traces/", "chalicelib/traces/repository.py"),
-                  ("uploads/", "chalicelib/traces/uploads.py"), ("jobs/", "chalicelib/traces/uploads.py")}
+                  ("uploads/", "chalicelib/traces/uploads.py"), ("jobs/", "chalicelib/traces/uploads.py"),
+                  ("spans/", "chalicelib/otlp/spans.py"), ("otlp_pending/", "chalicelib/otlp/spans.py")}
 
 
 def test_every_object_key_prefix_is_known():

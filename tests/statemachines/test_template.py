@@ -233,3 +233,18 @@ def test_packaged_template_carries_the_gateway_responses(packaged):
     assert api["Type"] == "AWS::Serverless::Api"
     body = api["Properties"]["DefinitionBody"]
     assert body["paths"] and body["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == 404
+
+
+def test_periodic_functions_have_a_rate_rule_that_may_invoke_them(packaged):
+    res = _resources(packaged)
+    for name, expression in resources.PERIODIC_FUNCTIONS.items():
+        lid = template.logical_id(name)
+        rules = [r for r in res.values() if r["Type"] == "AWS::Events::Rule"
+                 and r["Properties"]["Targets"] == [{"Id": lid, "Arn": {"Fn::GetAtt": [lid, "Arn"]}}]]
+        assert [r["Properties"]["ScheduleExpression"] for r in rules] == [expression]
+        permissions = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::Permission"
+                       and r["Properties"]["FunctionName"] == {"Ref": lid}]
+        assert [p["Principal"] for p in permissions] == ["events.amazonaws.com"]
+    # the receiver writes spans, assembly reads them: both roles reach spans/, the sandbox nothing
+    assert "spans/" in resources.function(resources.API_FUNCTION).bucket
+    assert "spans/" in resources.function("otlp_assemble").bucket

@@ -34,7 +34,7 @@ def group_spans(documents: Iterable[tuple[int | None, Any]]) -> tuple[list[dict[
     for line, doc in documents:
         where = f"line {line}" if line is not None else "request"
         try:
-            entries = _span_entries(doc)
+            entries = span_entries(doc)
         except OtlpFormatError as exc:
             failures.append(SourceFailure(external_id=where, line=line,
                                           reason=f"{where}: not an OTLP export request: {exc}"))
@@ -55,7 +55,8 @@ def group_spans(documents: Iterable[tuple[int | None, Any]]) -> tuple[list[dict[
     return list(traces.values()), failures
 
 
-def _span_entries(doc: Any) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+def span_entries(doc: Any) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """(resource, scope, span) of every span in one export request (OtlpFormatError for a bad envelope)."""
     if not isinstance(doc, dict):
         raise OtlpFormatError("a line must be a JSON object")
     if "resourceSpans" not in doc:

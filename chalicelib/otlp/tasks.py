@@ -1,0 +1,54 @@
+"""The assembly task (the ``otlp_assemble`` function, run every minute by a schedule; locally by
+the scheduler thread): every trace with new spans that is quiet, or whose root span has ended,
+is (re)built from all its stored spans and upserted. Rebuilding is idempotent: the same spans
+give the same trace, which the repository skips as unchanged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from chalicelib.otlp.spans import SpanStore
+from chalicelib.sources.otlp import OtlpFormatError, normalize_otlp_trace
+from chalicelib.timeutil import now_iso
+from chalicelib.traces.repository import TraceRepository
+
+
+class AssembleOutput(BaseModel):
+    assembled: list[str] = Field(default_factory=list, description="iofold ids of traces (re)built")
+    imported: int = 0
+    updated: int = 0
+    skipped: int = Field(default=0, description="rebuilt identical to the stored trace")
+    waiting: int = Field(default=0, description="traces still receiving spans")
+    failed: list[str] = Field(default_factory=list, description="traces whose spans could not be assembled, and why")
+    changed_workspaces: list[str] = Field(default_factory=list, description="workspaces with new or changed traces")
+    eval_jobs: list[str] = Field(default_factory=list, description="runs of active evals started over them")
+
+
+def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore, traces: TraceRepository,
+                          limit: int = 200) -> AssembleOutput:
+    """Build pending traces that are quiet for ``quiet_seconds`` or whose root span has ended, at most
+    ``limit`` per run (the rest wait for the next run, within the function's time limit)."""
+    out = AssembleOutput()
+    for pending in spans.pending():
+        if len(out.assembled) + len(out.failed) >= limit:
+            out.waiting += 1
+            continue
+        if not pending.root_ended and now - pending.last_modified < timedelta(seconds=quiet_seconds):
+            out.waiting += 1
+            continue
+        entries = spans.spans(pending.workspace_id, pending.trace_id)
+        if entries:
+            try:
+                trace = normalize_otlp_trace({"id": pending.trace_id, "spans": entries}, integration_id=None)
+            except (OtlpFormatError, ValueError, TypeError) as exc:  # spans were checked one by one on arrival
+                out.failed.append(f"{pending.workspace_id}/{pending.trace_id}: {exc}")
+            else:
+                outcome = traces.upsert_many(pending.workspace_id, [trace], imported_at=now_iso())[0]
+                setattr(out, outcome, getattr(out, outcome) + 1)
+                out.assembled.append(trace.id)
+                if outcome != "skipped" and pending.workspace_id not in out.changed_workspaces:
+                    out.changed_workspaces.append(pending.workspace_id)
+        spans.clear_pending(pending)
+    return out

@@ -1,0 +1,61 @@
+"""assemble_ready_traces decides which pending traces to build, against fakes of its two stores."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from chalicelib.otlp.spans import PendingTrace
+from chalicelib.otlp.tasks import assemble_ready_traces
+from tests.unit.sources.test_otlp_payloads import simple_spans
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeSpans:
+    def __init__(self, pending: list[PendingTrace]):
+        self.markers = pending
+        self.cleared: list[str] = []
+
+    def pending(self):
+        return iter(self.markers)
+
+    def spans(self, workspace_id, trace_id):
+        span = simple_spans(trace_id)[0]
+        return [{"resource": {}, "scope": {}, "span": span}]
+
+    def clear_pending(self, pending):
+        self.cleared.append(pending.trace_id)
+        return True
+
+
+class FakeTraces:
+    def __init__(self):
+        self.stored: dict[str, str] = {}
+
+    def upsert_many(self, workspace_id, traces, *, imported_at):
+        outcomes = []
+        for trace in traces:
+            outcomes.append("skipped" if trace.id in self.stored else "imported")
+            self.stored[trace.id] = workspace_id
+        return outcomes
+
+
+def _pending(trace_id: str, *, age_s: int, root_ended: bool = False) -> PendingTrace:
+    return PendingTrace("ws_1", trace_id, root_ended, NOW - timedelta(seconds=age_s), f'"{trace_id}"')
+
+
+def test_only_quiet_or_root_ended_traces_are_built_and_a_rebuild_is_skipped():
+    quiet, busy, ended = "1" * 32, "2" * 32, "3" * 32
+    spans = FakeSpans([_pending(quiet, age_s=31), _pending(busy, age_s=5), _pending(ended, age_s=1, root_ended=True)])
+    traces = FakeTraces()
+    out = assemble_ready_traces(NOW, quiet_seconds=30, spans=spans, traces=traces)
+    assert (out.imported, out.waiting, len(out.assembled)) == (2, 1, 2)
+    assert spans.cleared == [quiet, ended] and out.changed_workspaces == ["ws_1"]
+    again = assemble_ready_traces(NOW, quiet_seconds=30, spans=FakeSpans([_pending(quiet, age_s=60)]), traces=traces)
+    assert (again.skipped, again.changed_workspaces) == (1, [])
+
+
+def test_a_run_builds_at_most_limit_traces_and_leaves_the_rest_pending():
+    spans = FakeSpans([_pending(f"{i:032x}", age_s=60) for i in range(1, 6)])
+    out = assemble_ready_traces(NOW, quiet_seconds=30, spans=spans, traces=FakeTraces(), limit=2)
+    assert len(out.assembled) == 2 and out.waiting == 3 and len(spans.cleared) == 2
