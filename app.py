@@ -213,12 +213,13 @@ def generate_eval(req: Request, eval_set_id: str) -> JobAccepted:
         sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval")))
 
 
-@api.route("/v1/evals", "GET", role="viewer", query={**LIST_QUERY, "eval_set_id": "string"})
+@api.route("/v1/evals", "GET", role="viewer", query={**LIST_QUERY, "eval_set_id": "string",
+                                                      "include_rejected": "boolean"})
 def list_evals(req: Request) -> Page[EvalVersion]:
     if not req.query.get("eval_set_id"):
         raise ValidationError("eval_set_id is required", [{"field": "eval_set_id"}])
     return evals.list_versions(req.caller, req.query["eval_set_id"], **req.paging(), eval_sets=wiring.eval_set_ratings(),
-                               evals=wiring.eval_repo())
+                               evals=wiring.eval_repo(), include_rejected=req.flag("include_rejected"))
 
 
 @api.route("/v1/evals/{eval_id}", "GET", role="viewer", response=EvalVersion)
@@ -341,9 +342,9 @@ def save_eval_version(req: Request, eval_id: str) -> SavedVersion:
                                  state_machine_arn=wiring.state_machine_arn("execute_eval"))
 
 
-@api.route("/v1/evals/{eval_id}/activate", "POST", role="member", response=EvalVersion)
+@api.route("/v1/evals/{eval_id}/activate", "POST", role="member", response=EvalVersion, query={"force": "boolean"})
 def activate_eval(req: Request, eval_id: str) -> EvalVersion:
-    return versions.activate_version(req.caller, eval_id, evals=wiring.eval_repo())
+    return versions.activate_version(req.caller, eval_id, evals=wiring.eval_repo(), force=req.flag("force"))
 
 
 @api.route("/v1/evals/{eval_id}/archive", "POST", role="member", response=EvalVersion)

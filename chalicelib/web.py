@@ -47,6 +47,15 @@ class Request:
         """``limit`` (validated) and ``cursor`` from the query, as keyword arguments for a list call."""
         return {"limit": parse_limit(self.query.get("limit")), "cursor": self.query.get("cursor")}
 
+    def flag(self, name: str) -> bool:
+        """A ``true``/``false`` query parameter (absent: false); 400 for anything else."""
+        value = self.query.get(name)
+        if value is None:
+            return False
+        if value not in ("true", "false"):
+            raise ValidationError(f"{name} must be true or false", [{"field": name, "value": value}])
+        return value == "true"
+
 
 @dataclass
 class RouteSpec:

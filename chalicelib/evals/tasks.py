@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from chalicelib.errors import Conflict
 from chalicelib.evals.generation import GeneratedSet, GenerationOutcome, generate_candidates, select_candidate
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.evals.refinement import compare_refinement
+from chalicelib.evals.refinement import compare_refinement, judge_refinement
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.evals.service import EvalSetLookup
@@ -126,11 +126,24 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     outcome = GenerationOutcome.model_validate(files.get(*ev.key, "outcome"))
     doc = files.get(*ev.key, "examples")
     eval_set_id = ev.params["eval_set_id"]
+    ran = files.get(*ev.key, "generator")
     from chalicelib.evals.generation import function_name_of
 
+    verdict = None
+    if ev.params.get("refine_from"):
+        parent = evals.get(ev.workspace_id, ev.params["refine_from"])
+        verdict = judge_refinement(parent, outcome.chosen.code, outcome.chosen.heldout_accuracy,
+                                   keep=bool(ev.params.get("keep")))
+        if verdict.outcome == "identical":
+            jobs.append_event(ev.key, verdict.reason, progress=95)
+            return {"result": {"saved": False, "refined_from": parent.id,
+                               "refinement": verdict.model_dump(mode="json"), "message": verdict.reason,
+                               "generator": ran["generator"], "generator_reason": ran["reason"]}}
+    rejected = verdict is not None and verdict.outcome == "rejected"
     version = EvalVersion(
         id=new_id("ev"), eval_set_id=eval_set_id, version=evals.next_version(ev.workspace_id, eval_set_id),
-        parent_id=ev.params.get("parent_id"), status="draft", name=function_name_of(outcome.chosen.code),
+        parent_id=ev.params.get("parent_id"), status="rejected" if rejected else "draft",
+        rejected_reason=verdict.reason if rejected else None, name=function_name_of(outcome.chosen.code),
         code=outcome.chosen.code, generator=outcome.generator, model=outcome.model,
         prompt=_clip(outcome.prompt, STORED_PROMPT_CHARS),
         training_trace_ids=list(dict.fromkeys(r["trace_id"] for r in doc["ratings"] + doc.get("failures", [])
@@ -149,11 +162,14 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     metrics.update(training_accuracy=outcome.chosen.training_accuracy,
                    heldout_accuracy=outcome.chosen.heldout_accuracy)
     evals.update(version, metrics=metrics)
-    ran = files.get(*ev.key, "generator")
     result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags,
-              "generator": ran["generator"], "generator_reason": ran["reason"]}
-    if ev.params.get("refine_from"):
+              "generator": ran["generator"], "generator_reason": ran["reason"], "saved": True,
+              "status": version.status}
+    if verdict is not None:
         result["refined_from"] = ev.params["refine_from"]
+        result["refinement"] = verdict.model_dump(mode="json")
+        if rejected:
+            result["message"] = verdict.reason
         result["comparison"] = compare_refinement(ev.workspace_id, evals.get(ev.workspace_id, ev.params["refine_from"]),
                                                   version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
                                                   traces=traces).model_dump(mode="json")
