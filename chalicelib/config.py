@@ -83,6 +83,8 @@ class Settings(BaseModel):
     execute_max_concurrency: int = Field(default=4, ge=1, le=40)
     source_timeout_s: float = Field(default=30.0, gt=0)
     source_max_attempts: int = Field(default=6, ge=1, le=20)
+    allow_private_sources: bool = Field(default=False, description="let sources live on loopback and private "
+                                        "addresses (the local stack's fakes); never in a deployed stack")
     log_level: str = "INFO"
     version: str = "0.1.0"
     resources: dict[str, str] = Field(default_factory=dict,
@@ -133,6 +135,7 @@ _ENV = {
     "execute_max_concurrency": "IOFOLD_EXECUTE_MAX_CONCURRENCY",
     "source_timeout_s": "IOFOLD_SOURCE_TIMEOUT_S",
     "source_max_attempts": "IOFOLD_SOURCE_MAX_ATTEMPTS",
+    "allow_private_sources": "IOFOLD_ALLOW_PRIVATE_SOURCES",
     "log_level": "IOFOLD_LOG_LEVEL",
 }
 

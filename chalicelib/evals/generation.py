@@ -30,6 +30,9 @@ class ScoredCandidate(BaseModel):
     heldout_accuracy: float | None = Field(description="cross-validated; None when too few examples to hold out")
     heldout_kappa: float | None = None
     folds: int = 0
+    input_tokens: int = Field(default=0, description="tokens this candidate took to write (CV folds not included)")
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 class GenerationOutcome(BaseModel):
@@ -169,7 +172,9 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         if generated.folds:
             held_acc, held_kappa = _accuracy(examples, [r or "error" for r in fold_results[c]])
         scored.append(ScoredCandidate(code=candidate.code, rationale=candidate.rationale, training_accuracy=train_acc,
-                                      heldout_accuracy=held_acc, heldout_kappa=held_kappa, folds=len(generated.folds)))
+                                      heldout_accuracy=held_acc, heldout_kappa=held_kappa, folds=len(generated.folds),
+                                      input_tokens=candidate.input_tokens, output_tokens=candidate.output_tokens,
+                                      cost_usd=candidate.cost_usd))
     best = max(range(len(scored)), key=lambda c: (
         scored[c].heldout_accuracy if scored[c].heldout_accuracy is not None else -1,
         scored[c].heldout_kappa if scored[c].heldout_kappa is not None else -1,
