@@ -20,6 +20,7 @@ from chalicelib.evals.models import (
     SaveVersionRequest, VersionDiff,
 )
 from chalicelib.evalsets import service as eval_sets
+from chalicelib.generation import workspace_llm
 from chalicelib.evalsets.models import (
     CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
 )
@@ -73,6 +74,23 @@ def create_workspace(req: Request) -> CreatedWorkspace:
 @api.route("/v1/workspace", "GET", role="viewer", response=WorkspaceInfo)
 def get_workspace(req: Request) -> WorkspaceInfo:
     return auth.describe_workspace(req.caller, repo=wiring.auth_repo())
+
+
+@api.route("/v1/workspace/llm", "PUT", role="admin", body=workspace_llm.LlmSettingsRequest,
+           response=workspace_llm.LlmSettings)
+def put_workspace_llm(req: Request) -> workspace_llm.LlmSettings:
+    return workspace_llm.put_llm_settings(req.caller, req.body, repo=wiring.llm_settings_repo(),
+                                          keyring=wiring.keyring(), allow_private=get_settings().allow_private_sources)
+
+
+@api.route("/v1/workspace/llm", "GET", role="viewer", response=workspace_llm.LlmSettings)
+def get_workspace_llm(req: Request) -> workspace_llm.LlmSettings:
+    return workspace_llm.get_llm_settings(req.caller, repo=wiring.llm_settings_repo())
+
+
+@api.route("/v1/workspace/llm", "DELETE", role="admin", status=204)
+def delete_workspace_llm(req: Request) -> None:
+    workspace_llm.delete_llm_settings(req.caller, repo=wiring.llm_settings_repo())
 
 
 @api.route("/v1/api-keys", "POST", role="admin", body=CreateApiKeyRequest, response=CreatedApiKey, status=201)

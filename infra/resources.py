@@ -165,8 +165,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("job_finish", tables=(*_JOBS, "integrations", *_RATINGS, *_EVALS), state_machines=("execute_eval",)),
     Function("job_fail", tables=(*_JOBS, "integrations")),
     Function("generate_load", tables=(*_JOBS, *_RATINGS), bucket=_JOB_FILES),
-    Function("generate_candidates", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
-             reads_llm_secret=True),
+    Function("generate_candidates", tables=(*_JOBS, "traces", "workspaces"), bucket={**_JOB_FILES, "traces/": READ},
+             kms=("kms:Decrypt",), reads_llm_secret=True),  # workspaces: the workspace's LLM settings
     Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True),
     Function("generate_save", tables=(*_JOBS, "traces", *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},

@@ -12,7 +12,7 @@ EvalStatus = Literal["draft", "active", "archived", "rejected"]
 """``rejected``: a refinement whose held-out estimate fell below its parent's; kept for the record, not listed
 unless asked, activated only with ``force``."""
 ResultKind = Literal["pass", "fail", "error", "timeout"]
-GeneratorChoice = Literal["auto", "anthropic", "offline"]
+GeneratorChoice = Literal["auto", "anthropic", "openai", "offline"]
 
 
 class EvalVersion(BaseModel):
