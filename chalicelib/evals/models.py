@@ -29,8 +29,11 @@ class EvalVersion(BaseModel):
     model: str | None = None
     prompt: str | None = Field(default=None, description="the prompt sent to the LLM, if any")
     training_trace_ids: list[str] = Field(default_factory=list)
-    metrics: dict[str, Any] = Field(default_factory=dict, description="metrics over the set's rated traces")
-    generation: dict[str, Any] = Field(default_factory=dict, description="training/held-out accuracy, kappa, flags")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="metrics over the set's rated traces, with "
+                                    "the generation's heldout_accuracy and heldout_interval [lo, hi] (95%)")
+    generation: dict[str, Any] = Field(default_factory=dict, description="training/held-out accuracy, kappa, "
+                                       "heldout_interval [lo, hi] and heldout_repeats (repeated grouped CV), "
+                                       "per-candidate scores, tokens and cost")
     flags: list[str] = Field(default_factory=list, description="low_confidence, names_trace_ids, copies_literals")
     rejected_reason: str | None = Field(default=None, description="why a refinement was saved as rejected")
     input_tokens: int = 0

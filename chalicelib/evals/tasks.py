@@ -9,7 +9,9 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from chalicelib.errors import Conflict
-from chalicelib.evals.generation import GeneratedSet, GenerationOutcome, generate_candidates, select_candidate
+from chalicelib.evals.generation import (
+    CV_REPEATS, GeneratedSet, GenerationOutcome, generate_candidates, select_candidate,
+)
 from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.evals.refinement import compare_refinement, judge_refinement
 from chalicelib.evals.repository import EvalRepository
@@ -100,10 +102,12 @@ def generate_write(ev: JobEvent, *, generator: EvalGenerator, traces: TraceRepos
     files.put(*ev.key, "generator", {"generator": generator.name, "reason": reason})
     jobs.append_event(ev.key, f"writing candidates with the {generator.name} generator "
                               f"({reason or 'as configured'}) from {len(request.examples)} examples", progress=10)
-    generated = generate_candidates(request, generator, seed=0)
+    repeats = CV_REPEATS.get(generator.name, 1)
+    generated = generate_candidates(request, generator, seed=0, repeats=repeats)
     files.put(*ev.key, "generated", generated.model_dump(mode="json"))
     jobs.append_event(ev.key, f"{len(generated.full.candidates)} candidates written, "
-                              f"{len(generated.folds)} cross-validation folds", progress=50)
+                              f"{len(generated.folds)} cross-validation folds ({repeats} repeat"
+                              f"{'s' if repeats > 1 else ''})", progress=50)
     return {"candidates": len(generated.full.candidates)}
 
 
@@ -115,8 +119,10 @@ def generate_test(ev: JobEvent, *, sandbox: Sandbox, traces: TraceRepository, jo
     outcome = select_candidate(request, generated, sandbox)
     files.put(*ev.key, "outcome", outcome.model_dump(mode="json"))
     chosen = outcome.chosen
+    interval = chosen.heldout_interval
     jobs.append_event(ev.key, f"chose a candidate: training {_pct(chosen.training_accuracy)}, "
-                              f"held-out {_pct(chosen.heldout_accuracy)}", progress=80)
+                              f"held-out {_pct(chosen.heldout_accuracy)}"
+                              + (f" (95% {_pct(interval[0])}–{_pct(interval[1])})" if interval else ""), progress=80)
     return {"heldout_accuracy": chosen.heldout_accuracy}
 
 
@@ -151,6 +157,8 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
         generation={"training_accuracy": outcome.chosen.training_accuracy,
                     "heldout_accuracy": outcome.chosen.heldout_accuracy,
                     "heldout_kappa": outcome.chosen.heldout_kappa, "folds": outcome.chosen.folds,
+                    "heldout_interval": outcome.chosen.heldout_interval,
+                    "heldout_repeats": outcome.chosen.heldout_repeats,
                     "candidates": [c.model_dump(exclude={"code"}) for c in outcome.candidates],
                     "job_id": ev.job_id},
         flags=outcome.flags, input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
@@ -160,7 +168,8 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     metrics = score_on_ratings(ev.workspace_id, version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
                                traces=traces)
     metrics.update(training_accuracy=outcome.chosen.training_accuracy,
-                   heldout_accuracy=outcome.chosen.heldout_accuracy)
+                   heldout_accuracy=outcome.chosen.heldout_accuracy,
+                   heldout_interval=outcome.chosen.heldout_interval)
     evals.update(version, metrics=metrics)
     result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags,
               "generator": ran["generator"], "generator_reason": ran["reason"], "saved": True,
@@ -269,7 +278,7 @@ def execute_aggregate(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSet
     results = evals.executions_for(version.id, [r.trace_id for r in ratings])
     metrics = compute_metrics((r.rating, results[r.trace_id].result if r.trace_id in results else None)
                               for r in ratings).model_dump(mode="json")
-    for kept in ("training_accuracy", "heldout_accuracy"):
+    for kept in ("training_accuracy", "heldout_accuracy", "heldout_interval"):
         if kept in version.metrics:
             metrics[kept] = version.metrics[kept]
     evals.update(version, metrics=metrics)

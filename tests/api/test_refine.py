@@ -131,3 +131,16 @@ def test_refine_keep_and_the_new_query_flags_are_in_the_openapi_document(guarded
     params = {p["name"] for p in doc["paths"]["/v1/evals/{eval_id}/activate"]["post"]["parameters"]}
     assert "force" in params
     assert guarded["api"].get(f"/v1/evals?eval_set_id={guarded['es']}&include_rejected=maybe").status_code == 400
+
+
+def test_a_generated_version_carries_an_interval_from_repeated_grouped_cv(guarded):
+    api, v1 = guarded["api"], guarded["v1"]
+    gen, metrics = v1["generation"], v1["metrics"]
+    estimate, (lo, hi), repeats = gen["heldout_accuracy"], gen["heldout_interval"], gen["heldout_repeats"]
+    assert len(repeats) == 3  # offline: three fold assignments
+    assert estimate == pytest.approx(sum(repeats) / 3, abs=1e-4)
+    assert 0 <= lo < estimate < hi <= 1 and all(lo <= r <= hi for r in repeats)
+    assert hi - lo > 0.1  # ~30 rated traces cannot pin accuracy down closer than that
+    assert metrics["heldout_interval"] == [lo, hi]
+    rescored = api.wait_ok(api.ok("POST", f"/v1/evals/{v1['id']}/execute", {}, status=202)["job_id"])
+    assert rescored["result"]["metrics"]["heldout_interval"] == [lo, hi]  # kept when the version is re-run
