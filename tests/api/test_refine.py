@@ -8,14 +8,20 @@ from tests.conftest import new_workspace
 from tests.api.test_versions import ALWAYS_PASS
 
 
-@pytest.fixture(scope="module")
-def refined(module_http):
-    api = new_workspace(module_http, "refine")
+def generated_set(http, workspace: str):
+    """A workspace with 30 rated demo traces and an offline-generated v1: (api, set id, v1 id, ratings)."""
+    api = new_workspace(http, workspace)
     traces = api.upload_demo(30, seed=11)
-    es = api.ok("POST", "/v1/eval-sets", {"name": "r", "criteria": "look the order up first"}, status=201)["id"]
+    es = api.ok("POST", "/v1/eval-sets", {"name": workspace, "criteria": "look the order up first"}, status=201)["id"]
     api.rate(es, traces)
     v1 = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                              status=202)["job_id"])["result"]["eval_id"]
+    return api, es, v1, traces
+
+
+@pytest.fixture(scope="module")
+def refined(module_http):
+    api, es, v1, traces = generated_set(module_http, "refine")
     api.ok("POST", f"/v1/evals/{v1}/activate")
     bad = api.ok("POST", f"/v1/evals/{v1}/versions", {"code": ALWAYS_PASS}, status=201)
     api.wait_ok(bad["scoring_job_id"])
@@ -65,12 +71,7 @@ def test_refine_needs_both_classes_and_a_known_generator(refined):
 
 @pytest.fixture(scope="module")
 def guarded(module_http):
-    api = new_workspace(module_http, "refine-guard")
-    traces = api.upload_demo(30, seed=11)
-    es = api.ok("POST", "/v1/eval-sets", {"name": "g", "criteria": "look the order up first"}, status=201)["id"]
-    api.rate(es, traces)
-    v1 = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
-                             status=202)["job_id"])["result"]["eval_id"]
+    api, es, v1, traces = generated_set(module_http, "refine-guard")
     return {"api": api, "es": es, "v1": api.ok("GET", f"/v1/evals/{v1}"), "ratings": dict(traces)}
 
 
