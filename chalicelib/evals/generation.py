@@ -110,6 +110,12 @@ def _results(sandbox: Sandbox, code: str, examples: list[LabeledTrace]) -> list[
     return [r.result for r in sandbox.run(code, [e.trace for e in examples])]
 
 
+def _held_out_pairs(examples: list[LabeledTrace], results: list[str | None]) -> tuple[list[LabeledTrace], list[str]]:
+    """The examples some fold held out, with their results (a fold that could not train has none)."""
+    kept = [(e, r) for e, r in zip(examples, results) if r is not None]
+    return [e for e, _ in kept], [r for _, r in kept]
+
+
 def _accuracy(examples: list[LabeledTrace], results: list[str]) -> tuple[float | None, float | None]:
     m = compute_metrics((e.rating, r) for e, r in zip(examples, results))
     # errors and timeouts count against a candidate when choosing: they are not agreement
@@ -148,6 +154,8 @@ def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *,
     for repeat, fold in assignments:
         held = set(fold)
         train = [e for i, e in enumerate(examples) if i not in held]
+        if {e.rating for e in train} != {"positive", "negative"}:
+            continue  # one group holds a whole class: this fold cannot train, its traces get no estimate
         held_ids = {examples[i].trace.get("id") for i in held}
         # a refinement's previous failures never include the fold's held-out traces (no leak into CV)
         failures = [f for f in request.previous_failures if f.trace.get("id") not in held_ids]
@@ -185,12 +193,13 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         results = _results(sandbox, candidate.code, examples)
         training.append(results)
         train_acc, _ = _accuracy(examples, results)
-        per_repeat = [_accuracy(examples, [x or "error" for x in fold_results[r][c]]) for r in repeats]
+        per_repeat = [_accuracy(*_held_out_pairs(examples, fold_results[r][c])) for r in repeats]
         accs = [a for a, _ in per_repeat if a is not None]
         kappas = [k for _, k in per_repeat if k is not None]
         held_acc = round(sum(accs) / len(accs), 4) if accs else None
         held_kappa = round(sum(kappas) / len(kappas), 4) if kappas else None
-        interval = heldout_interval(held_acc, accs, len(examples))
+        interval = heldout_interval(held_acc, accs, len(_held_out_pairs(examples, fold_results[repeats[0]][c])[0])
+                                    if repeats else 0)
         scored.append(ScoredCandidate(code=candidate.code, rationale=candidate.rationale, training_accuracy=train_acc,
                                       heldout_accuracy=held_acc, heldout_kappa=held_kappa, heldout_interval=interval,
                                       heldout_repeats=[round(a, 4) for a in accs],

@@ -77,3 +77,17 @@ def test_the_heldout_interval_is_wilson_at_n_and_covers_every_repeat():
     assert (lo, hi) == (pytest.approx(0.5313, abs=1e-4), pytest.approx(0.8881, abs=1e-4))
     assert heldout_interval(0.75, [0.5, 0.95, 0.8], 20) == (0.5, 0.95)
     assert heldout_interval(None, [], 20) is None
+
+
+def test_a_fold_that_would_train_on_one_class_is_skipped_not_fatal():
+    from chalicelib.generation.offline import OfflineGenerator
+
+    # both negatives are one session: the fold holding that session out has no negative to train on
+    examples = [LabeledTrace(trace={"id": f"t{i}", "session_id": "s-neg" if i < 2 else f"s{i}", "output": "x"},
+                             rating="negative" if i < 2 else "positive") for i in range(10)]
+    request = GenerationRequest(eval_name="x", examples=examples, candidates=1)
+    generated = generate_candidates(request, OfflineGenerator(), repeats=2)
+    for fold in generated.folds:
+        trained = {examples[i].rating for i in range(10) if i not in fold.held_out}
+        assert trained == {"positive", "negative"}
+    assert all(0 not in f.held_out for f in generated.folds)  # the negatives' session is never held out
