@@ -20,6 +20,7 @@ from chalicelib.evals.models import (
     SaveVersionRequest, VersionDiff,
 )
 from chalicelib.evalsets import service as eval_sets
+from chalicelib.generation import workspace_llm
 from chalicelib.evalsets.models import (
     CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
 )
@@ -76,6 +77,23 @@ def create_workspace(req: Request) -> CreatedWorkspace:
 @api.route("/v1/workspace", "GET", role="viewer", response=WorkspaceInfo)
 def get_workspace(req: Request) -> WorkspaceInfo:
     return auth.describe_workspace(req.caller, repo=wiring.auth_repo())
+
+
+@api.route("/v1/workspace/llm", "PUT", role="admin", body=workspace_llm.LlmSettingsRequest,
+           response=workspace_llm.LlmSettings)
+def put_workspace_llm(req: Request) -> workspace_llm.LlmSettings:
+    return workspace_llm.put_llm_settings(req.caller, req.body, repo=wiring.llm_settings_repo(),
+                                          keyring=wiring.keyring(), allow_private=get_settings().allow_private_sources)
+
+
+@api.route("/v1/workspace/llm", "GET", role="viewer", response=workspace_llm.LlmSettings)
+def get_workspace_llm(req: Request) -> workspace_llm.LlmSettings:
+    return workspace_llm.get_llm_settings(req.caller, repo=wiring.llm_settings_repo())
+
+
+@api.route("/v1/workspace/llm", "DELETE", role="admin", status=204)
+def delete_workspace_llm(req: Request) -> None:
+    workspace_llm.delete_llm_settings(req.caller, repo=wiring.llm_settings_repo())
 
 
 @api.route("/v1/api-keys", "POST", role="admin", body=CreateApiKeyRequest, response=CreatedApiKey, status=201)
@@ -243,12 +261,13 @@ def generate_eval(req: Request, eval_set_id: str) -> JobAccepted:
         sfn=wiring.sfn(), state_machine_arn=wiring.state_machine_arn("generate_eval")))
 
 
-@api.route("/v1/evals", "GET", role="viewer", query={**LIST_QUERY, "eval_set_id": "string"})
+@api.route("/v1/evals", "GET", role="viewer", query={**LIST_QUERY, "eval_set_id": "string",
+                                                      "include_rejected": "boolean"})
 def list_evals(req: Request) -> Page[EvalVersion]:
     if not req.query.get("eval_set_id"):
         raise ValidationError("eval_set_id is required", [{"field": "eval_set_id"}])
     return evals.list_versions(req.caller, req.query["eval_set_id"], **req.paging(), eval_sets=wiring.eval_set_ratings(),
-                               evals=wiring.eval_repo())
+                               evals=wiring.eval_repo(), include_rejected=req.flag("include_rejected"))
 
 
 @api.route("/v1/evals/{eval_id}", "GET", role="viewer", response=EvalVersion)
@@ -371,9 +390,9 @@ def save_eval_version(req: Request, eval_id: str) -> SavedVersion:
                                  state_machine_arn=wiring.state_machine_arn("execute_eval"))
 
 
-@api.route("/v1/evals/{eval_id}/activate", "POST", role="member", response=EvalVersion)
+@api.route("/v1/evals/{eval_id}/activate", "POST", role="member", response=EvalVersion, query={"force": "boolean"})
 def activate_eval(req: Request, eval_id: str) -> EvalVersion:
-    return versions.activate_version(req.caller, eval_id, evals=wiring.eval_repo())
+    return versions.activate_version(req.caller, eval_id, evals=wiring.eval_repo(), force=req.flag("force"))
 
 
 @api.route("/v1/evals/{eval_id}/archive", "POST", role="member", response=EvalVersion)

@@ -58,6 +58,27 @@ def source_http_client() -> httpx.Client:
                         transport=GuardedTransport(allow_private=settings.allow_private_sources), trust_env=False)
 
 
+def llm_http_client() -> Any:
+    """An httpx2 client (what the LLM SDKs take) that reaches a workspace's LLM endpoint only at
+    addresses the sources' SSRF guard allows, with no redirect and no proxy; the caller closes it."""
+    import httpx2
+
+    from chalicelib.generation.transport import Httpx2Bridge
+    from chalicelib.sources.addresses import GuardedTransport
+
+    settings = get_settings()
+    return httpx2.Client(transport=Httpx2Bridge(GuardedTransport(allow_private=settings.allow_private_sources)),
+                         timeout=httpx2.Timeout(600.0, connect=10.0), follow_redirects=False, trust_env=False)
+
+
+def openai_client(base_url: str, api_key: str | None) -> Any:
+    """The real OpenAI SDK client for an OpenAI-compatible endpoint, over the guarded transport."""
+    import openai
+
+    # retries live in the generator (one tested place), not in the SDK as well
+    return openai.OpenAI(api_key=api_key or "none", base_url=base_url, http_client=llm_http_client(), max_retries=0)
+
+
 def llm_api_key() -> tuple[str | None, str]:
     """The LLM API key and where it came from, or ``(None, why there is none)``.
 

@@ -112,7 +112,7 @@ def generate_candidates(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
     ev = _job(event)
-    generator, reason = wiring.generator(ev.params.get("generator", "auto"))
+    generator, reason = wiring.generator(ev.params.get("generator", "auto"), ev.workspace_id)
     tasks.generate_write(ev, generator=generator, reason=reason, traces=wiring.trace_repo(), jobs=wiring.job_repo(),
                          files=wiring.job_files())
     return event

@@ -59,6 +59,15 @@ class Request:
         traces by them reads them here."""
         return parse_trace_range(self.query)
 
+    def flag(self, name: str) -> bool:
+        """A ``true``/``false`` query parameter (absent: false); 400 for anything else."""
+        value = self.query.get(name)
+        if value is None:
+            return False
+        if value not in ("true", "false"):
+            raise ValidationError(f"{name} must be true or false", [{"field": name, "value": value}])
+        return value == "true"
+
 
 @dataclass
 class RouteSpec:

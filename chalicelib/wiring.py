@@ -151,22 +151,48 @@ def sandbox():
     return LambdaSandbox(clients.aws_client("lambda"), get_settings().sandbox_function)
 
 
-def generator(choice: str):
-    """The generator for a job and why it was chosen: ``(generator, reason)``.
+def llm_settings_repo():
+    """The workspaces' LLM settings (on the workspaces table)."""
+    from chalicelib.generation.workspace_llm import LlmSettingsRepository
 
-    ``auto`` uses Claude when an LLM key is configured and says so when it is not; ``anthropic``
-    without a key raises LlmKeyMissing (the job fails with that reason, never a silent fallback)."""
+    return LlmSettingsRepository(clients.dynamodb_table("workspaces"))
+
+
+def generator(choice: str, workspace_id: str):
+    """The generator for a job and why it was chosen: ``(generator, reason)``; never a silent fallback.
+
+    ``offline`` is offline. ``openai`` needs the workspace's OpenAI-compatible endpoint
+    (PUT /v1/workspace/llm). ``anthropic`` uses the workspace's Anthropic key, else the
+    deployment's. ``auto`` takes the workspace's LLM settings, else the deployment's Anthropic key,
+    else runs offline and says why. A missing endpoint or key raises LlmKeyMissing (the job fails
+    with that reason)."""
     from chalicelib.generation.base import LlmKeyMissing
+    from chalicelib.generation.workspace_llm import open_llm_settings
 
-    settings = get_settings()
     if choice == "offline":
         return _offline(), "offline generator requested"
+    settings = get_settings()
+    workspace_llm, workspace_key = open_llm_settings(workspace_id, repo=llm_settings_repo(), keyring=keyring())
+    asked = "requested" if choice != "auto" else "auto"
+    if workspace_llm is not None and workspace_llm.provider == "openai" and choice in ("auto", "openai"):
+        from chalicelib.generation.openai_compat import OpenAICompatibleGenerator
+
+        return (OpenAICompatibleGenerator(clients.openai_client(workspace_llm.base_url, workspace_key),
+                                          model=workspace_llm.model),
+                f"openai {asked}: the workspace's OpenAI-compatible endpoint {workspace_llm.base_url}, "
+                f"model {workspace_llm.model}")
+    if choice == "openai":
+        raise LlmKeyMissing("the openai generator was requested but this workspace has no OpenAI-compatible "
+                            "endpoint (set one with PUT /v1/workspace/llm)")
+    from chalicelib.generation.anthropic import DEFAULT_MODEL, AnthropicGenerator
+
+    if workspace_llm is not None and workspace_llm.provider == "anthropic" and workspace_key:
+        return (AnthropicGenerator(clients.anthropic_client(workspace_key), model=workspace_llm.model),
+                f"anthropic {asked}: the workspace's Anthropic key, model {workspace_llm.model}")
     key, source = clients.llm_api_key()
     if key:
-        from chalicelib.generation.anthropic import DEFAULT_MODEL, AnthropicGenerator
-
-        return (AnthropicGenerator(clients.anthropic_client(key), model=settings.anthropic_model or DEFAULT_MODEL),
-                f"LLM key from {source}")
+        model = settings.anthropic_model or DEFAULT_MODEL
+        return AnthropicGenerator(clients.anthropic_client(key), model=model), f"LLM key from {source}"
     if choice == "anthropic":
         raise LlmKeyMissing(f"the anthropic generator was requested but {source}")
     return _offline(), source

@@ -31,6 +31,7 @@ from chalicelib.auth.models import ApiKey, CreateApiKeyRequest, CreatedApiKey, C
 from chalicelib.evals.models import (
     EvalVersion, ExecuteRequest, Execution, ExecutionDetail, GenerateRequest, RefineRequest, SavedVersion, VersionDiff,
 )
+from chalicelib.generation.workspace_llm import LlmSettings, LlmSettingsRequest
 from chalicelib.evalsets.models import (
     CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
 )
@@ -201,6 +202,19 @@ class Client:
 
     def delete_api_key(self, key_id: str) -> None:
         self._request("DELETE", f"/api-keys/{key_id}")
+
+    def llm_settings(self) -> LlmSettings:
+        """The workspace's LLM for generation (404 when none is set); the key is never returned."""
+        return self._get(LlmSettings, "/workspace/llm")
+
+    def put_llm_settings(self, provider: str, model: str, *, base_url: str | None = None,
+                         api_key: str | None = None) -> LlmSettings:
+        """Use Anthropic or an OpenAI-compatible endpoint (``base_url``) for this workspace's generation."""
+        req = _request_model(LlmSettingsRequest, provider=provider, model=model, base_url=base_url, api_key=api_key)
+        return self._call(LlmSettings, "PUT", "/workspace/llm", req)
+
+    def delete_llm_settings(self) -> None:
+        self._request("DELETE", "/workspace/llm")
 
     # --- integrations and schedules -------------------------------------------------------
 

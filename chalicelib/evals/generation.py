@@ -1,6 +1,11 @@
 """Choosing an eval honestly: candidates are ranked by cross-validated agreement (each fold's
 code is written without the fold's traces, then scored on them), never by training accuracy
-alone; the chosen version carries its held-out estimate and flags for code that memorises."""
+alone; the chosen version carries its held-out estimate and flags for code that memorises.
+
+The cross-validation is grouped (a session never sits on both sides) and repeated with different
+fold assignments when writing is cheap (offline): the estimate is the mean over repeats, and its
+interval is the Wilson 95% interval at the number of examples, widened to cover every repeat's
+own estimate (repeats share examples, so they do not multiply n)."""
 
 from __future__ import annotations
 
@@ -16,11 +21,14 @@ from chalicelib.codegen import string_constants
 from chalicelib.errors import Unprocessable
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.generation.base import Candidate, Candidates, EvalGenerator, GenerationRequest, LabeledTrace
-from chalicelib.metrics import compute_metrics
+from chalicelib.metrics import compute_metrics, wilson_interval
 
 LOW_CONFIDENCE_BELOW = 0.80
 MAX_FOLDS = 5
 LONG_LITERAL_CHARS = 40
+CV_REPEATS = {"offline": 3}
+"""Cross-validation repeats per generator: cheap writers repeat with new folds; an LLM runs once
+(each repeat costs another call per fold)."""
 
 
 class ScoredCandidate(BaseModel):
@@ -29,7 +37,13 @@ class ScoredCandidate(BaseModel):
     training_accuracy: float | None
     heldout_accuracy: float | None = Field(description="cross-validated; None when too few examples to hold out")
     heldout_kappa: float | None = None
+    heldout_interval: tuple[float, float] | None = Field(
+        default=None, description="95% interval on the held-out estimate (Wilson at n, covering every repeat)")
+    heldout_repeats: list[float] = Field(default_factory=list, description="the estimate of each CV repeat")
     folds: int = 0
+    input_tokens: int = Field(default=0, description="tokens this candidate took to write (CV folds not included)")
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 class GenerationOutcome(BaseModel):
@@ -96,6 +110,12 @@ def _results(sandbox: Sandbox, code: str, examples: list[LabeledTrace]) -> list[
     return [r.result for r in sandbox.run(code, [e.trace for e in examples])]
 
 
+def _held_out_pairs(examples: list[LabeledTrace], results: list[str | None]) -> tuple[list[LabeledTrace], list[str]]:
+    """The examples some fold held out, with their results (a fold that could not train has none)."""
+    kept = [(e, r) for e, r in zip(examples, results) if r is not None]
+    return [e for e, _ in kept], [r for _, r in kept]
+
+
 def _accuracy(examples: list[LabeledTrace], results: list[str]) -> tuple[float | None, float | None]:
     m = compute_metrics((e.rating, r) for e, r in zip(examples, results))
     # errors and timeouts count against a candidate when choosing: they are not agreement
@@ -106,6 +126,7 @@ def _accuracy(examples: list[LabeledTrace], results: list[str]) -> tuple[float |
 
 class FoldCandidates(BaseModel):
     held_out: list[int] = Field(description="indexes of the examples this fold's code never saw")
+    repeat: int = Field(default=0, description="which repetition of the cross-validation this fold belongs to")
     candidates: list[Candidate]
 
 
@@ -117,8 +138,10 @@ class GeneratedSet(BaseModel):
     duration_s: float
 
 
-def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *, seed: int = 0) -> GeneratedSet:
-    """Candidates on all examples, then once per stratified fold without the fold's examples."""
+def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *, seed: int = 0,
+                        repeats: int = 1) -> GeneratedSet:
+    """Candidates on all examples, then once per stratified fold without the fold's examples, for
+    ``repeats`` different fold assignments."""
     started = time.monotonic()
     examples = scored_examples(request)
     check_trainable(examples)
@@ -127,9 +150,12 @@ def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *,
         raise Unprocessable("the generator returned no candidate")
     folds: list[FoldCandidates] = []
     neutral = [e for e in request.examples if e.rating == "neutral"]
-    for fold in stratified_folds(examples, seed=seed):
+    assignments = [(r, fold) for r in range(max(1, repeats)) for fold in stratified_folds(examples, seed=seed + r)]
+    for repeat, fold in assignments:
         held = set(fold)
         train = [e for i, e in enumerate(examples) if i not in held]
+        if {e.rating for e in train} != {"positive", "negative"}:
+            continue  # one group holds a whole class: this fold cannot train, its traces get no estimate
         held_ids = {examples[i].trace.get("id") for i in held}
         # a refinement's previous failures never include the fold's held-out traces (no leak into CV)
         failures = [f for f in request.previous_failures if f.trace.get("id") not in held_ids]
@@ -138,7 +164,7 @@ def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *,
         full = full.model_copy(update={"input_tokens": full.input_tokens + out.input_tokens,
                                        "output_tokens": full.output_tokens + out.output_tokens,
                                        "cost_usd": full.cost_usd + out.cost_usd})
-        folds.append(FoldCandidates(held_out=fold, candidates=out.candidates))
+        folds.append(FoldCandidates(held_out=fold, repeat=repeat, candidates=out.candidates))
     return GeneratedSet(full=full, folds=folds, duration_s=round(time.monotonic() - started, 3))
 
 
@@ -152,24 +178,34 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
     started = time.monotonic()
     examples = scored_examples(request)
     full = generated.full
-    fold_results: list[list[str | None]] = [[None] * len(examples) for _ in full.candidates]
+    repeats = sorted({f.repeat for f in generated.folds})
+    # fold_results[repeat][candidate][example]: the result of code written without that example
+    fold_results = {r: [[None] * len(examples) for _ in full.candidates] for r in repeats}
     for fold in generated.folds:
         held_examples = [examples[i] for i in fold.held_out]
         for c in range(len(full.candidates)):
             fold_code = fold.candidates[min(c, len(fold.candidates) - 1)].code
             for i, result in zip(fold.held_out, _results(sandbox, fold_code, held_examples)):
-                fold_results[c][i] = result
+                fold_results[fold.repeat][c][i] = result
     scored: list[ScoredCandidate] = []
     training: list[list[str]] = []
     for c, candidate in enumerate(full.candidates):
         results = _results(sandbox, candidate.code, examples)
         training.append(results)
         train_acc, _ = _accuracy(examples, results)
-        held_acc = held_kappa = None
-        if generated.folds:
-            held_acc, held_kappa = _accuracy(examples, [r or "error" for r in fold_results[c]])
+        per_repeat = [_accuracy(*_held_out_pairs(examples, fold_results[r][c])) for r in repeats]
+        accs = [a for a, _ in per_repeat if a is not None]
+        kappas = [k for _, k in per_repeat if k is not None]
+        held_acc = round(sum(accs) / len(accs), 4) if accs else None
+        held_kappa = round(sum(kappas) / len(kappas), 4) if kappas else None
+        interval = heldout_interval(held_acc, accs, len(_held_out_pairs(examples, fold_results[repeats[0]][c])[0])
+                                    if repeats else 0)
         scored.append(ScoredCandidate(code=candidate.code, rationale=candidate.rationale, training_accuracy=train_acc,
-                                      heldout_accuracy=held_acc, heldout_kappa=held_kappa, folds=len(generated.folds)))
+                                      heldout_accuracy=held_acc, heldout_kappa=held_kappa, heldout_interval=interval,
+                                      heldout_repeats=[round(a, 4) for a in accs],
+                                      folds=sum(f.repeat == 0 for f in generated.folds),
+                                      input_tokens=candidate.input_tokens, output_tokens=candidate.output_tokens,
+                                      cost_usd=candidate.cost_usd))
     best = max(range(len(scored)), key=lambda c: (
         scored[c].heldout_accuracy if scored[c].heldout_accuracy is not None else -1,
         scored[c].heldout_kappa if scored[c].heldout_kappa is not None else -1,
@@ -185,6 +221,14 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         input_tokens=full.input_tokens, output_tokens=full.output_tokens, cost_usd=round(full.cost_usd, 6),
         duration_s=round(generated.duration_s + time.monotonic() - started, 3), flags=flags,
         training_results={str(e.trace.get("id")): r for e, r in zip(examples, training[best])})
+
+
+def heldout_interval(estimate: float | None, repeats: list[float], n: int) -> tuple[float, float] | None:
+    """Wilson 95% at ``n`` around the mean estimate, widened to cover every repeat's estimate."""
+    if estimate is None or not n:
+        return None
+    lo, hi = wilson_interval(round(estimate * n), n) or (estimate, estimate)
+    return (round(min([lo, *repeats]), 4), round(max([hi, *repeats]), 4))
 
 
 def honesty_flags(code: str, examples: list[LabeledTrace]) -> list[str]:

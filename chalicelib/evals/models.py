@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.ids import ObjectId
 
-EvalStatus = Literal["draft", "active", "archived"]
+EvalStatus = Literal["draft", "active", "archived", "rejected"]
+"""``rejected``: a refinement whose held-out estimate fell below its parent's; kept for the record, not listed
+unless asked, activated only with ``force``."""
 ResultKind = Literal["pass", "fail", "error", "timeout"]
-GeneratorChoice = Literal["auto", "anthropic", "offline"]
+GeneratorChoice = Literal["auto", "anthropic", "openai", "offline"]
 
 
 class EvalVersion(BaseModel):
@@ -27,9 +29,13 @@ class EvalVersion(BaseModel):
     model: str | None = None
     prompt: str | None = Field(default=None, description="the prompt sent to the LLM, if any")
     training_trace_ids: list[str] = Field(default_factory=list)
-    metrics: dict[str, Any] = Field(default_factory=dict, description="metrics over the set's rated traces")
-    generation: dict[str, Any] = Field(default_factory=dict, description="training/held-out accuracy, kappa, flags")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="metrics over the set's rated traces, with "
+                                    "the generation's heldout_accuracy and heldout_interval [lo, hi] (95%)")
+    generation: dict[str, Any] = Field(default_factory=dict, description="training/held-out accuracy, kappa, "
+                                       "heldout_interval [lo, hi] and heldout_repeats (repeated grouped CV), "
+                                       "per-candidate scores, tokens and cost")
     flags: list[str] = Field(default_factory=list, description="low_confidence, names_trace_ids, copies_literals")
+    rejected_reason: str | None = Field(default=None, description="why a refinement was saved as rejected")
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -84,6 +90,9 @@ class SavedVersion(EvalVersion):
 
 class RefineRequest(GenerateRequest):
     """POST /v1/evals/{id}/refine: the same choices as generation, every field optional."""
+
+    keep: bool = Field(default=False, description="save the refinement as a normal draft even when its held-out "
+                                                  "estimate is lower than the parent's (else it is saved as rejected)")
 
 
 class FlippedTrace(BaseModel):

@@ -2,11 +2,16 @@
 (false passes and false fails among the set's rated traces), with the parent's code and failures
 in the prompt (LLM) or as extra training data (offline). It runs through generate_eval.asl.json
 (params carry ``refine_from``) and reports before/after metrics on the same traces; the new
-version is a draft and never becomes active by itself."""
+version is a draft and never becomes active by itself.
+
+A refinement never regresses silently: code identical to the parent's (same normalised AST) is not
+saved, and one whose held-out estimate is below the parent's is saved as ``rejected`` with the
+reason, unless the request says ``keep``."""
 
 from __future__ import annotations
 
-from typing import Any
+import ast
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -94,6 +99,59 @@ def compare_refinement(workspace_id: str, parent: EvalVersion, refined: EvalVers
         fixed=fixed, broken=broken,
         summary=(f"accuracy {_pct(all_rated.before['accuracy'])} → {_pct(all_rated.after['accuracy'])} on "
                  f"{len(ratings)} rated traces; {len(fixed)} fixed, {len(broken)} broken"))
+
+
+class RefinementVerdict(BaseModel):
+    """What becomes of a refinement: ``identical`` (not saved), ``rejected`` (saved, not a normal
+    version) or ``accepted`` (a draft)."""
+
+    outcome: Literal["identical", "rejected", "accepted"]
+    reason: str
+    parent_estimate: float | None = Field(description="the parent's held-out estimate (its accuracy on the rated "
+                                                      "traces when it has none, e.g. hand-edited)")
+    estimate: float | None = Field(description="the refinement's held-out estimate")
+
+
+def normalized_ast(code: str) -> str | None:
+    """The module's AST without docstrings (comments and layout never reach it); None if it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
+def parent_estimate(parent: EvalVersion) -> float | None:
+    """The parent's held-out estimate, else its accuracy on the rated traces."""
+    for value in (parent.generation.get("heldout_accuracy"), parent.metrics.get("heldout_accuracy"),
+                  parent.metrics.get("accuracy")):
+        if value is not None:
+            return float(value)
+    return None
+
+
+def judge_refinement(parent: EvalVersion, code: str, estimate: float | None, *, keep: bool) -> RefinementVerdict:
+    """Identical code is not saved; a lower held-out estimate is rejected unless ``keep``."""
+    before = parent_estimate(parent)
+    same = normalized_ast(code)
+    if same is not None and same == normalized_ast(parent.code):
+        return RefinementVerdict(outcome="identical", parent_estimate=before, estimate=estimate,
+                                 reason=f"identical to parent {parent.id}; no new version")
+    if before is not None and estimate is not None and estimate < before:
+        why = (f"held-out estimate {estimate:.0%} is lower than the parent's {before:.0%}")
+        if keep:
+            return RefinementVerdict(outcome="accepted", parent_estimate=before, estimate=estimate,
+                                     reason=why + "; kept as a draft because the request said keep")
+        return RefinementVerdict(outcome="rejected", parent_estimate=before, estimate=estimate,
+                                 reason=why + "; saved as a rejected candidate (refine with keep: true to keep it)")
+    return RefinementVerdict(outcome="accepted", parent_estimate=before, estimate=estimate,
+                             reason="held-out estimate not lower than the parent's")
 
 
 def _pct(value: float | None) -> str:

@@ -54,18 +54,21 @@ class EvalRepository:
             raise NotFound(f"eval {eval_id} not found")
         return self._to_model(item)
 
-    def list_for_set(self, eval_set_id: str, *, limit: int, cursor: str | None) -> tuple[list[EvalVersion], str | None]:
+    def list_for_set(self, eval_set_id: str, *, limit: int, cursor: str | None,
+                     include_rejected: bool = False) -> tuple[list[EvalVersion], str | None]:
+        """A page of a set's versions, newest first; rejected refinements only when asked."""
+        keep = None if include_rejected else (lambda item: item.get("status") != "rejected")
         items, nxt = query_page(self._evals, limit=limit, cursor=cursor, owner=("eval_set_id", eval_set_id),
-                                KeyConditionExpression=Key("eval_set_id").eq(eval_set_id))
+                                filter_fn=keep, KeyConditionExpression=Key("eval_set_id").eq(eval_set_id))
         versions = sorted((self._to_model(i) for i in items), key=lambda v: -v.version)
         return versions, nxt
 
-    def all_for_set(self, eval_set_id: str) -> list[EvalVersion]:
-        """Every version of a set, newest first."""
+    def all_for_set(self, eval_set_id: str, *, include_rejected: bool = False) -> list[EvalVersion]:
+        """Every version of a set (rejected refinements only when asked), newest first."""
         out: list[EvalVersion] = []
         cursor = None
         while True:
-            page, cursor = self.list_for_set(eval_set_id, limit=200, cursor=cursor)
+            page, cursor = self.list_for_set(eval_set_id, limit=200, cursor=cursor, include_rejected=include_rejected)
             out += page
             if not cursor:
                 return sorted(out, key=lambda v: -v.version)
@@ -124,7 +127,7 @@ class EvalRepository:
     def delete_for_set(self, eval_set_id: str) -> int:
         """Delete every version of a set and all their results; how many items went."""
         deleted = 0
-        for version in self.all_for_set(eval_set_id):
+        for version in self.all_for_set(eval_set_id, include_rejected=True):
             kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(version.id),
                                       "ProjectionExpression": "eval_id, trace_id"}
             with self._executions.batch_writer() as batch:

@@ -48,9 +48,10 @@ def start_generation(caller: Caller, eval_set_id: str, req: GenerateRequest, *, 
 
 
 def list_versions(caller: Caller, eval_set_id: str, *, limit: int, cursor: str | None, eval_sets: EvalSetLookup,
-                  evals: EvalRepository) -> Page[EvalVersion]:
+                  evals: EvalRepository, include_rejected: bool = False) -> Page[EvalVersion]:
+    """A set's versions, newest first; rejected refinements only with ``include_rejected``."""
     eval_sets.get_set(caller.workspace_id, eval_set_id)
-    items, nxt = evals.list_for_set(eval_set_id, limit=limit, cursor=cursor)
+    items, nxt = evals.list_for_set(eval_set_id, limit=limit, cursor=cursor, include_rejected=include_rejected)
     return Page[EvalVersion](items=items, next_cursor=nxt)
 
 

@@ -10,9 +10,11 @@ from pydantic import BaseModel
 
 from chalicelib.codegen import inert
 from chalicelib.errors import Conflict
-from chalicelib.evals.generation import GeneratedSet, GenerationOutcome, generate_candidates, select_candidate
+from chalicelib.evals.generation import (
+    CV_REPEATS, GeneratedSet, GenerationOutcome, generate_candidates, select_candidate,
+)
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.evals.refinement import compare_refinement
+from chalicelib.evals.refinement import compare_refinement, judge_refinement
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.evals.service import EvalSetLookup
@@ -111,10 +113,12 @@ def generate_write(ev: JobEvent, *, generator: EvalGenerator, traces: TraceRepos
     files.put(*ev.key, "generator", {"generator": generator.name, "reason": reason})
     jobs.append_event(ev.key, f"writing candidates with the {generator.name} generator "
                               f"({reason or 'as configured'}) from {len(request.examples)} examples", progress=10)
-    generated = generate_candidates(request, generator, seed=0)
+    repeats = CV_REPEATS.get(generator.name, 1)
+    generated = generate_candidates(request, generator, seed=0, repeats=repeats)
     files.put(*ev.key, "generated", generated.model_dump(mode="json"))
     jobs.append_event(ev.key, f"{len(generated.full.candidates)} candidates written, "
-                              f"{len(generated.folds)} cross-validation folds", progress=50)
+                              f"{len(generated.folds)} cross-validation folds ({repeats} repeat"
+                              f"{'s' if repeats > 1 else ''})", progress=50)
     return {"candidates": len(generated.full.candidates)}
 
 
@@ -126,8 +130,10 @@ def generate_test(ev: JobEvent, *, sandbox: Sandbox, traces: TraceRepository, jo
     outcome = select_candidate(request, generated, sandbox)
     files.put(*ev.key, "outcome", outcome.model_dump(mode="json"))
     chosen = outcome.chosen
+    interval = chosen.heldout_interval
     jobs.append_event(ev.key, f"chose a candidate: training {_pct(chosen.training_accuracy)}, "
-                              f"held-out {_pct(chosen.heldout_accuracy)}", progress=80)
+                              f"held-out {_pct(chosen.heldout_accuracy)}"
+                              + (f" (95% {_pct(interval[0])}–{_pct(interval[1])})" if interval else ""), progress=80)
     return {"heldout_accuracy": chosen.heldout_accuracy}
 
 
@@ -137,11 +143,24 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     outcome = GenerationOutcome.model_validate(files.get(*ev.key, "outcome"))
     doc = files.get(*ev.key, "examples")
     eval_set_id = ev.params["eval_set_id"]
+    ran = files.get(*ev.key, "generator")
     from chalicelib.evals.generation import function_name_of
 
+    verdict = None
+    if ev.params.get("refine_from"):
+        parent = evals.get(ev.workspace_id, ev.params["refine_from"])
+        verdict = judge_refinement(parent, outcome.chosen.code, outcome.chosen.heldout_accuracy,
+                                   keep=bool(ev.params.get("keep")))
+        if verdict.outcome == "identical":
+            jobs.append_event(ev.key, verdict.reason, progress=95)
+            return {"result": {"saved": False, "refined_from": parent.id,
+                               "refinement": verdict.model_dump(mode="json"), "message": verdict.reason,
+                               "generator": ran["generator"], "generator_reason": ran["reason"]}}
+    rejected = verdict is not None and verdict.outcome == "rejected"
     version = EvalVersion(
         id=new_id("ev"), eval_set_id=eval_set_id, version=evals.next_version(ev.workspace_id, eval_set_id),
-        parent_id=ev.params.get("parent_id"), status="draft", name=function_name_of(outcome.chosen.code),
+        parent_id=ev.params.get("parent_id"), status="rejected" if rejected else "draft",
+        rejected_reason=verdict.reason if rejected else None, name=function_name_of(outcome.chosen.code),
         code=outcome.chosen.code, generator=outcome.generator, model=outcome.model,
         prompt=_clip(outcome.prompt, STORED_PROMPT_CHARS),
         training_trace_ids=list(dict.fromkeys(r["trace_id"] for r in doc["ratings"] + doc.get("failures", [])
@@ -149,6 +168,8 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
         generation={"training_accuracy": outcome.chosen.training_accuracy,
                     "heldout_accuracy": outcome.chosen.heldout_accuracy,
                     "heldout_kappa": outcome.chosen.heldout_kappa, "folds": outcome.chosen.folds,
+                    "heldout_interval": outcome.chosen.heldout_interval,
+                    "heldout_repeats": outcome.chosen.heldout_repeats,
                     "candidates": [c.model_dump(exclude={"code"}) for c in outcome.candidates],
                     "job_id": ev.job_id},
         flags=outcome.flags, input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
@@ -158,13 +179,17 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     metrics = score_on_ratings(ev.workspace_id, version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
                                traces=traces)
     metrics.update(training_accuracy=outcome.chosen.training_accuracy,
-                   heldout_accuracy=outcome.chosen.heldout_accuracy)
+                   heldout_accuracy=outcome.chosen.heldout_accuracy,
+                   heldout_interval=outcome.chosen.heldout_interval)
     evals.update(version, metrics=metrics)
-    ran = files.get(*ev.key, "generator")
     result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags,
-              "generator": ran["generator"], "generator_reason": ran["reason"]}
-    if ev.params.get("refine_from"):
+              "generator": ran["generator"], "generator_reason": ran["reason"], "saved": True,
+              "status": version.status}
+    if verdict is not None:
         result["refined_from"] = ev.params["refine_from"]
+        result["refinement"] = verdict.model_dump(mode="json")
+        if rejected:
+            result["message"] = verdict.reason
         result["comparison"] = compare_refinement(ev.workspace_id, evals.get(ev.workspace_id, ev.params["refine_from"]),
                                                   version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
                                                   traces=traces).model_dump(mode="json")
@@ -264,7 +289,7 @@ def execute_aggregate(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSet
     results = evals.executions_for(version.id, [r.trace_id for r in ratings])
     metrics = compute_metrics((r.rating, results[r.trace_id].result if r.trace_id in results else None)
                               for r in ratings).model_dump(mode="json")
-    for kept in ("training_accuracy", "heldout_accuracy"):
+    for kept in ("training_accuracy", "heldout_accuracy", "heldout_interval"):
         if kept in version.metrics:
             metrics[kept] = version.metrics[kept]
     evals.update(version, metrics=metrics)

@@ -62,11 +62,15 @@ def save_version(caller: Caller, eval_id: str, req: SaveVersionRequest, *, evals
     return SavedVersion(**version.model_dump(), scoring_job_id=job_id)
 
 
-def activate_version(caller: Caller, eval_id: str, *, evals: EvalRepository) -> EvalVersion:
-    """Make a version its set's one active version (the previous active one becomes a draft)."""
+def activate_version(caller: Caller, eval_id: str, *, evals: EvalRepository, force: bool = False) -> EvalVersion:
+    """Make a version its set's one active version (the previous active one becomes a draft); a
+    rejected refinement only with ``force`` (409 otherwise, with the reason it was rejected)."""
     target = evals.get(caller.workspace_id, eval_id)
     if target.status == "active":
         return target
+    if target.status == "rejected" and not force:
+        raise Conflict(f"eval {eval_id} is a rejected refinement ({target.rejected_reason}); "
+                       f"activate it with ?force=true if you mean to")
     previous = [v for v in evals.all_for_set(target.eval_set_id) if v.status == "active" and v.id != target.id]
     evals.activate(caller.workspace_id, target, previous)
     return target.model_copy(update={"status": "active"})

@@ -85,10 +85,24 @@ def check_code(code: str, function_name: str) -> None:
         raise CodeRejected(f"the eval function must be named {function_name}, not {name}")
 
 
+@dataclass
+class Reply:
+    """One model answer, whatever the API: its text, token use, and whether it was cut off."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    truncated: bool
+
+
 class AnthropicGenerator:
-    """Writes eval functions with Claude; implements the EvalGenerator protocol."""
+    """Writes eval functions with Claude; implements the EvalGenerator protocol. Subclasses speak
+    another API by overriding ``_chat``/``_send`` (both SDKs share the error tree used in ``_create``)."""
 
     name = "anthropic"
+    vendor = "Anthropic"
+    key_hint = "ANTHROPIC_API_KEY"
+    sdk: Any = anthropic
 
     def __init__(
         self,
@@ -160,21 +174,21 @@ class AnthropicGenerator:
         messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
         for _ in range(self._max_attempts):
             try:
-                response = self._create(model, prompt.system, messages)
+                reply = self._chat(model, prompt.system, messages)
             except TransientGenerationError as exc:
                 outcome.transient = exc
                 outcome.reasons.append(exc.message)
                 return outcome
             outcome.attempts += 1
-            outcome.input_tokens += response.usage.input_tokens
-            outcome.output_tokens += response.usage.output_tokens
-            text = "".join(block.text for block in response.content if block.type == "text")
+            outcome.input_tokens += reply.input_tokens
+            outcome.output_tokens += reply.output_tokens
+            text = reply.text
             code, rationale = extract_code(text)
             try:
                 check_code(code, prompt.function_name)
             except CodeRejected as exc:
                 reason = exc.message
-                if response.stop_reason == "max_tokens":
+                if reply.truncated:
                     reason += " (the answer hit the output token limit and was cut off: write a shorter module)"
                 outcome.reasons.append(reason)
                 log.info("candidate %d attempt %d rejected: %s", index, outcome.attempts, reason)
@@ -188,43 +202,55 @@ class AnthropicGenerator:
                     },
                 ]
                 continue
-            outcome.candidate = Candidate(code=code, rationale=rationale)
+            cost = cost_usd(model, outcome.input_tokens, outcome.output_tokens)
+            outcome.candidate = Candidate(code=code, rationale=rationale, input_tokens=outcome.input_tokens,
+                                          output_tokens=outcome.output_tokens, cost_usd=cost)
             return outcome
         return outcome
 
+    def _chat(self, model: str, system: str, messages: list[dict[str, Any]]) -> Reply:
+        """One answer from the Messages API."""
+        response = self._create(model, system, messages)
+        return Reply(text="".join(block.text for block in response.content if block.type == "text"),
+                     input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
+                     truncated=response.stop_reason == "max_tokens")
+
+    def _send(self, model: str, system: str, messages: list[dict[str, Any]]) -> Any:
+        return self._client.messages.create(model=model, max_tokens=self._max_output_tokens, system=system,
+                                            messages=messages)
+
     def _create(self, model: str, system: str, messages: list[dict[str, Any]]) -> Any:
-        """Call the Messages API, retrying transient failures a bounded number of times."""
+        """Call the API (``_send``), retrying transient failures a bounded number of times."""
         last: Exception | None = None
         retry = 0
+        vendor = self.vendor
         while True:
             try:
-                return self._client.messages.create(
-                    model=model, max_tokens=self._max_output_tokens, system=system, messages=messages
-                )
-            except anthropic.APIConnectionError as exc:
+                return self._send(model, system, messages)
+            except self.sdk.APIConnectionError as exc:
                 last = exc
                 delay = self._delay(retry, None)
-            except anthropic.APIStatusError as exc:
+            except self.sdk.APIStatusError as exc:
                 status = exc.status_code
                 if status == 401:
                     raise GenerationError(
-                        "Anthropic rejected the API key (401 authentication_error): check ANTHROPIC_API_KEY"
+                        f"{vendor} rejected the API key (401 authentication_error): check {self.key_hint}"
                     ) from exc
                 if status == 403:
                     raise GenerationError(
-                        f"the Anthropic API key is not allowed to use {model} (403 permission_error)"
+                        f"the {vendor} API key is not allowed to use {model} (403 permission_error)"
                     ) from exc
                 if status == 404:
-                    raise GenerationError(f"Anthropic does not know the model {model!r} (404)") from exc
+                    raise GenerationError(f"{vendor} does not know the model {model!r} (404)") from exc
                 if status not in TRANSIENT_STATUSES and status < 500:
-                    raise GenerationError(f"Anthropic refused the request ({status}): {exc.message}") from exc
+                    raise GenerationError(f"{vendor} refused the request ({status}): {exc.message}") from exc
                 last = exc
                 delay = self._delay(retry, exc.response.headers.get("retry-after"))
             if retry >= self._api_retries:
                 raise TransientGenerationError(
-                    f"Anthropic API unavailable after {retry + 1} tries: {_describe(last)}"
+                    f"{vendor} API unavailable after {retry + 1} tries: {_describe(last)}"
                 ) from last
-            log.warning("Anthropic call failed (%s); retry %d in %.1fs", _describe(last), retry + 1, delay)
+            log.warning("%s call failed (%s); retry %d in %.1fs", vendor, _describe(last), retry + 1, delay)
             self._sleep(delay)
             retry += 1
 
@@ -238,6 +264,6 @@ class AnthropicGenerator:
 
 
 def _describe(exc: Exception | None) -> str:
-    if isinstance(exc, anthropic.APIStatusError):
+    if exc is not None and hasattr(exc, "status_code"):
         return f"{exc.status_code} {type(exc).__name__}"
     return type(exc).__name__ if exc else "unknown error"

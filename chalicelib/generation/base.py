@@ -40,13 +40,16 @@ class Candidate(BaseModel):
 
     code: str
     rationale: str = ""
+    input_tokens: int = Field(default=0, description="tokens sent for this candidate (all its attempts)")
+    output_tokens: int = Field(default=0, description="tokens received for this candidate")
+    cost_usd: float = Field(default=0.0, description="list-price cost of this candidate (0.0 for an unpriced model)")
 
 
 class Candidates(BaseModel):
     """What one generate() call produced, with its cost."""
 
     candidates: list[Candidate]
-    generator: str = Field(description="anthropic, offline, scripted")
+    generator: str = Field(description="anthropic, openai, offline, scripted")
     model: str | None = None
     prompt: str | None = Field(default=None, description="the prompt sent, for the version record")
     input_tokens: int = 0

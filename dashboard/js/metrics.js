@@ -18,7 +18,7 @@ export function fmtAccuracy(m) {
   return ci ? `${fmtPct(m.accuracy)} (${fmtPct(ci[0])}–${fmtPct(ci[1])})` : fmtPct(m.accuracy);
 }
 
-const STATUS_KIND = { active: "good", draft: "info", archived: "" };
+const STATUS_KIND = { active: "good", draft: "info", archived: "", rejected: "bad" };
 
 export function evalStatusBadge(status) {
   const b = badge(status || "draft", STATUS_KIND[status] ?? "");

@@ -8,14 +8,20 @@ from tests.conftest import new_workspace
 from tests.api.test_versions import ALWAYS_PASS
 
 
-@pytest.fixture(scope="module")
-def refined(module_http):
-    api = new_workspace(module_http, "refine")
+def generated_set(http, workspace: str):
+    """A workspace with 30 rated demo traces and an offline-generated v1: (api, set id, v1 id, ratings)."""
+    api = new_workspace(http, workspace)
     traces = api.upload_demo(30, seed=11)
-    es = api.ok("POST", "/v1/eval-sets", {"name": "r", "criteria": "look the order up first"}, status=201)["id"]
+    es = api.ok("POST", "/v1/eval-sets", {"name": workspace, "criteria": "look the order up first"}, status=201)["id"]
     api.rate(es, traces)
     v1 = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                              status=202)["job_id"])["result"]["eval_id"]
+    return api, es, v1, traces
+
+
+@pytest.fixture(scope="module")
+def refined(module_http):
+    api, es, v1, traces = generated_set(module_http, "refine")
     api.ok("POST", f"/v1/evals/{v1}/activate")
     bad = api.ok("POST", f"/v1/evals/{v1}/versions", {"code": ALWAYS_PASS}, status=201)
     api.wait_ok(bad["scoring_job_id"])
@@ -59,3 +65,83 @@ def test_refine_needs_both_classes_and_a_known_generator(refined):
     failed = api.wait_job(no_key["job_id"])
     assert failed["status"] == "failed" and failed["error"].startswith("LlmKeyMissing"), failed
     assert api.post(f"/v1/evals/{refined['bad']['id']}/refine", {"generator": "gpt"}).status_code == 400
+
+
+# --- refine never regresses silently ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def guarded(module_http):
+    api, es, v1, traces = generated_set(module_http, "refine-guard")
+    return {"api": api, "es": es, "v1": api.ok("GET", f"/v1/evals/{v1}"), "ratings": dict(traces)}
+
+
+def _memorised(ratings: dict[str, str]) -> str:
+    """Hand-edited code that agrees with every rating by naming the negative traces (no refinement can beat it)."""
+    negatives = sorted(t for t, r in ratings.items() if r == "negative")
+    return (f"NEGATIVE = {negatives!r}\n\n\ndef eval_memorised(trace: dict) -> tuple[bool, str]:\n"
+            f"    return trace.get(\"id\") not in NEGATIVE, \"listed\"\n")
+
+
+def _refine(api, eval_id: str, body: dict) -> dict:
+    return api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/refine", body, status=202)["job_id"])
+
+
+def _listed(api, es: str, *, include_rejected: bool = False) -> dict[str, str]:
+    query = "&include_rejected=true" if include_rejected else ""
+    return {v["id"]: v["status"] for v in api.ok("GET", f"/v1/evals?eval_set_id={es}{query}")["items"]}
+
+
+def test_a_refinement_identical_to_its_parent_is_not_saved(guarded):
+    api, es, v1 = guarded["api"], guarded["es"], guarded["v1"]
+    before = _listed(api, es, include_rejected=True)
+    job = _refine(api, v1["id"], {"generator": "offline"})  # no new ratings: the offline inducer writes the same code
+    result = job["result"]
+    assert result["saved"] is False and result.get("eval_id") is None, result
+    assert result["refinement"]["outcome"] == "identical"
+    assert "identical to parent" in result["message"] and "no new version" in result["message"]
+    assert result["generator"] == "offline"
+    assert _listed(api, es, include_rejected=True) == before
+
+
+def test_a_refinement_with_a_lower_estimate_is_rejected_unless_kept(guarded):
+    api, es, v1 = guarded["api"], guarded["es"], guarded["v1"]
+    oracle = api.ok("POST", f"/v1/evals/{v1['id']}/versions", {"code": _memorised(guarded["ratings"])}, status=201)
+    api.wait_ok(oracle["scoring_job_id"])
+    parent = api.ok("GET", f"/v1/evals/{oracle['id']}")
+    assert parent["metrics"]["accuracy"] == 1.0, parent["metrics"]
+    job = _refine(api, parent["id"], {"generator": "offline"})
+    result = job["result"]
+    assert result["refinement"]["outcome"] == "rejected", result
+    assert result["refinement"]["estimate"] < result["refinement"]["parent_estimate"] == 1.0
+    rejected = api.ok("GET", f"/v1/evals/{result['eval_id']}")
+    assert rejected["status"] == "rejected" and "lower than the parent" in rejected["rejected_reason"]
+    assert rejected["id"] not in _listed(api, es)
+    assert _listed(api, es, include_rejected=True)[rejected["id"]] == "rejected"
+    refused = api.post(f"/v1/evals/{rejected['id']}/activate")
+    assert refused.status_code == 409 and "rejected" in refused.json_body["error"]["message"]
+    assert api.ok("POST", f"/v1/evals/{rejected['id']}/activate?force=true")["status"] == "active"
+
+    kept = _refine(api, parent["id"], {"generator": "offline", "keep": True})["result"]
+    assert kept["refinement"]["outcome"] == "accepted" and "keep" in kept["refinement"]["reason"]
+    assert kept["status"] == "draft" and _listed(api, es)[kept["eval_id"]] == "draft"
+
+
+def test_refine_keep_and_the_new_query_flags_are_in_the_openapi_document(guarded):
+    doc = guarded["api"].ok("GET", "/v1/openapi.json")
+    assert "keep" in doc["components"]["schemas"]["RefineRequest"]["properties"]
+    params = {p["name"] for p in doc["paths"]["/v1/evals/{eval_id}/activate"]["post"]["parameters"]}
+    assert "force" in params
+    assert guarded["api"].get(f"/v1/evals?eval_set_id={guarded['es']}&include_rejected=maybe").status_code == 400
+
+
+def test_a_generated_version_carries_an_interval_from_repeated_grouped_cv(guarded):
+    api, v1 = guarded["api"], guarded["v1"]
+    gen, metrics = v1["generation"], v1["metrics"]
+    estimate, (lo, hi), repeats = gen["heldout_accuracy"], gen["heldout_interval"], gen["heldout_repeats"]
+    assert len(repeats) == 3  # offline: three fold assignments
+    assert estimate == pytest.approx(sum(repeats) / 3, abs=1e-4)
+    assert 0 <= lo < estimate < hi <= 1 and all(lo <= r <= hi for r in repeats)
+    assert hi - lo > 0.1  # ~30 rated traces cannot pin accuracy down closer than that
+    assert metrics["heldout_interval"] == [lo, hi]
+    rescored = api.wait_ok(api.ok("POST", f"/v1/evals/{v1['id']}/execute", {}, status=202)["job_id"])
+    assert rescored["result"]["metrics"]["heldout_interval"] == [lo, hi]  # kept when the version is re-run

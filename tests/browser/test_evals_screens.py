@@ -150,8 +150,12 @@ def test_generate_matrix_refine_diff_rollback_and_export(page, servers, workspac
     if flipped["diff"]:
         expect(diff.locator(".diff-add, .diff-del").first).to_be_visible()
 
-    # Activate v2, then roll back to v1.
-    page.get_by_role("button", name="Activate").click()
+    # v2's held-out estimate is below v1's: saved as a rejected candidate, activated only when asked.
+    assert workspace.ok("GET", f"/evals/{v2}")["status"] == "rejected"
+    expect(page.locator(".page-title [data-status]")).to_have_text("rejected")
+
+    # Activate v2 anyway, then roll back to v1.
+    page.get_by_role("button", name="Activate anyway").click()
     expect(page.locator(".page-title [data-status]")).to_have_text("active")
     page.locator(f".versions-list li[data-eval-id={v1}] a").click()
     expect(page.locator(".page-title")).to_contain_text("v1")

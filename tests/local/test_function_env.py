@@ -36,11 +36,13 @@ def test_a_function_sees_only_its_own_variables_even_with_repositories_cached(st
             wiring.sandbox()
         with pytest.raises(ConfigError, match="IOFOLD_TABLE_EVALS"):
             wiring.eval_repo()
-        # the LLM secret is optional: without it generation says why it ran offline
-        assert "IOFOLD_LLM_SECRET_ARN" in wiring.generator("auto")[1]
     with only_variables(resources.function(resources.API_FUNCTION).env_vars()):
         with pytest.raises(ConfigError, match="IOFOLD_SANDBOX_FUNCTION"):
             wiring.sandbox()
+    with only_variables(tuple(v for v in resources.function("generate_candidates").env_vars()
+                              if v != "IOFOLD_LLM_SECRET_ARN")):
+        # the LLM secret is optional: without it generation says why it ran offline
+        assert "IOFOLD_LLM_SECRET_ARN" in wiring.generator("auto", "ws_none")[1]
 
 
 def test_local_handlers_run_with_only_their_declared_variables(stack):
@@ -83,7 +85,7 @@ def test_generation_reads_the_llm_key_from_the_secret_only_where_declared(llm_se
 
     with only_variables(resources.function("generate_candidates").env_vars()):
         assert llm_api_key() == ("sk-ant-test-not-a-real-key", "the LLM secret")
-        generator, reason = wiring.generator("auto")
+        generator, reason = wiring.generator("auto", "ws_none")
         assert generator.name == "anthropic" and reason == "LLM key from the LLM secret"
     with only_variables(resources.function(resources.API_FUNCTION).env_vars()):
         assert llm_api_key()[0] is None
@@ -93,10 +95,10 @@ def test_an_empty_llm_secret_means_offline_and_says_so(stack):
     from chalicelib.generation.base import LlmKeyMissing
 
     with only_variables(resources.function("generate_candidates").env_vars()):
-        generator, reason = wiring.generator("auto")
+        generator, reason = wiring.generator("auto", "ws_none")
         assert generator.name == "offline" and reason == "no LLM key configured (secret empty)"
         with pytest.raises(LlmKeyMissing, match="secret empty"):
-            wiring.generator("anthropic")
+            wiring.generator("anthropic", "ws_none")
 
 
 # --- declarations match the code, both ways --------------------------------------------------
@@ -156,7 +158,7 @@ def _variables_read(getter: tuple, every_variable) -> set[str]:
     read: set[str] = set()
     with only_variables(every_variable, record=read):
         fn = getattr(wiring, name)
-        fn(arg or "auto") if name == "generator" else (fn(arg) if arg else fn())
+        fn(arg or "auto", "ws_none") if name == "generator" else (fn(arg) if arg else fn())
     return read
 
 

@@ -52,11 +52,14 @@ export async function renderEval(main, evalId) {
   function render() {
     const active = siblings.find((s) => s.status === "active" && s.id !== v.id);
     const rollback = active && active.version > v.version;
-    const activate = actionButton(rollback ? `Roll back to v${v.version}` : "Activate", doActivate, {
-      class: "btn activate-btn", disabled: v.status === "active",
-      title: v.status === "active" ? "Already the active version"
-        : rollback ? `Make v${v.version} active again instead of v${active.version}` : "Make this the set's active version",
-    });
+    const rejected = v.status === "rejected";
+    const activate = actionButton(rejected ? "Activate anyway" : rollback ? `Roll back to v${v.version}` : "Activate",
+      doActivate, {
+        class: "btn activate-btn", disabled: v.status === "active",
+        title: v.status === "active" ? "Already the active version"
+          : rejected ? `Rejected refinement: ${v.rejected_reason || "its estimate is lower than its parent's"}`
+          : rollback ? `Make v${v.version} active again instead of v${active.version}` : "Make this the set's active version",
+      });
     const archive = actionButton("Archive", doArchive, { class: "btn btn-ghost archive-btn",
       disabled: v.status !== "draft", title: v.status === "active" ? "Activate another version before archiving this one"
         : v.status === "archived" ? "Already archived" : "Hide this version from the matrix" });
@@ -182,19 +185,27 @@ export async function renderEval(main, evalId) {
   async function doRefine() {
     const accepted = await api.post(`/evals/${enc}/refine`, {});
     watch(accepted.job_id, `Refining v${v.version}`, async (job) => {
+      if (job.status === "succeeded" && job.result?.saved === false) {
+        toast(`Refinement: ${job.result.message}.`, "info");  // identical to this version: nothing new
+        return;
+      }
       if (job.status !== "succeeded" || !job.result?.eval_id) {
         toast(`Refinement ${job.status}: ${job.error || ""}`, "error");
         return;
       }
       const summary = job.result.comparison?.summary;
-      toast(`v${job.result.version} is ready${summary ? `: ${summary}` : ""}.`, "ok");
+      if (job.result.status === "rejected") {
+        toast(`v${job.result.version} was saved as rejected: ${job.result.message}.`, "error");
+      } else {
+        toast(`v${job.result.version} is ready${summary ? `: ${summary}` : ""}.`, "ok");
+      }
       location.hash = `#/evals/${encodeURIComponent(job.result.eval_id)}?against=${enc}`;
     });
   }
 
   async function doActivate() {
     const wasActive = siblings.find((s) => s.status === "active" && s.id !== v.id);
-    await api.post(`/evals/${enc}/activate`, {});
+    await api.post(`/evals/${enc}/activate${v.status === "rejected" ? "?force=true" : ""}`, {});
     toast(wasActive && wasActive.version > v.version
       ? `Rolled back: v${v.version} is active, v${wasActive.version} is a draft again.` : `v${v.version} is active.`, "ok");
     await refresh();

@@ -1,4 +1,6 @@
-"""Refinement helpers: contradictions, the examples a refine job trains on, and no CV leak."""
+"""Refinement helpers: contradictions, the examples a refine job trains on, and no CV leak; repeated CV."""
+
+import pytest
 
 from chalicelib.evals.generation import generate_candidates
 from chalicelib.evals.refinement import find_contradictions
@@ -46,3 +48,46 @@ def test_cross_validation_folds_never_train_on_their_held_out_failures():
         held = {examples[i].trace["id"] for i in fold.held_out}
         used = {e.trace["id"] for e in req.examples} | {f.trace["id"] for f in req.previous_failures}
         assert not held & used and req.previous_code == CODE
+
+
+def test_repeated_cross_validation_partitions_the_examples_once_per_repeat():
+    from chalicelib.generation.base import GenerationRequest as Request
+
+    examples = [LabeledTrace(trace={"id": f"t{i}", "session_id": f"s{i // 2}"}, rating="positive" if i % 3 else
+                             "negative") for i in range(24)]
+    code = "def eval_x(trace: dict) -> tuple[bool, str]:\n    return True, \"ok\"\n"
+    generated = generate_candidates(Request(eval_name="x", examples=examples, candidates=1),
+                                    ScriptedGenerator([code], repeat_last=True), repeats=3)
+    assert {f.repeat for f in generated.folds} == {0, 1, 2}
+    assignments = []
+    for r in range(3):
+        held = [i for f in generated.folds if f.repeat == r for i in f.held_out]
+        assert sorted(held) == list(range(24))  # each repeat holds every example out exactly once
+        assignments.append(sorted(tuple(f.held_out) for f in generated.folds if f.repeat == r))
+        for f in (f for f in generated.folds if f.repeat == r):  # a session never straddles a fold
+            sessions_in = {examples[i].trace["session_id"] for i in f.held_out}
+            assert all(examples[i].trace["session_id"] not in sessions_in for i in range(24) if i not in f.held_out)
+    assert len({tuple(a) for a in assignments}) > 1  # different fold assignments, not the same one thrice
+
+
+def test_the_heldout_interval_is_wilson_at_n_and_covers_every_repeat():
+    from chalicelib.evals.generation import heldout_interval
+
+    lo, hi = heldout_interval(0.75, [0.75, 0.75, 0.75], 20)
+    assert (lo, hi) == (pytest.approx(0.5313, abs=1e-4), pytest.approx(0.8881, abs=1e-4))
+    assert heldout_interval(0.75, [0.5, 0.95, 0.8], 20) == (0.5, 0.95)
+    assert heldout_interval(None, [], 20) is None
+
+
+def test_a_fold_that_would_train_on_one_class_is_skipped_not_fatal():
+    from chalicelib.generation.offline import OfflineGenerator
+
+    # both negatives are one session: the fold holding that session out has no negative to train on
+    examples = [LabeledTrace(trace={"id": f"t{i}", "session_id": "s-neg" if i < 2 else f"s{i}", "output": "x"},
+                             rating="negative" if i < 2 else "positive") for i in range(10)]
+    request = GenerationRequest(eval_name="x", examples=examples, candidates=1)
+    generated = generate_candidates(request, OfflineGenerator(), repeats=2)
+    for fold in generated.folds:
+        trained = {examples[i].rating for i in range(10) if i not in fold.held_out}
+        assert trained == {"positive", "negative"}
+    assert all(0 not in f.held_out for f in generated.folds)  # the negatives' session is never held out

@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+import openai
 import pytest
 
 API_HOST = "api.anthropic.com"
@@ -64,7 +65,9 @@ Reply = httpx2.Response | Exception | Callable[[dict[str, Any]], "httpx2.Respons
 class FakeMessagesAPI:
     """The Messages API behind httpx2.MockTransport: plays replies in order and records request bodies."""
 
-    def __init__(self, replies: list[Reply] | None = None, *, default: Reply | None = None):
+    def __init__(self, replies: list[Reply] | None = None, *, default: Reply | None = None, host: str = API_HOST,
+                 path: str = "/v1/messages"):
+        self.host, self.path = host, path
         self.replies = list(replies or [])
         self.default = default
         self.bodies: list[dict[str, Any]] = []
@@ -75,7 +78,7 @@ class FakeMessagesAPI:
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         """Answer one HTTP request made by the SDK."""
         try:
-            assert request.url.host == API_HOST and request.url.path == "/v1/messages", request.url
+            assert request.url.host == self.host and request.url.path == self.path, request.url
             assert "test" in (request.headers.get("x-api-key"), request.headers.get("authorization", "")[7:])
         except AssertionError as exc:
             # The SDK turns transport exceptions into APIConnectionError; keep the real cause for teardown.
@@ -100,6 +103,12 @@ class FakeMessagesAPI:
         transport = httpx2.MockTransport(self.handle)
         return anthropic.Anthropic(api_key="test", http_client=httpx2.Client(transport=transport), max_retries=max_retries)
 
+    def openai_client(self, base_url: str) -> openai.OpenAI:
+        """A real OpenAI SDK client for ``base_url`` whose HTTP goes to this fake."""
+        transport = httpx2.MockTransport(self.handle)
+        return openai.OpenAI(api_key="test", base_url=base_url, http_client=httpx2.Client(transport=transport),
+                             max_retries=0)
+
 
 @pytest.fixture
 def fake_api() -> Iterator[Callable[..., FakeMessagesAPI]]:
@@ -118,7 +127,25 @@ def fake_api() -> Iterator[Callable[..., FakeMessagesAPI]]:
     assert not problems, f"the fake Messages API saw unexpected requests: {problems}"
 
 
+def completion(text: str, *, prompt_tokens: int = 1000, completion_tokens: int = 200, finish_reason: str = "stop",
+               model: str = "qwen2.5-coder:32b") -> httpx2.Response:
+    """A chat.completions success response (the shape OpenAI, vLLM and Ollama return)."""
+    return httpx2.Response(200, json={
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 1765000000, "model": model,
+        "system_fingerprint": "fp_test",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                     "logprobs": None, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens}})
+
+
+def chat_error(status: int, code: str, text: str = "test error") -> httpx2.Response:
+    """A chat.completions error response."""
+    return httpx2.Response(status, json={"error": {"message": text, "type": code, "param": None, "code": code}})
+
+
 @pytest.fixture
 def reply() -> SimpleNamespace:
-    """Builders of scripted Messages API responses: reply.message(text), reply.error(status, type)."""
-    return SimpleNamespace(message=message, error=api_error)
+    """Builders of scripted responses: reply.message(text), reply.error(status, type) (Messages API);
+    reply.completion(text), reply.chat_error(status, code) (chat.completions)."""
+    return SimpleNamespace(message=message, error=api_error, completion=completion, chat_error=chat_error)
