@@ -24,6 +24,8 @@ def objects(api):
     key = api.ok("POST", "/v1/api-keys", {"label": "k", "role": "viewer"}, status=201)
     ticket = api.ok("POST", "/v1/traces/uploads", {"format": "langfuse"}, status=201)
     httpx.put(ticket["put_url"], content=json.dumps(make_demo_traces(n=1)[0]), headers=ticket["headers"]).raise_for_status()
+    # a public address as an IP literal: saved, never contacted
+    api.ok("PUT", "/v1/workspace/llm", {"provider": "openai", "base_url": "https://8.8.8.8/v1", "model": "m"})
     ids = {"trace_id": trace_id, "integration_id": integration["id"], "job_id": upload["job_id"], "key_id": key["id"],
            "upload_id": ticket["upload_id"]}
     if any("{eval_set_id}" in r.path or "/eval-sets/{" in r.path for r in registry.routes):
@@ -62,8 +64,13 @@ SAMPLE_QUERIES = {
 }
 
 
+# The caller's own workspace's singletons: the other workspace has set none, and must not see the first's.
+OWN_SINGLETONS = {"GET /v1/workspace/llm"}
+
+
 def _expects_404(route) -> bool:
-    return "{" in route.path or f"{route.method} {route.path}" in SAMPLE_QUERIES
+    return ("{" in route.path or f"{route.method} {route.path}" in SAMPLE_QUERIES
+            or f"{route.method} {route.path}" in OWN_SINGLETONS)
 
 
 def test_another_workspace_sees_none_of_it(api, other, objects):
@@ -91,6 +98,7 @@ def test_another_workspace_sees_none_of_it(api, other, objects):
     assert api.ok("GET", "/v1/api-keys")["items"] == keys_before
     assert api.ok("GET", f"/v1/traces/{objects['trace_id']}")["id"] == objects["trace_id"]
     assert api.ok("GET", f"/v1/integrations/{objects['integration_id']}")["id"] == objects["integration_id"]
+    assert api.ok("GET", "/v1/workspace/llm")["base_url"] == "https://8.8.8.8/v1"
 
 
 def test_a_cursor_from_another_workspace_is_refused(api, other, objects):

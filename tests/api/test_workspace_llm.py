@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from chalicelib import clients, wiring
-from tests.conftest import new_workspace
+from tests.conftest import new_workspace, private_sources
 
 KEY = "sk-test-workspace-llm-key-0123456789"
 MODEL = "qwen2.5-coder:32b"
@@ -57,16 +57,26 @@ class FakeChatServer:
         self.server.server_close()
 
 
+def _endpoints(allowed: str):
+    """IOFOLD_ALLOW_PRIVATE_SOURCES for this test only, with the cached clients rebuilt on both sides."""
+    with private_sources(allowed):
+        clients.reset_clients()
+        wiring.reset()
+        yield
+    clients.reset_clients()
+    wiring.reset()
+
+
 @pytest.fixture
-def private_endpoints_allowed(monkeypatch):
-    """As the local stack's fakes: loopback allowed for this test only."""
-    monkeypatch.setenv("IOFOLD_ALLOW_PRIVATE_SOURCES", "true")
-    clients.reset_clients()
-    wiring.reset()
-    yield
-    monkeypatch.undo()
-    clients.reset_clients()
-    wiring.reset()
+def private_endpoints_allowed():
+    """As the local stack's fakes: loopback allowed."""
+    yield from _endpoints("1")
+
+
+@pytest.fixture
+def private_endpoints_refused():
+    """As deployed: loopback and private addresses refused."""
+    yield from _endpoints("0")
 
 
 @pytest.fixture
@@ -119,7 +129,7 @@ def test_an_openai_compatible_endpoint_drives_generation_and_its_key_is_never_sh
     assert all(r["auth"] == f"Bearer {KEY}" for r in chat_server.requests[before:])
 
 
-def test_an_endpoint_at_a_refused_address_is_a_422_and_nothing_is_stored(api):
+def test_an_endpoint_at_a_refused_address_is_a_422_and_nothing_is_stored(api, private_endpoints_refused):
     for url in ("http://169.254.169.254/v1", "http://127.0.0.1:11434/v1", "file:///etc/passwd"):
         refused = api.put("/v1/workspace/llm", {"provider": "openai", "base_url": url, "model": MODEL})
         assert refused.status_code == 422, (url, refused.body)
