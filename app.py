@@ -33,7 +33,8 @@ from chalicelib.matrix.models import Matrix
 from chalicelib.otlp import receiver as otlp
 from chalicelib.schedules import service as schedules
 from chalicelib.schedules.models import ScheduleRequest
-from chalicelib.storage import Page, parse_limit
+from chalicelib.paging import Page
+from chalicelib.storage import parse_limit
 from chalicelib.traces import service as traces
 from chalicelib.traces.summary import TraceSummary
 from chalicelib.web import Api, Request

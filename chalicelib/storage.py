@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.jsonlimits import loads_bounded
-from chalicelib.paging import Page  # noqa: F401  (re-exported: repositories return pages)
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50

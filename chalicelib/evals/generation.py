@@ -13,7 +13,6 @@ import json
 import random
 import re
 import time
-from typing import Any
 
 from pydantic import BaseModel, Field
 

@@ -11,7 +11,7 @@ from chalicelib.evals.repository import EvalRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.storage import Page
+from chalicelib.paging import Page
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.service import parse_trace_filters
 

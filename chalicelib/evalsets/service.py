@@ -16,7 +16,7 @@ from chalicelib.evalsets.review import (
     NewestMixedPrioritizer, ReviewPrioritizer, candidate_pool_size, select_review_items,
 )
 from chalicelib.ids import new_id
-from chalicelib.storage import Page
+from chalicelib.paging import Page
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.repository import TraceRepository
 

@@ -19,7 +19,7 @@ from chalicelib.sources.langfuse.client import LangfuseClient
 from chalicelib.sources.langsmith.client import LangSmithClient
 from chalicelib.sources.openai.client import OpenAIClient
 from chalicelib.sources.models import SourceAuthError, SourceSettingsError, TransientSourceError
-from chalicelib.storage import Page
+from chalicelib.paging import Page
 from chalicelib.timeutil import now_iso
 
 

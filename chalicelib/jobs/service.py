@@ -14,7 +14,7 @@ from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
 from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobType
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.storage import Page
+from chalicelib.paging import Page
 from chalicelib.timeutil import now_iso
 
 _EXECUTION_FAILURES = {"FAILED": "failed", "TIMED_OUT": "timeout", "ABORTED": "aborted"}

@@ -19,6 +19,7 @@ from chalicelib.otlp.spans import SpanStore, StoredSpan
 from chalicelib.sources.otlp import OtlpFormatError, group_spans, normalize_otlp_trace
 from chalicelib.sources.otlp.grouping import span_entries
 from chalicelib.sources.otlp.values import decode_id
+from chalicelib.traces.uploads import GZIP_MAGIC
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -69,7 +70,7 @@ def decode_export_request(body: bytes, content_type: str | None, content_encodin
 
 def _decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
     # API Gateway may have inflated the body already (payload compression): only gzip magic is gzip
-    if encoding in ("", "identity") or (encoding == "gzip" and not body.startswith(b"\x1f\x8b")):
+    if encoding in ("", "identity") or (encoding == "gzip" and not body.startswith(GZIP_MAGIC)):
         return body
     if encoding not in ("gzip", "deflate"):
         raise ValidationError(f"unsupported Content-Encoding {encoding!r}: send gzip or none")

@@ -15,7 +15,7 @@ from chalicelib.integrations.repository import IntegrationRepository
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.storage import Page
+from chalicelib.paging import Page
 from chalicelib.timeutil import format_iso
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.summary import TraceSummary

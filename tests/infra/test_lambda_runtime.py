@@ -4,7 +4,6 @@ killed at the function's timeout."""
 
 import io
 import json
-import os
 import zipfile
 
 import pytest

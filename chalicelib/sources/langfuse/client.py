@@ -12,7 +12,6 @@ import json
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -23,10 +22,8 @@ from chalicelib.sources.common import pack_cursor, unpack_cursor
 from chalicelib.sources.http import RequestFailed, Retrier, iso_utc, json_object
 from chalicelib.sources.models import (
     ImportFilters,
-    SourceAuthError,
     SourceFailure,
     SourcePage,
-    TransientSourceError,
 )
 
 V2_OBSERVATION_FIELDS = "core,basic,time,io,metadata,model,usage,prompt,metrics"

@@ -23,11 +23,9 @@ from chalicelib.sources.common import pack_cursor, unpack_cursor
 from chalicelib.sources.http import RequestFailed, Retrier, iso_utc
 from chalicelib.sources.models import (
     ImportFilters,
-    SourceAuthError,
     SourceFailure,
     SourcePage,
     SourceSettingsError,
-    TransientSourceError,
 )
 
 TRACE_PAGE_LIMIT = 100

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
 from chalicelib.generation.features import HELPERS, Feature, candidate_features
