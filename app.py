@@ -281,7 +281,8 @@ def get_eval(req: Request, eval_id: str) -> EvalVersion:
 def execute_eval(req: Request, eval_id: str) -> JobAccepted:
     return _accepted(evals.start_execution(req.caller, eval_id, req.body, evals=wiring.eval_repo(),
                                            traces=wiring.trace_repo(), jobs=wiring.job_repo(), sfn=wiring.sfn(),
-                                           state_machine_arn=wiring.state_machine_arn("execute_eval")))
+                                           state_machine_arn=wiring.state_machine_arn("execute_eval"),
+                                           files=wiring.job_files()))
 
 
 @api.route("/v1/evals/{eval_id}/executions", "GET", role="viewer", query=LIST_QUERY)

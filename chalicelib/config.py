@@ -85,7 +85,13 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(default=1024 ** 3, ge=1, description="largest uploaded file, also once decompressed")
     trace_inline_bytes: int = Field(default=48 * 1024, description="gzipped bodies above this go to S3")
     execute_chunk_size: int = Field(default=200, ge=1, le=5000)
-    execute_max_concurrency: int = Field(default=4, ge=1, le=40)
+    execute_max_concurrency: int = Field(default=4, ge=1, le=10_000, description="chunks running at once (the "
+                                         "Distributed Map's MaxConcurrency; the template's ExecuteMaxConcurrency)")
+    execute_tolerated_failure_percent: float = Field(default=5.0, ge=0, le=100, description="failed chunks a run "
+                                                     "tolerates (in percent of its chunks) before it fails; the "
+                                                     "job of a run with failed chunks ends partial")
+    import_pages_per_execution: int = Field(default=100, ge=1, le=2000, description="an import continues in a new "
+                                            "execution after this many pages (Step Functions' history limit)")
     source_timeout_s: float = Field(default=30.0, gt=0)
     source_max_attempts: int = Field(default=6, ge=1, le=20)
     allow_private_sources: bool = Field(default=False, description="let sources live on loopback and private "
@@ -146,6 +152,8 @@ _ENV = {
     "upload_max_bytes": "IOFOLD_UPLOAD_MAX_BYTES",
     "execute_chunk_size": "IOFOLD_EXECUTE_CHUNK_SIZE",
     "execute_max_concurrency": "IOFOLD_EXECUTE_MAX_CONCURRENCY",
+    "execute_tolerated_failure_percent": "IOFOLD_EXECUTE_TOLERATED_FAILURE_PERCENT",
+    "import_pages_per_execution": "IOFOLD_IMPORT_PAGES_PER_EXECUTION",
     "source_timeout_s": "IOFOLD_SOURCE_TIMEOUT_S",
     "source_max_attempts": "IOFOLD_SOURCE_MAX_ATTEMPTS",
     "allow_private_sources": "IOFOLD_ALLOW_PRIVATE_SOURCES",

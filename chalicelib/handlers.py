@@ -5,7 +5,7 @@ the ASL ``Retry``/``Catch`` blocks match."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from chalicelib import wiring
 
@@ -141,26 +141,28 @@ def execute_prepare(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.config import get_settings
     from chalicelib.evals import tasks
 
+    settings = get_settings()
     out = tasks.execute_prepare(_job(event), evals=wiring.eval_repo(), traces=wiring.trace_repo(),
                                 jobs=wiring.job_repo(), files=wiring.job_files(),
-                                chunk_size=get_settings().execute_chunk_size, list_trace_ids=all_trace_ids)
+                                chunk_size=settings.execute_chunk_size, trace_id_pages=trace_id_pages,
+                                max_concurrency=settings.execute_max_concurrency,
+                                tolerated_failure_percent=settings.execute_tolerated_failure_percent)
     return {**event, **out}
 
 
-def all_trace_ids(workspace_id: str, filters: dict | None) -> list[str]:
-    """Every trace id of the workspace matching GET /v1/traces-style filters."""
+def trace_id_pages(workspace_id: str, filters: dict | None) -> Iterator[list[str]]:
+    """The ids of the workspace's traces matching GET /v1/traces-style filters, a page at a time."""
     from chalicelib.traces.service import TraceFilters
 
     f = TraceFilters.model_validate(filters or {})
     needs_filter = any([f.source, f.tag, f.name, f.integration_id])
-    ids: list[str] = []
     cursor = None
     while True:
-        page, cursor = wiring.trace_repo().list(workspace_id, limit=200, cursor=cursor, since=f.from_, until=f.to,
+        page, cursor = wiring.trace_repo().list(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to,
                                                 keep=f.keep if needs_filter else None)
-        ids += [s.id for s in page]
+        yield [s.id for s in page]
         if not cursor:
-            return ids
+            return
 
 
 def execute_chunk(event: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +175,8 @@ def execute_chunk(event: dict[str, Any]) -> dict[str, Any]:
 def execute_aggregate(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
-    out = tasks.execute_aggregate(_job(event), evals=wiring.eval_repo(), eval_sets=wiring.eval_set_ratings(),
+    out = tasks.execute_aggregate(_job(event), result_manifest=event["map_run"]["ResultWriterDetails"]["Key"],
+                                  evals=wiring.eval_repo(), eval_sets=wiring.eval_set_ratings(),
                                   jobs=wiring.job_repo(), files=wiring.job_files())
     return {"job_id": event["job_id"], "workspace_id": event["workspace_id"], "params": event["params"], **out}
 

@@ -88,10 +88,9 @@ def definition_substitutions(function_arn) -> dict[str, str]:
     return {f"Fn_{n}": function_arn(n) for n in names}
 
 
-def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_seconds: int | None = None,
-                      max_concurrency: int | None = None) -> str:
-    """The ASL text with placeholders substituted (as CloudFormation DefinitionSubstitutions would),
-    the time limit set and, when given, every Map state's MaxConcurrency (from settings)."""
+def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_seconds: int | None = None) -> str:
+    """The ASL text with placeholders substituted (as CloudFormation DefinitionSubstitutions would) and
+    the time limit set. (A run's concurrency comes from its input: execute_prepare's settings.)"""
     import json
 
     text = sm.path.read_text()
@@ -99,10 +98,6 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
         text = text.replace("${" + key + "}", value)
     doc = json.loads(text)
     doc["TimeoutSeconds"] = timeout_seconds or sm.timeout_seconds
-    if max_concurrency:
-        for state in doc["States"].values():
-            if state["Type"] == "Map":
-                state["MaxConcurrency"] = max_concurrency
     return json.dumps(doc)
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
@@ -165,7 +160,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
              # uploads/: presigned PUTs and direct uploads; jobs/: the upload store also names prepared files;
              # spans/, otlp_pending/: the OTLP receiver stores spans as they come
-             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ, **_SPANS},
+             # jobs/: also the trace ids of a large execute request (evals/service.py start_execution)
+             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ_WRITE, **_SPANS},
              kms=("kms:GenerateDataKey", "kms:Decrypt"),
              state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True,
              timeout_s=30),

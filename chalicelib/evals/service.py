@@ -8,6 +8,8 @@ from chalicelib.auth.models import Caller
 from chalicelib.errors import NotFound, Unprocessable
 from chalicelib.evals.models import EvalVersion, ExecuteRequest, Execution, GenerateRequest
 from chalicelib.evals.repository import EvalRepository
+from chalicelib.ids import new_id
+from chalicelib.jobs.files import JobFiles
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
@@ -55,10 +57,16 @@ def list_versions(caller: Caller, eval_set_id: str, *, limit: int, cursor: str |
     return Page[EvalVersion](items=items, next_cursor=nxt)
 
 
+INLINE_TRACE_IDS = 100  # more requested ids than this travel as a job file (the job item and the input stay small)
+TRACE_IDS_FILE = "trace_ids"  # that file's name among the job's files; the params name it as trace_ids_file
+
+
 def start_execution(caller: Caller, eval_id: str, req: ExecuteRequest, *, evals: EvalRepository,
-                    traces: TraceRepository, jobs: JobRepository, sfn: Any, state_machine_arn: str) -> Job:
+                    traces: TraceRepository, jobs: JobRepository, sfn: Any, state_machine_arn: str,
+                    files: JobFiles | None = None) -> Job:
     """Run a version over traces (all, the given ids, or filtered; only missing ones if asked).
-    Unknown trace ids are a 404 naming them, bad filters a 400, before any job exists."""
+    Unknown trace ids are a 404 naming them, bad filters a 400, before any job exists. Many ids are
+    written to the job's files (``files``) and the params name that file instead."""
     version = evals.get(caller.workspace_id, eval_id)
     params = {"eval_id": eval_id, "eval_set_id": version.eval_set_id, **req.model_dump()}
     if req.filters is not None:
@@ -69,8 +77,14 @@ def start_execution(caller: Caller, eval_id: str, req: ExecuteRequest, *, evals:
             shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
             raise NotFound(f"{len(missing)} of the trace ids are not traces of this workspace: {shown}",
                            [{"field": "trace_ids", "missing": missing[:100]}])
+    job_id = new_id("job")
+    if req.trace_ids and len(req.trace_ids) > INLINE_TRACE_IDS:
+        if files is None:
+            raise ValueError("more than INLINE_TRACE_IDS trace ids need the job files to write them to")
+        files.put(caller.workspace_id, job_id, TRACE_IDS_FILE, req.trace_ids)
+        params.update(trace_ids=None, trace_ids_file=TRACE_IDS_FILE, trace_count=len(req.trace_ids))
     return jobs_service.start_job(caller.workspace_id, "execute", params, state_machine_arn=state_machine_arn,
-                                  jobs=jobs, sfn=sfn)
+                                  jobs=jobs, sfn=sfn, job_id=job_id)
 
 
 def list_executions(caller: Caller, eval_id: str, *, limit: int, cursor: str | None,

@@ -4,7 +4,8 @@ SandboxUnavailable) whose class names the state machines retry on."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import json
+from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import BaseModel
 
@@ -226,31 +227,63 @@ def _pct(value: float | None) -> str:
 
 # --- execution -------------------------------------------------------------------------
 
+RESULTS_FOLDER = "results"  # where the run's ResultWriter writes its children's results
+_PAGE = 100  # ids checked per BatchGetItem
+
+
 def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceRepository, jobs: JobRepository,
-                    files: JobFiles, chunk_size: int, list_trace_ids: Callable[[str, dict | None], list[str]]) -> dict:
-    """Resolve the trace ids, drop those already done when only_missing, write chunks to S3."""
+                    files: JobFiles, chunk_size: int, trace_id_pages: Callable[[str, dict | None], Iterable[list[str]]],
+                    max_concurrency: int, tolerated_failure_percent: float) -> dict:
+    """Resolve the trace ids page by page (dropping those already done when only_missing), write them in
+    chunks and a manifest of the chunks to S3: what the Distributed Map reads. No more than a page and a
+    chunk of ids is held at once (the requested ids of a request are at most 20,000)."""
     jobs.mark_running(*ev.key)
     eval_id = ev.params["eval_id"]
     evals.get(ev.workspace_id, eval_id)
-    if ev.params.get("trace_ids"):
-        wanted = list(dict.fromkeys(ev.params["trace_ids"]))
-        known = set(traces.summaries(ev.workspace_id, wanted))
-        ids = [t for t in wanted if t in known]
+    if ev.params.get("trace_ids") or ev.params.get("trace_ids_file"):
+        pages = _requested_pages(ev, traces=traces, files=files)
     else:
-        ids = list_trace_ids(ev.workspace_id, ev.params.get("filters"))
-    skipped = 0
-    if ev.params.get("only_missing"):
-        done = evals.executed_trace_ids(eval_id)
-        skipped = sum(t in done for t in ids)
-        ids = [t for t in ids if t not in done]
-    chunks = [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
-    for index, chunk in enumerate(chunks):
-        files.put(*ev.key, f"chunk-{index}", chunk)
-    files.put(*ev.key, "plan", {"total": len(ids), "skipped": skipped})
-    jobs.append_event(ev.key, f"running on {len(ids)} traces in {len(chunks)} chunks"
+        pages = trace_id_pages(ev.workspace_id, ev.params.get("filters"))
+    manifest: list[dict] = []
+    chunk: list[str] = []
+    total = skipped = 0
+
+    def flush() -> None:
+        files.put(*ev.key, f"chunk-{len(manifest)}", chunk)
+        manifest.append({"chunk": len(manifest), "size": len(chunk)})
+
+    for page in pages:
+        if ev.params.get("only_missing") and page:
+            done = {trace_id for _, trace_id in evals.results_for([eval_id], page)}
+            skipped += len(done)
+            page = [t for t in page if t not in done]
+        for trace_id in page:
+            chunk.append(trace_id)
+            if len(chunk) == chunk_size:
+                flush()
+                chunk = []
+        total += len(page)
+    if chunk:
+        flush()
+    files.put(*ev.key, "manifest", manifest)
+    files.put(*ev.key, "plan", {"total": total, "skipped": skipped})
+    jobs.append_event(ev.key, f"running on {total} traces in {len(manifest)} chunks"
                               + (f" ({skipped} already had results)" if skipped else ""), progress=1,
-                      data={"total": len(ids), "chunks": len(chunks), "skipped": skipped})
-    return {"chunks": list(range(len(chunks))), "total": len(ids)}
+                      data={"total": total, "chunks": len(manifest), "skipped": skipped})
+    return {"total": total, "manifest": files.location(*ev.key, "manifest"),
+            "results": files.folder(*ev.key, RESULTS_FOLDER), "max_concurrency": max_concurrency,
+            "tolerated_failure_percentage": tolerated_failure_percent}
+
+
+def _requested_pages(ev: JobEvent, *, traces: TraceRepository, files: JobFiles) -> Iterator[list[str]]:
+    """The requested ids (in the params, or in the job's file when there were many), first occurrence
+    only, that are still traces of the workspace, a page at a time."""
+    wanted = ev.params.get("trace_ids") or files.get(*ev.key, ev.params["trace_ids_file"])
+    unique = list(dict.fromkeys(wanted))
+    for i in range(0, len(unique), _PAGE):
+        page = unique[i:i + _PAGE]
+        gone = set(traces.missing_ids(ev.workspace_id, page))
+        yield [t for t in page if t not in gone]
 
 
 def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: TraceRepository, sandbox: Sandbox,
@@ -281,9 +314,32 @@ def _done(jobs: JobRepository, key: tuple[str, str]) -> int:
     return jobs.get(*key).counters.get("executed", 0)
 
 
-def execute_aggregate(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLookup, jobs: JobRepository,
-                      files: JobFiles) -> dict:
-    """Totals for the run and the version's metrics on its set's rated traces."""
+def execute_aggregate(ev: JobEvent, *, result_manifest: str, evals: EvalRepository, eval_sets: EvalSetLookup,
+                      jobs: JobRepository, files: JobFiles) -> dict:
+    """Totals for the run from the results its Distributed Map wrote to S3 (the ResultWriter's manifest and
+    result files; every chunk counted once, whatever its retries), and the version's metrics on its set's
+    rated traces. Failed chunks (within the tolerance) make the result partial: their traces did not run."""
+    counts = dict.fromkeys(("pass", "fail", "error", "timeout"), 0)
+    failed: dict[int, str] = {}
+    written = files.read(*ev.key, result_manifest)["ResultFiles"]
+    for entry in written.get("SUCCEEDED", []):
+        for child in files.read(*ev.key, entry["Key"]):
+            out = json.loads(child["Output"])
+            for kind in counts:
+                counts[kind] += int(out.get(kind, 0))
+    for status in ("FAILED", "PENDING"):
+        for entry in written.get(status, []):
+            for child in files.read(*ev.key, entry["Key"]):
+                failed[int(json.loads(child["Input"])["chunk"])] = (
+                    f"{child.get('Error') or child.get('Status', status)}: {(child.get('Cause') or '')[:300]}")
+    plan = files.get(*ev.key, "plan")
+    not_run = 0
+    if failed:
+        sizes = {c["chunk"]: c["size"] for c in files.get(*ev.key, "manifest")}
+        not_run = sum(sizes.get(c, 0) for c in failed)
+        jobs.append_event(ev.key, f"{len(failed)} chunks failed after their retries; their {not_run} traces did "
+                                  f"not run (run again with only_missing to complete): "
+                                  f"{'; '.join(list(failed.values())[:3])}"[:1000])
     version = evals.get(ev.workspace_id, ev.params["eval_id"])
     ratings = eval_sets.ratings(version.eval_set_id)
     results = evals.executions_for(version.id, [r.trace_id for r in ratings])
@@ -293,11 +349,6 @@ def execute_aggregate(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSet
         if kept in version.metrics:
             metrics[kept] = version.metrics[kept]
     evals.update(version, metrics=metrics)
-    counters = jobs.get(*ev.key).counters
-    plan = files.get(*ev.key, "plan")
     return {"result": {"eval_id": version.id, "total": plan["total"], "skipped": plan["skipped"],
-                       **{k: counters.get(k, 0) for k in ("executed", "pass", "fail", "error", "timeout")},
-                       "metrics": metrics}}
-
-
-
+                       "executed": sum(counts.values()), **counts, "partial": bool(failed),
+                       "failed_chunks": len(failed), "not_run": not_run, "metrics": metrics}}

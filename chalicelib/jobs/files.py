@@ -21,3 +21,18 @@ class JobFiles:
 
     def get(self, workspace_id: str, job_id: str, name: str) -> Any:
         return json.loads(self._bucket.Object(self._key(workspace_id, job_id, name)).get()["Body"].read())
+
+    def location(self, workspace_id: str, job_id: str, name: str) -> dict[str, str]:
+        """Where a file is, as a state machine names an S3 object (an ItemReader's Bucket and Key)."""
+        return {"Bucket": self._bucket.name, "Key": self._key(workspace_id, job_id, name)}
+
+    def folder(self, workspace_id: str, job_id: str, name: str) -> dict[str, str]:
+        """A folder of the job's files, as a ResultWriter names where it writes (Bucket and Prefix)."""
+        return {"Bucket": self._bucket.name, "Prefix": f"jobs/{workspace_id}/{job_id}/{name}"}
+
+    def read(self, workspace_id: str, job_id: str, key: str) -> Any:
+        """A JSON object written under the job's files by someone else (a ResultWriter), by its full key;
+        ValueError for a key outside them."""
+        if not key.startswith(f"jobs/{workspace_id}/{job_id}/"):
+            raise ValueError(f"{key} is not one of job {job_id}'s files")
+        return json.loads(self._bucket.Object(key).get()["Body"].read())

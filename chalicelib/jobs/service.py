@@ -21,9 +21,11 @@ _EXECUTION_FAILURES = {"FAILED": "failed", "TIMED_OUT": "timeout", "ABORTED": "a
 
 
 def start_job(workspace_id: str, job_type: JobType, params: dict[str, Any], *, state_machine_arn: str,
-              jobs: JobRepository, sfn: Any, extra_input: dict[str, Any] | None = None) -> Job:
-    """Record a queued job, then start its state machine (execution name = job id)."""
-    job = Job(id=new_id("job"), type=job_type, status="queued", created_at=now_iso(), params=params)
+              jobs: JobRepository, sfn: Any, extra_input: dict[str, Any] | None = None,
+              job_id: str | None = None) -> Job:
+    """Record a queued job, then start its state machine (execution name = job id; ``job_id`` when the
+    caller already wrote files of the job)."""
+    job = Job(id=job_id or new_id("job"), type=job_type, status="queued", created_at=now_iso(), params=params)
     jobs.add(workspace_id, job)
     execution_input = {"job_id": job.id, "workspace_id": workspace_id, "params": params, **(extra_input or {})}
     try:

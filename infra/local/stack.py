@@ -30,11 +30,14 @@ LOCAL_ENV = {
 
 
 def configure_moto() -> None:
-    """Switch moto to its ASL interpreter and its Docker-free Lambda."""
+    """Switch moto to its ASL interpreter (with Distributed Map as on AWS) and its Docker-free Lambda."""
     from moto.core.config import default_user_config
+
+    from infra.local import moto_dmap
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
+    moto_dmap.install()
 
 
 class LocalStack:
@@ -174,9 +177,8 @@ def provision(prefix: str | None = None) -> Provisioned:
     sfn = aws_client("stepfunctions")
     machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     subs = resources.definition_substitutions(arns.__getitem__)
-    concurrency = get_settings().execute_max_concurrency
     for sm in resources.STATE_MACHINES:
-        definition = resources.render_definition(sm, subs, max_concurrency=concurrency)
+        definition = resources.render_definition(sm, subs)
         name = f"{prefix}-{sm.name}"
         if name in machines:
             sfn.update_state_machine(stateMachineArn=machines[name], definition=definition)
