@@ -163,6 +163,11 @@ _ENV = {
 }
 
 
+def env_var(field: str) -> str:
+    """The environment variable of one setting (e.g. ``execute_max_concurrency``)."""
+    return _ENV[field]
+
+
 def settings_from_env(env: dict[str, str] | None = None) -> Settings:
     """Build settings from an environment mapping; raise ConfigError naming the bad variable."""
     env = os.environ if env is None else env

@@ -16,10 +16,13 @@ from chalicelib.traces.fetchers import page_fetcher
 
 
 def import_page(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.config import get_settings
+
     inp = trace_tasks.ImportPageInput.model_validate(event)
     with page_fetcher(inp.workspace_id, inp.params) as fetch:
         out = trace_tasks.import_page(inp, jobs=wiring.job_repo(), traces=wiring.trace_repo(), fetch=fetch,
-                                      fmt=inp.params.get("format", "langfuse"))
+                                      fmt=inp.params.get("format", "langfuse"),
+                                      pages_per_execution=get_settings().import_pages_per_execution)
     return out.model_dump(mode="json")
 
 

@@ -140,6 +140,7 @@ def build(stage: str) -> dict[str, Any]:
             "Definition": definition,
             "DefinitionSubstitutions": {f"Fn_{f}": {"Fn::GetAtt": [camel(f), "Arn"]} for f in sm.functions}}}
 
+    out["StatesSelfPolicy"] = _states_self_policy()
     for fn in resources.FUNCTIONS:
         out.update(_function(fn))
     for name, rate in resources.PERIODIC_FUNCTIONS.items():
@@ -153,6 +154,29 @@ def build(stage: str) -> dict[str, Any]:
             "Outputs": _outputs(stage)}
 
 
+# State machines that start executions of themselves: execute_eval's Distributed Map runs each chunk
+# in a child execution; import_traces continues in a new execution every N pages.
+SELF_STARTING = ("execute_eval", "import_traces")
+
+
+def _states_self_policy() -> dict[str, Any]:
+    """What the state machines' role needs beyond invoking tasks, by reference to the machines and the
+    bucket (a separate policy: a machine names the role, so the role cannot name the machine): start,
+    describe and stop their own (child) executions; the Distributed Map's ItemReader reads the chunk
+    manifest and its ResultWriter writes results, both under the job files (jobs/)."""
+    machines = [state_machine_id(name) for name in SELF_STARTING]
+    executions = [_sub(f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:"
+                       f"${{{m}.Name}}{suffix}") for m in machines for suffix in ("/*", ":*")]
+    return {"Type": "AWS::IAM::Policy", "Properties": {
+        "PolicyName": "own-executions-and-job-files", "Roles": [{"Ref": "StatesRole"}],
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            _allow("states:StartExecution", [{"Ref": m} for m in machines]),
+            _allow(["states:DescribeExecution", "states:StopExecution"], executions),
+            _allow(["s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+                   _sub("${DataBucket.Arn}/jobs/*")),
+        ]}}}
+
+
 def _function(fn: resources.Function) -> dict[str, Any]:
     """The function's environment and role (merged into Chalice's function), its log group and log policy."""
     lid = logical_id(fn.name)
@@ -163,6 +187,9 @@ def _function(fn: resources.Function) -> dict[str, Any]:
     statements = _statements(fn)
     if statements:
         role["Policies"] = [_policy("resources", statements)]
+    if fn.name == "execute_prepare":  # it hands the run's MaxConcurrency to the Distributed Map
+        props["Environment"]["Variables"][config.env_var("execute_max_concurrency")] = {
+            "Ref": "ExecuteMaxConcurrency"}
     if fn.name == "sandbox":
         props["Environment"]["Variables"].update(SANDBOX_ENV)
         props.update(VpcConfig={
@@ -251,6 +278,10 @@ def _statements(fn: resources.Function) -> list[dict]:
 
 def _parameters() -> dict[str, Any]:
     return {
+        "ExecuteMaxConcurrency": {
+            "Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 10000,
+            "Description": "chunks of an eval run executing at once (the Distributed Map's MaxConcurrency); each "
+                           "holds one sandbox invocation, so keep it within the account's Lambda concurrency"},
         "SandboxReservedConcurrency": {
             "Type": "Number", "Default": 0, "MinValue": 0,
             "Description": "reserved concurrency for the sandbox function; 0 = none (new accounts have a "
@@ -441,11 +472,38 @@ def lint(template: Path) -> int:
         print(result.stdout + result.stderr)
         return result.returncode
     for sm in resources.STATE_MACHINES:
-        result = subprocess.run([str(bin_dir / "statelint"), str(sm.path)], capture_output=True, text=True)
-        if result.returncode or result.stdout.strip():
-            print(result.stdout + result.stderr)
+        problems = statelint(sm.path)
+        if problems:
+            print(problems)
             return 1
     return 0
+
+
+# Fields statelint 3.1.0 does not know yet, which AWS (and cfn-lint's schema) accept: an ItemReader's
+# ReaderConfig InputType (JSON, CSV, JSONL, MANIFEST) and the CSV header settings.
+STATELINT_UNKNOWN = {"ReaderConfig": ("InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter")}
+
+
+def statelint_view(doc: Any) -> Any:
+    """The ASL document without the fields statelint does not know (STATELINT_UNKNOWN)."""
+    if isinstance(doc, list):
+        return [statelint_view(x) for x in doc]
+    if not isinstance(doc, dict):
+        return doc
+    return {k: ({f: x for f, x in statelint_view(v).items() if f not in STATELINT_UNKNOWN[k]}
+                if k in STATELINT_UNKNOWN and isinstance(v, dict) else statelint_view(v)) for k, v in doc.items()}
+
+
+def statelint(path: Path) -> str:
+    """statelint's problems with one ASL file ("" when none)."""
+    import tempfile
+
+    bin_dir = Path(sys.executable).parent
+    with tempfile.NamedTemporaryFile("w", suffix=".asl.json") as view:
+        json.dump(statelint_view(json.loads(path.read_text())), view)
+        view.flush()
+        result = subprocess.run([str(bin_dir / "statelint"), view.name], capture_output=True, text=True)
+    return "" if not result.returncode and not result.stdout.strip() else result.stdout + result.stderr
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,7 @@ def get_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any) -> Jo
 def reconcile(workspace_id: str, item: dict, *, jobs: JobRepository, sfn: Any) -> None:
     """Mark a job failed when its execution ended without the job's own final step."""
     try:
-        execution = sfn.describe_execution(executionArn=item["execution_arn"])
+        execution = _latest_execution(workspace_id, item, jobs=jobs, sfn=sfn)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
@@ -65,6 +65,22 @@ def reconcile(workspace_id: str, item: dict, *, jobs: JobRepository, sfn: Any) -
             reason = f"failed: {execution['error']}: {execution.get('cause', '')}"[:2000]
     jobs.transition(workspace_id, item["job_id"], to="failed", allowed_from=("queued", "running"),
                     fields={"error": reason, "finished_at": now_iso()})
+
+
+def _latest_execution(workspace_id: str, item: dict, *, jobs: JobRepository, sfn: Any) -> dict:
+    """The job's execution, following continuations: an import that continued in a new execution ended
+    its own with ``{"continued_as": <arn>}``; the job then records the newer one."""
+    execution = sfn.describe_execution(executionArn=item["execution_arn"])
+    while execution["status"] == "SUCCEEDED":
+        try:
+            nxt = json.loads(execution.get("output") or "{}").get("continued_as")
+        except (TypeError, ValueError, AttributeError):
+            return execution
+        if not isinstance(nxt, str):
+            return execution
+        jobs.set_execution(workspace_id, item["job_id"], nxt)
+        execution = sfn.describe_execution(executionArn=nxt)
+    return execution
 
 
 def list_jobs(caller: Caller, *, limit: int, cursor: str | None, jobs: JobRepository) -> Page[Job]:
@@ -86,7 +102,8 @@ def cancel_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any) ->
         raise Conflict(f"job {job_id} already ended ({item['status']})")
     if item.get("execution_arn"):
         try:
-            sfn.stop_execution(executionArn=item["execution_arn"], error="Cancelled", cause="cancelled by the user")
+            arn = _latest_execution(caller.workspace_id, item, jobs=jobs, sfn=sfn)["executionArn"]
+            sfn.stop_execution(executionArn=arn, error="Cancelled", cause="cancelled by the user")
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
                 raise

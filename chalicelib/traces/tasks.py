@@ -1,7 +1,8 @@
 """Step Functions tasks of the import state machine (infra/statemachines/import_traces.asl.json).
 
 Each call imports one page and returns the cursor of the next; the state machine loops
-until ``done``. Counters live on the job record, so a retried page never loses counts
+until ``done``, continuing in a new execution of itself (``continue_as_new``) every
+``pages_per_execution`` pages so no execution nears Step Functions' history limit. Counters live on the job record, so a retried page never loses counts
 (re-importing a page is an upsert: the second time its traces count as skipped).
 """
 
@@ -33,15 +34,20 @@ class ImportPageInput(BaseModel):
     cursor: str | None = None
     page: int = 0
     done: bool = False
+    run_pages: int = Field(default=0, description="pages imported by this execution (a continued one starts at 0)")
+    continued_from: str | None = Field(default=None, description="the execution this one continues")
 
 
 class ImportPageOutput(ImportPageInput):
     processed: int = Field(default=0, description="traces handled so far")
+    continue_as_new: bool = Field(default=False, description="more pages, and this execution has imported its share")
 
 
 def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepository,
-                fetch: Callable[[str | None], SourcePage], fmt: str = "langfuse") -> ImportPageOutput:
-    """Import one page: fetch, normalize, upsert, count, report progress."""
+                fetch: Callable[[str | None], SourcePage], fmt: str = "langfuse",
+                pages_per_execution: int = 100) -> ImportPageOutput:
+    """Import one page: fetch, normalize, upsert, count, report progress; after ``pages_per_execution``
+    pages in this execution, ask for a new one (``continue_as_new``)."""
     key = (inp.workspace_id, inp.job_id)
     if not jobs.mark_running(*key):
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
@@ -86,9 +92,11 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     jobs.append_event(key, f"page {inp.page + 1}: {counts['imported']} new, {counts['updated']} updated, "
                            f"{counts['skipped']} unchanged, {counts['failed']} failed",
                       progress=progress, data={**counts, "processed": processed, "total": total})
+    done = page.next_cursor is None
     return ImportPageOutput(job_id=inp.job_id, workspace_id=inp.workspace_id, params=inp.params,
-                            cursor=page.next_cursor, page=inp.page + 1, done=page.next_cursor is None,
-                            processed=processed)
+                            cursor=page.next_cursor, page=inp.page + 1, done=done, processed=processed,
+                            run_pages=inp.run_pages + 1, continued_from=inp.continued_from,
+                            continue_as_new=not done and inp.run_pages + 1 >= pages_per_execution)
 
 
 def _normalize(raw: Any, *, fmt: str, integration_id: str | None) -> UnifiedTrace:

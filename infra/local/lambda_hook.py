@@ -8,9 +8,10 @@ moto is pinned, and tests/statemachines/test_lambda_hook.py is the canary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -37,6 +38,18 @@ def install_dispatcher(dispatch: Dispatch) -> None:
     _handlers.clear()
     _dispatch[:] = [dispatch]
     LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def wrapped(name: str, wrap: Callable[[Handler], Handler]) -> Iterator[None]:
+    """Within the block, invokes of ``<name>`` run ``wrap(handler)`` instead of the handler: how tests
+    inject faults at the Lambda boundary (a function that fails as a deployed one might)."""
+    original = _handlers[name]
+    _handlers[name] = wrap(original)
+    try:
+        yield
+    finally:
+        _handlers[name] = original
 
 
 def uninstall() -> None:

@@ -34,6 +34,34 @@ def test_merge_template_declares_every_table_and_state_machine_without_fixed_nam
             assert "${" + name + "}" in text
 
 
+def test_execute_is_a_distributed_map_reading_a_manifest_and_writing_results_with_its_concurrency_a_parameter():
+    built = template.build("dev")
+    definition = built["Resources"][template.state_machine_id("execute_eval")]["Properties"]["Definition"]
+    run = definition["States"]["RunChunks"]
+    assert run["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert run["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert run["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert run["ToleratedFailurePercentagePath"] and run["MaxConcurrencyPath"] == "$.max_concurrency"
+    # the run's concurrency: the ExecuteMaxConcurrency parameter, through execute_prepare's settings
+    assert "ExecuteMaxConcurrency" in built["Parameters"]
+    variables = built["Resources"]["ExecutePrepare"]["Properties"]["Environment"]["Variables"]
+    assert variables["IOFOLD_EXECUTE_MAX_CONCURRENCY"] == {"Ref": "ExecuteMaxConcurrency"}
+
+
+def test_the_states_role_may_run_its_own_child_executions_and_the_job_files_by_reference():
+    built = template.build("dev")["Resources"]
+    policy = built["StatesSelfPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "StatesRole"}]
+    statements = {s["Action"] if isinstance(s["Action"], str) else s["Action"][0]: s
+                  for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["states:StartExecution"]["Resource"] == [
+        {"Ref": template.state_machine_id("execute_eval")}, {"Ref": template.state_machine_id("import_traces")}]
+    described = json.dumps(statements["states:DescribeExecution"])
+    assert "${StateMachineExecuteEval.Name}/*" in described and "StackName" not in described
+    assert statements["s3:GetObject"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/jobs/*"}
+    assert "s3:PutObject" in statements["s3:GetObject"]["Action"]
+
+
 def test_the_data_bucket_lets_browsers_put_presigned_uploads_and_nothing_else():
     rules = template.build("dev")["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
     assert [r["AllowedMethods"] for r in rules] == [["PUT"]]
@@ -131,6 +159,8 @@ def test_every_function_gets_exactly_its_declared_variables_by_reference(package
         for var, value in variables.items():
             if is_resource_var(var):
                 assert isinstance(value, dict) and set(value) <= REFERENCES, (fn.name, var, value)
+            elif isinstance(value, dict):  # a setting from a template parameter
+                assert set(value) == {"Ref"} and value["Ref"] in packaged["template"]["Parameters"], (var, value)
             else:  # settings such as IOFOLD_STAGE: never a resource name or ARN spelled out
                 assert isinstance(value, str) and not value.startswith("arn:") and "iofold-" not in value, (var, value)
 

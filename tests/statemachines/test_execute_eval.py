@@ -1,0 +1,179 @@
+"""execute_eval.asl.json in moto's interpreter: a Distributed Map over the S3 manifest of chunks, its
+ResultWriter's files read by Aggregate, failed chunks tolerated up to the configured percentage, and
+large trace-id lists travelling as a job file."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from chalicelib import clients, wiring
+from chalicelib.config import reset_settings
+from chalicelib.evals.models import EvalVersion
+from chalicelib.ids import new_id, trace_id_for
+from chalicelib.timeutil import now_iso
+from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
+from infra.local import lambda_hook
+from infra.local.demo_traces import make_demo_traces
+
+# passes traces that called a tool, fails the others, errs on traces without messages
+CODE = '''def eval_used_a_tool(trace: dict) -> tuple[bool, str]:
+    if not trace.get("messages"):
+        raise ValueError("no messages")
+    return bool(trace.get("tool_calls")), "tools" if trace.get("tool_calls") else "no tools"
+'''
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    """Set IOFOLD_* variables for one test (the in-process task handlers re-read them)."""
+    def put(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, str(value))
+        reset_settings()
+
+    yield put
+    monkeypatch.undo()
+    reset_settings()
+
+
+def _version(api) -> str:
+    """A version of a new eval set of the caller's workspace, stored directly (no generation job)."""
+    eval_set_id = api.ok("POST", "/v1/eval-sets", {"name": "dmap", "criteria": "uses tools"}, status=201)["id"]
+    version = EvalVersion(id=new_id("ev"), eval_set_id=eval_set_id, version=1, name="eval_used_a_tool", code=CODE,
+                          generator="human", created_by="test", created_at=now_iso())
+    wiring.eval_repo().add(api.workspace_id, version)
+    return version.id
+
+
+def _store_traces(workspace_id: str, n: int) -> list[str]:
+    """n traces (demo shapes, distinct ids) written straight to the traces table; their ids."""
+    shapes = [normalize_langfuse_trace(raw, integration_id=None) for raw in make_demo_traces(n=min(n, 40), seed=5)]
+    traces = []
+    for i in range(n):
+        shape = shapes[i % len(shapes)]
+        external = f"bulk-{i}"
+        traces.append(shape.model_copy(update={"id": trace_id_for("upload", external), "source": shape.source.model_copy(
+            update={"external_id": external, "kind": "upload"})}))
+    repo = wiring.trace_repo()
+    for i in range(0, n, 1000):
+        repo.upsert_many(workspace_id, traces[i:i + 1000], imported_at=now_iso())
+    return [t.id for t in traces]
+
+
+def _expected(trace_ids: list[str], workspace_id: str) -> Counter:
+    bodies = wiring.trace_repo().get_many(workspace_id, trace_ids)
+    return Counter("error" if not b.get("messages") else "pass" if b.get("tool_calls") else "fail"
+                   for b in bodies.values())
+
+
+def _execution_arn(api, job_id: str) -> str:
+    return wiring.job_repo().get_item(api.workspace_id, job_id)["execution_arn"]
+
+
+def _history(arn: str) -> list[dict]:
+    sfn = clients.aws_client("stepfunctions")
+    for _ in range(100):
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    return sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+
+def _stored_results(eval_id: str) -> list[dict]:
+    return wiring.eval_repo().executions(eval_id, limit=1000, cursor=None)[0]
+
+
+def test_a_run_maps_over_chunks_and_counts_from_the_written_results(api, settings):
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=7, IOFOLD_EXECUTE_MAX_CONCURRENCY=3)
+    ids = _store_traces(api.workspace_id, 40)
+    eval_id = _version(api)
+    job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)
+    done = api.wait_ok(job["job_id"])
+    expected = _expected(ids, api.workspace_id)
+    result = done["result"]
+    assert result["total"] == result["executed"] == 40 and not result["partial"], result
+    assert {k: result[k] for k in ("pass", "fail", "error")} == {k: expected[k] for k in ("pass", "fail", "error")}
+    assert len(_stored_results(eval_id)) == 40
+
+    events = _history(_execution_arn(api, job["job_id"]))
+    kinds = [e["type"] for e in events]
+    assert "MapRunStarted" in kinds and "MapRunSucceeded" in kinds
+    # the parent's history holds no chunk's result: 6 chunks ran as children of the map run
+    assert not any("TaskSucceeded" == k for k in kinds[kinds.index("MapRunStarted"):kinds.index("MapRunSucceeded")])
+    s3 = clients.aws_client("s3")
+    results = wiring.job_files().folder(api.workspace_id, job["job_id"], "results")
+    written = s3.list_objects_v2(Bucket=results["Bucket"], Prefix=results["Prefix"] + "/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in written) == ["SUCCEEDED_0.json", "manifest.json"]
+    succeeded = next(o["Key"] for o in written if o["Key"].endswith("SUCCEEDED_0.json"))
+    children = json.loads(s3.get_object(Bucket=results["Bucket"], Key=succeeded)["Body"].read())
+    assert sorted(json.loads(c["Input"])["chunk"] for c in children) == list(range(6))  # ceil(40 / 7)
+
+
+def _fail_chunks(failing: set[int]):
+    def wrap(handler):
+        def run(event, context):
+            if int(event["chunk"]) in failing:
+                raise RuntimeError(f"chunk {event['chunk']} lost its worker")  # not retried: the child fails
+            return handler(event, context)
+        return run
+    return lambda_hook.wrapped("execute_chunk", wrap)
+
+
+def test_failed_chunks_within_the_tolerance_end_the_job_partial_with_exact_counts(api, settings):
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=5, IOFOLD_EXECUTE_TOLERATED_FAILURE_PERCENT=25)
+    ids = _store_traces(api.workspace_id, 28)  # 6 chunks: 5 × 5 + 3
+    eval_id = _version(api)
+    with _fail_chunks({1}):
+        job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)
+        done = api.wait_ok(job["job_id"])
+    result = done["result"]
+    ran = ids[:5] + ids[10:]
+    expected = _expected(ran, api.workspace_id)
+    assert result["partial"] and result["failed_chunks"] == 1 and result["not_run"] == 5, result
+    assert result["executed"] == 23 == len(_stored_results(eval_id))
+    assert {k: result[k] for k in ("pass", "fail", "error")} == {k: expected[k] for k in ("pass", "fail", "error")}
+    assert {r.trace_id for r in _stored_results(eval_id)} == set(ran)
+    events = api.ok("GET", f"/v1/jobs/{job['job_id']}/events")["items"]
+    assert any("1 chunks failed" in e["message"] and "lost its worker" in e["message"] for e in events)
+
+
+def test_failed_chunks_beyond_the_tolerance_fail_the_job(api, settings):
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=5, IOFOLD_EXECUTE_TOLERATED_FAILURE_PERCENT=10)
+    ids = _store_traces(api.workspace_id, 20)  # 4 chunks: one failing is 25 %
+    eval_id = _version(api)
+    with _fail_chunks({2}):
+        job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)
+        done = api.wait_job(job["job_id"])
+    assert done["status"] == "failed" and "States.ExceedToleratedFailureThreshold" in done["error"], done
+
+
+def test_many_trace_ids_travel_as_a_job_file_not_in_the_job_or_the_input(api, settings):
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=50)
+    ids = _store_traces(api.workspace_id, 150)
+    eval_id = _version(api)
+    job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids + ids[:10]}, status=202)
+    done = api.wait_ok(job["job_id"])
+    assert done["result"]["executed"] == done["result"]["total"] == 150
+    item = wiring.job_repo().get_item(api.workspace_id, job["job_id"])
+    assert item["params"].get("trace_ids") is None and item["params"]["trace_count"] == 160
+    started = _history(item["execution_arn"])[0]["executionStartedEventDetails"]["input"]
+    assert len(started) < 1000 and "tr_" not in started
+
+
+@pytest.mark.slow
+def test_an_execute_request_with_20000_trace_ids_runs_end_to_end(api, settings):
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=500, IOFOLD_EXECUTE_MAX_CONCURRENCY=8)
+    ids = _store_traces(api.workspace_id, 20_000)
+    eval_id = _version(api)
+    job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)
+    item = wiring.job_repo().get_item(api.workspace_id, job["job_id"])
+    assert len(json.dumps(item, default=str)) < 4000
+    done = api.wait_ok(job["job_id"], timeout_s=600)
+    result = done["result"]
+    expected = _expected(ids[:40], api.workspace_id)  # the 40 shapes repeat: 500 times each
+    assert result["executed"] == result["total"] == 20_000 and not result["partial"], result
+    assert {k: result[k] for k in ("pass", "fail", "error")} == {k: 500 * expected[k] for k in ("pass", "fail", "error")}
