@@ -16,8 +16,8 @@ Four patches, wrapping or replacing moto's own code:
   (failed children over total above ``ToleratedFailurePercentage`` and more than
   ``ToleratedFailureCount``; AWS fails on either threshold when both are set: set one);
 - the ``ResultWriter`` evaluates its ``Parameters`` against the Map state's input (moto used the list of
-  the children's outputs, so ``"Bucket.$": "$.results.Bucket"`` failed), and its ``s3:putObject`` writes ``SUCCEEDED_0.json`` / ``FAILED_0.json`` (arrays
-  of child execution records: ``Input``/``Output`` as JSON strings, ``Error``/``Cause`` when failed)
+  the children's outputs, so ``"Bucket.$": "$.results.Bucket"`` failed), and its ``s3:putObject`` writes
+  ``SUCCEEDED_0.json`` / ``FAILED_0.json`` (arrays of child execution records: ``Input``/``Output`` as JSON strings, ``Error``/``Cause`` when failed)
   and a ``manifest.json`` listing them, in AWS's layout ``<Prefix>/<map run id>/``.
 
 moto is pinned (requirements-dev.txt); tests/local/test_moto_dmap.py is the canary: it pins the source

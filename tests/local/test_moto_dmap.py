@@ -72,7 +72,8 @@ def test_a_distributed_map_writes_result_files_and_fails_past_its_tolerance(stac
                               "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 3, "Next": "F"}],
                                     "Default": "P"},
                               "F": {"Type": "Fail", "Error": "Boom", "Cause": "three"},
-                              "P": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"}, "End": True}}},
+                              "P": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"},
+                                    "End": True}}},
         "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
                          "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "$.prefix"}},
         "ResultPath": "$.written", "End": True}}}
@@ -82,7 +83,8 @@ def test_a_distributed_map_writes_result_files_and_fails_past_its_tolerance(stac
     tolerated = _run(sfn, arn, tolerance=20)  # 1 of 5 failed = 20 %: not above
     assert tolerated["status"] == "SUCCEEDED", tolerated
     written = json.loads(tolerated["output"])["written"]["ResultWriterDetails"]
-    assert written["Bucket"] == BUCKET and written["Key"].startswith("out/20/") and written["Key"].endswith("/manifest.json")
+    assert written["Bucket"] == BUCKET
+    assert written["Key"].startswith("out/20/") and written["Key"].endswith("/manifest.json")
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=written["Key"])["Body"].read())
     files = manifest["ResultFiles"]
     assert [len(files[s]) for s in ("SUCCEEDED", "FAILED", "PENDING")] == [1, 1, 0]

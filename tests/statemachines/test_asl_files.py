@@ -58,8 +58,9 @@ def test_statelint_accepts(path: Path):
 
 def test_statelint_still_reports_other_problems_beside_fields_it_does_not_know(tmp_path):
     doc = {"StartAt": "M", "States": {"M": {
-        "Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
-                                      "Parameters": {"Bucket": "b", "Key": "k"}},
+        "Type": "Map",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                       "Parameters": {"Bucket": "b", "Key": "k"}},
         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P",
                           "States": {"P": {"Type": "Pass", "End": True}}},
         "Next": "Nowhere"}}}

@@ -56,8 +56,8 @@ def _store_traces(workspace_id: str, n: int) -> list[str]:
     for i in range(n):
         shape = shapes[i % len(shapes)]
         external = f"bulk-{i}"
-        traces.append(shape.model_copy(update={"id": trace_id_for("upload", external), "source": shape.source.model_copy(
-            update={"external_id": external, "kind": "upload"})}))
+        source = shape.source.model_copy(update={"external_id": external, "kind": "upload"})
+        traces.append(shape.model_copy(update={"id": trace_id_for("upload", external), "source": source}))
     repo = wiring.trace_repo()
     for i in range(0, n, 1000):
         repo.upsert_many(workspace_id, traces[i:i + 1000], imported_at=now_iso())
@@ -176,4 +176,5 @@ def test_an_execute_request_with_20000_trace_ids_runs_end_to_end(api, settings):
     result = done["result"]
     expected = _expected(ids[:40], api.workspace_id)  # the 40 shapes repeat: 500 times each
     assert result["executed"] == result["total"] == 20_000 and not result["partial"], result
-    assert {k: result[k] for k in ("pass", "fail", "error")} == {k: 500 * expected[k] for k in ("pass", "fail", "error")}
+    kinds = ("pass", "fail", "error")
+    assert {k: result[k] for k in kinds} == {k: 500 * expected[k] for k in kinds}
