@@ -33,11 +33,11 @@ def configure_moto() -> None:
     """Switch moto to its ASL interpreter (with Distributed Map as on AWS) and its Docker-free Lambda."""
     from moto.core.config import default_user_config
 
-    from infra.local import moto_dmap
+    from infra.local import moto_asl
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
-    moto_dmap.install()
+    moto_asl.install()
 
 
 class LocalStack:

@@ -53,10 +53,11 @@ def test_an_import_continues_in_new_executions_and_finishes_the_job_once(api, mo
                 "platform": "langfuse", "name": "lf", "base_url": fake.base_url,
                 "credentials": {"public_key": fake.public_key, "secret_key": fake.secret_key}}, status=201)["id"]
             job = api.ok("POST", "/v1/traces/import", {"integration_id": integration_id, "filters": {}}, status=202)
-            done = api.wait_ok(job["job_id"])
+            done = api.wait_job(job["job_id"])
     finally:
         monkeypatch.undo()
         reset_settings()
+    assert done["status"] == "succeeded", done.get("error")
     result = done["result"]
     assert (result["imported"], result["pages"], result["failed"]) == (230, 5, 0), result
     assert len(api.all_traces()) == 230

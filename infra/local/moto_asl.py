@@ -1,5 +1,6 @@
-"""Distributed Map in moto's ASL interpreter as AWS runs it: results written to S3, failures tolerated
-only up to ``ToleratedFailurePercentage``.
+"""moto's ASL interpreter as AWS runs it: a Distributed Map writes its results to S3 and tolerates
+failures only up to ``ToleratedFailurePercentage``; a ``states:startExecution`` task starts an
+execution (an import continuing as new).
 
 moto 5.2.5 (a port of LocalStack's interpreter) runs a ``DISTRIBUTED`` Map with an S3 ``ItemReader``
 (JSON or CSV) against its own S3, but:
@@ -20,7 +21,13 @@ Four patches, wrapping or replacing moto's own code:
   ``SUCCEEDED_0.json`` / ``FAILED_0.json`` (arrays of child execution records: ``Input``/``Output`` as JSON strings, ``Error``/``Cause`` when failed)
   and a ``manifest.json`` listing them, in AWS's layout ``<Prefix>/<map run id>/``.
 
-moto is pinned (requirements-dev.txt); tests/local/test_moto_dmap.py is the canary: it pins the source
+And ``states:startExecution`` (also ``.sync``): moto's port of the interpreter stubs out the step that
+turns a task's ASL parameters into the SDK's (``StateMachineArn`` → ``stateMachineArn``) and the SDK's
+response into ASL's (``executionArn`` → ``ExecutionArn``), so every such task failed with
+``States.Runtime: 'StateMachineArn'``. The Step Functions service task gets both conversions back,
+by the botocore model of the operation.
+
+moto is pinned (requirements-dev.txt); tests/local/test_moto_asl.py is the canary: it pins the source
 of every wrapped function and runs a distributed map against moto's S3.
 """
 
@@ -48,6 +55,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
     ResourceEvalS3,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import ResultWriter
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError, ProgramStopped, ProgramTimedOut
 
@@ -58,6 +68,8 @@ PATCHED = (
     (DistributedIterationComponent, "_map_run"),
     (ResourceEvalS3, "_handle_put_object"),
     (ResultWriter, "_eval_body"),
+    (StateTaskServiceSfn, "_normalise_parameters"),
+    (StateTaskServiceSfn, "_normalise_response"),
 )
 _ORIGINAL: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -169,8 +181,37 @@ def _writer_eval_body(self: Any, env: Any) -> None:
     self.resource_eval.eval_resource(env=env)
 
 
+def _sfn_members(task: Any) -> dict[str, str]:
+    """The operation's input member names by lower-case name (``statemachinearn`` → ``stateMachineArn``)."""
+    import botocore.session
+
+    action = task.resource.api_action
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    operation = model.operation_model(action[0].upper() + action[1:])
+    return {name.lower(): name for name in operation.input_shape.members}
+
+
+def _sfn_normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+    _ORIGINAL["_normalise_parameters"][1](self, parameters, boto_service_name, service_action_name)
+    if service_action_name is None:  # the task's own call (moto's sync resolvers pass their own)
+        members = _sfn_members(self)
+        for key in list(parameters):
+            if key.lower() in members and members[key.lower()] != key:
+                parameters[members[key.lower()]] = parameters.pop(key)
+
+
+def _sfn_normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+    _ORIGINAL["_normalise_response"][1](self, response, boto_service_name, service_action_name)
+    if isinstance(response, dict):
+        for key in [k for k in response if k[:1].islower()]:
+            response[key[0].upper() + key[1:]] = response.pop(key)
+
+
 _PATCHES = {"_eval_job": _eval_job, "_eval_input": _eval_input, "_map_run": _map_run,
-            "_handle_put_object": staticmethod(_handle_put_object), "_eval_body": _writer_eval_body}
+            "_handle_put_object": staticmethod(_handle_put_object), "_eval_body": _writer_eval_body,
+            "_normalise_parameters": _sfn_normalise_parameters, "_normalise_response": _sfn_normalise_response}
 
 
 def install() -> None:

@@ -1,6 +1,7 @@
-"""Canary for infra/local/moto_dmap.py, which patches moto's Distributed Map: the source of every
-function it wraps or replaces is pinned (a moto upgrade that changes one fails here first), and a
-distributed map over moto's S3 writes AWS's result files and honours its failure tolerance."""
+"""Canary for infra/local/moto_asl.py, which patches moto's ASL interpreter: the source of every
+function it wraps or replaces is pinned (a moto upgrade that changes one fails here first); a
+distributed map over moto's S3 writes AWS's result files and honours its failure tolerance; a
+states:startExecution task starts an execution of its own machine."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from chalicelib.clients import aws_client
-from infra.local import moto_dmap
+from infra.local import moto_asl
 
 # sha256 (first 16 hex digits) of moto 5.2.5's source of each patched function
 PINNED = {
@@ -21,30 +22,32 @@ PINNED = {
     ("DistributedIterationComponent", "_map_run"): "e45cb604929ff346",
     ("ResourceEvalS3", "_handle_put_object"): "0613338ea09e12ab",
     ("ResultWriter", "_eval_body"): "bcde5765f0a578a3",
+    ("StateTaskServiceSfn", "_normalise_parameters"): "d75d3da19aad01fb",
+    ("StateTaskServiceSfn", "_normalise_response"): "00e0b0a50b1dd4ba",
 }
 BUCKET = "iofold-dmap-canary"
 
 
 def _original(owner: type, name: str):
-    fn = moto_dmap._ORIGINAL[name][1] if moto_dmap.installed() else getattr(owner, name)
+    fn = moto_asl._ORIGINAL[name][1] if moto_asl.installed() else getattr(owner, name)
     return getattr(fn, "__func__", fn)
 
 
 def test_the_patched_moto_functions_are_the_ones_the_patch_was_written_for():
     found = {(owner.__name__, name): hashlib.sha256(inspect.getsource(_original(owner, name)).encode()).hexdigest()[:16]
-             for owner, name in moto_dmap.PATCHED}
-    assert found == PINNED, "moto changed the Distributed Map internals infra/local/moto_dmap.py patches"
+             for owner, name in moto_asl.PATCHED}
+    assert found == PINNED, "moto changed the Distributed Map internals infra/local/moto_asl.py patches"
 
 
 def test_install_and_uninstall_restore_moto(stack):
-    assert moto_dmap.installed()
-    moto_dmap.uninstall()
+    assert moto_asl.installed()
+    moto_asl.uninstall()
     try:
-        for owner, name in moto_dmap.PATCHED:
-            assert getattr(owner, name) is not moto_dmap._PATCHES[name]
+        for owner, name in moto_asl.PATCHED:
+            assert getattr(owner, name) is not moto_asl._PATCHES[name]
     finally:
-        moto_dmap.install()
-    assert all(owner.__dict__[name] is moto_dmap._PATCHES[name] for owner, name in moto_dmap.PATCHED)
+        moto_asl.install()
+    assert all(owner.__dict__[name] is moto_asl._PATCHES[name] for owner, name in moto_asl.PATCHED)
 
 
 def _run(sfn, arn: str, tolerance: int) -> dict:
@@ -98,3 +101,35 @@ def test_a_distributed_map_writes_result_files_and_fails_past_its_tolerance(stac
 
     exceeded = _run(sfn, arn, tolerance=10)
     assert exceeded["status"] == "FAILED" and exceeded["error"] == "States.ExceedToleratedFailureThreshold", exceeded
+
+
+def test_a_start_execution_task_starts_its_own_machine_and_returns_asl_cased_fields(stack):
+    sfn = aws_client("stepfunctions")
+    definition = {"StartAt": "More", "States": {
+        "More": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThanEquals": 2, "Next": "Done"}],
+                 "Default": "Again"},
+        "Again": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+                  "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id",
+                                 "Name.$": "States.Format('{}-{}', $.run, $.n)",
+                                 "Input": {"run.$": "$.run", "n.$": "States.MathAdd($.n, 1)",
+                                           "from.$": "$$.Execution.Id"}},
+                  "ResultSelector": {"continued_as.$": "$.ExecutionArn"}, "End": True},
+        "Done": {"Type": "Pass", "End": True}}}
+    arn = sfn.create_state_machine(name=f"again-{time.time_ns()}", definition=json.dumps(definition),
+                                   roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+    run = f"r{time.time_ns()}"
+    first = sfn.start_execution(stateMachineArn=arn, name=f"{run}-start", input=json.dumps({"run": run, "n": 0}))
+    chain, arn_now = [], first["executionArn"]
+    for _ in range(200):
+        described = sfn.describe_execution(executionArn=arn_now)
+        if described["status"] == "RUNNING":
+            time.sleep(0.05)
+            continue
+        chain.append(described)
+        nxt = json.loads(described.get("output") or "{}").get("continued_as")
+        if described["status"] != "SUCCEEDED" or not nxt:
+            break
+        arn_now = nxt
+    assert [d["status"] for d in chain] == ["SUCCEEDED"] * 3, chain[-1]
+    assert [d["name"] for d in chain] == [f"{run}-start", f"{run}-0", f"{run}-1"]
+    assert json.loads(chain[-1]["output"]) == {"run": run, "n": 2, "from": chain[1]["executionArn"]}
