@@ -294,6 +294,9 @@ class LambdaFunction(_Emulated, CloudFormationModel):
             kwargs["Code"] = {"ZipFile": buf.getvalue()}
         if "Tags" in props:
             kwargs["Tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
+        variables = (kwargs.get("Environment") or {}).get("Variables")
+        if variables:  # a Ref to a Number parameter resolves to a number here; CloudFormation passes text
+            kwargs["Environment"] = {**kwargs["Environment"], "Variables": {k: str(v) for k, v in variables.items()}}
         client = _client("lambda")
         arn = client.create_function(**kwargs)["FunctionArn"]
         if props.get("ReservedConcurrentExecutions") not in (None, ""):

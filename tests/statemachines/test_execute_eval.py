@@ -169,6 +169,7 @@ def test_many_trace_ids_travel_as_a_job_file_not_in_the_job_or_the_input(api, se
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 20,000 traces stored, run in the sandbox and their results written
 def test_an_execute_request_with_20000_trace_ids_runs_end_to_end(api, settings):
     settings(IOFOLD_EXECUTE_CHUNK_SIZE=500, IOFOLD_EXECUTE_MAX_CONCURRENCY=8)
     ids = _store_traces(api.workspace_id, 20_000, small=True)
@@ -176,7 +177,7 @@ def test_an_execute_request_with_20000_trace_ids_runs_end_to_end(api, settings):
     job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)
     item = wiring.job_repo().get_item(api.workspace_id, job["job_id"])
     assert len(json.dumps(item, default=str)) < 4000
-    done = api.wait_ok(job["job_id"], timeout_s=600)
+    done = api.wait_ok(job["job_id"], timeout_s=1200)
     result = done["result"]
     expected = _expected(ids[:40], api.workspace_id)  # the 40 shapes repeat: 500 times each
     assert result["executed"] == result["total"] == len(ids) and not result["partial"], result
