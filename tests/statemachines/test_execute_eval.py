@@ -183,3 +183,15 @@ def test_an_execute_request_with_20000_trace_ids_runs_end_to_end(api, settings):
     assert result["executed"] == result["total"] == len(ids) and not result["partial"], result
     kinds = ("pass", "fail", "error")
     assert {k: result[k] for k in kinds} == {k: len(ids) // 40 * expected[k] for k in kinds}
+
+
+def test_a_run_with_nothing_left_to_do_maps_over_no_chunks_and_succeeds(api, settings):
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=4)
+    ids = _store_traces(api.workspace_id, 6)
+    eval_id = _version(api)
+    first = api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)["job_id"])
+    again = api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids, "only_missing": True},
+                               status=202)["job_id"])
+    assert first["result"]["executed"] == 6
+    assert {k: again["result"][k] for k in ("total", "skipped", "executed", "partial")} == {
+        "total": 0, "skipped": 6, "executed": 0, "partial": False}
