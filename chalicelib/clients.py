@@ -29,12 +29,13 @@ def aws_client(service: str) -> Any:
 @functools.lru_cache(maxsize=None)
 def sandbox_lambda_client() -> Any:
     """The Lambda client that invokes the sandbox function: its read timeout outlasts the function's
-    own timeout, it connects within seconds, and it never retries (a retry would run eval code again;
-    Step Functions retries the task instead). The numbers live in chalicelib/sandbox/limits.py."""
+    own timeout (with TCP keepalive, as AWS advises for long synchronous invokes), it connects within
+    seconds, and it never retries (a retry would run eval code again; Step Functions retries the task
+    instead). The numbers live in chalicelib/sandbox/limits.py."""
     from chalicelib.sandbox import limits
 
     return _session().client("lambda", config=_BOTO_CONFIG.merge(Config(
-        connect_timeout=limits.CONNECT_TIMEOUT_S, read_timeout=limits.READ_TIMEOUT_S,
+        connect_timeout=limits.CONNECT_TIMEOUT_S, read_timeout=limits.READ_TIMEOUT_S, tcp_keepalive=True,
         retries={"total_max_attempts": limits.CLIENT_MAX_ATTEMPTS, "mode": "standard"})))
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 TRACE_TIMEOUT_S = 5.0  # per-trace wall-clock limit (SECURITY.md layer 3)
 START_ALLOWANCE_S = 50  # child starts (zygote, lockdown), restarts after timeouts, JSON in and out
-MAX_TRACES_PER_INVOKE = 50  # 50 × 5 s + 50 s = 300 s: the sandbox can always finish what it was sent
-SANDBOX_TIMEOUT_S = 310  # the sandbox function's Lambda timeout
-CALLER_TIMEOUT_S = 900  # functions that wait for the sandbox (execute_chunk, generate_test, generate_save)
+# 150 × 5 s + 50 s = 800 s: the sandbox can always finish what it was sent. As many as the chain allows:
+# every call starts a locked-down child (~0.1-0.2 s), so fewer, larger calls run more traces a second.
+MAX_TRACES_PER_INVOKE = 150
+SANDBOX_TIMEOUT_S = 810  # the sandbox function's Lambda timeout
+CALLER_TIMEOUT_S = 900  # functions that wait for the sandbox (execute_chunk, generate_test, generate_save): Lambda's most
 
 CONNECT_TIMEOUT_S = 5  # connecting to Lambda's endpoint is quick, or it is down: fail fast, let Step Functions retry
 READ_TIMEOUT_S = SANDBOX_TIMEOUT_S + 30  # above the sandbox's timeout: its own timeout error arrives first
