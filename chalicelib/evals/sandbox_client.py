@@ -68,15 +68,16 @@ class LambdaSandbox:
         results: list[TraceResult] = []
         while batch:
             budget_ms = self._budget_ms()
-            if budget_ms is not None and budget_ms < limits.TRACE_TIMEOUT_S * 1000 + limits.STOP_MARGIN_MS:
+            done = [] if budget_ms is not None and budget_ms < limits.TRACE_TIMEOUT_S * 1000 + limits.STOP_MARGIN_MS \
+                else self._invoke(code, batch, budget_ms)
+            if not done and budget_ms is None:
+                raise SandboxUnavailable(f"the sandbox ran none of the {len(batch)} traces it was sent")
+            if not done:  # the caller's time is short (the sandbox stops early for it too)
                 results += [TraceResult(trace_id=t[0], result="timeout", duration_ms=0,
                                         reason="not run: the task calling the sandbox ran out of time "
                                                "before this trace")
                             for t in batch]
                 break
-            done = self._invoke(code, batch, budget_ms)
-            if not done:
-                raise SandboxUnavailable(f"the sandbox ran none of the {len(batch)} traces it was sent")
             results += done
             batch = batch[len(done):]
         return results

@@ -54,6 +54,7 @@ def test_a_chunk_of_a_job_no_longer_running_is_a_conflict_and_adds_nothing(api):
     assert jobs.add_counts(api.workspace_id, job.id, {"executed": 1}, progress=None, once="chunk-0")  # nothing marked
 
 
+@pytest.mark.slow
 def test_an_execute_chunk_run_twice_as_a_retry_would_leaves_the_counts_exact(api):
     traces = [trace_id for trace_id, _ in api.upload_demo(7, seed=5)]
     eval_set = api.ok("POST", "/v1/eval-sets", {"name": "retry", "description": "", "criteria": ""}, status=201)

@@ -4,12 +4,13 @@ again, so every trace gets exactly one result. Real children, under both sandbox
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import pytest
 
-from chalicelib.evals.sandbox_client import LambdaSandbox
+from chalicelib.evals.sandbox_client import LambdaSandbox, SandboxUnavailable
 from chalicelib.sandbox import limits
 from chalicelib.sandbox.runner import Budget, run_batch_dicts
 from chalicelib.sandbox.tasks import run_sandbox
@@ -104,3 +105,17 @@ def test_traces_the_caller_has_no_time_left_for_are_recorded_as_not_run_exactly_
     assert [r.result for r in results] == ["pass", "pass", "timeout", "timeout", "timeout"]
     assert all("ran out of time" in r.reason for r in results[2:])
     assert len(fake.budgets) == 1 and fake.budgets[0] == left_ms[0] + 70_000 - limits.CALLER_MARGIN_MS
+
+
+class StalledLambda(FakeLambda):
+    """A sandbox that answers every call with nothing run."""
+
+    def invoke(self, FunctionName: str, Payload: str) -> dict:  # noqa: N803 (boto3's names)
+        ids = json.loads(Payload)["trace_ids"]
+        return {"Payload": io.BytesIO(json.dumps({"results": [], "not_run": ids, "stopped": "time"}).encode())}
+
+
+def test_a_sandbox_that_runs_nothing_with_time_to_spare_is_unavailable_not_a_loop():
+    with pytest.raises(SandboxUnavailable, match="ran none of the 2 traces"):
+        LambdaSandbox(StalledLambda(), "sandbox").run("def eval_x(trace):\n    return (True, '')\n",
+                                                      [{"id": "a"}, {"id": "b"}])
