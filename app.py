@@ -458,12 +458,12 @@ def generate_candidates(event, context):
 
 @app.lambda_function(name="generate_test")
 def generate_test(event, context):
-    return handlers.generate_test(event)
+    return handlers.generate_test(event, context)
 
 
 @app.lambda_function(name="generate_save")
 def generate_save(event, context):
-    return handlers.generate_save(event)
+    return handlers.generate_save(event, context)
 
 
 @app.lambda_function(name="execute_prepare")
@@ -473,7 +473,7 @@ def execute_prepare(event, context):
 
 @app.lambda_function(name="execute_chunk")
 def execute_chunk(event, context):
-    return handlers.execute_chunk(event)
+    return handlers.execute_chunk(event, context)
 
 
 @app.lambda_function(name="execute_aggregate")
@@ -487,7 +487,7 @@ def sandbox(event, context):
     {"action": "probe"} reports the layers a child applied (IOFOLD_SANDBOX_PROFILE, _REQUIRE)."""
     from chalicelib.sandbox.tasks import run_sandbox
 
-    return run_sandbox(event)
+    return run_sandbox(event, context=context)
 
 
 @app.lambda_function(name="scheduled_import")

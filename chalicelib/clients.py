@@ -26,6 +26,19 @@ def aws_client(service: str) -> Any:
     return _session().client(service, config=_BOTO_CONFIG)
 
 
+@functools.lru_cache(maxsize=None)
+def sandbox_lambda_client() -> Any:
+    """The Lambda client that invokes the sandbox function: its read timeout outlasts the function's
+    own timeout (with TCP keepalive, as AWS advises for long synchronous invokes), it connects within
+    seconds, and it never retries (a retry would run eval code again; Step Functions retries the task
+    instead). The numbers live in chalicelib/sandbox/limits.py."""
+    from chalicelib.sandbox import limits
+
+    return _session().client("lambda", config=_BOTO_CONFIG.merge(Config(
+        connect_timeout=limits.CONNECT_TIMEOUT_S, read_timeout=limits.READ_TIMEOUT_S, tcp_keepalive=True,
+        retries={"total_max_attempts": limits.CLIENT_MAX_ATTEMPTS, "mode": "standard"})))
+
+
 def dynamodb_table(name: str) -> Any:
     """The boto3 Table resource for one logical table (``traces``, ``jobs`` …), named by its variable."""
     return _table(get_settings().table(name))
@@ -116,6 +129,7 @@ def reset_clients() -> None:
     reset_settings()
     _session.cache_clear()
     aws_client.cache_clear()
+    sandbox_lambda_client.cache_clear()
     _table.cache_clear()
     s3_bucket.cache_clear()
     s3_presigner.cache_clear()

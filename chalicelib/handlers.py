@@ -121,19 +121,19 @@ def generate_candidates(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def generate_test(event: dict[str, Any]) -> dict[str, Any]:
+def generate_test(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
-    tasks.generate_test(_job(event), sandbox=wiring.sandbox(), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
+    tasks.generate_test(_job(event), sandbox=wiring.sandbox(context), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
                         files=wiring.job_files())
     return event
 
 
-def generate_save(event: dict[str, Any]) -> dict[str, Any]:
+def generate_save(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
     out = tasks.generate_save(_job(event), evals=wiring.eval_repo(), eval_sets=wiring.eval_set_ratings(),
-                              sandbox=wiring.sandbox(), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
+                              sandbox=wiring.sandbox(context), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
                               files=wiring.job_files())
     return {**event, **out}
 
@@ -168,11 +168,11 @@ def trace_id_pages(workspace_id: str, filters: dict | None) -> Iterator[list[str
             return
 
 
-def execute_chunk(event: dict[str, Any]) -> dict[str, Any]:
+def execute_chunk(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
     return tasks.execute_chunk(_job(event), int(event["chunk"]), evals=wiring.eval_repo(), traces=wiring.trace_repo(),
-                               sandbox=wiring.sandbox(), jobs=wiring.job_repo(), files=wiring.job_files())
+                               sandbox=wiring.sandbox(context), jobs=wiring.job_repo(), files=wiring.job_files())
 
 
 def execute_aggregate(event: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ ConfigError naming it, even when another function in the same process built the 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 from chalicelib import clients
 from chalicelib.auth.repository import AuthRepository
@@ -144,11 +144,13 @@ def job_files():
     return JobFiles(bucket())
 
 
-def sandbox():
-    """The sandbox, reached through its own function (IOFOLD_SANDBOX_FUNCTION; never run in this process)."""
+def sandbox(context: Any = None):
+    """The sandbox, reached through its own function (IOFOLD_SANDBOX_FUNCTION; never run in this process);
+    with the calling task's Lambda ``context``, calls stay within that task's remaining time."""
     from chalicelib.evals.sandbox_client import LambdaSandbox
 
-    return LambdaSandbox(clients.aws_client("lambda"), get_settings().sandbox_function)
+    return LambdaSandbox(clients.sandbox_lambda_client(), get_settings().sandbox_function,
+                         remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
 
 
 def llm_settings_repo():

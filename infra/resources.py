@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chalicelib.sandbox import limits
+
 STATEMACHINE_DIR = Path(__file__).parent / "statemachines"
 
 
@@ -180,18 +182,20 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("generate_candidates", tables=(*_JOBS, "traces", "workspaces"), bucket={**_JOB_FILES, "traces/": READ},
              kms=("kms:Decrypt",), reads_llm_secret=True, timeout_s=900, memory_mb=1024),
     Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
-             invokes_sandbox=True, timeout_s=900),
+             invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),
     Function("generate_save", tables=(*_JOBS, "traces", *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
-             invokes_sandbox=True, timeout_s=900),
+             invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),
     Function("execute_prepare", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ}),
     Function("execute_chunk", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
-             invokes_sandbox=True, timeout_s=900),  # waits for the sandbox (300 s)
+             invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),  # outlives the sandbox it waits for
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
     Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
     # with IOFOLD_OTLP_RUN_ACTIVE_EVALS it starts runs of the active evals (handlers.run_active_evals)
     Function("otlp_assemble", tables=("traces", *_JOBS, *_RATINGS, *_EVALS), bucket={"traces/": READ_WRITE, **_SPANS},
              state_machines=("execute_eval",)),
-    Function("sandbox", timeout_s=300),  # untrusted code: no resources at all
+    # untrusted code: no resources at all; one full vCPU (1,769 MB), so the per-trace wall-clock limit
+    # is as much CPU time; timeouts: chalicelib/sandbox/limits.py (tests/unit/sandbox/test_limits.py)
+    Function("sandbox", timeout_s=limits.SANDBOX_TIMEOUT_S, memory_mb=1769),
 )
 
 

@@ -301,9 +301,12 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
     try:
         done = _done(jobs, ev.key) + len(results)
         progress = min(99, int(100 * done / plan["total"])) if plan["total"] else 99
-        jobs.add_counts(*ev.key, {"executed": len(results), **counts}, progress=progress)
+        counted = jobs.add_counts(*ev.key, {"executed": len(results), **counts}, progress=progress,
+                                  once=f"chunk-{chunk}")
     except Conflict:
         return {"chunk": chunk, "skipped": True}
+    if not counted:  # a retry of a chunk that was counted before it failed: its results are rewritten, not recounted
+        return {"chunk": chunk, **counts}
     jobs.append_event(ev.key, f"chunk {chunk + 1}: {counts['pass']} pass, {counts['fail']} fail, "
                               f"{counts['error']} error, {counts['timeout']} timeout", progress=progress,
                       data={"executed": done, "total": plan["total"]})

@@ -35,7 +35,7 @@ class JobRepository:
 
     def _get_item(self, workspace_id: str, job_id: str) -> dict:
         item = self._jobs.get_item(Key={"workspace_id": workspace_id, "job_id": job_id}).get("Item")
-        if not item:
+        if not item or "created_key" not in item:  # (a counted marker is no job)
             raise NotFound(f"job {job_id} not found")
         return item
 
@@ -83,8 +83,12 @@ class JobRepository:
         return self.get(workspace_id, job_id).status == "running"
 
     def add_counts(self, workspace_id: str, job_id: str, counts: dict[str, int], *, progress: int | None,
-                   failures: list[dict] | None = None) -> None:
-        """Add to the job's counters while it runs; Conflict when it is no longer running."""
+                   failures: list[dict] | None = None, once: str | None = None) -> bool:
+        """Add to the job's counters while it runs; Conflict when it is no longer running.
+
+        With ``once`` (a chunk's or page's id within the job), the addition happens at most once per id:
+        a marker item is written in the same transaction, so a task Step Functions retries after it
+        counted (or that runs twice) counts once. False when that id was counted already."""
         names = {"#s": "status", "#c": "counters"}
         values: dict[str, Any] = {":running": "running"}
         adds = []
@@ -104,15 +108,32 @@ class JobRepository:
             sets.append("#fl = list_append(if_not_exists(#fl, :empty), :fl)")
         expr = ("SET " + ", ".join(sets) + " " if sets else "") + ("ADD " + ", ".join(adds) if adds else "")
         if not expr.strip():
-            return
+            return True
+        update = {"Key": {"workspace_id": workspace_id, "job_id": job_id}, "UpdateExpression": expr,
+                  "ConditionExpression": "#s = :running", "ExpressionAttributeNames": names,
+                  "ExpressionAttributeValues": values}
         try:
-            self._jobs.update_item(Key={"workspace_id": workspace_id, "job_id": job_id}, UpdateExpression=expr,
-                                   ConditionExpression="#s = :running", ExpressionAttributeNames=names,
-                                   ExpressionAttributeValues=values)
+            if once is None:
+                self._jobs.update_item(**update)
+                return True
+            # the table resource's client serializes plain values itself
+            self._jobs.meta.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._jobs.name, "Item": self._counted_marker(workspace_id, job_id, once),
+                         "ConditionExpression": "attribute_not_exists(job_id)"}},
+                {"Update": {"TableName": self._jobs.name, **update}}])
         except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False
             if is_conditional_failure(exc):
                 raise Conflict(f"job {job_id} is no longer running") from exc
             raise
+        return True
+
+    @staticmethod
+    def _counted_marker(workspace_id: str, job_id: str, once: str) -> dict:
+        """The item recording that ``once``'s counts were added (no ``created_key``: never listed as a job)."""
+        return {"workspace_id": workspace_id, "job_id": f"{job_id}#counted#{once}"}
 
     def append_event(self, job_id_key: tuple[str, str], message: str, *, progress: int | None = None,
                      data: dict | None = None) -> JobEvent:

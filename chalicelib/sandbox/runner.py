@@ -45,6 +45,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.errors import IofoldError
 from chalicelib.sandbox import child as policy
+from chalicelib.sandbox import limits
 from chalicelib.sandbox.validate import validate_code
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ CHILD_SCRIPT = Path(policy.__file__).resolve()
 CHILD_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); import child; del sys.path[0]; "
                    "sys.exit(child.main(sys.argv[1:]))")
 ZYGOTE_BOOTSTRAP = CHILD_BOOTSTRAP.replace("child.main(", "child.zygote_main(")
-DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = limits.TRACE_TIMEOUT_S
 START_TIMEOUT_S = 20.0  # interpreter start, warm-up and lockdown; not user code
 MAX_LINE_BYTES = 1024 * 1024  # a result line: 64 KiB stdout + 16 KiB reason, JSON-escaped
 READ_CHUNK = 1024 * 1024
@@ -86,6 +87,45 @@ class TraceResult(BaseModel):
     duration_ms: int = Field(description="wall time of the eval call (of the wait, for a timeout)")
     stdout: str = Field(default="", description="what the eval printed, capped at 64 KiB")
     stderr: str = Field(default="", description="user-code line numbers of an error's traceback")
+
+
+class Budget:
+    """When a batch stops taking traces: before a trace that might not finish by ``deadline``
+    (``time.monotonic()`` seconds), and before a result that would take the results past
+    ``max_bytes`` of JSON (as Lambda's runtime encodes them). The first result is always kept, so
+    every call makes progress; the traces not run are the tail of the batch, and ``stopped`` says why."""
+
+    def __init__(self, deadline: float | None = None, max_bytes: int | None = None):
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.used_bytes = 0
+        self.kept = 0
+        self.stopped: Literal["time", "size"] | None = None
+
+    def time_for(self, timeout_s: float) -> bool:
+        """True when one more trace (at most ``timeout_s``) still fits before the deadline."""
+        if self.deadline is not None and time.monotonic() + timeout_s > self.deadline:
+            self.stopped = "time"
+            return False
+        return True
+
+    def take(self, result: dict) -> bool:
+        """Count a result's bytes; False (nothing counted) when it would pass ``max_bytes``."""
+        if self.max_bytes is None:
+            return True
+        size = len(json.dumps(result)) + 2  # ", " between results in the response
+        if self.kept and self.used_bytes + size > self.max_bytes:
+            self.stopped = "size"
+            return False
+        self.used_bytes += size
+        self.kept += 1
+        return True
+
+    def count(self, result: dict) -> None:
+        """Count a short result the parent wrote itself (a timeout or crash: its reason is ours, not the eval's)."""
+        if self.max_bytes is not None:
+            self.used_bytes += len(json.dumps(result)) + 2
+            self.kept += 1
 
 
 class EncodedTrace(NamedTuple):
@@ -582,8 +622,10 @@ def _start_child(spawn: Spawn, workdir: str, cpu_limit_s: int, cpu_budget_s: flo
 
 def _run_session(code: str, entry: str | None, traces: Sequence[dict | EncodedTrace], ids: list[str], start: int,
                  timeout_s: float, results: list[dict], workdir: str, headroom_mb: int,
-                 required: Collection[str], skip: Collection[str], spawn: Spawn, profile: str) -> int:
-    """Run traces[start:] in one child, appending results; the index to resume from."""
+                 required: Collection[str], skip: Collection[str], spawn: Spawn, profile: str,
+                 budget: Budget | None = None) -> int:
+    """Run traces[start:] in one child, appending results; the index to resume from (``budget.stopped``
+    is set when the budget ended the batch there)."""
     cpu_limit = _cpu_limit(timeout_s)
     child, _ = _start_child(spawn, workdir, cpu_limit, max(0.2, cpu_limit - timeout_s - 0.5), headroom_mb, required,
                             skip, profile)
@@ -602,7 +644,8 @@ def _run_session(code: str, entry: str | None, traces: Sequence[dict | EncodedTr
             else:
                 result, reason = "error", f"module code failed: {child.describe_exit()}"
             child.kill()
-            results.extend(_result(trace_id, result, reason, elapsed) for trace_id in ids[start:])
+            for trace_id in ids[start:]:
+                _add(results, budget, _result(trace_id, result, reason, elapsed))
             return len(traces)
 
         index = start
@@ -610,32 +653,46 @@ def _run_session(code: str, entry: str | None, traces: Sequence[dict | EncodedTr
         append = results.append
         wait = session.wait_message
         while index < total:
+            if budget is not None and not budget.time_for(timeout_s):
+                child.kill()
+                return index
             started = time.monotonic()
             message = wait(started + timeout_s)
             if message is None:
                 elapsed = int((time.monotonic() - started) * 1000)
                 if session.violation:
                     child.kill()
-                    append(_result(ids[index], "error", "sandbox protocol violation", elapsed))
+                    _add(results, budget, _result(ids[index], "error", "sandbox protocol violation", elapsed))
                 elif child.eof:
-                    append(_result(ids[index], "error", child.describe_exit(), elapsed))
+                    _add(results, budget, _result(ids[index], "error", child.describe_exit(), elapsed))
                 else:
                     child.kill()
-                    append(_result(ids[index], "timeout", f"exceeded the {timeout_s:g} s time limit", elapsed))
+                    _add(results, budget, _result(ids[index], "timeout", f"exceeded the {timeout_s:g} s time limit",
+                                                  elapsed))
                 return index + 1
             if message.get("recycle") is True:
                 return index
             parsed = _parse_result(message, index, ids[index])
             if parsed is None:
                 child.kill()
-                append(_result(ids[index], "error", "sandbox protocol violation",
-                               int((time.monotonic() - started) * 1000)))
+                _add(results, budget, _result(ids[index], "error", "sandbox protocol violation",
+                                              int((time.monotonic() - started) * 1000)))
                 return index + 1
+            if budget is not None and not budget.take(parsed):
+                child.kill()
+                return index
             append(parsed)
             index += 1
         return index
     finally:
         child.close()
+
+
+def _add(results: list[dict], budget: Budget | None, result: dict) -> None:
+    """Append a result the parent wrote itself (short: counted against the budget, never refused)."""
+    if budget is not None:
+        budget.count(result)
+    results.append(result)
 
 
 def _parse_result(message: dict, index: int, trace_id: str) -> dict | None:
@@ -654,8 +711,12 @@ def _parse_result(message: dict, index: int, trace_id: str) -> dict | None:
 def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validate: bool = True,
                     timeout_s: float = DEFAULT_TIMEOUT_S, memory_headroom_mb: int = policy.MEMORY_HEADROOM_MB,
                     require: Collection[str] = (), skip_layers: Collection[str] = (),
-                    spawn: Spawn | None = None, profile: str | None = None) -> list[dict]:
-    """Like :func:`run_batch`, but each result as a plain dict with TraceResult's fields (no pydantic per trace)."""
+                    spawn: Spawn | None = None, profile: str | None = None,
+                    budget: Budget | None = None) -> list[dict]:
+    """Like :func:`run_batch`, but each result as a plain dict with TraceResult's fields (no pydantic per trace).
+
+    With a ``budget``, the batch may stop early: the results are then a prefix, one per trace run,
+    and ``budget.stopped`` says why (the caller sends the rest again)."""
     unknown = sorted(set(require) - set(LAYERS_ALL))
     if unknown:
         raise SandboxUnavailable(f"unknown sandbox layer(s) required: {', '.join(unknown)}")
@@ -669,9 +730,9 @@ def run_batch_dicts(code: str, traces: Sequence[dict | EncodedTrace], *, validat
     workdir = tempfile.mkdtemp(prefix="iofold-sandbox-")
     try:
         index = 0
-        while index < len(traces):
+        while index < len(traces) and (budget is None or (budget.stopped is None and budget.time_for(timeout_s))):
             index = _run_session(code, entry, traces, ids, index, timeout_s, results, workdir, memory_headroom_mb,
-                                 frozenset(require), frozenset(skip_layers), mode, profile)
+                                 frozenset(require), frozenset(skip_layers), mode, profile, budget)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.errors import ValidationError
-from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, PROFILE_ENV, REQUIRE_ENV, SPAWN_ENV, EncodedTrace,
+from chalicelib.sandbox import limits
+from chalicelib.sandbox.runner import (DEFAULT_TIMEOUT_S, PROFILE_ENV, REQUIRE_ENV, SPAWN_ENV, Budget, EncodedTrace,
                                        parse_required_layers, probe_layers, run_batch_dicts, sandbox_profile,
                                        spawn_mode, zygote_workdir)
 
@@ -37,6 +39,9 @@ class SandboxEvent(BaseModel):
     trace_lines: list[str] = Field(default_factory=list,
                                    description="each trace as one JSON object, passed to the child unparsed")
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=30)
+    budget_ms: int | None = Field(default=None, gt=0, description="the caller's own time left for this call: "
+                                  "stop (returning the rest as not run) before it passes, as before this "
+                                  "function's own timeout")
 
     @model_validator(mode="after")
     def _one_form(self) -> SandboxEvent:
@@ -55,9 +60,14 @@ def required_layers(env: Mapping[str, str]) -> frozenset[str]:
     return parse_required_layers(spec)
 
 
-def run_sandbox(event: dict, env: Mapping[str, str] | None = None) -> dict:
-    """Validate and run one eval over the event's traces; {"results": [TraceResult-shaped dicts]}; SandboxUnavailable
-    when a required layer is missing. ``{"action": "probe"}`` answers :func:`runner.probe_layers`' report instead."""
+def run_sandbox(event: dict, env: Mapping[str, str] | None = None, context: Any = None) -> dict:
+    """Validate and run one eval over the event's traces; SandboxUnavailable when a required layer is missing.
+    ``{"action": "probe"}`` answers :func:`runner.probe_layers`' report instead.
+
+    The answer is ``{"results": [TraceResult-shaped dicts, in order]}``; when time runs short (the Lambda
+    ``context``'s remaining time, or the event's ``budget_ms``) or the results would pass the response
+    budget (Lambda answers at most 6 MB), it stops early: the results are then those of the first traces,
+    ``not_run`` lists the ids of the others and ``stopped`` says why ("time" or "size")."""
     env = os.environ if env is None else env
     required = required_layers(env)
     spawn = spawn_mode(env.get(SPAWN_ENV) or "zygote")
@@ -73,11 +83,26 @@ def run_sandbox(event: dict, env: Mapping[str, str] | None = None) -> dict:
             raise ValidationError(f"bad sandbox event: {error}") from None
         traces: list = parsed.traces or [EncodedTrace(trace_id, line)
                                          for trace_id, line in zip(parsed.trace_ids, parsed.trace_lines)]
+        budget = response_budget(context, parsed.budget_ms)
         results = run_batch_dicts(parsed.code, traces, validate=True, timeout_s=parsed.timeout_s, require=required,
-                                  spawn=spawn, profile=profile)
-        return {"results": results}
+                                  spawn=spawn, profile=profile, budget=budget)
+        if len(results) == len(traces):
+            return {"results": results}
+        ids = parsed.trace_ids or [str(t["id"]) if t.get("id") is not None else "" for t in parsed.traces]
+        return {"results": results, "not_run": ids[len(results):], "stopped": budget.stopped}
     finally:
         wipe_scratch(env)
+
+
+def response_budget(context: Any, budget_ms: int | None) -> Budget:
+    """Stop ``limits.STOP_MARGIN_MS`` before this invocation's end (or the caller's ``budget_ms``), and
+    before the results pass ``limits.RESPONSE_BUDGET_BYTES``."""
+    left = [budget_ms] if budget_ms is not None else []
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        left.append(int(remaining()))
+    deadline = time.monotonic() + (min(left) - limits.STOP_MARGIN_MS) / 1000 if left else None
+    return Budget(deadline=deadline, max_bytes=limits.RESPONSE_BUDGET_BYTES)
 
 
 def wipe_scratch(env: Mapping[str, str]) -> None:

@@ -2,12 +2,14 @@
 
 Each call imports one page and returns the cursor of the next; the state machine loops
 until ``done``, continuing in a new execution of itself (``continue_as_new``) every
-``pages_per_execution`` pages so no execution nears Step Functions' history limit. Counters live on the job record, so a retried page never loses counts
-(re-importing a page is an upsert: the second time its traces count as skipped).
+``pages_per_execution`` pages so no execution nears Step Functions' history limit. Counters live
+on the job record and each page adds to them once (keyed by its cursor), so a retried page neither
+loses nor doubles counts (re-importing a page is an upsert).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -86,17 +88,25 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     stats = {"pages": 1} | ({"bytes_read": page.bytes_read} if page.bytes_read is not None else {})
     try:
         kept = failures[: max(0, MAX_FAILURES_KEPT - so_far.get("failed", 0))]
-        jobs.add_counts(*key, counts | stats, progress=progress, failures=kept)
+        counted = jobs.add_counts(*key, counts | stats, progress=progress, failures=kept, once=page_key(inp.cursor))
     except Conflict:
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
-    jobs.append_event(key, f"page {inp.page + 1}: {counts['imported']} new, {counts['updated']} updated, "
-                           f"{counts['skipped']} unchanged, {counts['failed']} failed",
-                      progress=progress, data={**counts, "processed": processed, "total": total})
+    if not counted:  # a retried page, counted by its first attempt (its traces now come back as unchanged)
+        processed -= sum(counts.values())
+    else:
+        jobs.append_event(key, f"page {inp.page + 1}: {counts['imported']} new, {counts['updated']} updated, "
+                               f"{counts['skipped']} unchanged, {counts['failed']} failed",
+                          progress=progress, data={**counts, "processed": processed, "total": total})
     done = page.next_cursor is None
     return ImportPageOutput(job_id=inp.job_id, workspace_id=inp.workspace_id, params=inp.params,
                             cursor=page.next_cursor, page=inp.page + 1, done=done, processed=processed,
                             run_pages=inp.run_pages + 1, continued_from=inp.continued_from,
                             continue_as_new=not done and inp.run_pages + 1 >= pages_per_execution)
+
+
+def page_key(cursor: str | None) -> str:
+    """A page's id within its job, for counting it once: from the cursor that fetched it (the first page has none)."""
+    return "page-" + (hashlib.sha256(cursor.encode()).hexdigest()[:24] if cursor else "first")
 
 
 def _normalize(raw: Any, *, fmt: str, integration_id: str | None) -> UnifiedTrace:

@@ -292,7 +292,8 @@ def _write_otlp_traces(lines: Iterable, writer: ObjectWriter, workspace_id: str,
     failures += span_failures
     if failures:
         kept = [failure_record(f.reason, line=f.line, external_id=f.external_id) for f in failures[:MAX_FAILURES_KEPT]]
-        jobs.add_counts(workspace_id, job_id, {"failed": len(failures)}, progress=None, failures=kept)
+        jobs.add_counts(workspace_id, job_id, {"failed": len(failures)}, progress=None, failures=kept,
+                        once="upload-prepare")
 
 
 def read_upload_page(uploads: UploadStore, params: dict[str, Any], cursor: str | None) -> SourcePage:

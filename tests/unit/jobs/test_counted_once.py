@@ -1,0 +1,98 @@
+"""A retried chunk or page counts once: Step Functions retries a task that may already have added its
+counts (it failed, or timed out, after counting), so add_counts records what it counted, in one
+transaction with the counters. Real DynamoDB (moto), real tasks, the real sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib import wiring
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.evals import tasks as eval_tasks
+from chalicelib.evals.models import EvalVersion
+from chalicelib.ids import new_id
+from chalicelib.jobs.models import Job
+from chalicelib.sources.models import SourcePage
+from chalicelib.timeutil import now_iso
+from chalicelib.traces import tasks as trace_tasks
+
+CODE = "def eval_even(trace):\n    return (len(trace['name']) % 2 == 0, 'by name length')\n"
+
+
+def _running_job(workspace_id: str, job_type: str, params: dict) -> Job:
+    jobs = wiring.job_repo()
+    job = Job(id=new_id("job"), type=job_type, status="queued", created_at=now_iso(), params=params)
+    jobs.add(workspace_id, job)
+    assert jobs.mark_running(workspace_id, job.id)
+    return job
+
+
+def test_the_same_chunk_counted_twice_counts_once_and_other_chunks_still_add(api):
+    jobs = wiring.job_repo()
+    job = _running_job(api.workspace_id, "execute", {})
+    assert jobs.add_counts(api.workspace_id, job.id, {"executed": 3, "pass": 2}, progress=10, once="chunk-0")
+    assert not jobs.add_counts(api.workspace_id, job.id, {"executed": 3, "pass": 2}, progress=10, once="chunk-0")
+    assert jobs.add_counts(api.workspace_id, job.id, {"executed": 2, "pass": 1}, progress=20, once="chunk-1")
+    stored = jobs.get(api.workspace_id, job.id)
+    assert (stored.counters, stored.progress) == ({"executed": 5, "pass": 3}, 20)
+    # the markers are no jobs: never listed, never found
+    listed, _ = jobs.list(api.workspace_id, limit=50, cursor=None)
+    assert [j.id for j in listed] == [job.id]
+    with pytest.raises(NotFound):
+        jobs.get(api.workspace_id, f"{job.id}#counted#chunk-0")
+    api.ok("GET", f"/v1/jobs/{job.id}")
+
+
+def test_a_chunk_of_a_job_no_longer_running_is_a_conflict_and_adds_nothing(api):
+    jobs = wiring.job_repo()
+    job = _running_job(api.workspace_id, "execute", {})
+    assert jobs.transition(api.workspace_id, job.id, to="cancelled", allowed_from=("running",))
+    with pytest.raises(Conflict):
+        jobs.add_counts(api.workspace_id, job.id, {"executed": 1}, progress=None, once="chunk-0")
+    assert jobs.get(api.workspace_id, job.id).counters == {}
+    assert jobs.transition(api.workspace_id, job.id, to="running", allowed_from=("cancelled",))
+    assert jobs.add_counts(api.workspace_id, job.id, {"executed": 1}, progress=None, once="chunk-0")  # nothing marked
+
+
+@pytest.mark.slow
+def test_an_execute_chunk_run_twice_as_a_retry_would_leaves_the_counts_exact(api):
+    traces = [trace_id for trace_id, _ in api.upload_demo(7, seed=5)]
+    eval_set = api.ok("POST", "/v1/eval-sets", {"name": "retry", "description": "", "criteria": ""}, status=201)
+    version = EvalVersion(id=new_id("eval"), eval_set_id=eval_set["id"], version=1, name="eval_even", code=CODE,
+                          generator="human", created_by="test", created_at=now_iso())
+    evals, jobs, files = wiring.eval_repo(), wiring.job_repo(), wiring.job_files()
+    evals.add(api.workspace_id, version)
+    job = _running_job(api.workspace_id, "execute", {"eval_id": version.id})
+    files.put(api.workspace_id, job.id, "chunk-0", traces[:4])
+    files.put(api.workspace_id, job.id, "chunk-1", traces[4:])
+    files.put(api.workspace_id, job.id, "plan", {"total": len(traces), "skipped": 0})
+    ev = eval_tasks.JobEvent(job_id=job.id, workspace_id=api.workspace_id, params=job.params)
+    deps = {"evals": evals, "traces": wiring.trace_repo(), "sandbox": wiring.sandbox(), "jobs": jobs, "files": files}
+
+    outcomes = [eval_tasks.execute_chunk(ev, chunk, **deps) for chunk in (0, 0, 1, 1, 0)]
+    counters = jobs.get(api.workspace_id, job.id).counters
+    assert counters["executed"] == len(traces) == counters.get("pass", 0) + counters.get("fail", 0)
+    assert outcomes[0] == outcomes[1] == outcomes[4]
+    assert len(evals.executions_for(version.id, traces)) == len(traces)
+    chunk_events = [e for e in jobs.list_events(job.id, after=0, limit=50) if e.message.startswith("chunk")]
+    assert [e.message.split(":")[0] for e in chunk_events] == ["chunk 1", "chunk 2"]
+
+
+def test_an_import_page_run_twice_as_a_retry_would_counts_its_traces_once(api):
+    jobs = wiring.job_repo()
+    job = _running_job(api.workspace_id, "import", {"integration_id": "int_retry"})
+    pages = {None: SourcePage(traces=[{"id": f"a{i}", "name": f"t{i}"} for i in range(3)], next_cursor="c2"),
+             "c2": SourcePage(traces=[{"id": "b0", "name": "u"}], next_cursor=None)}
+    inp = trace_tasks.ImportPageInput(job_id=job.id, workspace_id=api.workspace_id, params=job.params)
+
+    def run(page_input):
+        return trace_tasks.import_page(page_input, jobs=jobs, traces=wiring.trace_repo(),
+                                       fetch=lambda cursor: pages[cursor].model_copy(deep=True))
+
+    first = run(inp)
+    again = run(inp)  # the retry of page 1: its traces are there now, but they were counted already
+    assert again.processed == first.processed == 3
+    last = run(first)
+    run(first)
+    counters = jobs.get(api.workspace_id, job.id).counters
+    assert (counters["imported"], counters.get("skipped", 0), counters["pages"], last.processed) == (4, 0, 2, 4)
