@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chalice import Chalice, CORSConfig, Response
 
-from chalicelib import handlers, wiring
+from chalicelib import handlers, observability, wiring
 from chalicelib.auth import service as auth
 from chalicelib.auth.models import (
     ApiKey, CreateApiKeyRequest, CreatedApiKey, CreatedWorkspace, CreateWorkspaceRequest, WorkspaceInfo,
@@ -497,3 +497,7 @@ def scheduled_import(event, context):
 @app.lambda_function(name="otlp_assemble")
 def otlp_assemble(event, context):
     return handlers.otlp_assemble(event)
+
+
+# --- observability: logs with correlation ids, EMF metrics, X-Ray (keep this block last) --------
+observability.instrument(app)
