@@ -1,6 +1,8 @@
 """Powertools on every deployed function: structured JSON logs with correlation ids, CloudWatch
-metrics as EMF, X-Ray tracing. :func:`instrument` applies them to the API (a Chalice middleware)
-and to every ``@app.lambda_function`` (a wrapper around its handler), so no handler body changes.
+metrics as EMF, X-Ray tracing. :func:`instrument` applies them to the API (a Chalice middleware,
+registered by chalicelib/web.py) and :func:`observed` to each ``@app.lambda_function`` (a
+decorator under Chalice's: Lambda calls it through Chalice's wrapper, the local stack directly),
+so no handler body changes.
 
 - **Logger**: one ``iofold`` service logger. Each invocation's keys (``request_id``, ``function``,
   ``job_id``, ``workspace_id``, ``eval_id``; the API adds ``workspace_id`` once the caller is
@@ -151,8 +153,13 @@ def invocation(function: str, request_id: str | None = None, **keys: str) -> Ite
             provider.flush_metrics()
 
 
-def _task(name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def observed(event: Any, context: Any) -> Any:
+def observed(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Decorate a Lambda task handler ``(event, context)``: one invocation per call, named after the
+    handler (the name ``@app.lambda_function`` deploys it under)."""
+    name = handler.__name__
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
         with invocation(name, getattr(context, "aws_request_id", None), **_event_keys(event)):
             start = time.monotonic()
             try:
@@ -167,9 +174,8 @@ def _task(name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any],
             logger.info("task done", extra={"duration_ms": round((time.monotonic() - start) * 1000)})
             return result
 
-    observed.__name__ = name
-    observed.__iofold_observed__ = True  # type: ignore[attr-defined]
-    return observed
+    run.__iofold_observed__ = True  # type: ignore[attr-defined]
+    return run
 
 
 def _record_failure(function: str, exc: BaseException) -> None:
@@ -192,14 +198,8 @@ def is_observed(handler: Any) -> bool:
 
 
 def instrument(app: Any) -> None:
-    """Observe the API's requests and every ``@app.lambda_function`` declared so far (call it after
-    the last one: tests/unit/test_observability.py checks none is missed)."""
-    if not getattr(app, "_iofold_instrumented", False):
-        app.register_middleware(_api_middleware, "http")
-        app._iofold_instrumented = True
-    for fn in app.pure_lambda_functions:
-        if not is_observed(fn.func):
-            fn.func = _task(fn.name, fn.func)
+    """Observe the API's requests (a Chalice http middleware)."""
+    app.register_middleware(_api_middleware, "http")
 
 
 def bind_caller(workspace_id: str) -> None:

@@ -89,6 +89,7 @@ class Api:
         self.app = app
         self.routes: list[RouteSpec] = []
         app.register_middleware(_chalice_errors_in_contract_shape, "http")
+        observability.instrument(app)
 
     def route(self, path: str, method: str, *, role: Role | None, body: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, summary: str = "", query: dict[str, str] | None = None,

@@ -68,11 +68,9 @@ def namespace(monkeypatch):
     return NAMESPACE
 
 
-def _app_with(name, handler) -> Chalice:
-    app = Chalice(app_name="observed")
-    app.lambda_function(name=name)(handler)
-    observability.instrument(app)
-    return app
+def deployed(handler):
+    """What Lambda calls for an observed handler: Chalice's wrapper, as app.py declares functions."""
+    return Chalice(app_name="observed").lambda_function(name=handler.__name__)(observability.observed(handler))
 
 
 def test_every_lambda_function_of_the_app_is_observed():
@@ -80,17 +78,17 @@ def test_every_lambda_function_of_the_app_is_observed():
 
     assert app.pure_lambda_functions
     unobserved = [fn.name for fn in app.pure_lambda_functions if not observability.is_observed(fn.func)]
-    assert not unobserved, f"declared after observability.instrument(app) in app.py: {unobserved}"
+    assert not unobserved, f"decorate them with @observed under @app.lambda_function in app.py: {unobserved}"
+    # metrics and log lines name the function as it is deployed
+    assert all(fn.func.__name__ == fn.name for fn in app.pure_lambda_functions)
 
 
 def test_a_task_emits_one_emf_blob_with_its_results_namespace_and_service(namespace, capsys):
-    def chunk(event, context):
+    def execute_chunk(event, context):
         return {"chunk": 0, "pass": 7, "fail": 2, "error": 1, "timeout": 0}
 
-    app = _app_with("execute_chunk", chunk)
     with captured_log_lines() as lines:
-        app.pure_lambda_functions[0](({"job_id": "job_1", "workspace_id": "ws_1", "params": {"eval_id": "ev_1"}}),
-                                     Context())
+        deployed(execute_chunk)({"job_id": "job_1", "workspace_id": "ws_1", "params": {"eval_id": "ev_1"}}, Context())
     [blob] = emf_blobs(capsys.readouterr().out)
     directive, = blob["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["service"]]
@@ -104,11 +102,10 @@ def test_a_task_emits_one_emf_blob_with_its_results_namespace_and_service(namesp
 
 def test_a_sandbox_that_fails_closed_is_counted_and_the_error_still_reaches_the_state_machine(namespace, capsys,
                                                                                               monkeypatch):
-    from app import app
+    from app import sandbox  # what Lambda calls (Chalice's wrapper around the observed handler)
     from chalicelib.sandbox.runner import SandboxUnavailable
 
     monkeypatch.setenv("IOFOLD_SANDBOX_REQUIRE", "no-such-layer")  # the sandbox refuses to run without it
-    sandbox = next(fn for fn in app.pure_lambda_functions if fn.name == "sandbox")
     with captured_log_lines() as lines, pytest.raises(SandboxUnavailable):
         sandbox({"code": "def eval_x(trace):\n    return True, 'ok'\n", "traces": [{"id": "t1"}]}, None)
     values = metric_values(emf_blobs(capsys.readouterr().out))
@@ -120,12 +117,11 @@ def test_a_sandbox_that_fails_closed_is_counted_and_the_error_still_reaches_the_
 def test_a_callers_sandbox_failure_is_counted_apart_from_the_sandbox_failing_closed(namespace, capsys):
     from chalicelib.sandbox.runner import SandboxUnavailable
 
-    def chunk(event, context):
+    def execute_chunk(event, context):
         raise SandboxUnavailable("sandbox failed: Runtime.ExitError")
 
-    app = _app_with("execute_chunk", chunk)
     with pytest.raises(SandboxUnavailable):
-        app.pure_lambda_functions[0]({"job_id": "j", "workspace_id": "w"}, None)
+        deployed(execute_chunk)({"job_id": "j", "workspace_id": "w"}, None)
     assert metric_values(emf_blobs(capsys.readouterr().out)) == {"TaskErrors": 1, "SandboxFailures": 1}
 
 
@@ -137,14 +133,13 @@ def test_sandbox_results_count_walls_broken_not_ordinary_errors(namespace, capsy
             {"trace_id": "c", "result": "error", "reason": "ZeroDivisionError: division by zero"},
             {"trace_id": "d", "result": "pass", "reason": "ok"}]}
 
-    _app_with("sandbox", sandbox).pure_lambda_functions[0]({"code": "x"}, None)
+    deployed(sandbox)({"code": "x"}, None)
     assert metric_values(emf_blobs(capsys.readouterr().out)) == {"SandboxViolations": 2}
 
 
 def test_the_real_sandbox_reports_no_violation_for_an_ordinary_eval(namespace, capsys):
-    from app import app
+    from app import sandbox
 
-    sandbox = next(fn for fn in app.pure_lambda_functions if fn.name == "sandbox")
     out = sandbox({"code": "def eval_x(trace):\n    return 1 / 0 == 0, 'never'\n", "traces": [{"id": "t1"}]}, None)
     assert [r["result"] for r in out["results"]] == ["error"]
     assert metric_values(emf_blobs(capsys.readouterr().out)) == {"SandboxViolations": 0}
@@ -155,14 +150,13 @@ def test_concurrent_invocations_keep_their_own_ids_and_metrics(namespace, capsys
 
     barrier = threading.Barrier(2)
 
-    def chunk(event, context):
+    def execute_chunk(event, context):
         barrier.wait(timeout=10)
         observability.logger.info("working")
         barrier.wait(timeout=10)
         return {"pass": event["n"]}
 
-    app = _app_with("execute_chunk", chunk)
-    fn = app.pure_lambda_functions[0]
+    fn = deployed(execute_chunk)
     with captured_log_lines() as lines:
         threads = [threading.Thread(target=fn, args=({"job_id": f"job_{n}", "workspace_id": f"ws_{n}", "n": n}, None))
                    for n in (1, 2)]
@@ -178,7 +172,10 @@ def test_concurrent_invocations_keep_their_own_ids_and_metrics(namespace, capsys
 
 def test_without_a_namespace_nothing_is_emitted(monkeypatch, capsys):
     monkeypatch.delenv(observability.NAMESPACE_VAR, raising=False)
-    _app_with("execute_chunk", lambda event, context: {"pass": 1}).pure_lambda_functions[0]({}, None)
+    def execute_chunk(event, context):
+        return {"pass": 1}
+
+    deployed(execute_chunk)({}, None)
     assert emf_blobs(capsys.readouterr().out) == []
 
 
@@ -200,13 +197,12 @@ def test_api_log_lines_carry_the_request_id_and_the_callers_workspace(stack, api
     from chalicelib.web import Api
 
     app = Chalice(app_name="observed-api")
-    routes = Api(app)
+    routes = Api(app)  # registers the observability middleware
 
     @routes.route("/boom", "GET", role="viewer")
     def boom(req):
         raise RuntimeError("kaput")
 
-    observability.instrument(app)
     with Client(app) as client, captured_log_lines() as lines:
         response = client.http.get("/boom", headers={"Authorization": f"Bearer {api.key}"})
     assert response.status_code == 500
