@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.config import is_resource_var
 from chalicelib import observability
-from infra import monitoring, resources, template
+from infra import monitoring, rehearse, resources, template
 
 ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
@@ -256,23 +256,11 @@ def test_periodic_functions_have_a_rate_rule_that_may_invoke_them(packaged):
 
 # --- monitoring (infra/monitoring.py) -------------------------------------------------------
 
-def _references(value) -> set[str]:
-    """Logical ids a value refers to by Ref, GetAtt or ${...} in a Sub."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        if "Ref" in value:
-            found.add(value["Ref"])
-        if "Fn::GetAtt" in value:
-            found.add(value["Fn::GetAtt"][0])
-        if "Fn::Sub" in value:
-            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
-            found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
-        for inner in value.values():
-            found |= _references(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= _references(inner)
-    return found
+def _retained_log_group(res: dict, owner: str) -> dict:
+    """The properties of ``<owner>LogGroup``, which keeps its events LogRetentionDays days."""
+    props = res[f"{owner}LogGroup"]["Properties"]
+    assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}, owner
+    return props
 
 
 def _alarm_metrics(res: dict) -> dict[str, list[dict]]:
@@ -296,9 +284,7 @@ def test_every_function_logs_to_a_group_with_retention_and_traces_actively(packa
         lid = template.logical_id(fn.name)
         props = res[lid]["Properties"]
         assert props["Tracing"] == "Active", fn.name
-        group = res[f"{lid}LogGroup"]["Properties"]
-        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{lid}}}"}
-        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert _retained_log_group(res, lid)["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{lid}}}"}
         assert set(monitoring.XRAY_WRITE) <= _actions(_role_statements(res, _function_role(res, fn))), fn.name
         assert props["Environment"]["Variables"][observability.NAMESPACE_VAR] == monitoring.metrics_namespace()
     groups = {k: r for k, r in res.items() if r["Type"] == "AWS::Logs::LogGroup"}
@@ -317,9 +303,8 @@ def test_every_state_machine_logs_errors_without_execution_data_and_traces(packa
         assert logging_config["IncludeExecutionData"] is False
         assert logging_config["Level"] == {"Ref": "StateMachineLogLevel"}
         [destination] = logging_config["Destinations"]
-        group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
-        assert group == {"Fn::GetAtt": [f"{sid}LogGroup", "Arn"]}
-        assert res[f"{sid}LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": [f"{sid}LogGroup", "Arn"]}
+        _retained_log_group(res, sid)
         assert props["TracingConfiguration"] == {"Enabled": True}
     level = packaged["template"]["Parameters"]["StateMachineLogLevel"]
     assert level["Default"] == "ERROR" and "OFF" not in level["AllowedValues"]
@@ -364,7 +349,7 @@ def test_alarms_cover_api_errors_executions_sandbox_and_throttles_of_this_stacks
             props = alarm["Properties"]
             assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], key
             assert [m["Id"] for m in props["Metrics"] if m.get("ReturnData")] == ["total"], key
-            assert _references(props) - {"AWS::StackName"} <= set(res), key
+            assert rehearse.references(props) - {"AWS::StackName"} <= set(res), key
     assert res["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
     assert res["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
 
@@ -373,7 +358,7 @@ def test_alarms_cover_api_errors_executions_sandbox_and_throttles_of_this_stacks
 def test_the_dashboard_charts_this_stacks_resources_and_metrics(packaged):
     res = _resources(packaged)
     body = res["Dashboard"]["Properties"]["DashboardBody"]
-    references = _references(body)
+    references = rehearse.references(body)
     assert references - {"AWS::StackName", "AWS::Region"} <= set(res)
     assert {template.state_machine_id(sm.name) for sm in resources.STATE_MACHINES} <= references
     assert {template.logical_id(fn.name) for fn in resources.FUNCTIONS} <= references
