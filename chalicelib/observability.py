@@ -52,6 +52,7 @@ TASK_ERRORS = "TaskErrors"  # a task raised (the state machine retries or catche
 _VIOLATION_REASONS = ("sandbox protocol violation", "killed by SIGSYS")
 
 logger = Logger(service=SERVICE)
+_warm: set[str] = set()  # functions this process has run once (the rest start cold)
 _current: contextvars.ContextVar[AmazonCloudWatchEMFProvider | None] = contextvars.ContextVar(
     "iofold_metrics", default=None)
 
@@ -139,12 +140,14 @@ def invocation(function: str, request_id: str | None = None, **keys: str) -> Ite
     """One invocation's correlation ids, metrics blob and trace subsegment."""
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(function=function, request_id=request_id or str(uuid.uuid4()), **keys)
+    cold = function not in _warm
+    _warm.add(function)
     provider = _provider()
     token = _current.set(provider)
     try:
         with tracer().provider.in_subsegment(name=f"## {function}") as subsegment:
             if subsegment is not None:  # None when Lambda gave no trace header
-                for key, value in keys.items():
+                for key, value in {"ColdStart": cold, "Service": SERVICE, **keys}.items():
                     subsegment.put_annotation(key=key, value=value)
             yield
     finally:

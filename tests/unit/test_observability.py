@@ -4,7 +4,11 @@ emits one EMF blob with the right values, and tracing stays off (and silent) out
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from chalice import Chalice
@@ -13,6 +17,7 @@ from chalice.test import Client
 from chalicelib import observability
 
 NAMESPACE = "iofold/test"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
@@ -226,3 +231,41 @@ def test_an_import_through_the_state_machine_logs_its_ids_in_every_task_and_coun
     blobs = [b for b in emf_blobs(capsys.readouterr().out)
              if b["_aws"]["CloudWatchMetrics"][0]["Namespace"] == namespace and "TracesImported" in b]
     assert [metric_values([b])["TracesImported"] for b in blobs] == [3]
+
+
+TRACED_TASK = """
+from chalice import Chalice
+from chalicelib.observability import observed
+
+def execute_chunk(event, context):
+    return {"pass": 1}
+
+Chalice(app_name="traced").lambda_function(name="execute_chunk")(observed(execute_chunk))(
+    {"job_id": "job_7", "workspace_id": "ws_7"}, None)
+"""
+
+
+def test_in_lambda_each_invocation_is_an_xray_subsegment_annotated_with_its_ids(tmp_path):
+    """A process set up as Lambda sets it up (task root, sampled trace header, daemon address):
+    the subsegment reaches the X-Ray daemon, here a UDP socket on loopback."""
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(20)
+    port = daemon.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_XRAY"))}
+    env.update(LAMBDA_TASK_ROOT=str(tmp_path), AWS_LAMBDA_FUNCTION_NAME="iofold-dev-execute_chunk",
+               AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{port}", AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
+               _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    try:
+        run = subprocess.run([sys.executable, "-c", TRACED_TASK], env=env, capture_output=True, text=True,
+                             timeout=60, cwd=str(ROOT))
+        assert run.returncode == 0, run.stderr
+        segments = []
+        while not any(s.get("name") == "## execute_chunk" for s in segments):
+            header, _, body = daemon.recv(65536).decode().partition("\n")
+            segments.append(json.loads(body))
+    finally:
+        daemon.close()
+    [task] = [s for s in segments if s.get("name") == "## execute_chunk"]
+    assert task["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert task["annotations"] == {"ColdStart": True, "Service": "iofold", "job_id": "job_7", "workspace_id": "ws_7"}
