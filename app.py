@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalice import Chalice, CORSConfig, Response
 
 from chalicelib import handlers, wiring
+from chalicelib.observability import observed
 from chalicelib.auth import service as auth
 from chalicelib.auth.models import (
     ApiKey, CreateApiKeyRequest, CreatedApiKey, CreatedWorkspace, CreateWorkspaceRequest, WorkspaceInfo,
@@ -427,61 +428,73 @@ def export_eval(req: Request, eval_id: str) -> Response:
 # --- Step Functions tasks ---------------------------------------------------------------
 
 @app.lambda_function(name="import_page")
+@observed
 def import_page(event, context):
     return handlers.import_page(event)
 
 
 @app.lambda_function(name="upload_prepare")
+@observed
 def upload_prepare(event, context):
     return handlers.upload_prepare(event)
 
 
 @app.lambda_function(name="job_finish")
+@observed
 def job_finish(event, context):
     return handlers.job_finish(event)
 
 
 @app.lambda_function(name="job_fail")
+@observed
 def job_fail(event, context):
     return handlers.job_fail(event)
 
 
 @app.lambda_function(name="generate_load")
+@observed
 def generate_load(event, context):
     return handlers.generate_load(event)
 
 
 @app.lambda_function(name="generate_candidates")
+@observed
 def generate_candidates(event, context):
     return handlers.generate_candidates(event)
 
 
 @app.lambda_function(name="generate_test")
+@observed
 def generate_test(event, context):
     return handlers.generate_test(event, context)
 
 
 @app.lambda_function(name="generate_save")
+@observed
 def generate_save(event, context):
     return handlers.generate_save(event, context)
 
 
 @app.lambda_function(name="execute_prepare")
+@observed
 def execute_prepare(event, context):
     return handlers.execute_prepare(event)
 
 
 @app.lambda_function(name="execute_chunk")
+@observed
 def execute_chunk(event, context):
     return handlers.execute_chunk(event, context)
 
 
 @app.lambda_function(name="execute_aggregate")
+@observed
 def execute_aggregate(event, context):
     return handlers.execute_aggregate(event)
 
 
 @app.lambda_function(name="sandbox")
+@observed
 def sandbox(event, context):
     """The sandbox function: runs eval code in a fresh locked-down child, never in this process;
     {"action": "probe"} reports the layers a child applied (IOFOLD_SANDBOX_PROFILE, _REQUIRE)."""
@@ -491,10 +504,12 @@ def sandbox(event, context):
 
 
 @app.lambda_function(name="scheduled_import")
+@observed
 def scheduled_import(event, context):
     return handlers.scheduled_import(event)
 
 
 @app.lambda_function(name="otlp_assemble")
+@observed
 def otlp_assemble(event, context):
     return handlers.otlp_assemble(event)

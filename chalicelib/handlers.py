@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from chalicelib import wiring
+from chalicelib import observability, wiring
 
 from chalicelib.jobs import service as jobs_service
 from chalicelib.timeutil import now_iso
@@ -50,6 +50,7 @@ def job_finish(event: dict[str, Any]) -> dict[str, Any]:
         if job.params.get("integration_id"):
             wiring.integration_repo().update_status(workspace_id, job.params["integration_id"], last_sync_at=now_iso(),
                                                     status="ok", status_detail=_import_detail(result))
+        observability.record_import(result)
         if job.params.get("run_active_evals"):
             result["eval_jobs"] = run_active_evals(workspace_id)
     else:
@@ -65,6 +66,8 @@ def job_fail(event: dict[str, Any]) -> dict[str, Any]:
     jobs = wiring.job_repo()
     job = jobs.get(workspace_id, job_id)
     partial = trace_tasks.finish_import(workspace_id, job_id, jobs=jobs) if job.type in ("import", "upload") else None
+    if partial:
+        observability.record_import(partial)
     jobs_service.fail_job(workspace_id, job_id, reason, jobs=jobs, result=partial)
     if job.type == "import" and job.params.get("integration_id"):
         wiring.integration_repo().update_status(workspace_id, job.params["integration_id"], status="error",
@@ -124,8 +127,9 @@ def generate_candidates(event: dict[str, Any]) -> dict[str, Any]:
 def generate_test(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
-    tasks.generate_test(_job(event), sandbox=wiring.sandbox(context), traces=wiring.trace_repo(), jobs=wiring.job_repo(),
-                        files=wiring.job_files())
+    out = tasks.generate_test(_job(event), sandbox=wiring.sandbox(context), traces=wiring.trace_repo(),
+                              jobs=wiring.job_repo(), files=wiring.job_files())
+    observability.record_generation(out)
     return event
 
 

@@ -10,13 +10,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from aws_lambda_powertools import Logger
 from chalice import Chalice, Response
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import models_json_schema
 
-from chalicelib import wiring
+from chalicelib import observability, wiring
 from chalicelib.auth import service as auth_service
 from chalicelib.auth.models import Caller, Role
 from chalicelib.config import get_settings
@@ -25,7 +24,7 @@ from chalicelib.jsonlimits import JsonTooDeep, loads_bounded
 from chalicelib.storage import parse_limit
 from chalicelib.traces.service import parse_trace_range
 
-logger = Logger(service="iofold")
+logger = observability.logger
 MAX_LOGGED_TRACEBACK = 4000  # characters of a failure's traceback that reach the log (its innermost frames)
 UNKNOWN_ROUTE_MESSAGE = "no such route: GET /v1/openapi.json lists every path and method"
 # Errors Chalice answers itself, before any view runs, in its own {"Code", "Message"} shape.
@@ -90,6 +89,7 @@ class Api:
         self.app = app
         self.routes: list[RouteSpec] = []
         app.register_middleware(_chalice_errors_in_contract_shape, "http")
+        observability.instrument(app)
 
     def route(self, path: str, method: str, *, role: Role | None, body: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, summary: str = "", query: dict[str, str] | None = None,
@@ -112,7 +112,7 @@ class Api:
         req = self.app.current_request
         context = req.context or {}
         request_id = str(context.get("requestId") or uuid.uuid4())
-        logger.append_keys(request_id=request_id)
+        logger.thread_safe_append_keys(request_id=request_id)
         try:
             raw = req.raw_body or b""
             if len(raw) > get_settings().max_body_bytes:
@@ -121,6 +121,7 @@ class Api:
             caller = None
             if spec.role is not None:
                 caller = auth_service.authenticate(headers.get("authorization"), repo=wiring.auth_repo())
+                observability.bind_caller(caller.workspace_id)
                 auth_service.require(caller, spec.role)
             body = parse_body(raw, spec.body) if spec.body is not None else None
             result = view(Request(caller, body, dict(req.query_params or {}), raw, request_id, headers), **uri_params)

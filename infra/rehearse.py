@@ -17,6 +17,8 @@ run the product's loop on what it created, as it would run on AWS.
    endpoint: infra/local/lambda_runtime.py. The API is Chalice's local gateway forwarding each
    request, as API Gateway's proxy integration does, to the API function.
 5. Smoke loop through the API: upload traces → rate → generate → execute → matrix → schedule.
+6. Telemetry: every task invoked logged its invocation as structured JSON with its ids, and the
+   functions' EMF metrics are in the namespace the template gave them (check_telemetry).
 
 The last line is ``rehearsal: ok (<n> resources, <m> functions, loop passed in <s> s)``, or
 ``rehearsal: FAILED: …`` with the failing function's log tail.
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chalicelib import observability
 from infra import deploy, resources, template
 
 API_FUNCTION = template.logical_id(resources.API_FUNCTION)
@@ -367,6 +370,13 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
         log("bootstrap again: nothing created")
         invoked = ", ".join(f"{_logical(functions, n)} ×{c}" for n, c in sorted(pool.invocations.items()))
         log(f"invocations: {invoked}")
+        problems, metrics = check_telemetry(
+            {_logical(functions, n): pool.log_path(n).read_text(errors="replace") for n in pool.invocations},
+            {logical: configs[name].get(observability.NAMESPACE_VAR, "") for logical, name in functions.items()})
+        if problems:
+            raise RehearsalError("telemetry:\n  " + "\n  ".join(problems))
+        log("telemetry: every task logged its invocations; EMF " + ", ".join(
+            f"{name}={value:g}" for name, value in sorted(metrics.items())))
         return (f"rehearsal: ok ({len(resources)} resources, {len(functions)} functions, "
                 f"loop passed in {loop_s:.1f} s)")
     finally:
@@ -375,6 +385,37 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
         pool.close()
         lambda_hook.uninstall()
         server.stop()
+
+
+def check_telemetry(logs: dict[str, str], namespaces: dict[str, str]) -> tuple[list[str], dict[str, float]]:
+    """Problems in the invoked functions' logs (logical id → text) and the metrics they emitted
+    (name → sum): each task function logged at least one invocation line (``task done`` or
+    ``task failed``) naming it with a request id; every EMF blob is in its function's namespace."""
+    problems: list[str] = []
+    metrics: dict[str, float] = {}
+    for logical, text in sorted(logs.items()):
+        lines = []
+        for raw in text.splitlines():
+            if raw.startswith("{"):
+                try:
+                    lines.append(json.loads(raw))
+                except ValueError:
+                    continue
+        for blob in (line for line in lines if "_aws" in line):
+            for directive in blob["_aws"].get("CloudWatchMetrics", []):
+                if directive.get("Namespace") != namespaces.get(logical):
+                    problems.append(f"{logical}: EMF namespace {directive.get('Namespace')!r}, its environment "
+                                    f"says {namespaces.get(logical)!r}")
+                for metric in directive.get("Metrics", []):
+                    value = blob.get(metric["Name"], 0)
+                    metrics[metric["Name"]] = metrics.get(metric["Name"], 0) + (
+                        sum(value) if isinstance(value, list) else value)
+        if logical == API_FUNCTION:
+            continue
+        invocations = [line for line in lines if line.get("message") in ("task done", "task failed")]
+        if not any(line.get("function") and line.get("request_id") for line in invocations):
+            problems.append(f"{logical}: no structured invocation line with its function and request id")
+    return problems, metrics
 
 
 def _logical(functions: dict[str, str], physical: str) -> str:

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import config
-from infra import resources
+from infra import monitoring, resources
 
 BUILD_DIR = Path(__file__).parent / "build"
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_ENV = {"IOFOLD_SANDBOX_PROFILE": "lambda", "IOFOLD_SANDBOX_REQUIRE": "seccomp"}
-LOG_RETENTION_DAYS = 30
 # AWS-managed CloudFront cache policy "Managed-CachingOptimized" (a fixed, documented id).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
@@ -150,6 +149,7 @@ def build(stage: str) -> dict[str, Any]:
     out.update(_sandbox_network())
     out.update(_dashboard())
     out["RestAPI"] = {"Properties": {"DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()}}}
+    monitoring.add(out, stage)  # log retention, X-Ray, state machine logging, alarms, dashboard
     return {"Parameters": _parameters(), "Conditions": _conditions(), "Resources": out,
             "Outputs": _outputs(stage)}
 
@@ -207,7 +207,7 @@ def _function(fn: resources.Function) -> dict[str, Any]:
         lid: {"Properties": props},
         f"{lid}Role": {"Type": "AWS::IAM::Role", "Properties": role},
         f"{lid}LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": _sub(f"/aws/lambda/${{{lid}}}"), "RetentionInDays": LOG_RETENTION_DAYS}},
+            "LogGroupName": _sub(f"/aws/lambda/${{{lid}}}")}},  # retention: infra/monitoring.py
         # a separate policy: the log group is named after the function, which needs the role first
         f"{lid}LogPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
             "PolicyName": "own-log-group", "Roles": [{"Ref": f"{lid}Role"}],
@@ -282,6 +282,7 @@ def _parameters() -> dict[str, Any]:
             "Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 10000,
             "Description": "chunks of an eval run executing at once (the Distributed Map's MaxConcurrency); each "
                            "holds one sandbox invocation, so keep it within the account's Lambda concurrency"},
+        **monitoring.parameters(),
         "SandboxReservedConcurrency": {
             "Type": "Number", "Default": 0, "MinValue": 0,
             "Description": "reserved concurrency for the sandbox function; 0 = none (new accounts have a "
@@ -299,6 +300,7 @@ def _parameters() -> dict[str, Any]:
 
 def _conditions() -> dict[str, Any]:
     return {
+        **monitoring.conditions(),
         "CreateSandboxNetwork": {"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SandboxSubnetIds"}]}, ""]},
         "SandboxConcurrencyReserved": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SandboxReservedConcurrency"}, 0]}]},
     }

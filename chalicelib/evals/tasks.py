@@ -135,7 +135,9 @@ def generate_test(ev: JobEvent, *, sandbox: Sandbox, traces: TraceRepository, jo
     jobs.append_event(ev.key, f"chose a candidate: training {_pct(chosen.training_accuracy)}, "
                               f"held-out {_pct(chosen.heldout_accuracy)}"
                               + (f" (95% {_pct(interval[0])}–{_pct(interval[1])})" if interval else ""), progress=80)
-    return {"heldout_accuracy": chosen.heldout_accuracy}
+    return {"heldout_accuracy": chosen.heldout_accuracy, "generator": outcome.generator, "cost_usd": outcome.cost_usd,
+            "duration_s": outcome.duration_s, "input_tokens": outcome.input_tokens,
+            "output_tokens": outcome.output_tokens}
 
 
 def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLookup, sandbox: Sandbox,

@@ -248,6 +248,10 @@ class StepFunctionsStateMachine(_Emulated, CloudFormationModel):
                                   "roleArn": props["RoleArn"]}
         if props.get("StateMachineType"):
             kwargs["type"] = props["StateMachineType"]
+        if props.get("LoggingConfiguration"):
+            kwargs["loggingConfiguration"] = _lower_first(props["LoggingConfiguration"])
+        if props.get("TracingConfiguration"):
+            kwargs["tracingConfiguration"] = _lower_first(props["TracingConfiguration"])
         arn = _client("stepfunctions").create_state_machine(**kwargs)["stateMachineArn"]
         return arn, {"Arn": arn, "Name": kwargs["name"]}
 
@@ -305,8 +309,61 @@ class LambdaFunction(_Emulated, CloudFormationModel):
         return kwargs["FunctionName"], {"Arn": arn}
 
 
+def _lower_first(value: Any) -> Any:
+    """CloudFormation's PascalCase keys → the Step Functions API's camelCase, all the way down."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _lower_first(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_first(v) for v in value]
+    return value
+
+
+class CloudWatchAlarm(_Emulated, CloudFormationModel):
+    TYPE, NAME_PROPERTY, ATTRS = "AWS::CloudWatch::Alarm", "AlarmName", ("Arn",)
+    HOW = "emulated: cloudwatch PutMetricAlarm"
+    _PASSED = ("AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "InsufficientDataActions",
+               "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
+               "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+               "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId")
+
+    @classmethod
+    def create(cls, name, props, logical_id):
+        kwargs = {k: props[k] for k in cls._PASSED if k in props}
+        for key in ("EvaluationPeriods", "DatapointsToAlarm", "Period"):
+            if key in kwargs:
+                kwargs[key] = int(kwargs[key])
+        if "Threshold" in kwargs:
+            kwargs["Threshold"] = float(kwargs["Threshold"])
+        alarm = props.get("AlarmName") or name
+        client = _client("cloudwatch")
+        client.put_metric_alarm(AlarmName=alarm, **kwargs)
+        arn = client.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["AlarmArn"]
+        return alarm, {"Arn": arn}
+
+
+class SnsSubscription(_Emulated, CloudFormationModel):
+    TYPE, HOW = "AWS::SNS::Subscription", "emulated: sns Subscribe"
+
+    @classmethod
+    def create(cls, name, props, logical_id):
+        arn = _client("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"],
+                                       Endpoint=props.get("Endpoint", ""))["SubscriptionArn"]
+        return arn, {}
+
+
+class ApiGatewayAccount(_Emulated, CloudFormationModel):
+    TYPE, HOW = "AWS::ApiGateway::Account", "emulated: apigateway UpdateAccount (cloudwatchRoleArn)"
+
+    @classmethod
+    def create(cls, name, props, logical_id):
+        _client("apigateway").update_account(patchOperations=[
+            {"op": "replace", "path": "/cloudwatchRoleArn", "value": props["CloudWatchRoleArn"]}])
+        return f"account-{logical_id}", {}
+
+
 EMULATED: tuple[type[_Emulated], ...] = (LambdaFunction, LambdaLayerVersion, StepFunctionsStateMachine, ApiGatewayRestApi, ApiGatewayStage, SecretsManagerSecret, SchedulerScheduleGroup,
-                                        SchedulerSchedule, S3BucketPolicy, EC2SecurityGroupEgress)
+                                        SchedulerSchedule, S3BucketPolicy, EC2SecurityGroupEgress, CloudWatchAlarm,
+                                        SnsSubscription, ApiGatewayAccount)
 
 
 class _NotEmulated(_Emulated):

@@ -107,6 +107,10 @@ def main() -> None:
     os.environ.setdefault("IOFOLD_ALLOW_SIGNUP", "true")
     os.environ.setdefault("IOFOLD_STAGE", "local")
     os.environ.setdefault("IOFOLD_ALLOW_PRIVATE_SOURCES", "1")  # the demo Langfuse listens on loopback
+    # the console shows the URL, the key and problems: per-invocation log lines and EMF blobs are for
+    # CloudWatch (set POWERTOOLS_LOG_LEVEL=INFO or POWERTOOLS_METRICS_DISABLED=false to see them)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
     from app import app
     from chalicelib import wiring

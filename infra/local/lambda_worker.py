@@ -38,6 +38,12 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def trace_header() -> str:
+    """An X-Ray trace header for one invocation, not sampled: a tracer (Powertools, with
+    LAMBDA_TASK_ROOT set) finds the segment Lambda would give it and sends nothing."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
 def main() -> None:
     code_dir, handler_spec, request_fd, response_fd = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     timeout_s = float(sys.argv[5])
@@ -61,6 +67,7 @@ def main() -> None:
             reply = {"error": {"errorType": "Runtime.ImportModuleError",
                                "errorMessage": f"Unable to import module '{module_name}': {init_error}"}}
         else:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_header()  # per invocation, as Lambda's runtime sets it
             try:
                 result = handler(event, LambdaContext(time.monotonic() + timeout_s))
                 reply = {"result": result}

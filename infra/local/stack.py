@@ -26,6 +26,7 @@ LOCAL_ENV = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
+    "POWERTOOLS_METRICS_NAMESPACE": "iofold/local",  # the template sets iofold/<stack> (observability.py)
 }
 
 

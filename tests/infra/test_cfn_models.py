@@ -10,7 +10,8 @@ import pytest
 from infra.local import cfn_models
 
 ADDED = ("AWS::ApiGateway::Stage", "AWS::SecretsManager::Secret", "AWS::Scheduler::ScheduleGroup",
-         "AWS::Scheduler::Schedule", "AWS::S3::BucketPolicy", "AWS::EC2::SecurityGroupEgress")
+         "AWS::Scheduler::Schedule", "AWS::S3::BucketPolicy", "AWS::EC2::SecurityGroupEgress",
+         "AWS::CloudWatch::Alarm", "AWS::SNS::Subscription", "AWS::ApiGateway::Account")
 
 
 def test_moto_still_lacks_the_added_types():
@@ -30,7 +31,25 @@ TEMPLATE = {
         "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
             "StateMachineName": "canary-machine", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
             "Definition": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "${Fn_task}", "End": True}}},
-            "DefinitionSubstitutions": {"Fn_task": {"Fn::GetAtt": ["Task", "Arn"]}}}},
+            "DefinitionSubstitutions": {"Fn_task": {"Fn::GetAtt": ["Task", "Arn"]}},
+            "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": False, "Destinations": [
+                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["MachineLogs", "Arn"]}}}]},
+            "TracingConfiguration": {"Enabled": True}}},
+        "MachineLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/canary/machine",
+                                                                       "RetentionInDays": 7}},
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+        "Mail": {"Type": "AWS::SNS::Subscription", "Properties": {"TopicArn": {"Ref": "Topic"}, "Protocol": "email",
+                                                                  "Endpoint": "ops@example.com"}},
+        "Failures": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmActions": [{"Ref": "Topic"}], "EvaluationPeriods": 1, "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Metrics": [
+                {"Id": "failed", "ReturnData": False, "MetricStat": {"Period": 300, "Stat": "Sum", "Metric": {
+                    "Namespace": "AWS/States", "MetricName": "ExecutionsFailed",
+                    "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "Machine"}}]}}},
+                {"Id": "total", "Expression": "FILL(failed, 0)", "ReturnData": True}]}},
+        "GatewayLogsRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST}},
+        "GatewayAccount": {"Type": "AWS::ApiGateway::Account", "Properties": {
+            "CloudWatchRoleArn": {"Fn::GetAtt": ["GatewayLogsRole", "Arn"]}}},
         "Group": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {"Name": "canary-group"}},
         "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": "filled-later"}},
         "EmptySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Description": "no value yet"}},
@@ -93,3 +112,18 @@ def test_a_stack_with_the_added_types_resolves_every_reference(endpoint):
     assert api.get_stage(restApiId=env["API"], stageName="dev")["stageName"] == "dev"
     paths = {r["path"]: set(r.get("resourceMethods", {})) for r in api.get_resources(restApiId=env["API"])["items"]}
     assert paths["/v1/health"] == {"GET"}
+
+    logs = client("logs").describe_log_groups(logGroupNamePrefix="/canary/machine")["logGroups"]
+    assert [g["retentionInDays"] for g in logs] == [7]
+    assert machine["tracingConfiguration"] == {"enabled": True}
+    destination, = machine["loggingConfiguration"]["destinations"]
+    assert destination["cloudWatchLogsLogGroup"]["logGroupArn"].startswith(logs[0]["arn"].removesuffix(":*"))
+    alarm, = client("cloudwatch").describe_alarms(AlarmNames=[physical["Failures"]])["MetricAlarms"]
+    topic = physical["Topic"]
+    assert alarm["AlarmActions"] == [topic]
+    stat = next(m for m in alarm["Metrics"] if m["Id"] == "failed")["MetricStat"]["Metric"]
+    assert stat["Dimensions"] == [{"Name": "StateMachineArn", "Value": env["IOFOLD_SM_CANARY"]}]
+    subscriptions = client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(x["Protocol"], x["Endpoint"]) for x in subscriptions] == [("email", "ops@example.com")]
+    role = client("iam").get_role(RoleName=physical["GatewayLogsRole"])["Role"]["Arn"]
+    assert api.get_account()["cloudwatchRoleArn"] == role

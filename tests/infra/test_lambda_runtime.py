@@ -58,8 +58,11 @@ def test_worker_sees_only_its_functions_environment_and_lambdas_own_variables(po
     assert 0 < out["remaining_ms"] <= 30_000
     assert "log line from the handler" in pool.log_path("fn-env").read_text()
     # warm: the second invoke reuses the worker
-    pool.invoke("fn-env", b"{}")
+    again = json.loads(pool.invoke("fn-env", b"{}")[0])["env"]
     assert pool.invocations["fn-env"] == 2
+    # an unsampled X-Ray trace header per invocation, as Lambda gives each one
+    assert env["_X_AMZN_TRACE_ID"].endswith(";Sampled=0") and env["_X_AMZN_TRACE_ID"].startswith("Root=1-")
+    assert again["_X_AMZN_TRACE_ID"] != env["_X_AMZN_TRACE_ID"]
 
 
 def test_errors_come_back_as_lambda_function_errors(pool):

@@ -2,6 +2,7 @@
 loop run through the API with every function in its own process and environment. And the
 point of it: a function whose environment lacks a variable it reads fails the rehearsal."""
 
+import json
 import os
 import re
 import subprocess
@@ -79,3 +80,17 @@ def test_a_reference_cycle_is_refused_as_cloudformation_would():
     template["Resources"]["Task"]["Properties"]["Environment"]["Variables"]["IOFOLD_SM_EXECUTE_EVAL"] = {
         "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-x"}
     assert rehearse.dependency_cycle(template) is None
+
+
+def test_telemetry_check_wants_an_invocation_line_per_task_and_the_functions_namespace():
+    done = json.dumps({"message": "task done", "function": "execute_chunk", "request_id": "r1", "job_id": "j"})
+    blob = json.dumps({"_aws": {"CloudWatchMetrics": [{"Namespace": "iofold/s", "Dimensions": [["service"]],
+                                                       "Metrics": [{"Name": "ExecutionsPassed"}]}]},
+                       "service": "iofold", "ExecutionsPassed": [3.0]})
+    logs = {"ExecuteChunk": f"START\n{done}\n{blob}\n", "JobFinish": "print output only\n",
+            rehearse.API_FUNCTION: blob.replace("iofold/s", "elsewhere")}
+    problems, metrics = rehearse.check_telemetry(logs, {"ExecuteChunk": "iofold/s", "JobFinish": "iofold/s",
+                                                        rehearse.API_FUNCTION: "iofold/s"})
+    assert problems == [f"{rehearse.API_FUNCTION}: EMF namespace 'elsewhere', its environment says 'iofold/s'",
+                        "JobFinish: no structured invocation line with its function and request id"]
+    assert metrics == {"ExecutionsPassed": 6.0}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.config import is_resource_var
-from infra import resources, template
+from chalicelib import observability
+from infra import monitoring, rehearse, resources, template
 
 ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
@@ -159,6 +160,8 @@ def test_every_function_gets_exactly_its_declared_variables_by_reference(package
         for var, value in variables.items():
             if is_resource_var(var):
                 assert isinstance(value, dict) and set(value) <= REFERENCES, (fn.name, var, value)
+            elif var == observability.NAMESPACE_VAR:  # the metrics' namespace: one per stack
+                assert value == monitoring.metrics_namespace(), (fn.name, value)
             elif isinstance(value, dict):  # a setting from a template parameter
                 assert set(value) == {"Ref"} and value["Ref"] in packaged["template"]["Parameters"], (var, value)
             else:  # settings such as IOFOLD_STAGE: never a resource name or ARN spelled out
@@ -194,12 +197,13 @@ def test_api_role_starts_state_machines_but_cannot_invoke_lambda_or_read_the_llm
 
 
 @pytest.mark.slow
-def test_sandbox_role_reaches_only_its_log_group_and_network_interfaces(packaged):
+def test_sandbox_role_reaches_only_its_log_group_network_interfaces_and_xray(packaged):
     res = _resources(packaged)
     statements = _role_statements(res, _function_role(res, resources.function("sandbox")))
     assert _actions(statements) == {"logs:CreateLogStream", "logs:PutLogEvents", "ec2:CreateNetworkInterface",
                                     "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-                                    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+                                    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+                                    *monitoring.XRAY_WRITE}  # its traces (X-Ray takes no resource)
     logs = next(s for s in statements if "logs:PutLogEvents" in s["Action"])
     assert logs["Resource"] == {"Fn::GetAtt": ["SandboxLogGroup", "Arn"]}
     props = res["Sandbox"]["Properties"]
@@ -278,3 +282,117 @@ def test_periodic_functions_have_a_rate_rule_that_may_invoke_them(packaged):
     # the receiver writes spans, assembly reads them: both roles reach spans/, the sandbox nothing
     assert "spans/" in resources.function(resources.API_FUNCTION).bucket
     assert "spans/" in resources.function("otlp_assemble").bucket
+
+
+# --- monitoring (infra/monitoring.py) -------------------------------------------------------
+
+def _retained_log_group(res: dict, owner: str) -> dict:
+    """The properties of ``<owner>LogGroup``, which keeps its events LogRetentionDays days."""
+    props = res[f"{owner}LogGroup"]["Properties"]
+    assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}, owner
+    return props
+
+
+def _alarm_metrics(res: dict) -> dict[str, list[dict]]:
+    """Alarm id → the metrics its expression sums (namespace, name, dimensions by name)."""
+    return {k: [{"namespace": m["MetricStat"]["Metric"]["Namespace"], "name": m["MetricStat"]["Metric"]["MetricName"],
+                 "dimensions": {d["Name"]: d["Value"] for d in m["MetricStat"]["Metric"]["Dimensions"]}}
+                for m in r["Properties"]["Metrics"] if "MetricStat" in m]
+            for k, r in res.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def _alarmed(res: dict, namespace, name: str, **dimensions) -> list[str]:
+    return [k for k, metrics in _alarm_metrics(res).items()
+            if any(m["namespace"] == namespace and m["name"] == name and m["dimensions"] == dimensions
+                   for m in metrics)]
+
+
+@pytest.mark.slow
+def test_every_function_logs_to_a_group_with_retention_and_traces_actively(packaged):
+    res = _resources(packaged)
+    for fn in resources.FUNCTIONS:
+        lid = template.logical_id(fn.name)
+        props = res[lid]["Properties"]
+        assert props["Tracing"] == "Active", fn.name
+        assert _retained_log_group(res, lid)["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{lid}}}"}
+        assert set(monitoring.XRAY_WRITE) <= _actions(_role_statements(res, _function_role(res, fn))), fn.name
+        assert props["Environment"]["Variables"][observability.NAMESPACE_VAR] == monitoring.metrics_namespace()
+    groups = {k: r for k, r in res.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
+    retention = packaged["template"]["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] in retention["AllowedValues"]
+
+
+@pytest.mark.slow
+def test_every_state_machine_logs_errors_without_execution_data_and_traces(packaged):
+    res = _resources(packaged)
+    for sm in resources.STATE_MACHINES:
+        sid = template.state_machine_id(sm.name)
+        props = res[sid]["Properties"]
+        logging_config = props["LoggingConfiguration"]
+        assert logging_config["IncludeExecutionData"] is False
+        assert logging_config["Level"] == {"Ref": "StateMachineLogLevel"}
+        [destination] = logging_config["Destinations"]
+        assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": [f"{sid}LogGroup", "Arn"]}
+        _retained_log_group(res, sid)
+        assert props["TracingConfiguration"] == {"Enabled": True}
+    level = packaged["template"]["Parameters"]["StateMachineLogLevel"]
+    assert level["Default"] == "ERROR" and "OFF" not in level["AllowedValues"]
+    actions = _actions(_role_statements(res, "StatesRole"))
+    assert set(monitoring.LOG_DELIVERY) | set(monitoring.XRAY_WRITE) <= actions
+
+
+@pytest.mark.slow
+def test_the_api_writes_access_logs_and_traces(packaged):
+    res = _resources(packaged)
+    api = res["RestAPI"]["Properties"]
+    assert api["TracingEnabled"] is True
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert "$context.requestId" in json.loads(api["AccessLogSetting"]["Format"]).values()
+    assert res["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert res["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"] == {
+        "Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+
+
+@pytest.mark.slow
+def test_alarms_cover_api_errors_executions_sandbox_and_throttles_of_this_stacks_resources(packaged):
+    res = _resources(packaged)
+    api = res["RestAPI"]["Properties"]
+    assert _alarmed(res, "AWS/ApiGateway", "5XXError", ApiName=api["Name"], Stage=api["StageName"])
+    for sm in resources.STATE_MACHINES:
+        arn = {"Ref": template.state_machine_id(sm.name)}
+        failed = _alarmed(res, "AWS/States", "ExecutionsFailed", StateMachineArn=arn)
+        assert failed and failed == _alarmed(res, "AWS/States", "ExecutionsTimedOut", StateMachineArn=arn), sm.name
+    # the EMF metrics, in the namespace and with the dimension chalicelib/observability.py emits them
+    namespace = res["Sandbox"]["Properties"]["Environment"]["Variables"][observability.NAMESPACE_VAR]
+    service = {"service": observability.SERVICE}
+    assert _alarmed(res, namespace, observability.SANDBOX_FAILED_CLOSED, **service)
+    assert _alarmed(res, namespace, observability.SANDBOX_VIOLATIONS, **service)
+    for fn in resources.FUNCTIONS:
+        assert _alarmed(res, "AWS/Lambda", "Throttles", FunctionName={"Ref": template.logical_id(fn.name)}), fn.name
+    for table in resources.TABLES:
+        name = {"TableName": {"Ref": template.table_id(table.name)}}
+        assert _alarmed(res, "AWS/DynamoDB", "ReadThrottleEvents", **name), table.name
+        assert _alarmed(res, "AWS/DynamoDB", "WriteThrottleEvents", **name), table.name
+    for key, alarm in res.items():
+        if alarm["Type"] == "AWS::CloudWatch::Alarm":
+            props = alarm["Properties"]
+            assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], key
+            assert [m["Id"] for m in props["Metrics"] if m.get("ReturnData")] == ["total"], key
+            assert rehearse.references(props) - {"AWS::StackName"} <= set(res), key
+    assert res["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    assert res["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+
+
+@pytest.mark.slow
+def test_the_dashboard_charts_this_stacks_resources_and_metrics(packaged):
+    res = _resources(packaged)
+    body = res["Dashboard"]["Properties"]["DashboardBody"]
+    references = rehearse.references(body)
+    assert references - {"AWS::StackName", "AWS::Region"} <= set(res)
+    assert {template.state_machine_id(sm.name) for sm in resources.STATE_MACHINES} <= references
+    assert {template.logical_id(fn.name) for fn in resources.FUNCTIONS} <= references
+    widgets = json.loads(body["Fn::Sub"])["widgets"]
+    charted = {m[1] for w in widgets for m in w["properties"]["metrics"]}
+    assert {observability.TRACES_IMPORTED, observability.SANDBOX_FAILED_CLOSED, observability.GENERATION_COST,
+            *observability.EXECUTIONS.values(), "5XXError", "ExecutionsFailed", "Throttles"} <= charted
