@@ -199,17 +199,12 @@ class EvalRepository:
         return {(i["eval_id"], i["trace_id"]): ResultCell(i["result"], i.get("reason", ""), int(i.get("duration_ms", 0)))
                 for i in items}
 
-    def result_kinds(self, eval_id: str) -> dict[str, str]:
-        """trace id -> result of every execution of a version (a projected Query on its key)."""
-        out: dict[str, str] = {}
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(eval_id),
-                                  "ProjectionExpression": "trace_id, #r", "ExpressionAttributeNames": {"#r": "result"}}
-        while True:
-            page = self._executions.query(**kwargs)
-            out.update((i["trace_id"], i["result"]) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def result_kinds(self, eval_id: str, trace_ids: Iterable[str]) -> dict[str, str]:
+        """trace id -> result of a version on the given traces (rated ones: bounded by the set's ratings,
+        never by the version's executions): BatchGetItem projected to the result; unrun traces are left out."""
+        items = batch_get(self._executions, _result_keys([eval_id], list(trace_ids)),
+                          projection="trace_id, #r", names={"#r": "result"})
+        return {i["trace_id"]: i["result"] for i in items}
 
     @staticmethod
     def _to_model(item: dict) -> EvalVersion:
