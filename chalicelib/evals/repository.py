@@ -49,8 +49,9 @@ class EvalRepository:
     def get(self, workspace_id: str, eval_id: str) -> EvalVersion:
         """A version of the caller's workspace; 404 otherwise."""
         found = self._evals.query(IndexName="by_id", KeyConditionExpression=Key("eval_id").eq(eval_id))["Items"]
-        item = next((i for i in found if i.get("workspace_id") == workspace_id), None)
-        if item is None:
+        key = next((i for i in found if i.get("workspace_id") == workspace_id), None)
+        item = key and self._evals.get_item(Key={"eval_set_id": key["eval_set_id"], "eval_id": eval_id}).get("Item")
+        if not item:
             raise NotFound(f"eval {eval_id} not found")
         return self._to_model(item)
 

@@ -39,6 +39,25 @@ def test_the_data_bucket_lets_browsers_put_presigned_uploads_and_nothing_else():
     assert [r["AllowedMethods"] for r in rules] == [["PUT"]]
 
 
+def test_job_records_and_files_expire_after_a_configurable_retention():
+    built = template.build("dev")
+    res = built["Resources"]
+    assert built["Parameters"][resources.JOB_RETENTION_PARAMETER]["Default"] == 30
+    ttl = {t.name: res[template.table_id(t.name)]["Properties"].get("TimeToLiveSpecification")
+           for t in resources.TABLES}
+    assert {name: spec for name, spec in ttl.items() if spec} == {
+        "jobs": {"AttributeName": "expires_at", "Enabled": True},
+        "job_events": {"AttributeName": "expires_at", "Enabled": True}}
+    rules = {r["Prefix"]: r for r in res["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert set(rules) == {"jobs/", "uploads/"} and all(r["Status"] == "Enabled" for r in rules.values())
+    assert rules["jobs/"]["ExpirationInDays"] == {"Ref": resources.JOB_RETENTION_PARAMETER}
+    assert rules["uploads/"]["ExpirationInDays"] == resources.UPLOAD_RETENTION_DAYS
+    for fn in resources.FUNCTIONS:
+        variables = res[template.logical_id(fn.name)]["Properties"]["Environment"]["Variables"]
+        assert variables.get("IOFOLD_JOB_RETENTION_DAYS") == (
+            {"Ref": resources.JOB_RETENTION_PARAMETER} if "jobs" in fn.tables else None), fn.name
+
+
 def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
     doc = {"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
         "RoleArn": "arn:aws:iam::123456789012:role/x",
@@ -131,6 +150,8 @@ def test_every_function_gets_exactly_its_declared_variables_by_reference(package
         for var, value in variables.items():
             if is_resource_var(var):
                 assert isinstance(value, dict) and set(value) <= REFERENCES, (fn.name, var, value)
+            elif var in fn.setting_vars():  # a setting from a template parameter
+                assert value == {"Ref": template.SETTING_PARAMETERS[var]}, (fn.name, var, value)
             else:  # settings such as IOFOLD_STAGE: never a resource name or ARN spelled out
                 assert isinstance(value, str) and not value.startswith("arn:") and "iofold-" not in value, (var, value)
 
