@@ -6,16 +6,14 @@ through the parts in order; a cursor names a part and an offset in it."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from chalicelib.errors import ValidationError
 from chalicelib.jobs.files import JobFiles
-from chalicelib.jsonlimits import loads_bounded
+from chalicelib.storage import decode_cursor, encode_cursor
 
 FAILURES_INLINE = 20
 """Failures the job item (and so GET /v1/jobs/{id} and the job's result) carries."""
@@ -72,17 +70,14 @@ class FailureLog:
 
 
 def _encode(job_id: str, name: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"j": job_id, "p": name, "o": offset}).encode()).decode()
+    return encode_cursor({"j": job_id, "p": name, "o": offset})  # type: ignore[return-value]
 
 
 def _decode(cursor: str | None, job_id: str) -> tuple[str | None, int]:
-    if not cursor:
+    doc = decode_cursor(cursor)
+    if doc is None:
         return None, 0
-    try:
-        doc = loads_bounded(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as exc:
-        raise ValidationError("invalid cursor") from exc
-    if (not isinstance(doc, dict) or doc.get("j") != job_id or not isinstance(doc.get("p"), str)
-            or not doc["p"].replace("-", "").isalnum() or not isinstance(doc.get("o"), int) or doc["o"] < 0):
+    if (doc.get("j") != job_id or not isinstance(doc.get("p"), str) or not doc["p"].replace("-", "").isalnum()
+            or not isinstance(doc.get("o"), int) or doc["o"] < 0):
         raise ValidationError("invalid cursor")
     return doc["p"], doc["o"]
