@@ -172,7 +172,8 @@ def _function(fn: resources.Function) -> dict[str, Any]:
     """The function's environment and role (merged into Chalice's function), its log group and log policy."""
     lid = logical_id(fn.name)
     variables = {v: env_value(v) for v in fn.env_vars()}
-    variables.update({v: {"Ref": SETTING_PARAMETERS[v]} for v in fn.setting_vars()})
+    # Fn::Sub: environment values are strings (a Number parameter's Ref is one on AWS, not in every emulator)
+    variables.update({v: _sub(f"${{{SETTING_PARAMETERS[v]}}}") for v in fn.setting_vars()})
     props: dict[str, Any] = {"Role": {"Fn::GetAtt": [f"{lid}Role", "Arn"]}, "Timeout": fn.timeout_s,
                              "MemorySize": fn.memory_mb, "Environment": {"Variables": variables}}
     role: dict[str, Any] = {"AssumeRolePolicyDocument": _trust("lambda.amazonaws.com")}

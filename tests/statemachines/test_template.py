@@ -55,7 +55,7 @@ def test_job_records_and_files_expire_after_a_configurable_retention():
     for fn in resources.FUNCTIONS:
         variables = res[template.logical_id(fn.name)]["Properties"]["Environment"]["Variables"]
         assert variables.get("IOFOLD_JOB_RETENTION_DAYS") == (
-            {"Ref": resources.JOB_RETENTION_PARAMETER} if "jobs" in fn.tables else None), fn.name
+            {"Fn::Sub": "${JobRetentionDays}"} if "jobs" in fn.tables else None), fn.name
 
 
 def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
@@ -151,7 +151,7 @@ def test_every_function_gets_exactly_its_declared_variables_by_reference(package
             if is_resource_var(var):
                 assert isinstance(value, dict) and set(value) <= REFERENCES, (fn.name, var, value)
             elif var in fn.setting_vars():  # a setting from a template parameter
-                assert value == {"Ref": template.SETTING_PARAMETERS[var]}, (fn.name, var, value)
+                assert value == {"Fn::Sub": "${" + template.SETTING_PARAMETERS[var] + "}"}, (fn.name, var, value)
             else:  # settings such as IOFOLD_STAGE: never a resource name or ARN spelled out
                 assert isinstance(value, str) and not value.startswith("arn:") and "iofold-" not in value, (var, value)
 
