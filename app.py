@@ -27,8 +27,7 @@ from chalicelib.evalsets.models import (
 from chalicelib.integrations import service as integrations
 from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
 from chalicelib.jobs import service as jobs
-from chalicelib.jobs.failures import JobFailure
-from chalicelib.jobs.models import Job, JobAccepted, JobEvent
+from chalicelib.jobs.models import Job, JobAccepted, JobEvent, JobFailure
 from chalicelib.matrix import service as matrix
 from chalicelib.matrix.models import Matrix
 from chalicelib.otlp import receiver as otlp

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from chalicelib.errors import ValidationError
 from chalicelib.jobs.files import JobFiles
 from chalicelib.storage import decode_cursor, encode_cursor
@@ -19,14 +17,6 @@ FAILURES_INLINE = 20
 """Failures the job item (and so GET /v1/jobs/{id} and the job's result) carries."""
 PART_SIZE = 1000
 _FOLDER = "failures/"
-
-
-class JobFailure(BaseModel):
-    """One thing a job could not do (an import's trace or line), with why."""
-
-    external_id: str | None = Field(default=None, description="the source's id of the trace, or 'line N'")
-    reason: str
-    line: int | None = Field(default=None, description="the line of an uploaded file, when it came from one")
 
 
 def part_name(page: int, cursor: str | None) -> str:

@@ -12,9 +12,9 @@ from botocore.exceptions import ClientError
 from chalicelib.auth.models import Caller
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
-from chalicelib.jobs.failures import FailureLog, JobFailure
+from chalicelib.jobs.failures import FailureLog
 from chalicelib.jobs.files import JobFiles
-from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobType
+from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobFailure, JobType
 from chalicelib.jobs.repository import JobRepository
 from chalicelib.paging import Page
 from chalicelib.timeutil import now_iso
