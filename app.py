@@ -28,7 +28,7 @@ from chalicelib.evalsets.models import (
 from chalicelib.integrations import service as integrations
 from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
 from chalicelib.jobs import service as jobs
-from chalicelib.jobs.models import Job, JobAccepted, JobEvent
+from chalicelib.jobs.models import Job, JobAccepted, JobEvent, JobFailure
 from chalicelib.matrix import service as matrix
 from chalicelib.matrix.models import Matrix
 from chalicelib.otlp import receiver as otlp
@@ -246,6 +246,12 @@ def list_job_events(req: Request, job_id: str) -> Page[JobEvent]:
         raise ValidationError("after must be an integer") from exc
     return jobs.list_events(req.caller, job_id, after=after, limit=parse_limit(req.query.get("limit") or 200),
                             jobs=wiring.job_repo())
+
+
+@api.route("/v1/jobs/{job_id}/failures", "GET", role="viewer", query=LIST_QUERY,
+           summary="every failure of a job, in order (the job itself carries the first few)")
+def list_job_failures(req: Request, job_id: str) -> Page[JobFailure]:
+    return jobs.list_failures(req.caller, job_id, **req.paging(), jobs=wiring.job_repo(), files=wiring.job_files())
 
 
 @api.route("/v1/jobs/{job_id}/cancel", "POST", role="member", response=Job)

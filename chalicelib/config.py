@@ -34,6 +34,7 @@ SCHEDULE_TARGET_ARN_VAR = "IOFOLD_SCHEDULE_TARGET_ARN"
 SCHEDULE_ROLE_ARN_VAR = "IOFOLD_SCHEDULE_ROLE_ARN"
 SCHEDULE_GROUP_VAR = "IOFOLD_SCHEDULE_GROUP"
 LLM_SECRET_ARN_VAR = "IOFOLD_LLM_SECRET_ARN"
+JOB_RETENTION_DAYS_VAR = "IOFOLD_JOB_RETENTION_DAYS"  # a setting the template sets (JobRetentionDays), not a resource
 SCHEDULE_VARS = (SCHEDULE_TARGET_ARN_VAR, SCHEDULE_ROLE_ARN_VAR, SCHEDULE_GROUP_VAR)
 _TABLE_PREFIX = "IOFOLD_TABLE_"
 _STATE_MACHINE_PREFIX = "IOFOLD_SM_"
@@ -101,6 +102,8 @@ class Settings(BaseModel):
                                                 "(or as soon as its root span has ended)")
     otlp_run_active_evals: bool = Field(default=False, description="after assembling OTLP traces, run every active "
                                                                      "eval of their workspace over the new ones")
+    job_retention_days: int = Field(default=30, ge=1, le=3650,
+                                    description="job records, events and working files expire after this many days")
     log_level: str = "INFO"
     version: str = "0.1.0"
     resources: dict[str, str] = Field(default_factory=dict,
@@ -160,6 +163,7 @@ _ENV = {
     "otlp_quiet_seconds": "IOFOLD_OTLP_QUIET_SECONDS",
     "otlp_run_active_evals": "IOFOLD_OTLP_RUN_ACTIVE_EVALS",
     "log_level": "IOFOLD_LOG_LEVEL",
+    "job_retention_days": JOB_RETENTION_DAYS_VAR,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 from chalicelib import observability, wiring
 
 from chalicelib.jobs import service as jobs_service
+from chalicelib.jobs.failures import FailureLog
 from chalicelib.timeutil import now_iso
 from chalicelib.traces import tasks as trace_tasks
 from chalicelib.traces.fetchers import page_fetcher
@@ -21,6 +22,7 @@ def import_page(event: dict[str, Any]) -> dict[str, Any]:
     inp = trace_tasks.ImportPageInput.model_validate(event)
     with page_fetcher(inp.workspace_id, inp.params) as fetch:
         out = trace_tasks.import_page(inp, jobs=wiring.job_repo(), traces=wiring.trace_repo(), fetch=fetch,
+                                      failure_log=FailureLog(wiring.job_files()),
                                       fmt=inp.params.get("format", "langfuse"),
                                       pages_per_execution=get_settings().import_pages_per_execution)
     return out.model_dump(mode="json")
@@ -32,7 +34,7 @@ def upload_prepare(event: dict[str, Any]) -> dict[str, Any]:
 
     inp = trace_tasks.ImportPageInput.model_validate(event)
     params = prepare_upload(inp.workspace_id, inp.job_id, inp.params, jobs=wiring.job_repo(),
-                            uploads=wiring.upload_store())
+                            uploads=wiring.upload_store(), failure_log=FailureLog(wiring.job_files()))
     out = trace_tasks.ImportPageOutput(**inp.model_dump(exclude={"params", "done"}), params=params or inp.params,
                                        done=params is None)
     return out.model_dump(mode="json")

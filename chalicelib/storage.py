@@ -16,6 +16,8 @@ from chalicelib.jsonlimits import loads_bounded
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_EXAMINED = 1000
+"""Items one filtered page reads at most (a short page with a cursor follows)."""
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -70,8 +72,10 @@ def key_names(table: Any, index: str | None = None) -> tuple[str, ...]:
 
 
 def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, str] | None = None,
-               filter_fn=None, **kwargs: Any) -> tuple[list[dict], str | None]:
-    """Query until ``limit`` items pass ``filter_fn`` or the key range ends; a foreign cursor is 400.
+               filter_fn=None, max_examined: int = MAX_EXAMINED, **kwargs: Any) -> tuple[list[dict], str | None]:
+    """Query until ``limit`` items pass ``filter_fn``, the key range ends or ``max_examined`` items were
+    read (then the page is short and the cursor resumes after them: a request never reads a whole
+    partition that grows with the data); a foreign cursor is 400.
 
     ``owner`` = (attribute, value) the cursor must belong to (its hash key). The cursor points
     after the last item returned, so a page that stops inside a DynamoDB page resumes there.
@@ -80,6 +84,7 @@ def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, 
     if start is not None and owner is not None and start.get(owner[0]) != owner[1]:
         raise ValidationError("invalid cursor")
     items: list[dict] = []
+    examined = 0
     while True:
         params = dict(kwargs, Limit=max(limit - len(items), 1) if filter_fn is None else max(limit, 25))
         if start:
@@ -103,6 +108,9 @@ def query_page(table: Any, *, limit: int, cursor: str | None, owner: tuple[str, 
         start = page.get("LastEvaluatedKey")
         if not start:
             return items, None
+        examined += len(page_items)
+        if examined >= max_examined:
+            return items, encode_cursor(start)
 
 
 def batch_get(table: Any, keys: Iterable[dict], *, projection: str | None = None,

@@ -48,7 +48,8 @@ def job_repo() -> JobRepository:
 
 @functools.lru_cache(maxsize=None)
 def _job_repo(names: tuple[str, ...]) -> JobRepository:
-    return JobRepository(clients.dynamodb_table("jobs"), clients.dynamodb_table("job_events"))
+    return JobRepository(clients.dynamodb_table("jobs"), clients.dynamodb_table("job_events"),
+                         retention_days=get_settings().job_retention_days)
 
 
 def bucket():

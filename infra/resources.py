@@ -13,9 +13,20 @@ STATEMACHINE_DIR = Path(__file__).parent / "statemachines"
 
 @dataclass(frozen=True)
 class Index:
+    """A GSI. It copies only what its queries read: the keys (KEYS_ONLY) plus ``include`` (INCLUDE);
+    ``include=None`` projects ALL. Every copied attribute is paid for on every write of the item."""
+
     name: str
     hash_key: str
     range_key: str | None = None
+    include: tuple[str, ...] | None = ()
+
+    def projection(self) -> dict:
+        if self.include is None:
+            return {"ProjectionType": "ALL"}
+        if not self.include:
+            return {"ProjectionType": "KEYS_ONLY"}
+        return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(self.include)}
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,7 @@ class Table:
     range_key: str | None = None
     indexes: tuple[Index, ...] = ()
     attribute_types: dict[str, str] = field(default_factory=dict)
+    ttl_attribute: str | None = None  # epoch seconds after which DynamoDB deletes the item
 
     def key_schema(self) -> list[dict]:
         return _key_schema(self.hash_key, self.range_key)
@@ -37,7 +49,7 @@ class Table:
 
     def global_secondary_indexes(self) -> list[dict]:
         return [
-            {"IndexName": i.name, "KeySchema": _key_schema(i.hash_key, i.range_key), "Projection": {"ProjectionType": "ALL"}}
+            {"IndexName": i.name, "KeySchema": _key_schema(i.hash_key, i.range_key), "Projection": i.projection()}
             for i in self.indexes
         ]
 
@@ -49,18 +61,49 @@ def _key_schema(hash_key: str, range_key: str | None) -> list[dict]:
     return schema
 
 
+_KEY_FIELDS = ("label", "role", "created_at", "last_used_at")  # an ApiKey as listed (auth/repository.py _to_key)
+_FEEDBACK_FIELDS = ("rating", "notes", "author", "created_at", "updated_at", "history", "changes", "version")
+_JOB_FIELDS = ("type", "status", "progress", "result", "error", "created_at", "started_at", "finished_at", "params",
+               "counters")  # a Job as listed (jobs/models.py): not its failures, execution arn or event count
+
+# Each index projects what its queries read (tests/local/test_index_projections.py):
+# traces.by_time lists summaries (never the trace body); evals.by_id finds a version's set and
+# workspace, then GetItem reads the version; eval_sets.by_id is kept for lookups by id (keys only).
 TABLES: tuple[Table, ...] = (
     Table("workspaces", "workspace_id"),
-    Table("api_keys", "key_hash", indexes=(Index("by_workspace", "workspace_id", "key_id"), Index("by_key_id", "key_id"))),
+    Table("api_keys", "key_hash", indexes=(Index("by_workspace", "workspace_id", "key_id", include=_KEY_FIELDS),
+                                           Index("by_key_id", "key_id", include=("workspace_id", *_KEY_FIELDS)))),
     Table("integrations", "workspace_id", "integration_id"),
-    Table("traces", "workspace_id", "trace_id", indexes=(Index("by_time", "workspace_id", "sort_key"),)),
+    Table("traces", "workspace_id", "trace_id", indexes=(Index("by_time", "workspace_id", "sort_key",
+                                                               include=("summary",)),)),
     Table("eval_sets", "workspace_id", "eval_set_id", indexes=(Index("by_id", "eval_set_id"),)),
-    Table("feedback", "eval_set_id", "trace_id", indexes=(Index("by_time", "eval_set_id", "rated_at_key"),)),
-    Table("evals", "eval_set_id", "eval_id", indexes=(Index("by_id", "eval_id"),)),
+    Table("feedback", "eval_set_id", "trace_id", indexes=(Index("by_time", "eval_set_id", "rated_at_key",
+                                                                include=_FEEDBACK_FIELDS),)),
+    Table("evals", "eval_set_id", "eval_id", indexes=(Index("by_id", "eval_id", include=("workspace_id",)),)),
     Table("executions", "eval_id", "trace_id"),
-    Table("jobs", "workspace_id", "job_id", indexes=(Index("by_time", "workspace_id", "created_key"),)),
-    Table("job_events", "job_id", "seq", attribute_types={"seq": "N"}),
+    Table("jobs", "workspace_id", "job_id", indexes=(Index("by_time", "workspace_id", "created_key",
+                                                           include=_JOB_FIELDS),), ttl_attribute="expires_at"),
+    Table("job_events", "job_id", "seq", attribute_types={"seq": "N"}, ttl_attribute="expires_at"),
 )
+
+# --- retention ---------------------------------------------------------------------------
+# Job records, their events and their working files expire after the job retention (the template's
+# JobRetentionDays parameter → IOFOLD_JOB_RETENTION_DAYS of every function that writes jobs; the
+# repositories stamp ``expires_at``). Upload staging objects are temporary: a file is prepared into
+# jobs/ by the import that reads it, so uploads/ keeps them only a few days.
+JOB_RETENTION_PARAMETER = "JobRetentionDays"
+UPLOAD_RETENTION_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """Objects under ``prefix`` of the data bucket expire after ``days`` (None: the job retention)."""
+
+    prefix: str
+    days: int | None
+
+
+EXPIRING_PREFIXES: tuple[Expiry, ...] = (Expiry("jobs/", None), Expiry("uploads/", UPLOAD_RETENTION_DAYS))
 
 
 @dataclass(frozen=True)
@@ -151,6 +194,15 @@ class Function:
             names.append(config.LLM_SECRET_ARN_VAR)
         return tuple(dict.fromkeys(names))
 
+    def setting_vars(self) -> tuple[str, ...]:
+        """Settings (not resources) the template sets for this function from its parameters."""
+        from chalicelib import config
+
+        retention = (config.JOB_RETENTION_DAYS_VAR,) if "jobs" in self.tables else ()
+        # execute_prepare hands the run's MaxConcurrency to the Distributed Map
+        concurrency = (config.env_var("execute_max_concurrency"),) if self.name == "execute_prepare" else ()
+        return retention + concurrency
+
 
 _JOBS = ("jobs", "job_events")
 _EVALS = ("evals", "executions", "eval_sets")  # the eval repository reads its set too
@@ -170,8 +222,9 @@ FUNCTIONS: tuple[Function, ...] = (
     # an upload's first step: decompress and (OTLP) group the file once, into jobs/ for the pages to read
     Function("upload_prepare", tables=_JOBS, bucket={"uploads/": READ, "jobs/": READ_WRITE},
              timeout_s=900, memory_mb=3008),
+    # jobs/: reads prepared upload files, writes the failures of its page (chalicelib/jobs/failures.py)
     Function("import_page", tables=("traces", "integrations", *_JOBS),
-             bucket={"traces/": READ_WRITE, "uploads/": READ, "jobs/": READ}, kms=("kms:Decrypt",)),
+             bucket={"traces/": READ_WRITE, "uploads/": READ, "jobs/": READ_WRITE}, kms=("kms:Decrypt",)),
     # run-active-evals after an import checks the new traces exist before it starts an execution
     Function("job_finish", tables=(*_JOBS, "integrations", "traces", *_RATINGS, *_EVALS), bucket={"traces/": READ},
              state_machines=("execute_eval",)),

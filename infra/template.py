@@ -96,6 +96,8 @@ def build(stage: str) -> dict[str, Any]:
         }
         if table.indexes:
             props["GlobalSecondaryIndexes"] = table.global_secondary_indexes()
+        if table.ttl_attribute:
+            props["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
         out[table_id(table.name)] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
                                      "UpdateReplacePolicy": "Retain", "Properties": props}
     out["DataBucket"] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
@@ -105,7 +107,8 @@ def build(stage: str) -> dict[str, Any]:
         "PublicAccessBlockConfiguration": _private(),
         # browsers upload large trace files straight to uploads/ through presigned PUT URLs
         "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
-                                             "AllowedHeaders": ["*"], "MaxAge": 600}]}}}
+                                             "AllowedHeaders": ["*"], "MaxAge": 600}]},
+        "LifecycleConfiguration": {"Rules": _expiry_rules()}}}
     out["CredentialsKey"] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
                              "Properties": {
         "Description": "iofold third-party credentials (envelope encryption)", "EnableKeyRotation": True,
@@ -177,19 +180,31 @@ def _states_self_policy() -> dict[str, Any]:
         ]}}}
 
 
+# settings a function's environment takes from a template parameter (Function.setting_vars)
+SETTING_PARAMETERS = {config.JOB_RETENTION_DAYS_VAR: resources.JOB_RETENTION_PARAMETER,
+                      config.env_var("execute_max_concurrency"): "ExecuteMaxConcurrency"}
+
+
+def _expiry_rules() -> list[dict[str, Any]]:
+    """The data bucket's lifecycle: job files after the job retention, upload staging objects sooner."""
+    return [{"Id": "expire-" + e.prefix.strip("/"), "Status": "Enabled", "Prefix": e.prefix,
+             "ExpirationInDays": e.days if e.days else {"Ref": resources.JOB_RETENTION_PARAMETER},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+            for e in resources.EXPIRING_PREFIXES]
+
+
 def _function(fn: resources.Function) -> dict[str, Any]:
     """The function's environment and role (merged into Chalice's function), its log group and log policy."""
     lid = logical_id(fn.name)
+    variables = {v: env_value(v) for v in fn.env_vars()}
+    # Fn::Sub: environment values are strings (a Number parameter's Ref is one on AWS, not in every emulator)
+    variables.update({v: _sub(f"${{{SETTING_PARAMETERS[v]}}}") for v in fn.setting_vars()})
     props: dict[str, Any] = {"Role": {"Fn::GetAtt": [f"{lid}Role", "Arn"]}, "Timeout": fn.timeout_s,
-                             "MemorySize": fn.memory_mb,
-                             "Environment": {"Variables": {v: env_value(v) for v in fn.env_vars()}}}
+                             "MemorySize": fn.memory_mb, "Environment": {"Variables": variables}}
     role: dict[str, Any] = {"AssumeRolePolicyDocument": _trust("lambda.amazonaws.com")}
     statements = _statements(fn)
     if statements:
         role["Policies"] = [_policy("resources", statements)]
-    if fn.name == "execute_prepare":  # it hands the run's MaxConcurrency to the Distributed Map
-        props["Environment"]["Variables"][config.env_var("execute_max_concurrency")] = {
-            "Ref": "ExecuteMaxConcurrency"}
     if fn.name == "sandbox":
         props["Environment"]["Variables"].update(SANDBOX_ENV)
         props.update(VpcConfig={
@@ -283,6 +298,12 @@ def _parameters() -> dict[str, Any]:
             "Description": "chunks of an eval run executing at once (the Distributed Map's MaxConcurrency); each "
                            "holds one sandbox invocation, so keep it within the account's Lambda concurrency"},
         **monitoring.parameters(),
+
+
+        resources.JOB_RETENTION_PARAMETER: {
+            "Type": "Number", "Default": 30, "MinValue": 1, "MaxValue": 3650,
+            "Description": "days before job records, their progress events and their working files (S3 jobs/) "
+                           "expire (DynamoDB TTL and an S3 lifecycle rule)"},
         "SandboxReservedConcurrency": {
             "Type": "Number", "Default": 0, "MinValue": 0,
             "Description": "reserved concurrency for the sandbox function; 0 = none (new accounts have a "

@@ -36,7 +36,7 @@ from chalicelib.evalsets.models import (
     CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, RateRequest, ReviewItem, UpdateEvalSetRequest,
 )
 from chalicelib.integrations.models import CreateIntegrationRequest, Integration, TestResult
-from chalicelib.jobs.models import FINAL_STATUSES, Job, JobAccepted, JobEvent
+from chalicelib.jobs.models import FINAL_STATUSES, Job, JobAccepted, JobEvent, JobFailure
 from chalicelib.matrix.models import Matrix, MatrixRow
 from chalicelib.paging import Page
 from chalicelib.schedules.models import ScheduleRequest
@@ -431,6 +431,10 @@ class Client:
     def job_events(self, job: JobRef, after: int = 0) -> list[JobEvent]:
         """Progress events with ``seq`` > ``after``."""
         return list(self.paginate(JobEvent, f"/jobs/{_job_id(job)}/events", after=after))
+
+    def job_failures(self, job: JobRef) -> Iterator[JobFailure]:
+        """Every failure of a job (an import's traces or lines that failed), in order; the job carries the first few."""
+        return self.paginate(JobFailure, f"/jobs/{_job_id(job)}/failures")
 
     def cancel_job(self, job: JobRef) -> Job:
         return self._call(Job, "POST", f"/jobs/{_job_id(job)}/cancel")

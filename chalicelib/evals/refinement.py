@@ -46,7 +46,7 @@ def start_refine(caller: Caller, eval_id: str, req: RefineRequest, *, evals: Eva
     if not positives or not negatives:
         raise Unprocessable(f"refinement needs at least one positive and one negative rating (eval set "
                             f"{parent.eval_set_id} has {positives} positive, {negatives} negative)")
-    contradictions = find_contradictions(ratings, evals.result_kinds(parent.id))
+    contradictions = find_contradictions(ratings, evals.result_kinds(parent.id, [t for t, _ in ratings]))
     params = {"eval_set_id": parent.eval_set_id, **req.model_dump(), "created_by": caller.key_id,
               "parent_id": parent.id, "refine_from": parent.id, "eval_set_name": getattr(eval_set, "name", ""),
               "training_trace_ids": parent.training_trace_ids,

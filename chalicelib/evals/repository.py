@@ -49,8 +49,9 @@ class EvalRepository:
     def get(self, workspace_id: str, eval_id: str) -> EvalVersion:
         """A version of the caller's workspace; 404 otherwise."""
         found = self._evals.query(IndexName="by_id", KeyConditionExpression=Key("eval_id").eq(eval_id))["Items"]
-        item = next((i for i in found if i.get("workspace_id") == workspace_id), None)
-        if item is None:
+        key = next((i for i in found if i.get("workspace_id") == workspace_id), None)
+        item = key and self._evals.get_item(Key={"eval_set_id": key["eval_set_id"], "eval_id": eval_id}).get("Item")
+        if not item:
             raise NotFound(f"eval {eval_id} not found")
         return self._to_model(item)
 
@@ -199,17 +200,12 @@ class EvalRepository:
         return {(i["eval_id"], i["trace_id"]): ResultCell(i["result"], i.get("reason", ""), int(i.get("duration_ms", 0)))
                 for i in items}
 
-    def result_kinds(self, eval_id: str) -> dict[str, str]:
-        """trace id -> result of every execution of a version (a projected Query on its key)."""
-        out: dict[str, str] = {}
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(eval_id),
-                                  "ProjectionExpression": "trace_id, #r", "ExpressionAttributeNames": {"#r": "result"}}
-        while True:
-            page = self._executions.query(**kwargs)
-            out.update((i["trace_id"], i["result"]) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def result_kinds(self, eval_id: str, trace_ids: Iterable[str]) -> dict[str, str]:
+        """trace id -> result of a version on the given traces (rated ones: bounded by the set's ratings,
+        never by the version's executions): BatchGetItem projected to the result; unrun traces are left out."""
+        items = batch_get(self._executions, _result_keys([eval_id], list(trace_ids)),
+                          projection="trace_id, #r", names={"#r": "result"})
+        return {i["trace_id"]: i["result"] for i in items}
 
     @staticmethod
     def _to_model(item: dict) -> EvalVersion:

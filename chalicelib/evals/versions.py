@@ -100,7 +100,8 @@ def diff_versions(caller: Caller, eval_id: str, against_id: str | None, *, evals
                                         fromfile=f"{before.name} v{before.version}",
                                         tofile=f"{after.name} v{after.version}"))
     ratings = [(r.trace_id, r.rating) for r in eval_sets.rating_rows(after.eval_set_id)]
-    kinds_after, kinds_before = evals.result_kinds(after.id), evals.result_kinds(before.id)
+    rated = [t for t, _ in ratings]
+    kinds_after, kinds_before = evals.result_kinds(after.id, rated), evals.result_kinds(before.id, rated)
     both = [(t, r) for t, r in ratings if t in kinds_after and t in kinds_before]
     flips = [(t, r) for t, r in both if kinds_after[t] != kinds_before[t]]
     details = evals.results_for([before.id, after.id], [t for t, _ in flips[:MAX_FLIPPED]])

@@ -36,3 +36,13 @@ class JobFiles:
         if not key.startswith(f"jobs/{workspace_id}/{job_id}/"):
             raise ValueError(f"{key} is not one of job {job_id}'s files")
         return json.loads(self._bucket.Object(key).get()["Body"].read())
+
+    def names(self, workspace_id: str, job_id: str, prefix: str, *, after: str | None = None,
+              limit: int = 1000) -> list[str]:
+        """Names of the job's files starting with ``prefix``, in order, after ``after`` (one listing call)."""
+        folder = self._key(workspace_id, job_id, "")[: -len(".json")]
+        params: dict[str, Any] = {"Prefix": folder + prefix, "MaxKeys": limit}
+        if after:
+            params["StartAfter"] = self._key(workspace_id, job_id, after)
+        listing = self._bucket.meta.client.list_objects_v2(Bucket=self._bucket.name, **params)
+        return [o["Key"][len(folder):-len(".json")] for o in listing.get("Contents", [])]

@@ -39,3 +39,11 @@ class JobEvent(BaseModel):
 
 class JobAccepted(BaseModel):
     job_id: str
+
+
+class JobFailure(BaseModel):
+    """One thing a job could not do (an import's trace or line), with why."""
+
+    external_id: str | None = Field(default=None, description="the source's id of the trace, or 'line N'")
+    reason: str
+    line: int | None = Field(default=None, description="the line of an uploaded file, when it came from one")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -12,17 +13,20 @@ from chalicelib.jobs.models import Job, JobEvent
 from chalicelib.storage import is_conditional_failure, query_page, to_dynamo, to_plain
 from chalicelib.timeutil import now_iso
 
-MAX_FAILURES_KEPT = 500
-
 
 class JobRepository:
-    def __init__(self, jobs: Any, events: Any):
+    def __init__(self, jobs: Any, events: Any, *, retention_days: int):
         self._jobs = jobs
         self._events = events
+        self._retention_s = retention_days * 86400
+
+    def _expires_at(self) -> int:
+        """The tables' TTL attribute (epoch seconds): job records and events go after the retention."""
+        return int(time.time()) + self._retention_s
 
     def add(self, workspace_id: str, job: Job) -> None:
         item = {"workspace_id": workspace_id, "job_id": job.id, "created_key": f"{job.created_at}#{job.id}",
-                **job.model_dump(exclude={"id"}), "event_count": 0}
+                **job.model_dump(exclude={"id"}), "event_count": 0, "expires_at": self._expires_at()}
         self._jobs.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(job_id)")
 
     def get(self, workspace_id: str, job_id: str) -> Job:
@@ -130,10 +134,10 @@ class JobRepository:
             raise
         return True
 
-    @staticmethod
-    def _counted_marker(workspace_id: str, job_id: str, once: str) -> dict:
-        """The item recording that ``once``'s counts were added (no ``created_key``: never listed as a job)."""
-        return {"workspace_id": workspace_id, "job_id": f"{job_id}#counted#{once}"}
+    def _counted_marker(self, workspace_id: str, job_id: str, once: str) -> dict:
+        """The item recording that ``once``'s counts were added (no ``created_key``: never listed as a job;
+        it expires with the job)."""
+        return {"workspace_id": workspace_id, "job_id": f"{job_id}#counted#{once}", "expires_at": self._expires_at()}
 
     def append_event(self, job_id_key: tuple[str, str], message: str, *, progress: int | None = None,
                      data: dict | None = None) -> JobEvent:
@@ -143,13 +147,13 @@ class JobRepository:
             Key={"workspace_id": workspace_id, "job_id": job_id}, UpdateExpression="ADD event_count :one",
             ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")["Attributes"]["event_count"])
         event = JobEvent(seq=seq, at=now_iso(), message=message, progress=progress, data=data or {})
-        self._events.put_item(Item=to_dynamo({"job_id": job_id, **event.model_dump()}))
+        self._events.put_item(Item=to_dynamo({"job_id": job_id, **event.model_dump(), "expires_at": self._expires_at()}))
         return event
 
     def list_events(self, job_id: str, *, after: int, limit: int) -> list[JobEvent]:
         items = self._events.query(KeyConditionExpression=Key("job_id").eq(job_id) & Key("seq").gt(after),
                                    Limit=limit)["Items"]
-        return [JobEvent(**{k: v for k, v in to_plain(i).items() if k != "job_id"}) for i in items]
+        return [JobEvent(**{k: v for k, v in to_plain(i).items() if k in JobEvent.model_fields}) for i in items]
 
     @staticmethod
     def _to_job(item: dict) -> Job:

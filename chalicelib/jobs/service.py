@@ -12,7 +12,9 @@ from botocore.exceptions import ClientError
 from chalicelib.auth.models import Caller
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
-from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobType
+from chalicelib.jobs.failures import FailureLog
+from chalicelib.jobs.files import JobFiles
+from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobFailure, JobType
 from chalicelib.jobs.repository import JobRepository
 from chalicelib.paging import Page
 from chalicelib.timeutil import now_iso
@@ -92,6 +94,16 @@ def list_events(caller: Caller, job_id: str, *, after: int, limit: int, jobs: Jo
     jobs.get(caller.workspace_id, job_id)
     events = jobs.list_events(job_id, after=after, limit=limit)
     return Page[JobEvent](items=events, next_cursor=str(events[-1].seq) if len(events) == limit else None)
+
+
+def list_failures(caller: Caller, job_id: str, *, limit: int, cursor: str | None, jobs: JobRepository,
+                  files: JobFiles) -> Page[JobFailure]:
+    """Every failure of a job, in order, a page at a time (the job item keeps only the first few)."""
+    item = jobs.get_item(caller.workspace_id, job_id)
+    found, nxt = FailureLog(files).page(caller.workspace_id, job_id, limit=limit, cursor=cursor)
+    if not found and cursor is None:  # a job from before failures went to S3 keeps them on its item
+        found = item.get("failures") or []
+    return Page[JobFailure](items=[JobFailure.model_validate(f) for f in found], next_cursor=nxt)
 
 
 def cancel_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any) -> Job:

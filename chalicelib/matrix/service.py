@@ -103,7 +103,7 @@ class MatrixReader:
 
     def stats(self) -> dict[str, Any]:
         """Each column's metrics over the set's rated traces: as stored by its last run or scoring
-        (no extra reads), or recomputed now (one projected Query per version) when asked or missing."""
+        (no extra reads), or recomputed now (a projected BatchGetItem over the rated traces per version) when asked or missing."""
         if self.q.stats == "none":
             return {}
         out: dict[str, Any] = {}
@@ -116,7 +116,7 @@ class MatrixReader:
                 continue
             if ratings is None:
                 ratings = [(r.trace_id, r.rating) for r in self._sets.rating_rows(self.eval_set.id)]
-            kinds = self._evals.result_kinds(v.id)
+            kinds = self._evals.result_kinds(v.id, [t for t, _ in ratings])
             out[v.id] = compute_metrics((rating, kinds.get(t)) for t, rating in ratings)
             # write back, so the next request reads them (until ratings or results change again)
             self._evals.update(v, metrics={**v.metrics, **out[v.id].model_dump(mode="json")})

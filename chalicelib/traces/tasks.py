@@ -17,7 +17,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.errors import Conflict
 from chalicelib.ids import trace_id_for
-from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
+from chalicelib.jobs.failures import FAILURES_INLINE, FailureLog, part_name
+from chalicelib.jobs.repository import JobRepository
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
 from chalicelib.sources.langsmith.normalize import normalize_langsmith_trace
 from chalicelib.sources.openai.normalize import normalize_openai_trace
@@ -46,10 +47,11 @@ class ImportPageOutput(ImportPageInput):
 
 
 def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepository,
-                fetch: Callable[[str | None], SourcePage], fmt: str = "langfuse",
-                pages_per_execution: int = 100) -> ImportPageOutput:
-    """Import one page: fetch, normalize, upsert, count, report progress; after ``pages_per_execution``
-    pages in this execution, ask for a new one (``continue_as_new``)."""
+                fetch: Callable[[str | None], SourcePage], failure_log: FailureLog,
+                fmt: str = "langfuse", pages_per_execution: int = 100) -> ImportPageOutput:
+    """Import one page: fetch, normalize, upsert, count (every failure to the job's files, the first
+    few on the job), report progress; after ``pages_per_execution`` pages in this execution, ask for
+    a new one (``continue_as_new``)."""
     key = (inp.workspace_id, inp.job_id)
     if not jobs.mark_running(*key):
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
@@ -86,8 +88,10 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     else:
         progress = min(99, int(100 * processed / total)) if total else None
     stats = {"pages": 1} | ({"bytes_read": page.bytes_read} if page.bytes_read is not None else {})
+    if failures:
+        failure_log.write(inp.workspace_id, inp.job_id, part_name(inp.page, inp.cursor), failures)
     try:
-        kept = failures[: max(0, MAX_FAILURES_KEPT - so_far.get("failed", 0))]
+        kept = failures[: max(0, FAILURES_INLINE - so_far.get("failed", 0))]
         counted = jobs.add_counts(*key, counts | stats, progress=progress, failures=kept, once=page_key(inp.cursor))
     except Conflict:
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
@@ -149,8 +153,8 @@ class NothingImported(Exception):
 
 def finish_import(workspace_id: str, job_id: str, *, jobs: JobRepository) -> dict[str, Any]:
     """The import's result from the job's counters (the job_finish task for imports): counts,
-    ``partial`` when some traces failed and others did not, and at most MAX_FAILURES_KEPT
-    failures (``failed`` is the total)."""
+    ``partial`` when some traces failed and others did not, and the first FAILURES_INLINE
+    failures (``failed`` is the total; ``failures_url`` lists them all)."""
     item = jobs.get_item(workspace_id, job_id)
     counters = item.get("counters") or {}
     result: dict[str, Any] = {k: int(counters.get(k, 0)) for k in ("imported", "updated", "skipped", "failed", "pages")}
@@ -160,6 +164,7 @@ def finish_import(workspace_id: str, job_id: str, *, jobs: JobRepository) -> dic
     result["partial"] = bool(result["failed"] and stored)
     result["failures"] = item.get("failures", [])
     result["failures_truncated"] = result["failed"] > len(result["failures"])
+    result["failures_url"] = f"/v1/jobs/{job_id}/failures"
     return result
 
 

@@ -24,7 +24,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from chalicelib.errors import NotFound
-from chalicelib.jobs.repository import MAX_FAILURES_KEPT, JobRepository
+from chalicelib.jobs.failures import FAILURES_INLINE, FailureLog
+from chalicelib.jobs.repository import JobRepository
 from chalicelib.sources.models import SourceFailure, SourcePage
 from chalicelib.sources.otlp import group_spans
 from chalicelib.timeutil import format_iso
@@ -229,7 +230,7 @@ def gunzip(chunks: Iterable[bytes], *, limit: int) -> Iterator[bytes]:
 
 
 def prepare_upload(workspace_id: str, job_id: str, params: dict[str, Any], *, jobs: JobRepository,
-                   uploads: UploadStore) -> dict[str, Any] | None:
+                   uploads: UploadStore, failure_log: FailureLog) -> dict[str, Any] | None:
     """The job params with the file the pages read (``file_key``, ``file_size``, ``numbered``);
     None when the job is no longer running. Raises UploadRejected for a file that cannot be read."""
     if not jobs.mark_running(workspace_id, job_id):
@@ -246,7 +247,7 @@ def prepare_upload(workspace_id: str, job_id: str, params: dict[str, Any], *, jo
         chunks = gunzip(chunks, limit=uploads.max_bytes)
     if params.get("format") == "otlp":
         writer = uploads.writer(uploads.prepared_key(workspace_id, job_id))
-        _write_otlp_traces(iter_lines(chunks), writer, workspace_id, job_id, jobs=jobs)
+        _write_otlp_traces(iter_lines(chunks), writer, workspace_id, job_id, jobs=jobs, failure_log=failure_log)
         return {**params, "file_key": writer.key, "file_size": writer.size, "numbered": "doc"}
     if gzipped:
         writer = uploads.writer(uploads.prepared_key(workspace_id, job_id))
@@ -265,8 +266,11 @@ def _copy(chunks: Iterable[bytes], writer: ObjectWriter) -> None:
     writer.close()
 
 
+PREPARE_PART = "a-prepare"  # before every page's part (p…): the file's failures found while grouping
+
+
 def _write_otlp_traces(lines: Iterable, writer: ObjectWriter, workspace_id: str, job_id: str, *,
-                       jobs: JobRepository) -> None:
+                       jobs: JobRepository, failure_log: FailureLog) -> None:
     """Group every span of the file by traceId (a trace is never stored in pieces) and write one
     grouped trace per line; line failures go straight to the job's counters."""
     failures: list[SourceFailure] = []
@@ -291,9 +295,10 @@ def _write_otlp_traces(lines: Iterable, writer: ObjectWriter, workspace_id: str,
     writer.close()
     failures += span_failures
     if failures:
-        kept = [failure_record(f.reason, line=f.line, external_id=f.external_id) for f in failures[:MAX_FAILURES_KEPT]]
-        jobs.add_counts(workspace_id, job_id, {"failed": len(failures)}, progress=None, failures=kept,
-                        once="upload-prepare")
+        records = [failure_record(f.reason, line=f.line, external_id=f.external_id) for f in failures]
+        failure_log.write(workspace_id, job_id, PREPARE_PART, records)
+        jobs.add_counts(workspace_id, job_id, {"failed": len(failures)}, progress=None,
+                        failures=records[:FAILURES_INLINE], once="upload-prepare")
 
 
 def read_upload_page(uploads: UploadStore, params: dict[str, Any], cursor: str | None) -> SourcePage:

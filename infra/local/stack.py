@@ -143,8 +143,12 @@ def provision(prefix: str | None = None) -> Provisioned:
             kwargs["GlobalSecondaryIndexes"] = table.global_secondary_indexes()
         ddb.create_table(**kwargs)
 
+    for table in resources.TABLES:
+        _enable_ttl(ddb, env[config.table_var(table.name)], table.ttl_attribute)
+
     env[config.BUCKET_VAR] = f"{prefix}-data"
     aws_client("s3").create_bucket(Bucket=env[config.BUCKET_VAR])
+    _expire_objects(env[config.BUCKET_VAR], get_settings().job_retention_days)
 
     kms = aws_client("kms")
     alias = env[config.KMS_KEY_VAR] = f"alias/{prefix}-credentials"
@@ -396,3 +400,23 @@ def _restore_kms(state: dict) -> None:
         backend.keys[old_id] = key
         kms.update_alias(AliasName=s.kms_key, TargetKeyId=old_id)
     backend.keys[old_id].key_material = state["material"]
+
+
+def _enable_ttl(ddb: Any, table_name: str, attribute: str | None) -> None:
+    """The table's TimeToLiveSpecification, as the template declares it (idempotent)."""
+    if not attribute:
+        return
+    status = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]["TimeToLiveStatus"]
+    if status not in ("ENABLED", "ENABLING"):
+        ddb.update_time_to_live(TableName=table_name,
+                                TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True})
+
+
+def _expire_objects(bucket: str, job_retention_days: int) -> None:
+    """The data bucket's lifecycle rules (infra/resources.EXPIRING_PREFIXES), as the template declares them."""
+    from chalicelib.clients import aws_client
+
+    rules = [{"ID": "expire-" + e.prefix.strip("/"), "Status": "Enabled", "Filter": {"Prefix": e.prefix},
+              "Expiration": {"Days": e.days or job_retention_days},
+              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}} for e in resources.EXPIRING_PREFIXES]
+    aws_client("s3").put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})

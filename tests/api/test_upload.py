@@ -1,6 +1,10 @@
 import gzip
 import json
 
+from chalicelib import clients
+from chalicelib.jobs.failures import FAILURES_INLINE, PART_SIZE
+from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
+from chalicelib.storage import to_plain
 from infra.local.demo_traces import make_demo_traces
 
 
@@ -97,11 +101,31 @@ def test_an_upload_whose_every_line_fails_ends_failed_with_its_failures(api):
     assert api.all_traces() == []
 
 
-def test_failures_kept_on_the_job_are_bounded_and_the_count_is_total(api):
-    body = b"\n".join([b"{bad"] * 600 + _lines(make_demo_traces(n=1)))
-    result = _post(api, body)["result"]
-    assert (result["imported"], result["failed"], result["partial"]) == (1, 600, True)
-    assert len(result["failures"]) == 500 and result["failures_truncated"] is True
+def test_thousands_of_failures_go_to_s3_and_the_job_keeps_the_count_and_the_first_few(api, other):
+    failing = 3 * PART_SIZE + 500
+    long_id = "x" * 150  # each failure near its bounded size: ~300 B, 1 MB in all
+    good = normalize_langfuse_trace(make_demo_traces(n=1)[0], integration_id=None).model_dump(mode="json")
+    body = b"\n".join([json.dumps({"source": {"external_id": f"{long_id}{i}"}, "steps": "not a list"}).encode()
+                       for i in range(failing)] + [json.dumps(good).encode()])
+    job = _post(api, body, fmt="unified")
+    result = job["result"]
+    assert (result["imported"], result["failed"], result["partial"]) == (1, failing, True)
+    assert len(result["failures"]) == FAILURES_INLINE and result["failures_truncated"] is True
+    item = clients.dynamodb_table("jobs").get_item(Key={"workspace_id": api.workspace_id, "job_id": job["id"]})["Item"]
+    assert len(item["failures"]) == FAILURES_INLINE and len(json.dumps(to_plain(item))) < 50_000
+    walked, cursor, pages = [], None, 0
+    while True:
+        page = api.ok("GET", result["failures_url"] + "?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+        walked += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert pages == -(-failing // 200) and [f["line"] for f in walked] == list(range(1, failing + 1))
+    assert walked[:FAILURES_INLINE] == result["failures"]
+    assert all(f["external_id"] == f"{long_id}{n}" and "invalid trace" in f["reason"] for n, f in enumerate(walked))
+    assert other.get(result["failures_url"]).status_code == 404
+    assert api.get(result["failures_url"] + "?cursor=bm9wZQ").status_code == 400
 
 
 def test_gzip_bodies_import_with_or_without_content_encoding(api):

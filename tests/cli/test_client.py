@@ -305,3 +305,15 @@ def test_matrix_rows_follow_cursors_and_ask_for_stats_once():
         "tr_1", "tr_2", "tr_3"]
     assert queries == [{"filter": "contradictions", "limit": "2"},
                        {"filter": "contradictions", "limit": "2", "stats": "none", "cursor": "c1"}]
+
+
+def test_job_failures_walks_every_page_of_the_failures_route():
+    pages = {None: ({"items": [{"external_id": "a", "reason": "bad", "line": 1}], "next_cursor": "c2"}),
+             "c2": ({"items": [{"reason": "worse", "line": 2}], "next_cursor": None})}
+
+    def handler(request):
+        assert request.url.path == "/v1/jobs/job_1/failures"
+        return httpx.Response(200, json=pages[request.url.params.get("cursor")])
+
+    client, _ = _client(handler)
+    assert [(f.line, f.reason) for f in client.job_failures("job_1")] == [(1, "bad"), (2, "worse")]

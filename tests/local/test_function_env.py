@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib import wiring
-from chalicelib.config import ConfigError, only_variables, settings_from_env
+from chalicelib.config import JOB_RETENTION_DAYS_VAR, ConfigError, only_variables, settings_from_env
 from infra import resources
 
 
@@ -162,10 +162,9 @@ def _variables_read(getter: tuple, every_variable) -> set[str]:
     return read
 
 
-def test_declarations_are_exactly_what_each_function_can_reach(stack):
-    """Statically (every path, not just the tested ones): the wiring getters a handler can reach,
-    through app.py, handlers.py and fetchers.py, read exactly the variables its declaration lists."""
-    defs, edges = _call_graph()
+def _entries_and_edges() -> tuple[dict, dict]:
+    """Each function's entry points (its lambda handler; the API: every route and web.py) and the call graph."""
+    _, edges = _call_graph()
     edges[("web", "*")] = {("wiring", n.func.attr, None) for n in ast.walk(ast.parse(WEB.read_text()))
                            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                            and isinstance(n.func.value, ast.Name) and n.func.value.id == "wiring"}
@@ -179,6 +178,13 @@ def test_declarations_are_exactly_what_each_function_can_reach(stack):
                 elif deco.func.attr == "route":
                     routes.append(("app", node.name))
     entries = {name: [entry] for name, entry in lambdas.items()} | {resources.API_FUNCTION: [*routes, ("web", "*")]}
+    return entries, edges
+
+
+def test_declarations_are_exactly_what_each_function_can_reach(stack):
+    """Statically (every path, not just the tested ones): the wiring getters a handler can reach,
+    through app.py, handlers.py and fetchers.py, read exactly the variables its declaration lists."""
+    entries, edges = _entries_and_edges()
     every_variable = tuple(stack.provisioned.env)
     for fn in resources.FUNCTIONS:
         getters = _getters_reached(entries[fn.name], edges)
@@ -187,6 +193,18 @@ def test_declarations_are_exactly_what_each_function_can_reach(stack):
                                                "declared but unreachable:", set(fn.env_vars()) - reached)
         prefixes = set().union(*[BUCKET_PREFIXES.get(g[1], set()) for g in getters])
         assert prefixes == set(fn.bucket), (fn.name, prefixes, fn.bucket)
+
+
+def test_every_function_that_writes_jobs_gets_the_job_retention_and_temporary_objects_expire():
+    """The job repository stamps ``expires_at`` from IOFOLD_JOB_RETENTION_DAYS: every function that can
+    reach it gets the variable (from the template's parameter); job files and uploads expire, traces never."""
+    entries, edges = _entries_and_edges()
+    for fn in resources.FUNCTIONS:
+        writes_jobs = ("wiring", "job_repo", None) in _getters_reached(entries[fn.name], edges)
+        assert (JOB_RETENTION_DAYS_VAR in fn.setting_vars()) == writes_jobs, fn.name
+    expiring = {e.prefix for e in resources.EXPIRING_PREFIXES}
+    assert expiring == BUCKET_PREFIXES["job_files"] | BUCKET_PREFIXES["upload_store"]
+    assert not expiring & (BUCKET_PREFIXES["trace_repo"] | BUCKET_PREFIXES["span_store"])
 
 
 # Which data-bucket key prefixes each getter's objects live under (the source check below keeps it true).

@@ -46,7 +46,7 @@ def test_execute_is_a_distributed_map_reading_a_manifest_and_writing_results_wit
     # the run's concurrency: the ExecuteMaxConcurrency parameter, through execute_prepare's settings
     assert "ExecuteMaxConcurrency" in built["Parameters"]
     variables = built["Resources"]["ExecutePrepare"]["Properties"]["Environment"]["Variables"]
-    assert variables["IOFOLD_EXECUTE_MAX_CONCURRENCY"] == {"Ref": "ExecuteMaxConcurrency"}
+    assert variables["IOFOLD_EXECUTE_MAX_CONCURRENCY"] == {"Fn::Sub": "${ExecuteMaxConcurrency}"}
 
 
 def test_the_states_role_may_run_its_own_child_executions_and_the_job_files_by_reference():
@@ -66,6 +66,25 @@ def test_the_states_role_may_run_its_own_child_executions_and_the_job_files_by_r
 def test_the_data_bucket_lets_browsers_put_presigned_uploads_and_nothing_else():
     rules = template.build("dev")["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
     assert [r["AllowedMethods"] for r in rules] == [["PUT"]]
+
+
+def test_job_records_and_files_expire_after_a_configurable_retention():
+    built = template.build("dev")
+    res = built["Resources"]
+    assert built["Parameters"][resources.JOB_RETENTION_PARAMETER]["Default"] == 30
+    ttl = {t.name: res[template.table_id(t.name)]["Properties"].get("TimeToLiveSpecification")
+           for t in resources.TABLES}
+    assert {name: spec for name, spec in ttl.items() if spec} == {
+        "jobs": {"AttributeName": "expires_at", "Enabled": True},
+        "job_events": {"AttributeName": "expires_at", "Enabled": True}}
+    rules = {r["Prefix"]: r for r in res["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert set(rules) == {"jobs/", "uploads/"} and all(r["Status"] == "Enabled" for r in rules.values())
+    assert rules["jobs/"]["ExpirationInDays"] == {"Ref": resources.JOB_RETENTION_PARAMETER}
+    assert rules["uploads/"]["ExpirationInDays"] == resources.UPLOAD_RETENTION_DAYS
+    for fn in resources.FUNCTIONS:
+        variables = res[template.logical_id(fn.name)]["Properties"]["Environment"]["Variables"]
+        assert variables.get("IOFOLD_JOB_RETENTION_DAYS") == (
+            {"Fn::Sub": "${JobRetentionDays}"} if "jobs" in fn.tables else None), fn.name
 
 
 def test_cfn_lint_catches_a_broken_state_machine(tmp_path):
@@ -162,8 +181,8 @@ def test_every_function_gets_exactly_its_declared_variables_by_reference(package
                 assert isinstance(value, dict) and set(value) <= REFERENCES, (fn.name, var, value)
             elif var == observability.NAMESPACE_VAR:  # the metrics' namespace: one per stack
                 assert value == monitoring.metrics_namespace(), (fn.name, value)
-            elif isinstance(value, dict):  # a setting from a template parameter
-                assert set(value) == {"Ref"} and value["Ref"] in packaged["template"]["Parameters"], (var, value)
+            elif var in fn.setting_vars():  # a setting from a template parameter
+                assert value == {"Fn::Sub": "${" + template.SETTING_PARAMETERS[var] + "}"}, (fn.name, var, value)
             else:  # settings such as IOFOLD_STAGE: never a resource name or ARN spelled out
                 assert isinstance(value, str) and not value.startswith("arn:") and "iofold-" not in value, (var, value)
 

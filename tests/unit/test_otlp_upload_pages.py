@@ -8,6 +8,7 @@ import json
 
 from chalicelib import wiring
 from chalicelib.ids import new_id
+from chalicelib.jobs.failures import FailureLog
 from chalicelib.jobs.models import Job
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.uploads import prepare_upload, read_upload_page
@@ -25,7 +26,8 @@ def _prepared(stack, body: bytes) -> tuple[str, str, dict]:
     jobs, uploads = wiring.job_repo(), wiring.upload_store()
     jobs.add(workspace_id, Job(id=job_id, type="upload", status="queued", created_at=now_iso()))
     key = uploads.put(workspace_id, upload_id, body)
-    params = prepare_upload(workspace_id, job_id, {"format": "otlp", "upload_key": key}, jobs=jobs, uploads=uploads)
+    params = prepare_upload(workspace_id, job_id, {"format": "otlp", "upload_key": key}, jobs=jobs, uploads=uploads,
+                            failure_log=FailureLog(wiring.job_files()))
     return workspace_id, job_id, params
 
 
