@@ -263,6 +263,7 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
     bodies = traces.get_many(ev.workspace_id, ids)
     results = sandbox.run(version.code, [bodies[t] for t in ids if t in bodies])
     evals.put_executions(_executions(version.id, results))
+    evals.record_trend(version.id, results, run=f"{ev.job_id}/{chunk}")
     counts = {k: sum(r.result == k for r in results) for k in ("pass", "fail", "error", "timeout")}
     plan = files.get(*ev.key, "plan")
     try:
