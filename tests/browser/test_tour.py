@@ -140,6 +140,18 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     download.value.save_as(exported)
     compile(exported.read_text(), str(exported), "exec")
 
+    # The trend chart of the active version: its scoring run is one point today; the list's sparkline too.
+    trend = page.locator(".trend-section")
+    expect(trend).to_have_attribute("data-points", "1")
+    expect(trend.locator("svg.trend-chart circle.trend-point")).to_have_count(1)
+    trend.get_by_role("button", name="Per hour").click()
+    expect(trend.locator(".trend-bucket[data-bucket=hour]")).to_have_attribute("aria-pressed", "true")
+    expect(trend.locator("svg.trend-chart circle.trend-point")).to_have_count(1)
+    page.get_by_role("link", name="Eval sets", exact=True).click()
+    spark = page.locator(".set-card").filter(has_text="Tour set").locator(".set-trend")
+    expect(spark).to_have_attribute("data-points", "1")
+    expect(spark.locator("svg.sparkline")).to_be_visible()
+
     # The eval set's recent ratings name their traces.
     page.goto(f"{servers.dashboard_url}#/eval-sets/{set_id}")
     recent = page.locator("section.card").filter(has=page.get_by_role("heading", name="Recent ratings"))
