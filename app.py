@@ -235,7 +235,7 @@ def list_jobs(req: Request) -> Page[Job]:
 
 @api.route("/v1/jobs/{job_id}", "GET", role="viewer", response=Job)
 def get_job(req: Request, job_id: str) -> Job:
-    return jobs.get_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn())
+    return jobs.get_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn(), traces=wiring.trace_repo())
 
 
 @api.route("/v1/jobs/{job_id}/events", "GET", role="viewer", query={"after": "integer", "limit": "integer"})

@@ -60,8 +60,8 @@ def test_the_trend_reads_only_its_counters(world):
     def record(event_name, params, **kwargs):
         calls.append((event_name.rsplit(".", 1)[-1], params.get("TableName", "")))
 
-    emitters = {id(c.meta.events): c.meta.events for c in
-                [clients.dynamodb_table(t.name).meta.client for t in resources.TABLES] + [clients.aws_client("dynamodb")]}
+    tables = [clients.dynamodb_table(t.name).meta.client for t in resources.TABLES]
+    emitters = {id(c.meta.events): c.meta.events for c in tables + [clients.aws_client("dynamodb")]}
     for events in emitters.values():
         events.register("before-parameter-build.dynamodb.*", record)
     try:
@@ -79,7 +79,8 @@ def test_the_trend_reads_only_its_counters(world):
 
 def test_bad_bucket_and_range_are_400_and_unknown_or_foreign_evals_404(world, module_http):
     api, eval_id = world["api"], world["eval_id"]
-    for query in ("bucket=week", "from=soon", "from=2026-02-01&to=2026-01-01", "bucket=hour&from=2025-01-01&to=2026-01-01"):
+    for query in ("bucket=week", "from=soon", "from=2026-02-01&to=2026-01-01",
+                  "bucket=hour&from=2025-01-01&to=2026-01-01"):
         response = api.get(f"/v1/evals/{eval_id}/trend?{query}")
         assert response.status_code == 400, query
         error = response.json_body["error"]

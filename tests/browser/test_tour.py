@@ -168,6 +168,8 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     generate_row.locator("a.job-type").click()
     expect(page.locator(".page-title")).to_have_text("Generation job")
     expect(page.locator(".event-log")).to_contain_text("chose a candidate")
+    expect(page.locator(".job-stages [data-stage=folds] .job-stage-step")).to_have_text(re.compile(r"^(\d+) of \1$"))
+    expect(page.locator(".job-stages [data-state=done]")).to_have_count(5)
     expect(page.locator(".job-eval-link")).to_have_attribute("href", f"#/evals/{v1}")
 
 
