@@ -31,11 +31,14 @@ function pointText(p, bucket) {
     + `${p.error} error, ${p.timeout} timeout)${p.drop ? ` — drop from ${fmtPct(p.baseline)}` : ""}`;
 }
 
-/** x positions over the trend's whole range, so gaps between periods show as gaps. */
-function xScale(trend, left, width) {
-  const from = Date.parse(trend.from);
-  const span = Math.max(1, Date.parse(trend.to) - from);
-  return (iso) => left + ((Date.parse(iso) - from) / span) * width;
+/** x positions from the first to the last period with runs (time-proportional, so gaps between periods
+ * show as gaps), half a slot in from each edge; a single point sits in the middle. */
+function xScale(points, left, width) {
+  if (points.length < 2) return () => left + width / 2;
+  const first = Date.parse(points[0].start);
+  const span = Math.max(1, Date.parse(points[points.length - 1].start) - first);
+  const inset = Math.min(24, width / (points.length * 2));
+  return (iso) => left + inset + ((Date.parse(iso) - first) / span) * (width - 2 * inset);
 }
 
 /** The chart: pass rate per period (line and dots), executions as bars behind, drops marked in red. */
@@ -44,10 +47,10 @@ export function trendChart(trend, { width = 720, height = 220 } = {}) {
   const pad = { left: 44, right: 12, top: 14, bottom: 30 };
   const w = width - pad.left - pad.right;
   const ht = height - pad.top - pad.bottom;
-  const x = xScale(trend, pad.left, w);
+  const x = xScale(points, pad.left, w);
   const y = (rate) => pad.top + (1 - rate) * ht;
   const maxExecuted = Math.max(1, ...points.map((p) => p.executed));
-  const slot = Math.max(3, Math.min(28, w / Math.max(points.length * 1.6, 8)));
+  const slot = Math.max(3, Math.min(28, w / Math.max(points.length * 2, 8)));
   const drops = points.filter((p) => p.drop);
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "trend-chart", role: "img",
     "aria-label": `Pass rate per ${trend.bucket}: ${points.length} periods with runs${drops.length ? `, ${drops.length} drop(s)` : ""}` });
@@ -55,9 +58,9 @@ export function trendChart(trend, { width = 720, height = 220 } = {}) {
     svg.append(s("line", { x1: pad.left, x2: width - pad.right, y1: y(rate), y2: y(rate), class: "trend-grid" }),
       s("text", { x: pad.left - 6, y: y(rate) + 4, "text-anchor": "end", class: "trend-axis" }, fmtPct(rate)));
   }
-  svg.append(s("text", { x: pad.left, y: height - 8, class: "trend-axis" }, periodLabel(trend.from, trend.bucket)),
-    s("text", { x: width - pad.right, y: height - 8, "text-anchor": "end", class: "trend-axis" },
-      periodLabel(trend.to, trend.bucket)));
+  const ends = points.length > 1 ? [points[0], points[points.length - 1]] : points;
+  ends.forEach((p, i) => svg.append(s("text", { x: x(p.start), y: height - 8, class: "trend-axis",
+    "text-anchor": ends.length === 1 ? "middle" : i ? "end" : "start" }, periodLabel(p.start, trend.bucket))));
   for (const p of points) {
     const bh = (p.executed / maxExecuted) * ht * 0.35;
     svg.append(s("rect", { x: x(p.start) - slot / 2, y: pad.top + ht - bh, width: slot, height: bh, class: "trend-bar" },
@@ -83,7 +86,7 @@ export function trendChart(trend, { width = 720, height = 220 } = {}) {
 /** A tiny pass-rate line for a list; the last point's rate next to it; drops as red dots. */
 export function sparkline(trend, { width = 120, height = 28 } = {}) {
   const points = (trend.points || []).filter((p) => p.pass_rate !== null && p.pass_rate !== undefined);
-  const x = xScale(trend, 3, width - 6);
+  const x = xScale(points, 3, width - 6);
   const y = (rate) => 3 + (1 - rate) * (height - 6);
   const last = points[points.length - 1];
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "sparkline", role: "img",

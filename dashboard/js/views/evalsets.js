@@ -120,7 +120,7 @@ function evalSetCard(set) {
 /** The active version's pass rate per day as a sparkline, linking to its page (filled in when loaded). */
 function activeTrend(evalId) {
   const box = h("p", { class: "set-trend", "data-eval-id": evalId },
-    h("a", { href: `#/evals/${encodeURIComponent(evalId)}` }, "Active version, pass rate per day"));
+    h("a", { href: `#/evals/${encodeURIComponent(evalId)}`, title: "The active version's pass rate per day" }, "Active version"));
   loadTrend(evalId, "day").then((trend) => {
     const last = trend.points[trend.points.length - 1];
     box.dataset.points = String(trend.points.length);
