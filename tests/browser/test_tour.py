@@ -116,7 +116,7 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     page.get_by_role("button", name="Edit code").click()
     page.get_by_label("Eval code").fill(ALWAYS_PASS)
     page.get_by_role("button", name="Save as new version").click()
-    expect(page.locator(".page-title")).to_contain_text("eval_always v2")
+    expect(page.locator(".page-title")).to_contain_text("eval_always v2", timeout=30_000)  # saving validates first
     scoring = page.locator(".job-panel").filter(has_text="Scoring v2")
     expect(scoring.locator(".job-status .badge")).to_have_text("succeeded", timeout=60_000)
     v2 = re.search(r"#/evals/(ev_\w+)", page.url).group(1)
