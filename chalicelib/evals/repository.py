@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.evals.trends import TrendStore, count_results
-from chalicelib.storage import batch_get, is_conditional_failure, query_page, to_dynamo, to_plain
+from chalicelib.storage import batch_get, delete_partition, is_conditional_failure, query_page, to_dynamo, to_plain
 from chalicelib.timeutil import now_iso
 
 
@@ -130,17 +130,7 @@ class EvalRepository:
         """Delete every version of a set and all their results; how many items went."""
         deleted = 0
         for version in self.all_for_set(eval_set_id, include_rejected=True):
-            kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(version.id),
-                                      "ProjectionExpression": "eval_id, trace_id"}
-            with self._executions.batch_writer() as batch:
-                while True:
-                    page = self._executions.query(**kwargs)
-                    for item in page["Items"]:
-                        batch.delete_item(Key={"eval_id": item["eval_id"], "trace_id": item["trace_id"]})
-                        deleted += 1
-                    if "LastEvaluatedKey" not in page:
-                        break
-                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            deleted += delete_partition(self._executions, "eval_id", version.id, "trace_id")
             deleted += self.trends.delete_eval(version.id)
             self._evals.delete_item(Key={"eval_set_id": eval_set_id, "eval_id": version.id})
             deleted += 1

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.errors import ValidationError
-from chalicelib.storage import is_conditional_failure, to_plain
+from chalicelib.storage import delete_partition, is_conditional_failure, to_plain
 from chalicelib.timeutil import format_iso
 
 Bucket = Literal["day", "hour"]
@@ -140,18 +140,7 @@ class TrendStore:
 
     def delete_eval(self, eval_id: str) -> int:
         """Delete every counter and marker of a version; how many items went."""
-        deleted = 0
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(eval_id),
-                                  "ProjectionExpression": "eval_id, period"}
-        with self._table.batch_writer() as batch:
-            while True:
-                page = self._table.query(**kwargs)
-                for item in page["Items"]:
-                    batch.delete_item(Key={"eval_id": item["eval_id"], "period": item["period"]})
-                    deleted += 1
-                if "LastEvaluatedKey" not in page:
-                    return deleted
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return delete_partition(self._table, "eval_id", eval_id, "period")
 
 
 def parse_trend_query(query: dict[str, str], *, now: datetime | None = None) -> tuple[str, datetime, datetime]:

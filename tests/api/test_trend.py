@@ -117,3 +117,15 @@ def test_the_trend_is_in_the_openapi_document(anon):
     assert schema["$ref"].endswith("/Trend")
     point = doc["components"]["schemas"]["TrendPoint"]["properties"]
     assert {"start", "executed", "pass", "fail", "error", "timeout", "pass_rate", "drop"} <= set(point)
+
+
+def test_deleting_a_versions_counters_leaves_other_versions_alone(world):
+    store = wiring.eval_repo().trends
+    at, span = datetime.now(timezone.utc), (datetime(2000, 1, 1, tzinfo=timezone.utc),
+                                            datetime(2100, 1, 1, tzinfo=timezone.utc))
+    counts = {"executed": 2, "pass": 1, "fail": 1, "error": 0, "timeout": 0}
+    for eval_id in ("ev_gone", "ev_kept"):
+        store.add_run(eval_id, counts, at=at, run=f"{eval_id}/0")
+    assert store.delete_eval("ev_gone") == 3  # its hour, its day and its run marker
+    assert store.periods("ev_gone", "day", *span) == {}
+    assert sum(c["executed"] for c in store.periods("ev_kept", "day", *span).values()) == 2
