@@ -14,12 +14,13 @@ from chalicelib.auth.models import (
 from chalicelib.config import get_settings
 from chalicelib.errors import ValidationError
 from chalicelib.evals import export as eval_export
-from chalicelib.evals import refinement, versions
+from chalicelib.evals import refinement, trends, versions
 from chalicelib.evals import service as evals
 from chalicelib.evals.models import (
     EvalVersion, ExecuteRequest, Execution, ExecutionDetail, GenerateRequest, RefineRequest, SavedVersion,
     SaveVersionRequest, VersionDiff,
 )
+from chalicelib.evals.trends import Trend
 from chalicelib.evalsets import service as eval_sets
 from chalicelib.generation import workspace_llm
 from chalicelib.evalsets.models import (
@@ -235,7 +236,7 @@ def list_jobs(req: Request) -> Page[Job]:
 
 @api.route("/v1/jobs/{job_id}", "GET", role="viewer", response=Job)
 def get_job(req: Request, job_id: str) -> Job:
-    return jobs.get_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn())
+    return jobs.get_job(req.caller, job_id, jobs=wiring.job_repo(), sfn=wiring.sfn(), traces=wiring.trace_repo())
 
 
 @api.route("/v1/jobs/{job_id}/events", "GET", role="viewer", query={"after": "integer", "limit": "integer"})
@@ -295,6 +296,13 @@ def execute_eval(req: Request, eval_id: str) -> JobAccepted:
 @api.route("/v1/evals/{eval_id}/executions", "GET", role="viewer", query=LIST_QUERY)
 def list_executions(req: Request, eval_id: str) -> Page[Execution]:
     return evals.list_executions(req.caller, eval_id, **req.paging(), evals=wiring.eval_repo())
+
+
+@api.route("/v1/evals/{eval_id}/trend", "GET", role="viewer", response=Trend,
+           query={"bucket": "string", "from": "string", "to": "string"},
+           summary="pass rate and result counts per hour or day over the version's runs (stored counters)")
+def eval_trend(req: Request, eval_id: str) -> Trend:
+    return trends.eval_trend(req.caller.workspace_id, eval_id, req.query, evals=wiring.eval_repo())
 
 
 # --- eval sets, feedback, review queue --------------------------------------------------

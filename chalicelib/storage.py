@@ -145,6 +145,25 @@ def delete_existing(table: Any, key: dict, *, missing: str) -> dict:
     return response.get("Attributes", {})
 
 
+def delete_partition(table: Any, hash_key: str, value: str, range_key: str) -> int:
+    """Delete every item whose ``hash_key`` is ``value`` (a projected Query, batched deletes); how many went."""
+    from boto3.dynamodb.conditions import Key
+
+    deleted = 0
+    kwargs: dict[str, Any] = {"KeyConditionExpression": Key(hash_key).eq(value),
+                              "ProjectionExpression": "#h, #r", "ExpressionAttributeNames": {"#h": hash_key,
+                                                                                               "#r": range_key}}
+    with table.batch_writer() as batch:
+        while True:
+            page = table.query(**kwargs)
+            for item in page["Items"]:
+                batch.delete_item(Key={hash_key: item[hash_key], range_key: item[range_key]})
+                deleted += 1
+            if "LastEvaluatedKey" not in page:
+                return deleted
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def to_plain(value: Any) -> Any:
     """DynamoDB resource values (Decimal, sets) → JSON-able Python values."""
     if isinstance(value, Decimal):

@@ -114,15 +114,16 @@ def eval_set_ratings():
 
 
 def eval_repo():
-    return _eval_repo(_tables("evals", "executions", "eval_sets"))
+    return _eval_repo(_tables("evals", "executions", "eval_sets", "eval_trends"))
 
 
 @functools.lru_cache(maxsize=None)
 def _eval_repo(names: tuple[str, ...]):
     from chalicelib.evals.repository import EvalRepository
+    from chalicelib.evals.trends import TrendStore
 
     return EvalRepository(clients.dynamodb_table("evals"), clients.dynamodb_table("executions"),
-                          clients.dynamodb_table("eval_sets"))
+                          clients.dynamodb_table("eval_sets"), TrendStore(clients.dynamodb_table("eval_trends")))
 
 
 def upload_store():

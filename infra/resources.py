@@ -81,6 +81,7 @@ TABLES: tuple[Table, ...] = (
                                                                 include=_FEEDBACK_FIELDS),)),
     Table("evals", "eval_set_id", "eval_id", indexes=(Index("by_id", "eval_id", include=("workspace_id",)),)),
     Table("executions", "eval_id", "trace_id"),
+    Table("eval_trends", "eval_id", "period"),  # run counts per hour and day (chalicelib/evals/trends.py)
     Table("jobs", "workspace_id", "job_id", indexes=(Index("by_time", "workspace_id", "created_key",
                                                            include=_JOB_FIELDS),), ttl_attribute="expires_at"),
     Table("job_events", "job_id", "seq", attribute_types={"seq": "N"}, ttl_attribute="expires_at"),
@@ -205,7 +206,7 @@ class Function:
 
 
 _JOBS = ("jobs", "job_events")
-_EVALS = ("evals", "executions", "eval_sets")  # the eval repository reads its set too
+_EVALS = ("evals", "executions", "eval_sets", "eval_trends")  # the eval repository reads its set too
 _RATINGS = ("eval_sets", "feedback")
 _JOB_FILES = {"jobs/": READ_WRITE}
 _SPANS = {"spans/": READ_WRITE, "otlp_pending/": READ_WRITE}  # received OTLP spans (chalicelib/otlp/spans.py)

@@ -13,6 +13,7 @@ import json
 import random
 import re
 import time
+from typing import Callable
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +29,15 @@ LONG_LITERAL_CHARS = 40
 CV_REPEATS = {"offline": 3}
 """Cross-validation repeats per generator: cheap writers repeat with new folds; an LLM runs once
 (each repeat costs another call per fold)."""
+
+Progress = Callable[[str, str, int, int], None]
+"""``(stage, message, step, steps)``: generation reports its real stages as they happen — ``candidates``
+(written from all examples), ``folds`` (one per cross-validation fold written without its traces) and
+``testing`` (folds and candidates scored in the sandbox); the tasks turn them into job events."""
+
+
+def _quiet(stage: str, message: str, step: int, steps: int) -> None:
+    """The default Progress: report nothing."""
 
 
 class ScoredCandidate(BaseModel):
@@ -138,22 +148,26 @@ class GeneratedSet(BaseModel):
 
 
 def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *, seed: int = 0,
-                        repeats: int = 1) -> GeneratedSet:
+                        repeats: int = 1, progress: Progress = _quiet) -> GeneratedSet:
     """Candidates on all examples, then once per stratified fold without the fold's examples, for
     ``repeats`` different fold assignments."""
     started = time.monotonic()
     examples = scored_examples(request)
     check_trainable(examples)
+    assignments = [(r, fold) for r in range(max(1, repeats)) for fold in stratified_folds(examples, seed=seed + r)]
     full = generator.generate(request)
     if not full.candidates:
         raise Unprocessable("the generator returned no candidate")
+    progress("candidates", f"wrote {len(full.candidates)} candidate{'s' if len(full.candidates) != 1 else ''} "
+                           f"from all {len(examples)} examples", 1, 1)
     folds: list[FoldCandidates] = []
     neutral = [e for e in request.examples if e.rating == "neutral"]
-    assignments = [(r, fold) for r in range(max(1, repeats)) for fold in stratified_folds(examples, seed=seed + r)]
-    for repeat, fold in assignments:
+    for step, (repeat, fold) in enumerate(assignments, start=1):
         held = set(fold)
         train = [e for i, e in enumerate(examples) if i not in held]
         if {e.rating for e in train} != {"positive", "negative"}:
+            progress("folds", f"cross-validation fold {step} of {len(assignments)}: skipped (its traces hold a "
+                              f"whole class)", step, len(assignments))
             continue  # one group holds a whole class: this fold cannot train, its traces get no estimate
         held_ids = {examples[i].trace.get("id") for i in held}
         # a refinement's previous failures never include the fold's held-out traces (no leak into CV)
@@ -164,6 +178,8 @@ def generate_candidates(request: GenerationRequest, generator: EvalGenerator, *,
                                        "output_tokens": full.output_tokens + out.output_tokens,
                                        "cost_usd": full.cost_usd + out.cost_usd})
         folds.append(FoldCandidates(held_out=fold, repeat=repeat, candidates=out.candidates))
+        progress("folds", f"cross-validation fold {step} of {len(assignments)}: wrote candidates without its "
+                          f"{len(fold)} held-out traces", step, len(assignments))
     return GeneratedSet(full=full, folds=folds, duration_s=round(time.monotonic() - started, 3))
 
 
@@ -172,20 +188,24 @@ def scored_examples(request: GenerationRequest) -> list[LabeledTrace]:
     return [e for e in request.examples if e.rating != "neutral"]
 
 
-def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbox: Sandbox) -> GenerationOutcome:
+def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbox: Sandbox,
+                     progress: Progress = _quiet) -> GenerationOutcome:
     """Score every candidate in the sandbox (training and cross-validated) and pick the best."""
     started = time.monotonic()
     examples = scored_examples(request)
     full = generated.full
     repeats = sorted({f.repeat for f in generated.folds})
+    steps = len(generated.folds) + len(full.candidates)
     # fold_results[repeat][candidate][example]: the result of code written without that example
     fold_results = {r: [[None] * len(examples) for _ in full.candidates] for r in repeats}
-    for fold in generated.folds:
+    for step, fold in enumerate(generated.folds, start=1):
         held_examples = [examples[i] for i in fold.held_out]
         for c in range(len(full.candidates)):
             fold_code = fold.candidates[min(c, len(fold.candidates) - 1)].code
             for i, result in zip(fold.held_out, _results(sandbox, fold_code, held_examples)):
                 fold_results[fold.repeat][c][i] = result
+        progress("testing", f"tested fold {step} of {len(generated.folds)} on its {len(fold.held_out)} held-out "
+                            f"traces", step, steps)
     scored: list[ScoredCandidate] = []
     training: list[list[str]] = []
     for c, candidate in enumerate(full.candidates):
@@ -205,6 +225,8 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
                                       folds=sum(f.repeat == 0 for f in generated.folds),
                                       input_tokens=candidate.input_tokens, output_tokens=candidate.output_tokens,
                                       cost_usd=candidate.cost_usd))
+        progress("testing", f"tested candidate {c + 1} of {len(full.candidates)}: training {pct_text(train_acc)}, "
+                            f"held-out {pct_text(held_acc)}", len(generated.folds) + c + 1, steps)
     best = max(range(len(scored)), key=lambda c: (
         scored[c].heldout_accuracy if scored[c].heldout_accuracy is not None else -1,
         scored[c].heldout_kappa if scored[c].heldout_kappa is not None else -1,
@@ -220,6 +242,11 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         input_tokens=full.input_tokens, output_tokens=full.output_tokens, cost_usd=round(full.cost_usd, 6),
         duration_s=round(generated.duration_s + time.monotonic() - started, 3), flags=flags,
         training_results={str(e.trace.get("id")): r for e, r in zip(examples, training[best])})
+
+
+def pct_text(value: float | None) -> str:
+    """A share as a whole percent; n/a for None."""
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def heldout_interval(estimate: float | None, repeats: list[float], n: int) -> tuple[float, float] | None:

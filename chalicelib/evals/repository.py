@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.storage import batch_get, is_conditional_failure, query_page, to_dynamo, to_plain
+from chalicelib.evals.trends import TrendStore, count_results
+from chalicelib.storage import batch_get, delete_partition, is_conditional_failure, query_page, to_dynamo, to_plain
 from chalicelib.timeutil import now_iso
 
 
@@ -22,10 +23,11 @@ class ResultCell(NamedTuple):
 
 
 class EvalRepository:
-    def __init__(self, evals: Any, executions: Any, eval_sets: Any):
+    def __init__(self, evals: Any, executions: Any, eval_sets: Any, trends: TrendStore):
         self._evals = evals
         self._executions = executions
         self._eval_sets = eval_sets
+        self.trends = trends
 
     # --- versions ---
 
@@ -129,17 +131,8 @@ class EvalRepository:
         """Delete every version of a set and all their results; how many items went."""
         deleted = 0
         for version in self.all_for_set(eval_set_id, include_rejected=True):
-            kwargs: dict[str, Any] = {"KeyConditionExpression": Key("eval_id").eq(version.id),
-                                      "ProjectionExpression": "eval_id, trace_id"}
-            with self._executions.batch_writer() as batch:
-                while True:
-                    page = self._executions.query(**kwargs)
-                    for item in page["Items"]:
-                        batch.delete_item(Key={"eval_id": item["eval_id"], "trace_id": item["trace_id"]})
-                        deleted += 1
-                    if "LastEvaluatedKey" not in page:
-                        break
-                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            deleted += delete_partition(self._executions, "eval_id", version.id, "trace_id")
+            deleted += self.trends.delete_eval(version.id)
             self._evals.delete_item(Key={"eval_set_id": eval_set_id, "eval_id": version.id})
             deleted += 1
         return deleted
@@ -150,6 +143,13 @@ class EvalRepository:
         with self._executions.batch_writer(overwrite_by_pkeys=["eval_id", "trace_id"]) as batch:
             for r in results:
                 batch.put_item(Item=to_dynamo(r.model_dump()))
+
+    def record_trend(self, eval_id: str, results: Iterable[Any], *, run: str) -> bool:
+        """Add a run's results (one chunk; ``run`` names it, e.g. ``job/chunk``) to the version's hour and day
+        counters that GET /v1/evals/{id}/trend reads; a retried chunk counts once (False then)."""
+        from datetime import datetime, timezone
+
+        return self.trends.add_run(eval_id, count_results(results), at=datetime.now(timezone.utc), run=run)
 
     def executions(self, eval_id: str, *, limit: int, cursor: str | None) -> tuple[list[Execution], str | None]:
         items, nxt = query_page(self._executions, limit=limit, cursor=cursor, owner=("eval_id", eval_id),

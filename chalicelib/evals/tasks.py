@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from chalicelib.codegen import inert
 from chalicelib.errors import Conflict
 from chalicelib.evals.generation import (
-    CV_REPEATS, GeneratedSet, GenerationOutcome, generate_candidates, select_candidate,
+    CV_REPEATS, GeneratedSet, GenerationOutcome, Progress, generate_candidates, pct_text, select_candidate,
 )
 from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.evals.refinement import compare_refinement, judge_refinement
@@ -77,7 +77,7 @@ def generate_load(ev: JobEvent, *, eval_sets: EvalSetLookup, traces: TraceReposi
         jobs.append_event(ev.key, f"refining {ev.params['refine_from']}: {len(doc['ratings'])} original training "
                                   f"examples and {len(doc['failures'])} contradictions", progress=5)
     else:
-        jobs.append_event(ev.key, f"loaded {len(ratings)} rated traces", progress=5)
+        jobs.append_event(ev.key, f"loaded {len(ratings)} rated traces", progress=5, data={"stage": "load"})
     return {"loaded": len(doc["ratings"])}
 
 
@@ -113,9 +113,11 @@ def generate_write(ev: JobEvent, *, generator: EvalGenerator, traces: TraceRepos
     request = request or _request(ev, traces=traces, files=files)
     files.put(*ev.key, "generator", {"generator": generator.name, "reason": reason})
     jobs.append_event(ev.key, f"writing candidates with the {generator.name} generator "
-                              f"({reason or 'as configured'}) from {len(request.examples)} examples", progress=10)
+                              f"({reason or 'as configured'}) from {len(request.examples)} examples", progress=10,
+                      data={"stage": "candidates", "step": 0, "steps": 1})
     repeats = CV_REPEATS.get(generator.name, 1)
-    generated = generate_candidates(request, generator, seed=0, repeats=repeats)
+    generated = generate_candidates(request, generator, seed=0, repeats=repeats,
+                                    progress=stage_events(jobs, ev.key, {"candidates": (10, 20), "folds": (20, 50)}))
     files.put(*ev.key, "generated", generated.model_dump(mode="json"))
     jobs.append_event(ev.key, f"{len(generated.full.candidates)} candidates written, "
                               f"{len(generated.folds)} cross-validation folds ({repeats} repeat"
@@ -123,18 +125,30 @@ def generate_write(ev: JobEvent, *, generator: EvalGenerator, traces: TraceRepos
     return {"candidates": len(generated.full.candidates)}
 
 
+def stage_events(jobs: JobRepository, key: tuple[str, str], spans: dict[str, tuple[int, int]]) -> Progress:
+    """A generation Progress that appends each stage's step as a job event (``data.stage``, ``step``,
+    ``steps``), its progress moved through the stage's (start, end) percent span."""
+    def report(stage: str, message: str, step: int, steps: int) -> None:
+        start, end = spans[stage]
+        jobs.append_event(key, message, progress=start + (end - start) * step // max(steps, 1),
+                          data={"stage": stage, "step": step, "steps": steps})
+    return report
+
+
 def generate_test(ev: JobEvent, *, sandbox: Sandbox, traces: TraceRepository, jobs: JobRepository,
                   files: JobFiles, request: GenerationRequest | None = None) -> dict:
     """Score every candidate in the sandbox and choose (held-out agreement first)."""
     request = request or _request(ev, traces=traces, files=files)
     generated = GeneratedSet.model_validate(files.get(*ev.key, "generated"))
-    outcome = select_candidate(request, generated, sandbox)
+    outcome = select_candidate(request, generated, sandbox,
+                               progress=stage_events(jobs, ev.key, {"testing": (50, 79)}))
     files.put(*ev.key, "outcome", outcome.model_dump(mode="json"))
     chosen = outcome.chosen
     interval = chosen.heldout_interval
-    jobs.append_event(ev.key, f"chose a candidate: training {_pct(chosen.training_accuracy)}, "
-                              f"held-out {_pct(chosen.heldout_accuracy)}"
-                              + (f" (95% {_pct(interval[0])}–{_pct(interval[1])})" if interval else ""), progress=80)
+    jobs.append_event(ev.key, f"chose a candidate: training {pct_text(chosen.training_accuracy)}, "
+                              f"held-out {pct_text(chosen.heldout_accuracy)}"
+                              + (f" (95% {pct_text(interval[0])}–{pct_text(interval[1])})" if interval else ""),
+                      progress=80, data={"stage": "save", "step": 0, "steps": 1})
     return {"heldout_accuracy": chosen.heldout_accuracy, "generator": outcome.generator, "cost_usd": outcome.cost_usd,
             "duration_s": outcome.duration_s, "input_tokens": outcome.input_tokens,
             "output_tokens": outcome.output_tokens}
@@ -223,10 +237,6 @@ def _clip(text: str | None, limit: int) -> str | None:
     return text[:limit] + f"\n… [{len(text) - limit} more characters not stored]"
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
-
 # --- execution -------------------------------------------------------------------------
 
 RESULTS_FOLDER = "results"  # where the run's ResultWriter writes its children's results
@@ -298,6 +308,7 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
     bodies = traces.get_many(ev.workspace_id, ids)
     results = sandbox.run(version.code, [bodies[t] for t in ids if t in bodies])
     evals.put_executions(_executions(version.id, results))
+    evals.record_trend(version.id, results, run=f"{ev.job_id}/{chunk}")
     counts = {k: sum(r.result == k for r in results) for k in ("pass", "fail", "error", "timeout")}
     plan = files.get(*ev.key, "plan")
     try:

@@ -146,6 +146,8 @@ class EvalSet(BaseModel):
     updated_at: str
     created_by: str = Field(description="the API key id that created it")
     ratings_changed_at: str | None = Field(default=None, description="when a rating was last added, changed or removed")
+    active_eval_id: str | None = Field(default=None, description="the set's active eval version, if any (its trend "
+                                   "is GET /v1/evals/{id}/trend)")
 
 
 class RatingCounts(BaseModel):

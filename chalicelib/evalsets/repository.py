@@ -215,6 +215,7 @@ class EvalSetRepository:
     def _to_set(item: dict) -> EvalSet:
         plain = to_plain(item)
         return EvalSet(id=plain["eval_set_id"], workspace_id=plain["workspace_id"],
+                       active_eval_id=plain.get("active_eval_id"),  # written only by activation (evals/repository.py)
                        **{k: plain[k] for k in _SET_FIELDS if k in plain})
 
     @staticmethod

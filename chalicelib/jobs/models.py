@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from chalicelib.traces.summary import TraceLabel
+
 JobType = Literal["import", "upload", "generate", "execute", "refine"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
@@ -25,6 +27,9 @@ class Job(BaseModel):
     finished_at: str | None = None
     params: dict[str, Any] = Field(default_factory=dict, description="what was asked")
     counters: dict[str, int] = Field(default_factory=dict, description="running counts (imported, failed …)")
+    traces: dict[str, TraceLabel] = Field(default_factory=dict, description=(
+        "name and first user message of each trace the job's items name (a refinement's fixed and broken traces, "
+        "failures with a trace_id, the traces a run was asked for); only on GET /v1/jobs/{id}"))
 
 
 class JobEvent(BaseModel):

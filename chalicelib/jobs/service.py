@@ -18,6 +18,7 @@ from chalicelib.jobs.models import FINAL_STATUSES, Job, JobEvent, JobFailure, Jo
 from chalicelib.jobs.repository import JobRepository
 from chalicelib.paging import Page
 from chalicelib.timeutil import now_iso
+from chalicelib.traces.summary import trace_labels
 
 _EXECUTION_FAILURES = {"FAILED": "failed", "TIMED_OUT": "timeout", "ABORTED": "aborted"}
 
@@ -42,12 +43,32 @@ def start_job(workspace_id: str, job_type: JobType, params: dict[str, Any], *, s
     return job
 
 
-def get_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any) -> Job:
-    """The job, reconciled with its execution."""
+MAX_NAMED_TRACES = 200
+"""Traces a job's page names at most (one BatchGet of 100 keys per 100)."""
+
+
+def get_job(caller: Caller, job_id: str, *, jobs: JobRepository, sfn: Any, traces: Any = None) -> Job:
+    """The job, reconciled with its execution; with ``traces`` (the trace repository), the traces its items
+    name are labelled with their name and first user message."""
     item = jobs.get_item(caller.workspace_id, job_id)
     if item["status"] not in FINAL_STATUSES and item.get("execution_arn"):
         reconcile(caller.workspace_id, item, jobs=jobs, sfn=sfn)
-    return jobs.get(caller.workspace_id, job_id)
+    job = jobs.get(caller.workspace_id, job_id)
+    if traces is not None:
+        ids = item_trace_ids(job)[:MAX_NAMED_TRACES]
+        job.traces = trace_labels(traces, caller.workspace_id, ids) if ids else {}
+    return job
+
+
+def item_trace_ids(job: Job) -> list[str]:
+    """Trace ids a job's items carry: a refinement's fixed and broken traces, failures with a trace id, and
+    the traces a run was asked for; in that order, each once."""
+    result = job.result or {}
+    comparison = result.get("comparison") or {}
+    ids = [*(comparison.get("fixed") or []), *(comparison.get("broken") or []),
+           *(f.get("trace_id") for f in result.get("failures") or [] if isinstance(f, dict)),
+           *(job.params.get("trace_ids") or [])]
+    return list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
 
 
 def reconcile(workspace_id: str, item: dict, *, jobs: JobRepository, sfn: Any) -> None:

@@ -27,6 +27,19 @@ class TraceSummary(BaseModel):
     imported_at: str
 
 
+class TraceLabel(BaseModel):
+    """How a trace is shown where a list would otherwise carry its bare id: its name and first user message."""
+
+    name: str | None = None
+    input_preview: str = Field(default="", description="the first characters of the first user input")
+
+
+def trace_labels(traces: Any, workspace_id: str, trace_ids: list[str]) -> dict[str, TraceLabel]:
+    """Labels by id of the traces that exist (``traces``: the trace repository; one projected BatchGet)."""
+    rows = traces.row_summaries(workspace_id, list(dict.fromkeys(trace_ids)))
+    return {trace_id: TraceLabel(name=row.name, input_preview=row.input_preview) for trace_id, row in rows.items()}
+
+
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     """A short one-line text for any JSON value."""
     if value is None:

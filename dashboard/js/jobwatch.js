@@ -1,6 +1,7 @@
 // Live job progress: polls GET /v1/jobs/{id} and GET /v1/jobs/{id}/events?after=N until the job ends.
 
 import { api } from "./api.js";
+import { traceRef } from "./tracenames.js";
 import { actionButton, badge, codeBlock, fmtMs, h, progressBar, toast } from "./ui.js";
 
 export const FINAL = ["succeeded", "failed", "cancelled"];
@@ -82,16 +83,32 @@ export function resultText(job) {
   return Object.entries(r).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}: ${v}`).join(", ");
 }
 
-/** Per-item failures of a finished job ({external_id, line, reason}), each as text. */
+/** Per-item failures of a finished job ({trace_id | external_id, line, reason}): a stored trace by its name
+ * and first user message, an item that never became a trace by its source id. */
 function failuresList(job) {
   const failures = job.result?.failures || [];
   const total = job.result?.failed ?? failures.length;
   if (!failures.length) return null;
+  const labels = job.traces || {};
   return h("section", { class: "job-failures" },
     h("h4", {}, `Failed items (${total})`),
     h("ul", { class: "failure-list" }, failures.slice(0, 200).map((f) => h("li", {},
-      f.external_id ? h("code", {}, String(f.external_id)) : null, f.external_id ? " " : null, String(f.reason ?? "")))),
+      f.trace_id ? [traceRef(f.trace_id, labels[f.trace_id]), " "] : null,
+      !f.trace_id && f.external_id ? [h("code", {}, String(f.external_id)), " "] : null, String(f.reason ?? "")))),
     total > Math.min(failures.length, 200) ? h("p", { class: "hint" }, `Showing ${Math.min(failures.length, 200)} of ${total}.`) : null);
+}
+
+/** The traces a job's items name, by name and first user message: a refinement's fixed and broken traces,
+ * the traces a run was asked for. */
+function namedItems(job) {
+  const labels = job.traces || {};
+  const comparison = job.result?.comparison || {};
+  const groups = [["Fixed by the refinement", comparison.fixed], ["Broken by the refinement", comparison.broken],
+    ["Traces this run was asked for", job.params?.trace_ids]].filter(([, ids]) => ids?.length);
+  if (!groups.length) return null;
+  return h("section", { class: "job-items" }, groups.map(([title, ids]) => [
+    h("h4", {}, `${title} (${ids.length})`),
+    h("ul", { class: "job-traces" }, ids.slice(0, 200).map((id) => h("li", {}, traceRef(id, labels[id]))))]));
 }
 
 /** The rest of a finished job's result, as JSON text; generated versions link to their page. */
@@ -101,6 +118,33 @@ function resultBlock(job) {
   const link = rest.eval_id ? h("p", {}, h("a", { href: `#/evals/${encodeURIComponent(rest.eval_id)}`, class: "job-eval-link" },
     `Open ${rest.eval_id}${rest.version ? ` v${rest.version}` : ""} →`)) : null;
   return h("section", { class: "job-result" }, h("h4", {}, "Result"), link, codeBlock(rest));
+}
+
+// The stages a generation (or refinement) job reports in its events' data.stage (chalicelib/evals/tasks.py).
+const STAGES = [["load", "Load ratings"], ["candidates", "Write candidates"], ["folds", "Cross-validation folds"],
+  ["testing", "Test in the sandbox"], ["save", "Save and score"]];
+
+/** The list of generation stages: done ones ticked, the current one with its step ("fold 3 of 9"). */
+function stagesView() {
+  const items = new Map(STAGES.map(([key, label]) => [key, h("li", { class: "job-stage", "data-stage": key,
+    "data-state": "todo" }, h("span", { class: "job-stage-label" }, label), " ", h("span", { class: "job-stage-step muted" }))]));
+  const view = h("ol", { class: "job-stages", "aria-label": "Stages" }, [...items.values()]);
+  view.update = ({ stage, step, steps }) => {
+    const at = STAGES.findIndex(([key]) => key === stage);
+    if (at < 0) return;
+    STAGES.forEach(([key], i) => {
+      const item = items.get(key);
+      if (i < at) item.dataset.state = "done";
+      else if (i === at) item.dataset.state = steps && step >= steps && key !== "save" ? "done" : "current";
+      else item.dataset.state = "todo";
+    });
+    if (steps > 1) items.get(stage).querySelector(".job-stage-step").textContent = `${step} of ${steps}`;
+    view.dataset.stage = stage;
+  };
+  view.finish = (ok) => {
+    for (const item of items.values()) if (ok || item.dataset.state === "done") item.dataset.state = "done";
+  };
+  return view;
 }
 
 /** A panel with a live progress bar and the job's event log; resolves `panel.done` with the job.
@@ -122,6 +166,7 @@ export function jobPanel(jobId, title, { detail = false } = {}) {
     detail ? h("h4", {}, "Events") : null, log);
   const started = Date.now();
   let eventProgress = 0;
+  let stages = null;
   const watcher = watchJob(jobId, {
     onJob: (job) => {
       const done = FINAL.includes(job.status);
@@ -134,13 +179,18 @@ export function jobPanel(jobId, title, { detail = false } = {}) {
       if (done && !finished) {
         finished = true;
         summary.textContent = `${resultText(job)}${detail ? "" : ` (${fmtMs(Date.now() - started)})`}`;
-        if (detail) outcome.replaceChildren(...[failuresList(job), resultBlock(job)].filter(Boolean));
+        stages?.finish(job.status === "succeeded");
+        if (detail) outcome.replaceChildren(...[failuresList(job), namedItems(job), resultBlock(job)].filter(Boolean));
       } else if (!done && job.counters && Object.keys(job.counters).length) {
         summary.textContent = resultText(job);
       }
     },
     onEvent: (event) => {
       if (typeof event.progress === "number") eventProgress = Math.max(eventProgress, event.progress);
+      if (event.data?.stage) {
+        if (!stages) bar.after(stages = stagesView());
+        stages.update(event.data);
+      }
       log.append(h("li", {}, h("span", { class: "muted" }, `#${event.seq} `), event.message));
     },
   });

@@ -185,5 +185,29 @@ def test_generation_progress_follows_the_job_events(page, servers, workspace):
     bar = panel.get_by_role("progressbar")
     expect(bar).not_to_have_attribute("aria-valuenow", "0", timeout=30_000)
     assert int(bar.get_attribute("aria-valuenow")) >= 5
+    # the real stages, as the generation tasks report them: every cross-validation fold, then testing
+    folds = panel.locator(".job-stages [data-stage=folds]")
+    expect(folds).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(folds.locator(".job-stage-step")).to_have_text(re.compile(r"^(\d+) of \1$"))
+    expect(panel.locator(".job-stages [data-stage=testing] .job-stage-step")).to_have_text(re.compile(r"\d+ of \d+"))
     hold[0] = False  # (not unroute: a handler may be running, and the watcher stops once the job ended)
     expect(panel.locator(".job-status .badge")).to_have_text("succeeded", timeout=60_000)
+
+
+def test_a_runs_page_names_its_traces_with_their_first_user_message(page, servers, workspace):
+    eval_set = workspace.ok("POST", "/eval-sets", json={"name": "Named items"})
+    queue = workspace.ok("GET", f"/eval-sets/{eval_set['id']}/review-queue?limit=6")["items"]
+    for item, rating in zip(queue, ["positive", "negative"] * 3):
+        workspace.ok("PUT", f"/eval-sets/{eval_set['id']}/feedback/{item['id']}", json={"rating": rating})
+    generated = workspace.wait_job(workspace.ok("POST", f"/eval-sets/{eval_set['id']}/generate",
+                                                json={"generator": "offline"})["job_id"])
+    summaries = {t["id"]: t for t in workspace.ok("GET", "/traces?limit=200")["items"]}
+    asked = list(summaries)[:3]
+    run = workspace.ok("POST", f"/evals/{generated['result']['eval_id']}/execute", json={"trace_ids": asked})
+    assert workspace.wait_job(run["job_id"])["status"] == "succeeded"
+    sign_in(page, servers, workspace, f"jobs/{run['job_id']}")
+    items = page.locator(".job-items .job-traces li")
+    expect(items).to_have_count(3)
+    for i, trace_id in enumerate(asked):
+        expect(items.nth(i).locator(".trace-ref-name")).to_have_text(summaries[trace_id]["name"])
+        expect(items.nth(i).locator(".trace-ref-preview")).to_have_text(summaries[trace_id]["input_preview"])

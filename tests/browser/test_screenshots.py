@@ -50,12 +50,29 @@ def _workspace_with_everything(servers, fake_url: str):
     eval_id = generated["result"]["eval_id"]
     ran = ws.wait_job(ws.ok("POST", f"/evals/{eval_id}/execute", json={})["job_id"])
     assert ran["status"] == "succeeded", ran
+    ws.ok("POST", f"/evals/{eval_id}/activate")
+    _earlier_runs(eval_id)
     integration = ws.ok("POST", "/integrations", json={
         "platform": "langfuse", "name": "Production Langfuse", "base_url": fake_url,
         "credentials": {"public_key": "pk-lf-shot", "secret_key": "sk-lf-shot"}})
     ws.ok("PUT", f"/integrations/{integration['id']}/schedule",
           json={"expression": "cron(0 6 ? * MON-FRI *)", "run_active_evals": True})
-    return ws, eval_set["id"], eval_id, traces[0]["id"], ran["id"]
+    return ws, eval_set["id"], eval_id, traces[0]["id"], generated["id"]
+
+
+def _earlier_runs(eval_id: str) -> None:
+    """A week of earlier daily runs for the trend chart, written by the store runs write through; the fourth
+    day's pass rate falls past the drop threshold."""
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib import wiring
+
+    today = datetime.now(timezone.utc)
+    for days_ago, (passed, failed) in zip(range(7, 0, -1), [(20, 4), (22, 3), (21, 4), (12, 12), (19, 5),
+                                                             (20, 4), (21, 3)]):
+        counts = {"executed": passed + failed + 1, "pass": passed, "fail": failed, "error": 1, "timeout": 0}
+        wiring.eval_repo().trends.add_run(eval_id, counts, at=today - timedelta(days=days_ago),
+                                          run=f"earlier-{days_ago}/0")
 
 
 def test_every_screen_renders_and_is_photographed(page, phone_page, servers, shots):
@@ -72,6 +89,7 @@ def test_every_screen_renders_and_is_photographed(page, phone_page, servers, sho
         ("eval-set", f"eval-sets/{set_id}", ".feedback-list"),
         ("review", f"eval-sets/{set_id}/review", ".review-card"),
         ("eval", f"evals/{eval_id}", ".eval-metrics .headline-metric"),
+        ("trend", f"evals/{eval_id}", ".trend-section circle.trend-drop"),
         ("matrix", f"eval-sets/{set_id}/matrix", "table.matrix tbody tr"),
         ("integrations", "integrations", ".integration .last-run"),
         ("jobs", "jobs", ".job-row"),
@@ -81,6 +99,8 @@ def test_every_screen_renders_and_is_photographed(page, phone_page, servers, sho
     for name, route, ready in screens:
         page.goto(f"{servers.dashboard_url}#/{route}")
         expect(page.locator(ready).first).to_be_visible(timeout=30_000)
+        if name == "trend":
+            page.locator(".trend-section").scroll_into_view_if_needed()
         if name == "integrations":
             page.get_by_role("button", name="Edit schedule").click()
             expect(page.get_by_role("list", name="Next runs").locator("li")).to_have_count(3)
@@ -109,5 +129,5 @@ def test_the_readme_tour_links_every_committed_screenshot():
     readme = (REPO_SCREENSHOTS.parents[1] / "README.md").read_text()
     linked = set(re.findall(r"\(dashboard/screenshots/([\w-]+\.png)\)", readme))
     committed = {p.name for p in REPO_SCREENSHOTS.glob("*.png")}
-    assert len(linked) == 13 and linked == committed
+    assert len(linked) == 14 and linked == committed
     assert all(p.stat().st_size < 200_000 for p in REPO_SCREENSHOTS.glob("*.png"))

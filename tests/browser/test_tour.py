@@ -116,7 +116,7 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     page.get_by_role("button", name="Edit code").click()
     page.get_by_label("Eval code").fill(ALWAYS_PASS)
     page.get_by_role("button", name="Save as new version").click()
-    expect(page.locator(".page-title")).to_contain_text("eval_always v2")
+    expect(page.locator(".page-title")).to_contain_text("eval_always v2", timeout=30_000)  # saving validates first
     scoring = page.locator(".job-panel").filter(has_text="Scoring v2")
     expect(scoring.locator(".job-status .badge")).to_have_text("succeeded", timeout=60_000)
     v2 = re.search(r"#/evals/(ev_\w+)", page.url).group(1)
@@ -140,6 +140,18 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     download.value.save_as(exported)
     compile(exported.read_text(), str(exported), "exec")
 
+    # The trend chart of the active version: its scoring run is one point today; the list's sparkline too.
+    trend = page.locator(".trend-section")
+    expect(trend).to_have_attribute("data-points", "1")
+    expect(trend.locator("svg.trend-chart circle.trend-point")).to_have_count(1)
+    trend.get_by_role("button", name="Per hour").click()
+    expect(trend.locator(".trend-bucket[data-bucket=hour]")).to_have_attribute("aria-pressed", "true")
+    expect(trend.locator("svg.trend-chart circle.trend-point")).to_have_count(1)
+    page.get_by_role("link", name="Eval sets", exact=True).click()
+    spark = page.locator(".set-card").filter(has_text="Tour set").locator(".set-trend")
+    expect(spark).to_have_attribute("data-points", "1")
+    expect(spark.locator("svg.sparkline")).to_be_visible()
+
     # The eval set's recent ratings name their traces.
     page.goto(f"{servers.dashboard_url}#/eval-sets/{set_id}")
     recent = page.locator("section.card").filter(has=page.get_by_role("heading", name="Recent ratings"))
@@ -156,6 +168,8 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     generate_row.locator("a.job-type").click()
     expect(page.locator(".page-title")).to_have_text("Generation job")
     expect(page.locator(".event-log")).to_contain_text("chose a candidate")
+    expect(page.locator(".job-stages [data-stage=folds] .job-stage-step")).to_have_text(re.compile(r"^(\d+) of \1$"))
+    expect(page.locator(".job-stages [data-state=done]")).to_have_count(5)
     expect(page.locator(".job-eval-link")).to_have_attribute("href", f"#/evals/{v1}")
 
 

@@ -10,6 +10,7 @@ import { actionButton, badge, errorState, fmtCost, fmtTime, h, hashQuery, loadin
   toastError } from "../ui.js";
 import { versionsList } from "../versions.js";
 import { ratedTraces, traceRef } from "../tracenames.js";
+import { trendSection } from "../trend.js";
 import { cellKind } from "./matrix.js";
 
 const INDENT = "    ";
@@ -94,6 +95,7 @@ export async function renderEval(main, evalId) {
             h("dt", {}, "Held-out κ"), h("dd", {}, fmtNum(gen.heldout_kappa)),
             h("dt", {}, "Trained on"), h("dd", {}, `${(v.training_trace_ids || []).length} traces`),
             h("dt", {}, "Cost"), h("dd", {}, `${fmtCost(v.cost_usd)} · ${v.input_tokens || 0} in / ${v.output_tokens || 0} out tokens`)))),
+      trendSection(v.id),
       codeSection(),
       h("section", { class: "card compare" }, h("h2", {}, "Compare with another version"), compareControls(), compareBox),
       h("section", { class: "card" }, h("h2", {}, "Versions"), versionsList(siblings, { current: v.id })));

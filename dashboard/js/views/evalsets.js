@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { badge, emptyState, errorState, field, h, loading, pageHeader, progressBar, toast, toastError } from "../ui.js";
 import { readiness } from "../readiness.js";
 import { scopeFields, scopeSummary } from "../scope.js";
+import { loadTrend, sparkline } from "../trend.js";
 
 // The eval set a page is about; on failure the page shows the error and a way back (returns null).
 export async function loadEvalSet(main, setId) {
@@ -109,8 +110,23 @@ function evalSetCard(set) {
     set.description ? h("p", { class: "muted" }, set.description) : null,
     scopeSummary(set.scope) ? h("p", { class: "hint scope-summary" }, scopeSummary(set.scope)) : null,
     bar, h("p", { class: "hint" }, r.detail),
+    set.active_eval_id ? activeTrend(set.active_eval_id) : null,
     warningsList(set),
     h("div", { class: "actions" },
       h("a", { class: "btn btn-primary", href: `#/eval-sets/${encodeURIComponent(set.id)}/review` }, "Review"),
       h("a", { class: "btn btn-ghost", href: `#/eval-sets/${encodeURIComponent(set.id)}` }, "Details")));
+}
+
+/** The active version's pass rate per day as a sparkline, linking to its page (filled in when loaded). */
+function activeTrend(evalId) {
+  const box = h("p", { class: "set-trend", "data-eval-id": evalId },
+    h("a", { href: `#/evals/${encodeURIComponent(evalId)}`, title: "The active version's pass rate per day" }, "Active version"));
+  loadTrend(evalId, "day").then((trend) => {
+    const last = trend.points[trend.points.length - 1];
+    box.dataset.points = String(trend.points.length);
+    box.append(trend.points.length ? sparkline(trend) : h("span", { class: "muted" }, "no runs yet"),
+      last ? h("span", { class: "muted" }, `${Math.round((last.pass_rate ?? 0) * 100)}% latest`) : null,
+      trend.points.some((p) => p.drop) ? badge("drop", "bad") : null);
+  }).catch(() => box.append(h("span", { class: "muted" }, "trend unavailable")));
+  return box;
 }
