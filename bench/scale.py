@@ -272,7 +272,7 @@ class Recorder:
             if operation in ("PutItem", "BatchWriteItem", "TransactWriteItems", "DeleteItem"):
                 units, largest = self._write_units(operation, body)
             elif operation == "UpdateItem":
-                context["iofold_bench_update"] = (body["TableName"], body["Key"])
+                context["iofold_bench_update"] = (context.get("client_region"), body["TableName"], body["Key"])
         elif service == "lambda" and operation == "Invoke":
             largest = 0
             body = params.get("body")
@@ -334,9 +334,9 @@ class Recorder:
         keys, indexes = self._shapes.get(self._logical(table), ((), ()))
         return write_units(size) + gsi_write_units(item, keys, indexes), size
 
-    def _update_units(self, table: str, key: dict) -> int:
+    def _update_units(self, region: str | None, table: str, key: dict) -> int:
         """Write units of an UpdateItem: the item's size after it (read from moto, in this process), with its GSIs."""
-        stored = stored_item(table, key)
+        stored = stored_item(region, table, key)
         if stored is None:
             return 1
         return self._item_units(table, stored)[0]
@@ -369,17 +369,18 @@ class Recorder:
         return units, largest
 
 
-def stored_item(table_name: str, key: dict) -> dict | None:
+def stored_item(region: str | None, table_name: str, key: dict) -> dict | None:
     """The item as moto holds it now (wire format), or None; the local stack's moto runs in this process."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    from chalicelib.config import get_settings
-
-    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][get_settings().region].get_table(table_name)
-    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-    item = table.get_item(DynamoType(key[table.hash_key_attr]), range_value)
+    try:
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region or "us-east-1"].get_table(table_name)
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        item = table.get_item(DynamoType(key[table.hash_key_attr]), range_value)
+    except Exception:  # noqa: BLE001 - moto elsewhere (another process): count the update as one unit
+        return None
     return None if item is None else item.to_json()["Attributes"]
 
 
@@ -911,11 +912,39 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
     return report
 
 
+def summary(results: list[PhaseResult]) -> dict:
+    """The measured figures as plain data (``--json``): per phase its calls, Lambda invocations,
+    executions, cost; per kind the extrapolation to TARGET_TRACES."""
+    memory = function_memory_mb()
+    phases = []
+    for p in results:
+        phases.append({
+            "name": p.name, "traces": p.traces, "seconds": p.seconds,
+            "calls": {f"{service}:{op}": n for (service, op), n in p.usage.calls_by().items()},
+            "api_calls": p.usage.total_calls(include_api=True) - p.usage.total_calls(),
+            "lambda_invocations": dict(p.usage.lambda_invocations),
+            "ddb_read_units": sum(p.usage.ddb_read_units.values()),
+            "ddb_write_units": sum(p.usage.ddb_write_units.values()),
+            "executions": [e.__dict__ for e in p.executions], "cost": p.cost(memory)})
+    kinds = {}
+    for kind, machine in (("execute", "execute_eval"), ("import", "import_traces")):
+        points = [p for p in results if p.name.startswith(kind) and p.name.endswith(("#1", str(p.traces)))]
+        if points:
+            ex = Extrapolation(kind, machine, points, memory)
+            events = ex.line(lambda p: p.max_events(machine))
+            kinds[kind] = {"sizes": [p.traces for p in points], "calls_per_trace": ex.calls_per_trace(),
+                           "calls_at_target": ex.calls_at_target(),
+                           "events_line": [events.intercept, events.slope], "events_at_target": events.at(TARGET_TRACES),
+                           "cost_at_target": ex.cost_at_target()}
+    return {"target_traces": TARGET_TRACES, "phases": phases, "kinds": kinds}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=DEFAULT_TRACES, help="the larger size; N/4 is measured too")
     parser.add_argument("--repeats", type=int, default=EXECUTE_REPEATS, help="execute runs at the larger size")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_TRACES} traces, print only")
+    parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
     n = SMOKE_TRACES if args.smoke else args.traces
     if args.smoke:
@@ -925,6 +954,9 @@ def main(argv: list[str] | None = None) -> None:
     results = run(sizes, args.repeats)
     report = build_report(results, n)
     report.note(f"Whole bench run: {time.perf_counter() - started:.0f} s for sizes {', '.join(f'{s:,}' for s in sizes)}.")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(summary(results), handle, indent=1, default=str)
     if args.smoke:
         print(report.render())
     else:
