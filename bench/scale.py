@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import BenchStack, Report, fmt, local_stack, log, median
+from bench.sandbox import EVAL_UNIFIED
 
 DEFAULT_TRACES = 20_000
 SMOKE_TRACES = 200
@@ -51,6 +52,7 @@ SMOKE_CHUNK_SIZE = 25  # so the smoke sizes (50, 200) span several chunks, as th
 TARGET_TRACES = 1_000_000
 UPLOAD_BYTES = 5_000_000  # per upload body; the API takes 6 MB
 EXECUTE_REPEATS = 1
+COMPARE_REPEATS = 3
 
 # --- public on-demand prices, us-east-1 (USD), as listed on aws.amazon.com/<service>/pricing ----------
 PRICES_AS_OF = "2026-12 (unchanged since the DynamoDB on-demand cut of 2024-11-01)"
@@ -73,6 +75,7 @@ LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ITEM_SIZE_LIMIT = 400 * 1024
 TARGET_PER_MILLION_EVALUATIONS = 2.00
 TARGET_PER_MILLION_IMPORTED = 1.00
+THROUGHPUT_TARGET = 500  # local execute, traces per second
 
 S3_PUT_CLASS = frozenset({"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectsV2",
                           "ListObjectVersions", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
@@ -599,22 +602,8 @@ def fit(points: list[tuple[float, float]], *, through_origin: bool = False) -> L
 
 # --- the workload --------------------------------------------------------------------------------
 
-EVAL_CODE = '''
-import re
+EVAL_CODE = EVAL_UNIFIED  # the cheap eval bench/sandbox.py runs end to end
 
-REFUND = re.compile(r"\\b(refund|cancel)\\w*", re.IGNORECASE)
-
-def eval_cheap(trace):
-    steps = trace.get("steps") or []
-    tools = (trace.get("stats") or {}).get("tool_calls", 0)
-    output = trace.get("output")
-    if isinstance(output, dict):
-        output = output.get("content", "")
-    answer = output if isinstance(output, str) else ""
-    if REFUND.search(answer) and tools == 0:
-        return False, "refund promised without a tool call"
-    return True, f"{len(steps)} steps, {tools} tools"
-'''
 
 
 @dataclass
@@ -746,26 +735,61 @@ def execute_once(ws: Workspace) -> float:
     return seconds
 
 
-def run(sizes: list[int], repeats: int) -> list[PhaseResult]:
-    """Import and execute at each size (smallest first); every phase measured."""
+@dataclass
+class Comparison:
+    """Execute throughput with the local stack's later moto speed-ups off (baseline) and on, alternating."""
+
+    traces: int
+    baseline: list[float] = field(default_factory=list)  # seconds per run
+    improved: list[float] = field(default_factory=list)
+
+
+def compare_speedups(ws: Workspace, repeats: int) -> Comparison:
+    """Run execute over the workspace ``repeats`` times each way, baseline and improved alternating."""
+    from infra.local import moto_speedups
+
+    out = Comparison(ws.traces)
+    try:
+        for repeat in range(repeats):
+            for enabled, runs in ((False, out.baseline), (True, out.improved)):
+                moto_speedups.use_later_speedups(enabled)
+                seconds = execute_once(ws)
+                runs.append(seconds)
+                log(f"  compare {repeat + 1}/{repeats}, later speed-ups {'on' if enabled else 'off'}: "
+                    f"{seconds:.1f} s ({ws.traces / seconds:.0f} traces/s)")
+    finally:
+        moto_speedups.use_later_speedups(True)
+    return out
+
+
+def run(sizes: list[int], repeats: int, compare_repeats: int = 0) -> tuple[list[PhaseResult], Comparison | None]:
+    """Import and execute at each size (smallest first), every phase measured; then, when asked, execute
+    throughput with and without the later moto speed-ups on the smallest workspace."""
     recorder = Recorder()
     results: list[PhaseResult] = []
+    comparison = None
     with local_stack(recorder.wrap_handlers) as stack:
         recorder.install()
+        workspaces = []
         try:
             executions = Executions(stack.endpoint_url)
             for index, n in enumerate(sorted(sizes)):
                 ws = seed_workspace(stack, recorder, executions, n, seed=index + 1, results=results)
+                workspaces.append(ws)
                 for repeat in range(repeats):
                     log(f"execute over {n:,} traces ({repeat + 1}/{repeats})")
                     phase = measure_phase(recorder, executions, f"execute {n} #{repeat + 1}", n,
                                           lambda: execute_once(ws))
                     log(f"  {phase.seconds:.1f} s ({n / phase.seconds:.0f} traces/s)")
                     results.append(phase)
-                ws.api.close()
+            if compare_repeats:
+                log(f"execute throughput with and without the later moto speed-ups, {workspaces[0].traces:,} traces")
+                comparison = compare_speedups(workspaces[0], compare_repeats)
         finally:
+            for ws in workspaces:
+                ws.api.close()
             recorder.uninstall()
-    return results
+    return results, comparison
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -843,6 +867,12 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
                          "one process). Import = NDJSON upload bodies of ≤ 5 MB through POST /v1/traces/upload, "
                          "one import job each; execute = POST /v1/evals/{id}/execute over every trace.")
 
+    if by_size:
+        largest = by_size[max(by_size)]
+        tps = largest[0].traces / median([p.seconds for p in largest])
+        report.note(f"Local execute throughput at {largest[0].traces:,} traces: {fmt(tps)} traces/s against a target "
+                    f"of {THROUGHPUT_TARGET}: {'pass' if tps >= THROUGHPUT_TARGET else 'FAIL'} (wall-clock on this "
+                    "machine under the load shown above; compare the before/after ratio, measured in the same run).")
     if len(by_size.get(max(by_size), [])) > 1:
         largest = by_size[max(by_size)]
         walls = [p.seconds for p in largest]
@@ -899,6 +929,21 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
                     f"${target:.2f}: {'pass' if total <= target else 'FAIL'}; "
                     f"{fmt(ex.calls_per_trace(), 3)} AWS calls per trace "
                     f"({fmt(ex.calls_at_target())} at {TARGET_TRACES:,}).")
+    report.note("Lambda duration is the handlers' wall-clock time on the local stack (moto, the API and every "
+                "handler share one Python process on a shared 2-core machine; see the load above): a proxy for the "
+                "billed duration, priced at each function's declared memory. On AWS a 512 MB function has about "
+                "0.3 vCPU (CPU-bound work runs longer) while DynamoDB/S3 calls take ~5-10 ms instead of moto's "
+                "1-3 ms; execute_chunk is billed while it waits for the sandbox, as measured here.")
+    report.note("Not in the per-trace cost: storage (DynamoDB $0.25/GB-month: a result item is ~0.4 KB, so "
+                "~$0.10 per month per 1,000,000 results; S3 $0.023/GB-month), CloudWatch Logs ingestion ($0.50/GB) "
+                "and X-Ray, API Gateway and the API function (per request, not per trace: starting a job and "
+                "polling it), and requests Step Functions makes itself (a Distributed Map's ItemReader and "
+                "ResultWriter: a few S3 requests per map run).")
+    report.note("Step Functions transitions are the states entered in each execution's history plus task retries; "
+                "a Distributed Map's child executions are counted from DescribeMapRun and each is charged one "
+                "transition per state of its ItemProcessor (STANDARD children) or as an express request + "
+                "duration (EXPRESS children). DynamoDB units are computed from item sizes (writes: the item and "
+                "each GSI holding it at its projection; UpdateItem: the item after the update).")
     report.table(["price", "USD"], [
         ["Lambda per GB-s (x86)", f"{LAMBDA_PER_GB_SECOND}"], ["Lambda per request", f"{LAMBDA_PER_REQUEST:.2e}"],
         ["Step Functions standard per state transition", f"{SFN_STANDARD_PER_TRANSITION}"],
@@ -910,6 +955,20 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
         ["KMS per request", f"{KMS_PER_REQUEST:.1e}"],
     ], caption=f"Prices used (public on-demand, us-east-1, {PRICES_AS_OF}; bench/scale.py names each):")
     return report
+
+
+def add_comparison(report: Report, c: Comparison) -> None:
+    """The before/after throughput table: medians of alternating runs, ratio per pair."""
+    ratios = [b / i for b, i in zip(c.baseline, c.improved)]
+    report.table(["execute over " + f"{c.traces:,} traces", "traces/s (median)", "runs (traces/s)"], [
+        ["baseline: moto speed-ups as on main", fmt(c.traces / median(c.baseline)),
+         ", ".join(fmt(c.traces / s) for s in c.baseline)],
+        ["with the later speed-ups (Query paging, one-pass projection, direct blobs)", fmt(c.traces / median(c.improved)),
+         ", ".join(fmt(c.traces / s) for s in c.improved)],
+        ["speed-up (baseline seconds / improved seconds, per pair)", f"{fmt(median(ratios))}x",
+         ", ".join(f"{fmt(r)}x" for r in ratios)],
+    ], caption="Local execute throughput before/after, measured in this run (runs alternate; the same workspace, "
+               "eval and traces):")
 
 
 def summary(results: list[PhaseResult]) -> dict:
@@ -945,14 +1004,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=EXECUTE_REPEATS, help="execute runs at the larger size")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_TRACES} traces, print only")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
+    parser.add_argument("--compare-repeats", type=int, default=COMPARE_REPEATS,
+                        help="execute runs each way, later moto speed-ups off and on (0: skip)")
     args = parser.parse_args(argv)
     n = SMOKE_TRACES if args.smoke else args.traces
     if args.smoke:
         os.environ.setdefault("IOFOLD_EXECUTE_CHUNK_SIZE", str(SMOKE_CHUNK_SIZE))
     sizes = sorted({max(1, n // 4), n})
     started = time.perf_counter()
-    results = run(sizes, args.repeats)
+    results, comparison = run(sizes, args.repeats, min(args.compare_repeats, 1) if args.smoke else args.compare_repeats)
     report = build_report(results, n)
+    if comparison:
+        add_comparison(report, comparison)
     report.note(f"Whole bench run: {time.perf_counter() - started:.0f} s for sizes {', '.join(f'{s:,}' for s in sizes)}.")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

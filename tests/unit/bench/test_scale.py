@@ -143,14 +143,19 @@ def test_smoke_run_counts_calls_history_and_extrapolates(tmp_path):
     assert [p["traces"] for p in executes] == [50, 200]
     for phase in executes:
         chunks = -(-phase["traces"] // scale.SMOKE_CHUNK_SIZE)
-        # one sandbox invoke and one execute_chunk per chunk; results written 25 per BatchWriteItem at least
-        assert phase["lambda_invocations"]["execute_chunk"] == chunks
-        assert phase["calls"]["lambda:Invoke"] == chunks
+        invocations = phase["lambda_invocations"]
+        # two independent counters agree: the botocore hook's Invoke calls and the sandbox handler's runs
+        assert phase["calls"]["lambda:Invoke"] == invocations["sandbox"] >= chunks
+        assert 1 <= invocations["execute_chunk"] <= chunks
+        # results written 25 per BatchWriteItem at most, one item (at least one unit) per trace
         assert phase["calls"]["dynamodb:BatchWriteItem"] >= phase["traces"] / 25
-        assert phase["ddb_write_units"] >= phase["traces"]  # one result item per trace at least
+        assert phase["ddb_write_units"] >= phase["traces"]
         (execution,) = [e for e in phase["executions"] if e["machine"] == "execute_eval"]
-        # each chunk is one map iteration (inline) or one child execution (distributed)
-        assert execution["map_iterations"] + execution["child_executions"] == chunks
+        # a chunk is one inline map iteration; a distributed map runs one child per chunk or batch of chunks
+        if execution["child_executions"]:
+            assert 1 <= execution["child_executions"] <= chunks and execution["map_iterations"] == 0
+        else:
+            assert execution["map_iterations"] == chunks
         assert execution["events"] > 10 and execution["largest_payload"] > 0
     execute = figures["kinds"]["execute"]
     small, large = (e for p in executes for e in p["executions"] if e["machine"] == "execute_eval")
