@@ -7,7 +7,7 @@ a 10,000-item partition costs ~0.3 s on the base table and ~0.6 s on a GSI, what
 ``Limit``. Real DynamoDB answers the same Query in milliseconds, so without this the local
 stack misstates how a design that pages by key behaves at scale.
 
-Five patches, all leaving every answer unchanged:
+Six patches, all leaving every answer unchanged:
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
 - a Query reads only what it needs of the table's items: a base-table Query the partition of its
   hash key, sorted by range key; a GSI Query all items unsorted (it sorts its matches itself),
@@ -21,7 +21,10 @@ Five patches, all leaving every answer unchanged:
 - the response serializer writes a DynamoDB AttributeValue of S, N, B, SS, NS, BS, BOOL, NULL (and
   M and L of those) directly, as it would after walking it member by member through the service
   model (trace items carry their gzipped body as B: every trace read takes this path);
-- a ProjectionExpression turns each item into plain JSON once instead of once per projected path.
+- a ProjectionExpression turns each item into plain JSON once instead of once per projected path;
+- a GSI Query keeps the sorted matches of its first page on the table, and the next pages (same index
+  and hash key) bisect into that order instead of walking and sorting the whole table again; any
+  put, delete or update in the table drops it (listing N traces page by page was O(N^2)).
 
 moto is pinned (requirements-dev.txt). ``tests/local/test_moto_speedups.py`` runs the same
 writes and Queries with and without the patches and requires identical answers, so a moto
@@ -41,6 +44,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.utils import merge_dicts
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.utilities import find_nested_key
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
 _PLAIN = frozenset(("S", "B", "BOOL"))
@@ -76,6 +80,10 @@ def _sorted_items(self: Table, hash_key_attrs: list[str], range_key_attrs: list[
     if page is None:
         items[:] = [item for _, item in keyed]
         return items
+    gsi = getattr(_QUERY, "gsi", None)
+    _QUERY.gsi = None
+    if gsi is not None and gsi[1] == "miss":  # all of the index's matches: keep their order for the next pages
+        self.__dict__.setdefault("_iofold_gsi_order", {})[gsi[0]] = (_version(self), names, keyed)
     start = _start_tuple(page, names)
     keys = [key for key, _ in keyed]
     low, high = 0, len(keyed)
@@ -124,8 +132,8 @@ _LATER = {"on": True}  # the speed-ups added for bench/scale.py (paging, project
 
 
 def use_later_speedups(enabled: bool) -> None:
-    """Switch the Query paging shortcut, the single-pass projection and the direct blob serialization
-    on or off (bench/scale.py measures execute with and without them in one run)."""
+    """Switch the Query paging shortcut, the kept GSI order, the single-pass projection and the direct
+    blob serialization on or off (bench/scale.py measures execute with and without them in one run)."""
     _LATER["on"] = enabled
     if _ORIGINAL:
         Item.project = _project if enabled else _ORIGINAL["project"]  # type: ignore[method-assign]
@@ -148,11 +156,16 @@ def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
                         forward=given.get("scan_index_forward", True) is not False,
                         limit=given.get("limit") if only_limit else None) if _LATER["on"] else None
     _QUERY.scope = "any order" if given.get("index_name") else ("partition", given.get("hash_key"))
+    conditions = extra.get("hash_key_conditions")
+    _QUERY.gsi = None
+    if _QUERY.page is not None and given.get("index_name") and conditions and len(extra.get("range_key_conditions") or ()) <= 1:
+        _QUERY.gsi = ((given["index_name"], tuple((name, _hashable(value)) for name, value in conditions)), "ask")
     try:
         return _ORIGINAL["query"](self, *args, **kwargs)
     finally:
         _QUERY.scope = None
         _QUERY.page = None
+        _QUERY.gsi = None
 
 
 def _all_items(self: Table) -> list[Any]:
@@ -181,6 +194,10 @@ def _all_items(self: Table) -> list[Any]:
                     high = bisect.bisect_left(keys, start[0])
             low, high = _window(page, low, high)
         return [item for _, item in keyed[low:high]]
+    if scope == "any order":
+        cached = _cached_gsi_window(self)
+        if cached is not None:
+            return cached
     items: list[Any] = []
     for hash_set in self.items.values():
         if self.range_key_attr:
@@ -191,6 +208,63 @@ def _all_items(self: Table) -> list[Any]:
         return items
     return sorted(items, key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value) if x.range_key
                   else x.hash_key.cast_value)
+
+
+def _hashable(value: Any) -> Any:
+    """A GSI hash key value as a cache key (its type and cast value)."""
+    return (value.type, value.cast_value) if value.type in _PLAIN or value.type == "N" else (value.type, repr(value.value))
+
+
+def _version(table: Table) -> int:
+    return table.__dict__.get("_iofold_version", 0)
+
+
+def _bump(table: Table) -> None:
+    table.__dict__["_iofold_version"] = _version(table) + 1
+
+
+def _cached_gsi_window(table: Table) -> list[Any] | None:
+    """The candidates of this GSI Query page from the order kept by its first page (valid while the table
+    has not been written since), cut at the start key and Limit + 1; None to take the full path (and keep
+    the order it sorts)."""
+    gsi = getattr(_QUERY, "gsi", None)
+    page = getattr(_QUERY, "page", None)
+    if gsi is None or page is None:
+        return None
+    kept = table.__dict__.get("_iofold_gsi_order", {}).get(gsi[0])
+    if kept is None or kept[0] != _version(table):
+        _QUERY.gsi = (gsi[0], "miss")
+        return None
+    _, names, keyed = kept
+    start = _start_tuple(page, names)
+    keys = [key for key, _ in keyed] if start is not None else []
+    low, high = 0, len(keyed)
+    if start is not None:
+        if page.forward:
+            low = bisect.bisect_right(keys, start)
+        else:
+            high = bisect.bisect_left(keys, start)
+    low, high = _window(page, low, high)
+    _QUERY.gsi = None
+    return [item for _, item in keyed[low:high]]
+
+
+def _put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    _bump(self)
+    return _ORIGINAL["put_item"](self, *args, **kwargs)
+
+
+def _delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    _bump(self)
+    return _ORIGINAL["delete_item"](self, *args, **kwargs)
+
+
+def _update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+    """DynamoDBBackend.update_item changes an item in place: the table's kept GSI orders are stale after it."""
+    try:
+        return _ORIGINAL["update_item"](self, table_name, *args, **kwargs)
+    finally:
+        _bump(self.get_table(table_name))
 
 
 _UNHANDLED = object()
@@ -254,7 +328,8 @@ def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
 
 
 _SERIALIZER = TypeSerializer()
-_TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query}
+_TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query, "put_item": _put_item,
+                  "delete_item": _delete_item}
 _COMPARISONS = {
     "__eq__": lambda a, b: a == b, "__ne__": lambda a, b: a != b, "__lt__": lambda a, b: a < b,
     "__le__": lambda a, b: a <= b, "__gt__": lambda a, b: a > b, "__ge__": lambda a, b: a >= b,
@@ -271,6 +346,8 @@ def install() -> None:
     for name in _COMPARISONS:
         _ORIGINAL[name] = DynamoType.__dict__[name]
     _ORIGINAL["_serialize_type_structure"] = BaseJSONSerializer.__dict__["_serialize_type_structure"]
+    _ORIGINAL["update_item"] = DynamoDBBackend.__dict__["update_item"]
+    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
     _ORIGINAL["project"] = Item.__dict__["project"]
     Item.project = _project if _LATER["on"] else _ORIGINAL["project"]  # type: ignore[method-assign]
     BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
@@ -287,7 +364,7 @@ def uninstall() -> None:
         return
     for name, value in _ORIGINAL.items():
         owner = (Table if name in _TABLE_PATCHES else BaseJSONSerializer if name.startswith("_serialize")
-                 else Item if name == "project" else DynamoType)
+                 else Item if name == "project" else DynamoDBBackend if name == "update_item" else DynamoType)
         setattr(owner, name, value)
     _ORIGINAL.clear()
 

@@ -180,3 +180,39 @@ def test_a_query_page_sorts_and_walks_only_what_follows_its_start_key(stack, mon
 def _note(seen: list[int], items: list) -> list:
     seen.append(len(items))
     return items
+
+
+def test_a_gsi_order_kept_between_pages_follows_every_write(stack):
+    """The GSI order kept from a Query's first page is dropped by any put, update or delete in the table."""
+    ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+    (strings, numbers, plain) = _tables(ddb)
+
+    def walk() -> list[str]:
+        keys, start = [], None
+        while True:
+            page = strings.query(IndexName="by_at", KeyConditionExpression=Key("pk").eq("p"), Limit=7,
+                                 **({"ExclusiveStartKey": start} if start else {}))
+            keys += [item["sk"] for item in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return keys
+
+    try:
+        at = {f"s{i:03d}": f"a{(i * 7) % 13:02d}" for i in range(40)}
+        with strings.batch_writer() as batch:
+            for sk, value in at.items():
+                batch.put_item(Item={"pk": "p", "sk": sk, "at": value})
+        expected = lambda: [sk for sk, _ in sorted(at.items(), key=lambda kv: (kv[1], kv[0]))]  # noqa: E731
+        assert walk() == expected()
+        strings.update_item(Key={"pk": "p", "sk": "s005"}, UpdateExpression="SET #a = :v",
+                            ExpressionAttributeNames={"#a": "at"}, ExpressionAttributeValues={":v": "a99"})
+        at["s005"] = "a99"
+        assert walk() == expected()
+        strings.delete_item(Key={"pk": "p", "sk": "s010"})
+        del at["s010"]
+        strings.put_item(Item={"pk": "p", "sk": "s100", "at": "a00"})
+        at["s100"] = "a00"
+        assert walk() == expected()
+    finally:
+        for table in (strings, numbers, plain):
+            table.delete()
