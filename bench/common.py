@@ -284,8 +284,9 @@ def _quiet_handler_class() -> type:
 
 
 @contextmanager
-def local_stack() -> Iterator[BenchStack]:
-    """Start moto, the real state machines, the app's handlers and the Chalice HTTP server in this process."""
+def local_stack(wrap_handlers: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Iterator[BenchStack]:
+    """Start moto, the real state machines, the app's handlers and the Chalice HTTP server in this process;
+    ``wrap_handlers`` may wrap the Lambda handlers (by name) first (bench/scale.py times and counts them)."""
     for key, value in BENCH_ENV.items():
         os.environ.setdefault(key, value)
     os.environ.pop("ANTHROPIC_API_KEY", None)
@@ -299,7 +300,8 @@ def local_stack() -> Iterator[BenchStack]:
     from infra.local.stack import LocalStack
 
     reset_settings()
-    stack = LocalStack(lambda_handlers(app), data_dir=None).start()
+    handlers = lambda_handlers(app)
+    stack = LocalStack(wrap_handlers(handlers) if wrap_handlers else handlers, data_dir=None).start()
     wiring.reset()
     server = LocalDevServer(app, Config.create(chalice_stage="local", app_name="iofold"), "127.0.0.1", 0,
                             handler_cls=_quiet_handler_class())

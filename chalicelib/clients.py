@@ -15,9 +15,29 @@ from chalicelib.sources.addresses import GuardedTransport
 _BOTO_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=32)
 
 
+_EVENT_HANDLERS: list[tuple[str, Any]] = []  # (botocore event, handler) put on every session built here
+
+
 @functools.lru_cache(maxsize=None)
 def _session() -> boto3.session.Session:
-    return boto3.session.Session(region_name=get_settings().region)
+    session = boto3.session.Session(region_name=get_settings().region)
+    for event, handler in _EVENT_HANDLERS:
+        session.events.register(event, handler)
+    return session
+
+
+def register_aws_event_handler(event: str, handler: Any) -> None:
+    """Put a botocore event handler (``before-call``, ``after-call`` ...) on every client built from now
+    on (bench/scale.py counts AWS calls with it). Clients copy their session's handlers when built, so
+    the cached clients are forgotten here."""
+    _EVENT_HANDLERS.append((event, handler))
+    reset_clients()
+
+
+def unregister_aws_event_handlers() -> None:
+    """Remove every handler added by :func:`register_aws_event_handler` (and forget the clients holding them)."""
+    _EVENT_HANDLERS.clear()
+    reset_clients()
 
 
 @functools.lru_cache(maxsize=None)

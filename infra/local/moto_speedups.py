@@ -7,16 +7,24 @@ a 10,000-item partition costs ~0.3 s on the base table and ~0.6 s on a GSI, what
 ``Limit``. Real DynamoDB answers the same Query in milliseconds, so without this the local
 stack misstates how a design that pages by key behaves at scale.
 
-Four patches, all leaving every answer unchanged:
+Six patches, all leaving every answer unchanged:
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
 - a Query reads only what it needs of the table's items: a base-table Query the partition of its
   hash key, sorted by range key; a GSI Query all items unsorted (it sorts its matches itself),
   and those matches, like every other listing of the table's items (a Scan), are sorted by each
   item's key values computed once instead of comparing tuples of DynamoType objects pairwise (a
-  key attribute has one declared type, so the order is the same);
-- the response serializer writes a DynamoDB AttributeValue of S, N, SS, NS, BOOL, NULL (and M
-  and L of those) directly, as it would after walking it member by member through the service
-  model; binary values (B, BS anywhere inside) take moto's own path.
+  key attribute has one declared type, so the order is the same); a Query's sorted candidates
+  then start after its ExclusiveStartKey (found by bisection: Table.query would skip those one
+  comparison at a time) and, when only its Limit can stop it (no range condition, no filter),
+  end at Limit + 1, so paging through a partition of N items costs O(N log N) per page in C
+  instead of O(N) Python comparisons;
+- the response serializer writes a DynamoDB AttributeValue of S, N, B, SS, NS, BS, BOOL, NULL (and
+  M and L of those) directly, as it would after walking it member by member through the service
+  model (trace items carry their gzipped body as B: every trace read takes this path);
+- a ProjectionExpression turns each item into plain JSON once instead of once per projected path;
+- a GSI Query keeps the sorted matches of its first page on the table, and the next pages (same index
+  and hash key) bisect into that order instead of walking and sorting the whole table again; any
+  put, delete or update in the table drops it (listing N traces page by page was O(N^2)).
 
 moto is pinned (requirements-dev.txt). ``tests/local/test_moto_speedups.py`` runs the same
 writes and Queries with and without the patches and requires identical answers, so a moto
@@ -25,11 +33,18 @@ upgrade that changes these internals fails there first.
 
 from __future__ import annotations
 
+import base64
+import bisect
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
-from moto.dynamodb.models.dynamo_type import DynamoType
+from boto3.dynamodb.types import TypeSerializer
+from botocore.utils import merge_dicts
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.utilities import find_nested_key
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
 _PLAIN = frozenset(("S", "B", "BOOL"))
@@ -58,34 +73,131 @@ def _comparison(name: str, plain):
 def _sorted_items(self: Table, hash_key_attrs: list[str], range_key_attrs: list[str | None],
                   items: list[Any]) -> list[Any]:
     names = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
-    items.sort(key=lambda item: tuple(item.attrs[name].cast_value for name in names))
+    keyed = sorted(((tuple(item.attrs[name].cast_value for name in names), item) for item in items),
+                   key=lambda pair: pair[0])
+    page = getattr(_QUERY, "page", None)
+    _QUERY.page = None  # only the Query's own call
+    if page is None:
+        items[:] = [item for _, item in keyed]
+        return items
+    gsi = getattr(_QUERY, "gsi", None)
+    _QUERY.gsi = None
+    if gsi is not None and gsi[1] == "miss":  # all of the index's matches: keep their order for the next pages
+        self.__dict__.setdefault("_iofold_gsi_order", {})[gsi[0]] = (_version(self), names, keyed)
+    start = _start_tuple(page, names)
+    keys = [key for key, _ in keyed]
+    low, high = 0, len(keyed)
+    if start is not None:
+        if page.forward:
+            low = bisect.bisect_right(keys, start)
+        else:
+            high = bisect.bisect_left(keys, start)
+    low, high = _window(page, low, high)
+    items[:] = [item for _, item in keyed[low:high]]
     return items
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What a Query asked that lets it skip work: its start key, direction, and Limit when nothing
+    but the Limit stops it early (no range condition, no filter)."""
+
+    start: dict | None
+    forward: bool
+    limit: int | None
+
+
+def _start_tuple(page: _Page, names: list[str]) -> tuple | None:
+    """The ExclusiveStartKey's values in the order items are sorted by, or None (no start, or a key lacking one)."""
+    if not page.start or any(name not in page.start for name in names):
+        return None
+    return tuple(DynamoType(page.start[name]).cast_value for name in names)
+
+
+def _window(page: _Page, low: int, high: int) -> tuple[int, int]:
+    """The part of the sorted candidates [low, high) a Query can reach: Table.query skips what lies at or
+    before the start key itself (removed already) and stops after Limit items, so Limit + 1 candidates
+    (the one after the last tells it there are more) give the same page, in the Query's direction."""
+    if page.limit is None:
+        return low, high
+    if page.forward:
+        return low, min(high, low + page.limit + 1)
+    return max(low, high - page.limit - 1), high
 
 
 _QUERY = threading.local()  # what the Query running on this thread needs of all_items()
 
 
+_LATER = {"on": True}  # the speed-ups added for bench/scale.py (paging, projection, blobs); off to compare
+
+
+def use_later_speedups(enabled: bool) -> None:
+    """Switch the Query paging shortcut, the kept GSI order, the single-pass projection and the direct
+    blob serialization on or off (bench/scale.py measures execute with and without them in one run)."""
+    _LATER["on"] = enabled
+    if _ORIGINAL:
+        Item.project = _project if enabled else _ORIGINAL["project"]  # type: ignore[method-assign]
+
+
+_QUERY_ARGS = ("hash_key", "range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward",
+               "projection_expressions", "index_name", "consistent_read", "filter_expression")
+
+
 def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
-    """Table.query, telling all_items() what this Query reads: the GSI path sorts its matches itself,
-    and the base-table path keeps only one partition's items and sorts them by range key."""
-    index_name = args[7] if len(args) > 7 else kwargs.get("index_name")
-    _QUERY.scope = "any order" if index_name else ("partition", args[0] if args else kwargs.get("hash_key"))
+    """Table.query, telling all_items() and sorted_items() what this Query reads: the GSI path sorts its
+    matches itself, the base-table path keeps only one partition's items sorted by range key; both
+    drop the candidates before the start key, and past Limit + 1 when only the Limit can stop the Query."""
+    given = dict(zip(_QUERY_ARGS, args))
+    given.update({k: v for k, v in kwargs.items() if k in _QUERY_ARGS})
+    extra = {k: v for k, v in kwargs.items() if k not in _QUERY_ARGS}
+    only_limit = (given.get("range_comparison") is None and not extra.get("range_key_conditions")
+                  and not {k for k in extra if k not in ("hash_key_conditions", "range_key_conditions")})
+    _QUERY.page = _Page(start=given.get("exclusive_start_key") or None,
+                        forward=given.get("scan_index_forward", True) is not False,
+                        limit=given.get("limit") if only_limit else None) if _LATER["on"] else None
+    _QUERY.scope = "any order" if given.get("index_name") else ("partition", given.get("hash_key"))
+    conditions = extra.get("hash_key_conditions")
+    _QUERY.gsi = None
+    if _QUERY.page is not None and given.get("index_name") and conditions and len(extra.get("range_key_conditions") or ()) <= 1:
+        _QUERY.gsi = ((given["index_name"], tuple((name, _hashable(value)) for name, value in conditions)), "ask")
     try:
         return _ORIGINAL["query"](self, *args, **kwargs)
     finally:
         _QUERY.scope = None
+        _QUERY.page = None
+        _QUERY.gsi = None
 
 
 def _all_items(self: Table) -> list[Any]:
     scope = getattr(_QUERY, "scope", None)
     _QUERY.scope = None  # only the Query's own first call
     if isinstance(scope, tuple) and scope[1] is not None:
+        page = getattr(_QUERY, "page", None)
+        _QUERY.page = None  # a partition Query sorts by range key itself: sorted_items is not called
         found = self.items.get(scope[1])
         if found is None:
             return []
         if not self.range_key_attr:
             return [found]
-        return sorted(found.values(), key=lambda x: x.range_key.cast_value)
+        keyed = sorted(((item.range_key.cast_value, item) for item in found.values()), key=lambda pair: pair[0])
+        low, high = 0, len(keyed)
+        if page is not None:
+            start = _start_tuple(page, [self.hash_key_attr, self.range_key_attr])
+            if start is not None and start[0] != scope[1].cast_value:
+                start = None  # another partition's key: Table.query skips all or nothing itself
+            start = start[1:] if start is not None else None
+            keys = [key for key, _ in keyed]
+            if start is not None:
+                if page.forward:
+                    low = bisect.bisect_right(keys, start[0])
+                else:
+                    high = bisect.bisect_left(keys, start[0])
+            low, high = _window(page, low, high)
+        return [item for _, item in keyed[low:high]]
+    if scope == "any order":
+        cached = _cached_gsi_window(self)
+        if cached is not None:
+            return cached
     items: list[Any] = []
     for hash_set in self.items.values():
         if self.range_key_attr:
@@ -98,12 +210,70 @@ def _all_items(self: Table) -> list[Any]:
                   else x.hash_key.cast_value)
 
 
+def _hashable(value: Any) -> Any:
+    """A GSI hash key value as a cache key (its type and cast value)."""
+    return (value.type, value.cast_value) if value.type in _PLAIN or value.type == "N" else (value.type, repr(value.value))
+
+
+def _version(table: Table) -> int:
+    return table.__dict__.get("_iofold_version", 0)
+
+
+def _bump(table: Table) -> None:
+    table.__dict__["_iofold_version"] = _version(table) + 1
+
+
+def _cached_gsi_window(table: Table) -> list[Any] | None:
+    """The candidates of this GSI Query page from the order kept by its first page (valid while the table
+    has not been written since), cut at the start key and Limit + 1; None to take the full path (and keep
+    the order it sorts)."""
+    gsi = getattr(_QUERY, "gsi", None)
+    page = getattr(_QUERY, "page", None)
+    if gsi is None or page is None:
+        return None
+    kept = table.__dict__.get("_iofold_gsi_order", {}).get(gsi[0])
+    if kept is None or kept[0] != _version(table):
+        _QUERY.gsi = (gsi[0], "miss")
+        return None
+    _, names, keyed = kept
+    start = _start_tuple(page, names)
+    keys = [key for key, _ in keyed] if start is not None else []
+    low, high = 0, len(keyed)
+    if start is not None:
+        if page.forward:
+            low = bisect.bisect_right(keys, start)
+        else:
+            high = bisect.bisect_left(keys, start)
+    low, high = _window(page, low, high)
+    _QUERY.gsi = None
+    return [item for _, item in keyed[low:high]]
+
+
+def _put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    _bump(self)
+    return _ORIGINAL["put_item"](self, *args, **kwargs)
+
+
+def _delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    _bump(self)
+    return _ORIGINAL["delete_item"](self, *args, **kwargs)
+
+
+def _update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+    """DynamoDBBackend.update_item changes an item in place: the table's kept GSI orders are stale after it."""
+    try:
+        return _ORIGINAL["update_item"](self, table_name, *args, **kwargs)
+    finally:
+        _bump(self.get_table(table_name))
+
+
 _UNHANDLED = object()
 
 
 def _wire(value: Any) -> Any:
-    """An AttributeValue as moto's JSON serializer writes it, for S, N, SS, NS, BOOL, NULL and M and L
-    of those; ``_UNHANDLED`` for anything else (B, BS), which then takes moto's own path."""
+    """An AttributeValue as moto's JSON serializer writes it, for S, N, B, SS, NS, BS, BOOL, NULL and M
+    and L of those (a blob base64-encoded as its ``_base64`` does); ``_UNHANDLED`` for anything else,
+    which then takes moto's own path."""
     if type(value) is not dict or len(value) != 1:
         return _UNHANDLED
     kind, inner = next(iter(value.items()))
@@ -113,6 +283,13 @@ def _wire(value: Any) -> Any:
         return value if type(inner) is bool else _UNHANDLED
     if kind in ("SS", "NS"):
         return value if type(inner) is list and all(type(x) is str for x in inner) else _UNHANDLED
+    if kind in ("B", "BS") and not _LATER["on"]:
+        return _UNHANDLED
+    if kind == "B":
+        return {"B": _base64(inner)} if type(inner) in (str, bytes) else _UNHANDLED
+    if kind == "BS":
+        return ({"BS": [_base64(x) for x in inner]} if type(inner) is list and all(type(x) in (str, bytes) for x in inner)
+                else _UNHANDLED)
     if kind == "L" and type(inner) is list:
         items = [_wire(x) for x in inner]
         return _UNHANDLED if any(x is _UNHANDLED for x in items) else {"L": items}
@@ -120,6 +297,12 @@ def _wire(value: Any) -> Any:
         members = {k: _wire(x) for k, x in inner.items()}
         return _UNHANDLED if any(x is _UNHANDLED for x in members.values()) else {"M": members}
     return _UNHANDLED
+
+
+def _base64(value: str | bytes) -> str:
+    """A blob as moto's serializer writes it (BaseJSONSerializer._base64)."""
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    return base64.b64encode(data).strip().decode("utf-8")
 
 
 _ATTRIBUTE_VALUE_MEMBERS = frozenset(("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"))
@@ -134,7 +317,19 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _ORIGINAL["_serialize_type_structure"](self, serialized, value, shape, key)
 
 
-_TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query}
+def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
+    """Item.project with the item turned into plain JSON once, not once per projected path (the paths
+    only read it; the projected values are serialized into a new Item either way)."""
+    whole = self.to_regular_json()
+    result: dict[str, Any] = {}
+    for expr in projection_expressions:
+        merge_dicts(result, find_nested_key(expr, whole))
+    return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=_SERIALIZER.serialize(result)["M"])
+
+
+_SERIALIZER = TypeSerializer()
+_TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query, "put_item": _put_item,
+                  "delete_item": _delete_item}
 _COMPARISONS = {
     "__eq__": lambda a, b: a == b, "__ne__": lambda a, b: a != b, "__lt__": lambda a, b: a < b,
     "__le__": lambda a, b: a <= b, "__gt__": lambda a, b: a > b, "__ge__": lambda a, b: a >= b,
@@ -151,6 +346,10 @@ def install() -> None:
     for name in _COMPARISONS:
         _ORIGINAL[name] = DynamoType.__dict__[name]
     _ORIGINAL["_serialize_type_structure"] = BaseJSONSerializer.__dict__["_serialize_type_structure"]
+    _ORIGINAL["update_item"] = DynamoDBBackend.__dict__["update_item"]
+    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
+    _ORIGINAL["project"] = Item.__dict__["project"]
+    Item.project = _project if _LATER["on"] else _ORIGINAL["project"]  # type: ignore[method-assign]
     BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
     DynamoType.cast_value = property(_fast_cast_value)  # type: ignore[method-assign,assignment]
     for name, plain in _COMPARISONS.items():
@@ -164,7 +363,8 @@ def uninstall() -> None:
     if not _ORIGINAL:
         return
     for name, value in _ORIGINAL.items():
-        owner = Table if name in _TABLE_PATCHES else BaseJSONSerializer if name.startswith("_serialize") else DynamoType
+        owner = (Table if name in _TABLE_PATCHES else BaseJSONSerializer if name.startswith("_serialize")
+                 else Item if name == "project" else DynamoDBBackend if name == "update_item" else DynamoType)
         setattr(owner, name, value)
     _ORIGINAL.clear()
 

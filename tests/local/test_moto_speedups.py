@@ -148,3 +148,71 @@ def test_dynamo_values_compare_as_moto_compares_them():
     finally:
         (moto_speedups.install if was_installed else moto_speedups.uninstall)()
     assert fast == plain and ordered_fast == ordered_plain
+
+
+def test_a_query_page_sorts_and_walks_only_what_follows_its_start_key(stack, monkeypatch):
+    """Paging through a partition costs O(page) of Table.query's Python loop, not O(partition) per page:
+    the candidates it gets start after the ExclusiveStartKey and stop at Limit + 1."""
+    from moto.dynamodb.models.table import Table
+
+    ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+    (strings, numbers, plain) = _tables(ddb)
+    try:
+        with strings.batch_writer() as batch:
+            for i in range(300):
+                batch.put_item(Item={"pk": "p", "sk": f"s{i:04d}", "at": f"a{i % 17:03d}"})
+        seen: list[int] = []
+        all_items, sorted_items = Table.all_items, Table.sorted_items
+        monkeypatch.setattr(Table, "all_items", lambda self: _note(seen, all_items(self)))
+        monkeypatch.setattr(Table, "sorted_items", lambda self, h, r, items: _note(seen, sorted_items(self, h, r, items)))
+        for params in ({}, {"IndexName": "by_at"}, {"ScanIndexForward": False}, {"IndexName": "by_at", "ScanIndexForward": False}):
+            first = strings.query(KeyConditionExpression=Key("pk").eq("p"), Limit=10, **params)
+            seen.clear()
+            second = strings.query(KeyConditionExpression=Key("pk").eq("p"), Limit=10,
+                                   ExclusiveStartKey=first["LastEvaluatedKey"], **params)
+            assert len(second["Items"]) == 10 and second["Items"][0] != first["Items"][-1]
+            assert seen[-1] == 11, params  # the page's candidates: Limit + 1, not the partition's 300
+    finally:
+        for table in (strings, numbers, plain):
+            table.delete()
+
+
+def _note(seen: list[int], items: list) -> list:
+    seen.append(len(items))
+    return items
+
+
+def test_a_gsi_order_kept_between_pages_follows_every_write(stack):
+    """The GSI order kept from a Query's first page is dropped by any put, update or delete in the table."""
+    ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+    (strings, numbers, plain) = _tables(ddb)
+
+    def walk() -> list[str]:
+        keys, start = [], None
+        while True:
+            page = strings.query(IndexName="by_at", KeyConditionExpression=Key("pk").eq("p"), Limit=7,
+                                 **({"ExclusiveStartKey": start} if start else {}))
+            keys += [item["sk"] for item in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return keys
+
+    try:
+        at = {f"s{i:03d}": f"a{(i * 7) % 13:02d}" for i in range(40)}
+        with strings.batch_writer() as batch:
+            for sk, value in at.items():
+                batch.put_item(Item={"pk": "p", "sk": sk, "at": value})
+        expected = lambda: [sk for sk, _ in sorted(at.items(), key=lambda kv: (kv[1], kv[0]))]  # noqa: E731
+        assert walk() == expected()
+        strings.update_item(Key={"pk": "p", "sk": "s005"}, UpdateExpression="SET #a = :v",
+                            ExpressionAttributeNames={"#a": "at"}, ExpressionAttributeValues={":v": "a99"})
+        at["s005"] = "a99"
+        assert walk() == expected()
+        strings.delete_item(Key={"pk": "p", "sk": "s010"})
+        del at["s010"]
+        strings.put_item(Item={"pk": "p", "sk": "s100", "at": "a00"})
+        at["s100"] = "a00"
+        assert walk() == expected()
+    finally:
+        for table in (strings, numbers, plain):
+            table.delete()
