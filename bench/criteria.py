@@ -268,10 +268,10 @@ CRITERIA = (
 
 # --- baselines on the same conditions -----------------------------------------------------------
 
-def same_conditions(train: Sequence[LabeledItem], criteria: str) -> list[Any]:
+def same_conditions(train: Sequence[LabeledItem], criteria: str, cache: dict) -> list[Any]:
     """The conditions the generator sees: the library's features and the criteria's, over the training traces."""
     traces = [i.trace for i in train]
-    return build_conditions(candidate_features(traces) + criteria_features(criteria, [], traces), traces)
+    return build_conditions(candidate_features(traces) + criteria_features(criteria, [], traces), traces, cache)
 
 
 def condition_values(features: Sequence[Feature], traces: Sequence[dict[str, Any]], cache: dict) -> list[list[bool]]:
@@ -280,7 +280,7 @@ def condition_values(features: Sequence[Feature], traces: Sequence[dict[str, Any
     for trace in traces:
         row = []
         for feature in features:
-            key = (trace.get("id"), feature.helper, feature.args)
+            key = (trace.get("id"), feature.helper, feature.args)  # the generator's memo keys
             if key not in cache:
                 cache[key] = feature.raw(trace)
             row.append(feature.holds(cache[key]))
@@ -302,7 +302,7 @@ def best_rule(conditions: Sequence[Any], labels: Sequence[bool]) -> tuple[int, b
 
 
 def fit_logistic(rows: Sequence[Sequence[bool]], labels: Sequence[bool], *, c: float = 1.0,
-                 iterations: int = 300) -> tuple[list[float], float]:
+                 iterations: int = 200) -> tuple[list[float], float]:
     """L2-regularised logistic regression (0.5 |w|^2 + C * sum of log-losses; intercept not penalised) by
     gradient descent with a step of 1 / (Lipschitz bound); (weights, intercept)."""
     n = len(rows)
@@ -362,7 +362,7 @@ def run_one(criterion: Criterion, items: Sequence[LabeledItem], n: int, seed: in
             LabeledTrace(trace=i.trace, rating="positive" if i.good else "negative") for i in split.train])
         check = load_eval(generator.generate(request).candidates[0].code)
         predictions[method] = [r == "pass" for r in run_predictor(lambda t, check=check: check(t)[0], split.heldout)]
-    conditions = same_conditions(split.train, criterion.text)
+    conditions = same_conditions(split.train, criterion.text, cache)
     features = [c.feature for c in conditions]
     heldout_rows = condition_values(features, heldout_traces, cache)
     k, polarity = best_rule(conditions, labels)
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     data = load_items()
     cache: dict = {}
-    generator = OfflineGenerator()
+    generator = OfflineGenerator(memo=cache)
     outcomes: list[Outcome] = []
     skipped: dict[str, int] = {}
     rates = {}

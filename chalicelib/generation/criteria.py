@@ -85,13 +85,16 @@ VAGUE = frozenset({"when", "whenever", "used", "uses", "use", "using", "come", "
                    "work", "works", "out", "anything", "something", "everything", "thing", "things", "every", "any",
                    "each", "all", "good", "bad", "must", "should", "always", "never", "also", "only", "trace",
                    "conversation", "call", "calls", "called", "tool", "tools", "itself", "handles", "request"})
+DONE = ("successfully", "has been", "have been", "is now", "are now", "all set", "completed", "is confirmed")
 SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "ly")
 
 
 def tokens(text: str) -> list[str]:
     """Lower-case ASCII words and punctuation marks of a text: all of it the generator reads."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return TOKEN.findall(ascii_text)
+    decomposed = unicodedata.normalize("NFKD", text)
+    # accents (combining marks) go, any other non-ASCII character separates words
+    ascii_text = "".join(c if c.isascii() else "" if unicodedata.category(c) == "Mn" else " " for c in decomposed)
+    return [t.rstrip("'") for t in TOKEN.findall(ascii_text.lower())]
 
 
 def canonical(text: str) -> str:
@@ -212,7 +215,7 @@ def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
             if family and not named:  # "book" names book_* tools; "change" (no tool's word) names the family
                 groups.append(Group(family, (word,), i, False, 1))
             for _, other in content[max(0, k - 3): k] + content[k + 1: k + 4]:
-                narrowed = family & index.named_by(other) if family else frozenset()
+                narrowed = family & index.named_by(other) if family and not named else frozenset()
                 if narrowed and narrowed != family:
                     groups.append(Group(narrowed, (word, other), i, True))
         if named:
@@ -374,6 +377,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
             out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
             out.add("error_not_retried", (), "a failed tool call was never retried successfully", s, words)
             out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", s, words)
+            out.add("answer_says_any", (DONE,), "the final reply says the work is done", s, words)
             if writes:
                 out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", s, words, threshold=0.0)
     return out
@@ -404,10 +408,11 @@ def _answer_words(s: Sentence) -> list[str]:
 def _dedupe(groups: Sequence[Group]) -> list[Group]:
     """Groups with distinct tool sets, wholes first, in the order the text names them; when the text names two
     or more, also all of them together ("booking, updating or cancelling"), first."""
-    if len({g.tools for g in groups}) >= 2:
-        union = frozenset().union(*(g.tools for g in groups))
-        words = tuple(dict.fromkeys(w for g in groups for w in g.words))
-        groups = [Group(union, words, min(g.position for g in groups), True, 1), *groups]
+    acts = [g for g in groups if g.rank == 1 or verb_family(g.words[0]) is not None]  # what is done, not nouns
+    if len({g.tools for g in acts}) >= 2:
+        union = frozenset().union(*(g.tools for g in acts))
+        words = tuple(dict.fromkeys(w for g in acts for w in g.words))
+        groups = [Group(union, words, min(g.position for g in acts), True, 1), *groups]
     seen: dict[frozenset[str], Group] = {}
     for g in sorted(groups, key=lambda g: (g.rank, not g.specific, g.position)):
         if g.tools not in seen or g.rank < seen[g.tools].rank:

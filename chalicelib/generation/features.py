@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from chalicelib.codegen import inert
@@ -38,7 +39,10 @@ def text_of(value):
 
 def has_phrase(text, phrase):
     """True when phrase occurs in text as whole words (case-insensitive)."""
-    return re.search(r"\b" + re.escape(phrase) + r"\b", text.lower()) is not None
+    lowered = text.lower()
+    if phrase.lower() not in lowered:
+        return False
+    return re.search(r"\b" + re.escape(phrase) + r"\b", lowered) is not None
 
 
 def tool_names(trace):
@@ -576,6 +580,11 @@ class Feature:
 
     def expression(self) -> str:
         """The Python expression this feature stands for in generated code."""
+        return self.source
+
+    @cached_property
+    def source(self) -> str:
+        """``expression()``, computed once (the inducer sorts by it many times)."""
         call = f"{self.helper}({', '.join(['trace', *(argument_source(a) for a in self.args)])})"
         if self.threshold is None:
             return call
@@ -725,13 +734,19 @@ def candidate_features(traces: Sequence[dict[str, Any]]) -> list[Feature]:
     return features
 
 
-def feature_table(features: Sequence[Feature], traces: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """Raw helper values: one row per feature, one column per trace."""
+def feature_table(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
+                  memo: dict[tuple[Any, ...], Any] | None = None) -> list[list[Any]]:
+    """Raw helper values: one row per feature, one column per trace. ``memo`` (optional, for benchmarks that
+    see the same traces many times) keeps values by trace id, helper and arguments across calls."""
     cache: dict[tuple[str, tuple[Any, ...]], list[Any]] = {}
     rows = []
     for feature in features:
         key = (feature.helper, feature.args)
         if key not in cache:
-            cache[key] = [feature.raw(trace) for trace in traces]
+            if memo is None:
+                cache[key] = [feature.raw(trace) for trace in traces]
+            else:
+                cache[key] = [memo[k] if (k := (trace.get("id"), *key)) in memo else memo.setdefault(k, feature.raw(trace))
+                              for trace in traces]
         rows.append(cache[key])
     return rows

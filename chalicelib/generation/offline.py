@@ -3,7 +3,10 @@
 How it works, in order:
 1. Neutral ratings are dropped; ``previous_failures`` join the training set (their rating wins).
 2. ``features.candidate_features`` proposes conditions from the training traces (tools called,
-   counts, mined phrases, relations such as "book_reservation right after the user said yes").
+   counts, mined phrases, relations such as "book_reservation right after the user said yes"), and
+   ``criteria.criteria_features`` those the criteria and the raters' notes name ("may cancel only
+   after looking the reservation up" -> every cancel_* call after a get_*reservation* call); these
+   carry their evidence (the words that named them) and form one family for the prior cost.
    Counts become ``>= threshold`` conditions; conditions identical on every training trace
    are merged, keeping the simplest.
    Each condition carries a prior cost that grows with the size of its family (how many
@@ -16,7 +19,8 @@ How it works, in order:
    training set.
 4. The family and K are chosen by repeated cross-validation inside the training set (several
    deterministic fold shuffles; each example's agreement is averaged over them). Models are
-   tried simplest first (the single rule, then scorecards of growing budget) and a more
+   tried simplest first (the rule chosen among the conditions the criteria name, the rule chosen
+   among all conditions, then scorecards of growing budget) and a more
    complex model replaces the current pick only when it wins significantly on the examples
    where the two disagree (a one-sided McNemar-style test at the 5% level). With ~20 examples
    the cross-validated agreements of the candidates differ by less than their noise, and
@@ -41,6 +45,7 @@ from chalicelib.codegen import inert, string_constants
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
 from chalicelib.generation.criteria import criteria_features
+from chalicelib.sandbox.validate import MAX_SOURCE_BYTES
 from chalicelib.generation.features import (
     HELPERS_SOURCE,
     Feature,
@@ -56,6 +61,7 @@ FAMILY_PENALTY = 0.04  # prior cost per bit of family size: log2(1 + look-alike 
 REDUNDANCY = 0.9
 CV_REPEATS = 3  # fold shuffles averaged by the repeated cross-validation
 SINGLE_KINDS = ("criteria rule", "single rule")
+KIND_ORDER = {"criteria rule": 0, "single rule": 1, "scorecard": 2}
 SIGNIFICANCE_Z = 1.645  # one-sided 5%: a more complex model must beat the current pick by this many sds
 
 
@@ -108,9 +114,10 @@ class Scorecard:
         return self.score(index) >= self.threshold
 
 
-def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]]) -> list[Condition]:
+def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
+                     memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
     """Binary conditions over the training traces, with constant and duplicate ones removed."""
-    table = feature_table(features, traces)
+    table = feature_table(features, traces, memo)
     conditions: list[Condition] = []
     for feature, raw in zip(features, table):
         if feature.threshold is None:
@@ -322,7 +329,9 @@ class OfflineGenerator:
 
     name = "offline"
 
-    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5, repeats: int = CV_REPEATS):
+    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5, repeats: int = CV_REPEATS,
+                 memo: dict[tuple[Any, ...], Any] | None = None):
+        self.memo = memo  # benchmarks only: feature values by trace id, kept across calls (ids must not be reused)
         self.budgets = tuple(budgets)
         self.folds = folds
         self.repeats = repeats
@@ -334,7 +343,7 @@ class OfflineGenerator:
         labels = [e.rating == "positive" for e in examples]
         notes = [e.notes for e in examples if e.notes]
         features = candidate_features(traces) + criteria_features(request.criteria, notes, traces)
-        conditions = build_conditions(features, traces)
+        conditions = build_conditions(features, traces, self.memo)
         forbidden = _forbidden_literals(examples)
         conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)]
         named = [c for c in conditions if c.feature.evidence]
@@ -367,10 +376,13 @@ class OfflineGenerator:
                 for u in unique
             ):
                 unique.append(card)
-        chosen = unique[: request.candidates]
         out = []
-        for card in chosen:
+        for card in unique:
+            if len(out) >= request.candidates:
+                break
             code = emit_code(request.eval_name, card, labels, request.criteria)
+            if len(code.encode("utf-8")) > MAX_SOURCE_BYTES and card is not unique[-1]:
+                continue  # the sandbox would refuse it (long tool lists in many rules): offer the next model
             constants = [c.lower() for c in set(string_constants(code)) - _HELPER_CONSTANTS]
             if any(lit in c for lit in forbidden for c in constants):
                 raise GenerationError("generated code would name a training trace id")
@@ -381,17 +393,14 @@ class OfflineGenerator:
 def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
     """Best first: simplest first, a more complex model taking over only when significantly better; then by agreement.
 
-    The single rules come first: the one chosen among the conditions the criteria named and the one chosen
-    among all conditions; the better cross-validated of the two is the pick (the criteria's on a tie: it was
-    chosen among fewer conditions). A feature the criteria named gets no other favour: if its rule does
-    worse under cross-validation, the other rule is the pick."""
-    singles = [m for m in models if m.kind in SINGLE_KINDS]
-    order = sorted((m for m in models if m.kind not in SINGLE_KINDS), key=lambda m: (m.budget, len(m.rules)))
-    if singles:
-        pick = max(singles, key=lambda m: (m.cv_agreement or 0.0, m.kind == "criteria rule"))
-    else:
-        pick, order = order[0], order[1:]
-    for challenger in order:
+    Simplest means chosen among the fewest alternatives: the rule chosen among the conditions the criteria or
+    notes name (a few dozen), then the rule chosen among all conditions (hundreds), then scorecards of growing
+    budget. Each takes over from the current pick only when it wins significantly under cross-validation, so a
+    feature the criteria named is used only as long as nothing does significantly better on the ratings."""
+    order = sorted(models, key=lambda m: (KIND_ORDER.get(m.kind, len(KIND_ORDER)), m.budget, len(m.rules)))
+    order = [m for m in order if m.rules or m.kind != "criteria rule"] or order  # a criteria rule that found nothing
+    pick = order[0]
+    for challenger in order[1:]:
         if significantly_better(challenger.cv_correct, pick.cv_correct):
             pick = challenger
     rest = [m for m in models if m is not pick]
