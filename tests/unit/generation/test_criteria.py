@@ -6,11 +6,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
 from chalicelib.generation.criteria import canonical, criteria_features, tokens
-from chalicelib.generation.features import HELPERS
+from chalicelib.generation.features import HELPERS, Feature, argument_source
+from chalicelib.generation import offline
 from chalicelib.generation.offline import OfflineGenerator, Scorecard, load_eval, rank_models
 from tests.hostile import hostile_text
 
@@ -231,3 +233,20 @@ def test_a_criteria_rule_that_found_nothing_does_not_lead():
     single = card("single rule", [0.5] * 20)
     single.rules = [object()]  # type: ignore[list-item]
     assert rank_models([empty, single])[0] is single
+
+
+def test_a_candidate_the_sandbox_would_refuse_for_its_size_gives_way_to_the_next(monkeypatch):
+    request = GenerationRequest(eval_name="order_policy", criteria="", examples=rated(12, 1), candidates=3)
+    assert len(OfflineGenerator().generate(request).candidates) == 3
+    monkeypatch.setattr(offline, "MAX_SOURCE_BYTES", 0)  # every module is "too large": only the last model is left
+    got = OfflineGenerator().generate(request).candidates
+    assert len(got) == 1
+
+
+def test_feature_arguments_are_text_tuples_or_plain_constants():
+    assert argument_source(("a\nb",)) == '("a\\nb",)'
+    assert argument_source((True, None, 2.0)) == "(True, None, 2)"
+    assert Feature("every_call_after_user_said", (("x",), ("yes",), "turn")).expression() == \
+        'every_call_after_user_said(trace, ("x",), ("yes",), "turn")'
+    with pytest.raises(TypeError):
+        argument_source({"not": "allowed"})
