@@ -25,16 +25,17 @@ Reported: Cohen's kappa and accuracy on the unseen traces, median and interquart
 seeds; a seed is skipped (and counted) when its training half of the tasks lacks a class.
 
     .venv/bin/python -m bench.criteria [--seeds 20] [--sizes 10,20,40] [--groups development,held-out]
-                                       [--only NAME,...] [--out PATH]
+                                       [--only NAME,...] [--jobs 2] [--out PATH]
 
-Runtime: about 10-20 minutes for everything on one free core (most of it the generator at n = 40);
-``--seeds 3 --sizes 20`` takes about a minute. Writes ``bench/results/criteria.md`` (or ``--out``).
+Runtime: about 30 CPU-minutes for everything (most of it the generator at n = 40), spread over ``--jobs``
+worker processes (default 2); ``--seeds 3 --sizes 20`` takes a few CPU-minutes. Writes ``bench/results/criteria.md`` (or ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import re
 import statistics
 import sys
@@ -423,6 +424,27 @@ def load_items() -> list[tuple[dict[str, Any], str]]:
     return [(r["trace"], r["group"]) for r in load_taubench()]
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def run_point(task: tuple[str, int, int]) -> tuple[str, int, list[Outcome], int]:
+    """One criterion at one n over seeds 0..seeds-1, in a worker process (its own feature-value memo)."""
+    name, n, seeds = task
+    if "data" not in _WORKER:
+        _WORKER["data"] = load_items()
+        _WORKER["cache"] = {}
+        _WORKER["generator"] = OfflineGenerator(memo=_WORKER["cache"])
+    criterion = next(c for c in CRITERIA if c.name == name)
+    items = [LabeledItem(trace, group, criterion.judge(trace)) for trace, group in _WORKER["data"]]
+    outcomes: list[Outcome] = []
+    missing = 0
+    for seed in range(seeds):
+        got = run_one(criterion, items, n, seed, _WORKER["cache"], _WORKER["generator"])
+        missing += not got
+        outcomes += got
+    return name, n, outcomes, missing
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=20)
@@ -430,6 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--groups", default="development,held-out")
     parser.add_argument("--only", default="", help="comma-separated criterion names (default: all of the groups)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (one criterion and n each)")
     args = parser.parse_args(argv)
     if not DATA.exists():
         raise SystemExit(f"data not found at {DATA}")
@@ -437,25 +460,19 @@ def main(argv: list[str] | None = None) -> None:
     chosen = [c for c in CRITERIA if c.group in groups and (not args.only or c.name in args.only.split(","))]
     sizes = [int(s) for s in args.sizes.split(",")]
     data = load_items()
-    cache: dict = {}
-    generator = OfflineGenerator(memo=cache)
+    rates = {c.name: sum(c.judge(trace) for trace, _ in data) for c in chosen}
+    tasks = [(c.name, n, args.seeds) for c in chosen for n in sizes]
     outcomes: list[Outcome] = []
     skipped: dict[str, int] = {}
-    rates = {}
     started = time.perf_counter()
-    for criterion in chosen:
-        items = [LabeledItem(trace, group, criterion.judge(trace)) for trace, group in data]
-        rates[criterion.name] = sum(i.good for i in items)
-        for n in sizes:
-            for seed in range(args.seeds):
-                got = run_one(criterion, items, n, seed, cache, generator)
-                if not got:
-                    skipped[criterion.name] = skipped.get(criterion.name, 0) + 1
-                outcomes += got
-            done = [o for o in outcomes if o.criterion == criterion.name and o.n == n]
-            print(f"[{time.perf_counter() - started:6.0f}s] {criterion.name} n={n}: "
-                  + ", ".join(f"{m} {statistics.median([o.kappa for o in done if o.method == m]):+.2f}"
-                              for m in METHODS if done), flush=True)
+    with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
+        for name, n, got, missing in pool.imap_unordered(run_point, tasks):
+            outcomes += got
+            if missing:
+                skipped[name] = skipped.get(name, 0) + missing
+            print(f"[{time.perf_counter() - started:6.0f}s] {name} n={n}: "
+                  + ", ".join(f"{m} {statistics.median([o.kappa for o in got if o.method == m]):+.2f}"
+                              for m in METHODS if got), flush=True)
     out = ["# Criteria of our own: does the offline generator follow the criteria? (tau-bench airline)", "",
            f"Measured by `python -m bench.criteria` in {time.perf_counter() - started:.0f} s; "
            f"{args.seeds} seeds (0..{args.seeds - 1}) per row; n = {', '.join(map(str, sizes))} rated traces; "
