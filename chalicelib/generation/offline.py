@@ -45,7 +45,6 @@ from chalicelib.codegen import inert, string_constants
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
 from chalicelib.generation.criteria import criteria_features
-from chalicelib.sandbox.validate import MAX_SOURCE_BYTES
 from chalicelib.generation.features import (
     HELPERS_SOURCE,
     Feature,
@@ -53,6 +52,7 @@ from chalicelib.generation.features import (
     feature_table,
     helper_source_for,
 )
+from chalicelib.sandbox.validate import MAX_SOURCE_BYTES
 
 ALLOWED_IMPORTS = ("json", "re")
 RULE_BUDGETS = (1, 2, 3, 4, 6, 8)
