@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from chalicelib.codegen import inert
@@ -38,7 +39,10 @@ def text_of(value):
 
 def has_phrase(text, phrase):
     """True when phrase occurs in text as whole words (case-insensitive)."""
-    return re.search(r"\b" + re.escape(phrase) + r"\b", text.lower()) is not None
+    lowered = text.lower()
+    if phrase.lower() not in lowered:
+        return False
+    return re.search(r"\b" + re.escape(phrase) + r"\b", lowered) is not None
 
 
 def tool_names(trace):
@@ -363,6 +367,149 @@ def transferred_to_human(trace):
             return True
     answer = final_answer(trace)
     return "human agent" in answer or "transfer you" in answer or "transferring you" in answer
+
+
+def calls_to(trace, tools):
+    """The calls made to any of the named tools, in order."""
+    return [call for call in trace.get("tool_calls") or [] if str(call.get("name") or "") in tools]
+
+
+def count_calls(trace, tools):
+    """How many calls were made to any of the named tools."""
+    return len(calls_to(trace, tools))
+
+
+def every_call_preceded_by(trace, tools, priors):
+    """True when each call to one of the tools came after a successful call to one of the prior tools
+    (also true when none of the tools was called): "may do X only after Y"."""
+    done = False
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        if name in tools and not done:
+            return False
+        if name in priors and not call.get("error"):
+            done = True
+    return True
+
+
+def every_call_right_after(trace, tools, priors):
+    """True when each call to one of the tools came directly after a call to one of the prior tools."""
+    previous = ""
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        if name in tools and previous not in priors:
+            return False
+        previous = name
+    return True
+
+
+def every_call_after_user_said(trace, tools, phrases, within="turn"):
+    """True when each call to one of the tools came after the user said one of the phrases: in the
+    user's latest turn ("turn"), in a turn with no other call since ("call"), or in any turn ("trace")."""
+    said = False
+    for kind, item in events(trace):
+        if kind == "user":
+            hit = any(has_phrase(item, phrase) for phrase in phrases)
+            said = hit or (said and within == "trace")
+            continue
+        if str(item.get("name") or "") in tools and not said:
+            return False
+        if within == "call":
+            said = False
+    return True
+
+
+def error_then_retry(trace, tools, succeeded=True):
+    """True when a call to one of the tools failed and the same tool was called again later
+    (and that later call succeeded, when succeeded is True)."""
+    failed = set()
+    for call in calls_to(trace, tools):
+        name = str(call.get("name") or "")
+        if name in failed and (not succeeded or not call.get("error")):
+            return True
+        if call.get("error"):
+            failed.add(name)
+    return False
+
+
+def every_failure_retried(trace, tools):
+    """True when every failed call to one of the tools was followed by a successful call to the same tool."""
+    open_failures = set()
+    for call in calls_to(trace, tools):
+        name = str(call.get("name") or "")
+        if call.get("error"):
+            open_failures.add(name)
+        else:
+            open_failures.discard(name)
+    return not open_failures
+
+
+def answer_says_any(trace, phrases):
+    """True when the agent's final reply contains one of the phrases."""
+    answer = final_answer(trace)
+    return any(has_phrase(answer, phrase) for phrase in phrases)
+
+
+def user_said_any(trace, phrases):
+    """True when some user turn contains one of the phrases."""
+    return any(has_phrase(turn, phrase) for turn in user_turns(trace) for phrase in phrases)
+
+
+def answer_repeats_value_of(trace, tools):
+    """True when the final reply repeats a value returned by one of the tools."""
+    return any(answer_repeats_tool_value(trace, name) for name in tools)
+
+
+def answer_states_result_of(trace, tools):
+    """True when no call to the tools succeeded, or the final reply repeats a value or number one of them returned."""
+    results = [call.get("result") for call in calls_to(trace, tools) if not call.get("error")]
+    if not results:
+        return True
+    answer = final_answer(trace)
+    for result in results:
+        if numbers_in(text_of(result)) & numbers_in(answer):
+            return True
+        if any(value in answer for value in values_in(result, set())):
+            return True
+    return False
+
+
+def numbers_in(text):
+    """Numbers of two or more digits in a text, without thousands separators."""
+    found = set()
+    for number in re.findall(r"\d[\d,]*(?:\.\d+)?", text):
+        number = number.replace(",", "")
+        if "." in number:
+            number = number.rstrip("0").rstrip(".")
+        if len(number) >= 2:
+            found.add(number)
+    return found
+
+
+def answer_numbers_grounded(trace):
+    """True when every number in the final reply appeared earlier: in a user turn, a tool result or an argument."""
+    answer = final_answer(trace)
+    seen = " ".join(user_turns(trace))
+    for call in trace.get("tool_calls") or []:
+        seen += " " + text_of(call.get("result")) + " " + json.dumps(call.get("arguments"), default=str)
+    return numbers_in(answer) <= numbers_in(seen)
+
+
+def args_seen_before(trace, tools, source="any"):
+    """True when every argument value of calls to the tools appeared earlier: in a user turn ("user"),
+    or in a user turn or an earlier tool result ("any")."""
+    seen = ""
+    for kind, item in events(trace):
+        if kind == "user":
+            seen += " " + item
+            continue
+        if str(item.get("name") or "") in tools:
+            for value in values_in(item.get("arguments"), set()):
+                if value not in seen:
+                    return False
+        if source == "any":
+            seen += " " + text_of(item.get("result")).lower()
+    return True
 '''
 
 
@@ -428,10 +575,17 @@ class Feature:
     threshold: float | None = None
     complexity: int = 1
     description: str = ""
+    evidence: str = ""  # what proposed it, in plain words (criteria or notes words); empty for the library's own
+    family: str = ""  # the look-alike conditions it is counted with for its prior cost (default: its helper)
 
     def expression(self) -> str:
         """The Python expression this feature stands for in generated code."""
-        call = f"{self.helper}({', '.join(['trace', *(inert(a, 'literal') for a in self.args)])})"
+        return self.source
+
+    @cached_property
+    def source(self) -> str:
+        """``expression()``, computed once (the inducer sorts by it many times)."""
+        call = f"{self.helper}({', '.join(['trace', *(argument_source(a) for a in self.args)])})"
         if self.threshold is None:
             return call
         return f"{call} >= {_number(self.threshold)}"
@@ -452,6 +606,21 @@ class Feature:
         if self.threshold is not None:
             return f"{text} is {'below' if negated else 'at least'} {_number(self.threshold)}"
         return f"not: {text}" if negated else text
+
+
+def argument_source(value: Any) -> str:
+    """A helper argument as Python source: text only through ``inert`` (tool names, phrases), tuples of
+    such, and the plain constants True/False/None and numbers (never outside text)."""
+    if isinstance(value, str):
+        return inert(value, "literal")
+    if isinstance(value, tuple):
+        inner = ", ".join(argument_source(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return _number(float(value))
+    raise TypeError(f"a feature argument must be text, a tuple or a number, not {type(value).__name__}")
 
 
 def _number(value: float) -> str:
@@ -565,13 +734,19 @@ def candidate_features(traces: Sequence[dict[str, Any]]) -> list[Feature]:
     return features
 
 
-def feature_table(features: Sequence[Feature], traces: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """Raw helper values: one row per feature, one column per trace."""
+def feature_table(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
+                  memo: dict[tuple[Any, ...], Any] | None = None) -> list[list[Any]]:
+    """Raw helper values: one row per feature, one column per trace. ``memo`` (optional, for benchmarks that
+    see the same traces many times) keeps values by trace id, helper and arguments across calls."""
     cache: dict[tuple[str, tuple[Any, ...]], list[Any]] = {}
     rows = []
     for feature in features:
         key = (feature.helper, feature.args)
         if key not in cache:
-            cache[key] = [feature.raw(trace) for trace in traces]
+            if memo is None:
+                cache[key] = [feature.raw(trace) for trace in traces]
+            else:
+                cache[key] = [memo[k] if (k := (trace.get("id"), *key)) in memo else memo.setdefault(k, feature.raw(trace))
+                              for trace in traces]
         rows.append(cache[key])
     return rows

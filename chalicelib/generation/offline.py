@@ -3,7 +3,10 @@
 How it works, in order:
 1. Neutral ratings are dropped; ``previous_failures`` join the training set (their rating wins).
 2. ``features.candidate_features`` proposes conditions from the training traces (tools called,
-   counts, mined phrases, relations such as "book_reservation right after the user said yes").
+   counts, mined phrases, relations such as "book_reservation right after the user said yes"), and
+   ``criteria.criteria_features`` those the criteria and the raters' notes name ("may cancel only
+   after looking the reservation up" -> every cancel_* call after a get_*reservation* call); these
+   carry their evidence (the words that named them) and form one family for the prior cost.
    Counts become ``>= threshold`` conditions; conditions identical on every training trace
    are merged, keeping the simplest.
    Each condition carries a prior cost that grows with the size of its family (how many
@@ -16,7 +19,8 @@ How it works, in order:
    training set.
 4. The family and K are chosen by repeated cross-validation inside the training set (several
    deterministic fold shuffles; each example's agreement is averaged over them). Models are
-   tried simplest first (the single rule, then scorecards of growing budget) and a more
+   tried simplest first (the rule chosen among the conditions the criteria name, the rule chosen
+   among all conditions, then scorecards of growing budget) and a more
    complex model replaces the current pick only when it wins significantly on the examples
    where the two disagree (a one-sided McNemar-style test at the 5% level). With ~20 examples
    the cross-validated agreements of the candidates differ by less than their noise, and
@@ -34,12 +38,13 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.codegen import inert, string_constants
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
+from chalicelib.generation.criteria import criteria_features
 from chalicelib.generation.features import (
     HELPERS_SOURCE,
     Feature,
@@ -47,6 +52,7 @@ from chalicelib.generation.features import (
     feature_table,
     helper_source_for,
 )
+from chalicelib.sandbox.validate import MAX_SOURCE_BYTES
 
 ALLOWED_IMPORTS = ("json", "re")
 RULE_BUDGETS = (1, 2, 3, 4, 6, 8)
@@ -54,6 +60,8 @@ MAX_THRESHOLDS = 8
 FAMILY_PENALTY = 0.04  # prior cost per bit of family size: log2(1 + look-alike conditions from one helper)
 REDUNDANCY = 0.9
 CV_REPEATS = 3  # fold shuffles averaged by the repeated cross-validation
+SINGLE_KINDS = ("criteria rule", "single rule")
+KIND_ORDER = {"criteria rule": 0, "single rule": 1, "scorecard": 2}
 SIGNIFICANCE_Z = 1.645  # one-sided 5%: a more complex model must beat the current pick by this many sds
 
 
@@ -106,9 +114,10 @@ class Scorecard:
         return self.score(index) >= self.threshold
 
 
-def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]]) -> list[Condition]:
+def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
+                     memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
     """Binary conditions over the training traces, with constant and duplicate ones removed."""
-    table = feature_table(features, traces)
+    table = feature_table(features, traces, memo)
     conditions: list[Condition] = []
     for feature, raw in zip(features, table):
         if feature.threshold is None:
@@ -121,7 +130,7 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
             cuts = [cuts[int(i * step + step / 2)] for i in range(MAX_THRESHOLDS)]
         for cut in cuts:
             cut = _round_cut(cut, numbers)
-            thresholded = Feature(feature.helper, feature.args, cut, feature.complexity, feature.description)
+            thresholded = replace(feature, threshold=cut)
             conditions.append(Condition(thresholded, tuple(float(v or 0) >= cut for v in raw)))
     best: dict[tuple[bool, ...], Condition] = {}
     for condition in conditions:
@@ -130,13 +139,24 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
         key = condition.values
         mirror = tuple(not v for v in key)
         seen = best.get(key) or best.get(mirror)
-        if seen is None or condition.complexity < seen.complexity:
+        if seen is None or _preference(condition) < _preference(seen):
             if seen is not None:
                 best.pop(seen.values, None)
             best[key] = condition
     kept = list(best.values())
-    family_sizes = Counter(c.feature.helper for c in kept)
-    return [Condition(c.feature, c.values, FAMILY_PENALTY * math.log2(1 + family_sizes[c.feature.helper])) for c in kept]
+    family_sizes = Counter(_family(c.feature) for c in kept)
+    return [Condition(c.feature, c.values, FAMILY_PENALTY * math.log2(1 + family_sizes[_family(c.feature)]))
+            for c in kept]
+
+
+def _family(feature: Feature) -> str:
+    """The look-alike conditions a feature's prior cost counts: those the criteria proposed are one family."""
+    return feature.family or feature.helper
+
+
+def _preference(condition: Condition) -> tuple[bool, int]:
+    """Of conditions true on the same traces, keep the one the criteria named, then the simplest."""
+    return (not condition.feature.evidence, condition.complexity)
 
 
 def _round_cut(cut: float, numbers: Sequence[float]) -> float:
@@ -193,7 +213,8 @@ def fit_scorecard(
     return card
 
 
-def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> Scorecard:
+def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int],
+                    kind: str = "single rule") -> Scorecard:
     """The one condition (either way round) with the best training accuracy after its prior cost, as a scorecard."""
     pos_total = sum(1 for i in rows if labels[i])
     neg_total = len(rows) - pos_total
@@ -209,10 +230,10 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
             if best is None or key[:3] > best[0][:3]:
                 best = (key, Rule(condition, sign, 1, pos_hits, pos_total, neg_hits, neg_total))
     if best is None or best[0][0] + best[1].condition.penalty <= max(pos_total, neg_total) / len(rows):
-        return Scorecard([], 0, default_pass=majority, budget=1, kind="single rule")
+        return Scorecard([], 0, default_pass=majority, budget=1, kind=kind)
     rule = best[1]
     # sign +1: pass when the condition holds (score 1 >= 1); sign -1: pass when it does not (score 0 >= 0)
-    return Scorecard([rule], 1 if rule.sign > 0 else 0, default_pass=majority, budget=1, kind="single rule")
+    return Scorecard([rule], 1 if rule.sign > 0 else 0, default_pass=majority, budget=1, kind=kind)
 
 
 def _balanced_accuracy(card: Scorecard, threshold: int, labels: Sequence[bool], rows: Sequence[int]) -> float:
@@ -308,7 +329,9 @@ class OfflineGenerator:
 
     name = "offline"
 
-    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5, repeats: int = CV_REPEATS):
+    def __init__(self, *, budgets: Sequence[int] = RULE_BUDGETS, folds: int = 5, repeats: int = CV_REPEATS,
+                 memo: dict[tuple[Any, ...], Any] | None = None):
+        self.memo = memo  # benchmarks only: feature values by trace id, kept across calls (ids must not be reused)
         self.budgets = tuple(budgets)
         self.folds = folds
         self.repeats = repeats
@@ -318,13 +341,18 @@ class OfflineGenerator:
         examples = training_examples(request)
         traces = [e.trace for e in examples]
         labels = [e.rating == "positive" for e in examples]
-        features = candidate_features(traces)
-        conditions = build_conditions(features, traces)
+        notes = [e.notes for e in examples if e.notes]
+        features = candidate_features(traces) + criteria_features(request.criteria, notes, traces)
+        conditions = build_conditions(features, traces, self.memo)
         forbidden = _forbidden_literals(examples)
         conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)]
+        named = [c for c in conditions if c.feature.evidence]
         rows = list(range(len(examples)))
 
         models: list[tuple[str, int, Callable[[list[int]], Scorecard]]] = [
+            ("criteria rule", 1, lambda train: fit_single_rule(named, labels, train, kind="criteria rule"))
+        ] if named else []
+        models += [
             ("single rule", 1, lambda train: fit_single_rule(conditions, labels, train))
         ] + [
             ("scorecard", b, lambda train, b=b: fit_scorecard(conditions, labels, train, b)) for b in self.budgets
@@ -348,10 +376,13 @@ class OfflineGenerator:
                 for u in unique
             ):
                 unique.append(card)
-        chosen = unique[: request.candidates]
         out = []
-        for card in chosen:
+        for card in unique:
+            if len(out) >= request.candidates:
+                break
             code = emit_code(request.eval_name, card, labels, request.criteria)
+            if len(code.encode("utf-8")) > MAX_SOURCE_BYTES and card is not unique[-1]:
+                continue  # the sandbox would refuse it (long tool lists in many rules): offer the next model
             constants = [c.lower() for c in set(string_constants(code)) - _HELPER_CONSTANTS]
             if any(lit in c for lit in forbidden for c in constants):
                 raise GenerationError("generated code would name a training trace id")
@@ -360,8 +391,14 @@ class OfflineGenerator:
 
 
 def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
-    """Best first: simplest first, a more complex model taking over only when significantly better; then by agreement."""
-    order = sorted(models, key=lambda m: (m.kind != "single rule", m.budget, len(m.rules)))
+    """Best first: simplest first, a more complex model taking over only when significantly better; then by agreement.
+
+    Simplest means chosen among the fewest alternatives: the rule chosen among the conditions the criteria or
+    notes name (a few dozen), then the rule chosen among all conditions (hundreds), then scorecards of growing
+    budget. Each takes over from the current pick only when it wins significantly under cross-validation, so a
+    feature the criteria named is used only as long as nothing does significantly better on the ratings."""
+    order = sorted(models, key=lambda m: (KIND_ORDER.get(m.kind, len(KIND_ORDER)), m.budget, len(m.rules)))
+    order = [m for m in order if m.rules or m.kind != "criteria rule"] or order  # a criteria rule that found nothing
     pick = order[0]
     for challenger in order[1:]:
         if significantly_better(challenger.cv_correct, pick.cv_correct):
@@ -406,15 +443,15 @@ def _forbidden_literals(examples: Sequence[LabeledTrace]) -> list[str]:
 
 
 def _names_forbidden(feature: Feature, forbidden: Sequence[str]) -> bool:
-    return any(isinstance(a, str) and any(a.lower() in lit or lit in a.lower() for lit in forbidden if len(a) >= 6)
-               for a in feature.args)
+    texts = [a for arg in feature.args for a in (arg if isinstance(arg, tuple) else (arg,)) if isinstance(a, str)]
+    return any(any(a.lower() in lit or lit in a.lower() for lit in forbidden if len(a) >= 6) for a in texts)
 
 
 def _rationale(card: Scorecard) -> str:
     agree, total = card.cv_counts
     cv = f"{agree}/{total}" if total else "n/a"
-    if card.kind == "single rule":
-        return f"offline single rule; cross-validated agreement {cv}"
+    if card.kind in SINGLE_KINDS:
+        return f"offline {card.kind}; cross-validated agreement {cv}"
     return f"offline scorecard with {len(card.rules)} rule(s) (budget {card.budget}); cross-validated agreement {cv}"
 
 
@@ -437,7 +474,10 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     ]
     if criteria.strip():
         header += ["Criteria: " + inert(criteria, "docstring", limit=300), ""]
-    if card.rules and card.kind == "single rule":
+    if card.rules and card.kind == "criteria rule":
+        header += ["One rule decides, chosen among the conditions the criteria or notes name (no other rule or "
+                   "scorecard did better under cross-validation)."]
+    elif card.rules and card.kind == "single rule":
         header += ["One rule decides (no scorecard beat it significantly under cross-validation)."]
     elif card.rules:
         header += [
@@ -467,6 +507,8 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
         feature = rule.condition.feature
         described = feature.describe()  # built from trace text: only through inert()
         lines.append(f"    # {_counts_comment(rule)}: {inert(described, 'comment')}.")
+        if feature.evidence:
+            lines.append(f"    # Named by the {inert(feature.evidence, 'comment', limit=200)}.")
         lines.append(f"    if {feature.expression()}:")
         word = "good_signs" if rule.sign > 0 else "bad_signs"
         op = "+=" if rule.sign > 0 else "-="

@@ -4,12 +4,14 @@ constants aside), compiles, passes the sandbox validator and gives the same verd
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
 
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
+from chalicelib.generation.criteria import canonical, criteria_features
 from chalicelib.generation.features import HELPERS, Feature, candidate_features
 from chalicelib.generation.offline import Condition, OfflineGenerator, Rule, Scorecard, emit_code, load_eval
 from chalicelib.sandbox.validate import validate_code
@@ -100,8 +102,54 @@ def test_any_tool_name_gives_the_code_of_a_plain_name(tool):
 @PROPERTY
 @given(hostile_text, hostile_text, hostile_text)
 def test_any_message_error_metadata_or_criteria_gives_the_code_of_plain_text(text, error, criteria):
-    generate_like_twins(rated("zz_probe", text=text, error=error),
-                        rated("zz_probe", text="hello there", error="failed" if error else ""), criteria, "plain words")
+    """The criteria and notes propose features from their words (``canonical``): any other character in them
+    changes nothing; the twin's notes are the hostile notes' words."""
+    twins = [LabeledTrace(trace=t.trace, rating=t.rating, notes=canonical(t.notes))
+             for t in rated("zz_probe", text="hello there", error="failed" if error else "")]
+    twins = [LabeledTrace(trace=tw.trace, rating=tw.rating, notes=canonical(text)) for tw in twins]
+    generate_like_twins(rated("zz_probe", text=text, error=error), twins, criteria, canonical(criteria))
+
+
+CRITERIA_OF_EVERY_KIND = (
+    "The agent may cancel only right after it gets the details. It cancels only after the user says yes. "
+    "When a call fails the agent retries it. It cancels at most twice. The final answer states what the details "
+    "returned. Arguments use only values the user provided. It transfers to a human only when asked. "
+    "Good when the task is completed."
+)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(hostile_text, hostile_text, hostile_text)
+def test_every_criteria_feature_kind_with_hostile_tool_names_emits_the_code_of_plain_text(first, second, notes):
+    """Features the criteria propose carry tool names (tuples of them) and phrases: each kind, as a rule of
+    either sign with its evidence comment, gives the code of plain names."""
+    assume(first != second)
+    tools = ("cancel_" + first, "get_" + second + "_details", "transfer_to_human_" + second)
+    traces = [make_trace(i, tool) for i, tool in enumerate(tools)]
+    proposed = criteria_features(CRITERIA_OF_EVERY_KIND, [notes], traces)
+    features = list({f.helper: f for f in reversed(proposed)}.values())  # one per helper
+    assert {f.helper for f in features} >= {"every_call_preceded_by", "every_call_right_after",
+                                          "every_call_after_user_said", "error_then_retry", "count_calls",
+                                          "answer_states_result_of", "args_seen_before", "transferred_to_human"}
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(plain(v) for v in value)
+        return "tool" if isinstance(value, str) else value
+
+    def card(feats: list[Feature]) -> Scorecard:
+        rules = [Rule(Condition(replace(f, threshold=1.0 if f.threshold is not None else None), (True, False)),
+                      1 if i % 2 else -1, 1, 1, 2, 1, 2) for i, f in enumerate(feats)]
+        return Scorecard(rules, 1, cv_counts=(3, 4))
+
+    twins = [replace(f, args=plain(f.args), description="plain", evidence="criteria words plain") for f in features]
+    for start in range(0, len(features), 5):  # a scorecard of at most 5 rules stays under the sandbox's size cap
+        code = emit_code("probe", card(features[start:start + 5]), [True, False], CRITERIA_OF_EVERY_KIND)
+        compile_as_file(code)
+        assert validate_code(code) == "eval_probe"
+        assert skeleton(code) == skeleton(emit_code("probe", card(twins[start:start + 5]), [True, False], "plain"))
+        assert load_eval(code)(traces[0])[1]  # runs, with a reason
 
 
 @pytest.mark.slow

@@ -1,0 +1,434 @@
+"""Features proposed by what the user wrote: the eval set's criteria and the raters' notes.
+
+The criteria say what a good trace is ("the agent may cancel a reservation only after looking
+it up", "every change comes right after the customer says yes", "a failed call is retried").
+This module reads them as plain English, without knowing any agent's tools:
+
+- **Words**: the text becomes a list of lower-case ASCII words and punctuation marks
+  (``tokens``); nothing else of it is used, so the generator sees ``canonical(text)`` exactly
+  as it sees ``text``.
+- **Tools**: a word names the tools whose name holds a word with the same stem ("booking" ->
+  ``book_reservation``; "price" also -> tools named calc/price/quote/cost/total/fare).
+  Families come from the verb that starts a tool's name (``tool_kind``): "changes", "modify",
+  "cancel", "book" ... name the write tools; "look up", "check", "find" ... the read tools. A
+  family word next to a noun narrows it ("change ... flights" -> write tools about flights).
+- **Cues**: order ("before", "after", "only after", "right after", "first"), consent ("yes",
+  "confirm", "explicit"), errors and retries, counts, the final answer, argument values the
+  user gave, hand-off to a human, and task success.
+
+Each cue proposes features (helpers of ``features.HELPERS_SOURCE`` with literal arguments):
+"X only after Y" -> ``every_call_preceded_by(trace, X, Y)`` for the tool groups on each side of
+the order word, or ``every_call_after_user_said(trace, X, <consent phrases>)`` when Y is the
+user saying yes. Every feature carries its evidence (the words that proposed it) for the
+comment above its rule. Nothing here decides: the features join the library's, and the same
+cross-validation chooses among them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.generation.features import HELPERS, STOPWORDS, Feature
+
+TOKEN = re.compile(r"[a-z0-9][a-z0-9']*|[.,;:!?]")
+SENTENCE_END = frozenset(".;!?")
+MAX_GROUPS = 8
+MAX_PAIRS = 24
+MAX_ANSWER_WORDS = 6
+
+ORDER_AFTER = frozenset({"after", "once", "following", "since"})
+ORDER_BEFORE = frozenset({"before", "prior", "first", "beforehand", "preceded", "earlier"})
+ORDER_RIGHT = frozenset({"right", "immediately", "directly", "just", "straight"})
+CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
+                     "agree", "agrees", "agreed", "approval", "approve", "approves", "approved", "permission",
+                     "explicit", "explicitly", "okay", "ok", "proceed", "authorize", "authorizes", "authorization"})
+ERRORS = frozenset({"error", "errors", "fail", "fails", "failed", "failure", "failures", "failing", "retry", "retries",
+                    "retried", "retrying", "again", "recover", "recovers", "recovered", "exception", "exceptions"})
+COUNTS = frozenset({"once", "twice", "times", "more", "less", "fewer", "most", "least", "many", "number", "count",
+                    "repeated", "repeat", "repeats", "repeatedly", "multiple", "single", "several", "never"})
+ANSWER = frozenset({"answer", "answers", "reply", "replies", "response", "responds", "respond", "mention", "mentions", "mentioned", "summary", "summarize", "summarizes", "final",
+                    "states", "quote", "quotes", "quoted", "report", "reports", "message"})
+ARGUMENTS = frozenset({"argument", "arguments", "value", "values", "provided", "provide", "provides", "gave", "given",
+                       "parameter", "parameters", "invent", "invents", "invented", "made", "hallucinate",
+                       "hallucinated", "hallucinates", "fabricate", "fabricated", "fabricates", "guess", "guessed",
+                       "guesses", "supplied", "supply"})
+ESCALATION = frozenset({"transfer", "transfers", "transferred", "transferring", "human", "humans", "escalate",
+                        "escalates", "escalated", "escalation", "handoff", "hand", "hands", "handed", "supervisor",
+                        "representative", "manager", "person", "operator"})
+SUCCESS = frozenset({"complete", "completed", "completes", "completion", "success", "successful", "successfully",
+                     "succeed", "succeeds", "resolve", "resolved", "resolves", "accomplish", "accomplished", "done",
+                     "task", "goal", "fulfil", "fulfill", "fulfilled", "fulfills", "solved", "solve", "solves"})
+PRICE = frozenset({"price", "priced", "prices", "pricing", "cost", "costs", "total", "totals", "calculate",
+                   "calculated", "calculates", "calculation", "calculator", "fee", "fees", "fare", "fares", "quote",
+                   "quoted", "amount", "amounts"})
+PRICE_TOOL_WORDS = ("calc", "calculate", "calculator", "price", "pricing", "quote", "cost", "total", "fare", "fee")
+ESCALATION_TOOL_WORDS = ("transfer", "human", "escalate", "escalation", "handoff", "agent", "agents")
+SPEAKER = frozenset({"user", "users", "customer", "customers", "client", "caller", "person", "says", "said", "asks",
+                     "asked", "requests", "requested", "wants", "user's", "customer's"})
+WRITE_VERBS = ("book", "updat", "cancel", "creat", "delet", "send", "refund", "modif", "add", "remov", "writ", "post",
+               "pay", "issu", "chang", "submit", "plac", "exchang", "return", "edit", "alter", "charg", "reschedul",
+               "rebook", "purchas", "buy")
+READ_VERBS = ("get", "search", "list", "find", "check", "look", "lookup", "read", "fetch", "query", "retriev", "show",
+              "verif", "view", "inspect", "review")
+
+CONSENT_STRICT = ("yes", "confirm", "confirmed", "proceed", "go ahead")
+CONSENT_LOOSE = ("yes", "yeah", "yep", "confirm", "confirmed", "proceed", "go ahead", "sure", "correct", "okay", "ok",
+                 "agree", "please do", "do it", "sounds good")
+HUMAN_REQUEST = ("human", "agent", "representative", "person", "someone", "supervisor", "manager", "operator")
+REFUSAL = ("sorry", "unable", "cannot", "can't", "unfortunately", "apologize", "not able")
+SUBJECTS = frozenset({"agent", "agents", "assistant", "assistants", "bot", "model", "system", "ai", "llm"})
+VAGUE = frozenset({"when", "whenever", "used", "uses", "use", "using", "come", "comes", "make", "makes", "made", "making",
+                   "work", "works", "out", "anything", "something", "everything", "thing", "things", "every", "any",
+                   "each", "all", "good", "bad", "must", "should", "always", "never", "also", "only", "trace",
+                   "conversation", "call", "calls", "called", "tool", "tools", "itself", "handles", "request"})
+DONE = ("successfully", "has been", "have been", "is now", "are now", "all set", "completed", "is confirmed")
+SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "ly")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case ASCII words and punctuation marks of a text: all of it the generator reads."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    # accents (combining marks) go, any other non-ASCII character separates words
+    ascii_text = "".join(c if c.isascii() else "" if unicodedata.category(c) == "Mn" else " " for c in decomposed)
+    return [t.rstrip("'") for t in TOKEN.findall(ascii_text.lower())]
+
+
+def canonical(text: str) -> str:
+    """The text as the generator reads it (``tokens`` joined by spaces): same features, same code."""
+    return " ".join(tokens(text))
+
+
+def stem(word: str) -> str:
+    """A crude English stem: a common suffix and a trailing apostrophe part removed (kept at 3+ letters)."""
+    word = word.split("'")[0]
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def name_words(tool: str) -> list[str]:
+    """The words of a tool name: snake_case, kebab-case, dotted and camelCase parts, lower-cased."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def same_stem(word: str, part: str) -> bool:
+    """Whether a criteria word and a tool-name word share a stem (prefix match for stems of 4+ letters)."""
+    a, b = stem(word), stem(part)
+    if a == b:
+        return True
+    return min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a))
+
+
+def verb_family(word: str) -> str | None:
+    """"write" or "read" when the word is a verb (or its noun) that names a family of tools."""
+    w = word.split("'")[0]
+    if w in ("look", "looks", "looked", "looking", "lookup"):
+        return "read"
+    for prefix in WRITE_VERBS:
+        if w.startswith(prefix) and (len(prefix) >= 4 or w == prefix or stem(w) == prefix):
+            return "write"
+    for prefix in READ_VERBS:
+        if w.startswith(prefix) and (len(prefix) >= 4 or w == prefix or stem(w) == prefix):
+            return "read"
+    return None
+
+
+@dataclass
+class Group:
+    """A set of tools the text names, with the words that named it and where."""
+
+    tools: frozenset[str]
+    words: tuple[str, ...]
+    position: int
+    specific: bool  # named by a word matching the tools' own names, not only by a family verb
+    rank: int = 2  # 1 for what the text names as a whole (a family, or all the tools a list names), 2 for one item
+
+
+@dataclass
+class Sentence:
+    """One sentence of the criteria or notes: its words, the tool groups it names, its cues."""
+
+    source: str
+    words: list[str]
+    groups: list[Group] = field(default_factory=list)
+
+    def cue(self, vocabulary: Iterable[str]) -> list[str]:
+        found = [w for w in self.words if w in vocabulary]
+        return list(dict.fromkeys(found))
+
+
+class ToolIndex:
+    """The tools seen in the training traces, by name word and by family."""
+
+    def __init__(self, tools: Iterable[str]):
+        self.tools = sorted({t for t in tools if t})
+        self.kind = {t: HELPERS["tool_kind"](t) for t in self.tools}
+        self.words = {t: name_words(t) for t in self.tools}
+
+    def family(self, kind: str) -> frozenset[str]:
+        return frozenset(t for t in self.tools if self.kind[t] == kind)
+
+    def named_by(self, word: str) -> frozenset[str]:
+        """Tools whose name holds a word with the same stem (and, for price/hand-off words, their synonyms)."""
+        if word in STOPWORDS or word in SUBJECTS or len(word) < 3 or not word[0].isalpha():
+            return frozenset()
+        found = {t for t in self.tools if any(same_stem(word, part) for part in self.words[t])}
+        if word in PRICE:
+            found |= {t for t in self.tools if any(p in PRICE_TOOL_WORDS for p in self.words[t])}
+        if word in ESCALATION:
+            found |= {t for t in self.tools if any(p in ESCALATION_TOOL_WORDS[:5] for p in self.words[t])}
+        return frozenset(found)
+
+
+def read_sentences(source: str, text: str) -> list[Sentence]:
+    """The text's sentences (split at . ; ! ?), each a list of words and commas."""
+    out: list[Sentence] = []
+    current: list[str] = []
+    for token in [*tokens(text), "."]:
+        if token in SENTENCE_END:
+            if current:
+                out.append(Sentence(source, current))
+            current = []
+        else:
+            current.append(token)
+    return out
+
+
+def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
+    """The tool groups a sentence names: tools named by a word, families named by a verb, and a
+    family narrowed by a nearby noun ("change ... flight" -> write tools about flights)."""
+    groups: list[Group] = []
+    content = [(i, w) for i, w in enumerate(sentence.words) if w not in STOPWORDS and w[0].isalpha()]
+    for k, (i, word) in enumerate(content):
+        named = index.named_by(word)
+        if named:
+            groups.append(Group(named, (word,), i, True))
+        kind = verb_family(word)
+        if kind:
+            family = index.family(kind)
+            if family and not named:  # "book" names book_* tools; "change" (no tool's word) names the family
+                groups.append(Group(family, (word,), i, False, 1))
+            for _, other in content[max(0, k - 3): k] + content[k + 1: k + 4]:
+                narrowed = family & index.named_by(other) if family and not named else frozenset()
+                if narrowed and narrowed != family:
+                    groups.append(Group(narrowed, (word, other), i, True))
+        if named:
+            for _, other in content[k + 1: k + 3]:
+                both = named & index.named_by(other)
+                if both and both != named:
+                    groups.append(Group(both, (word, other), i, True))
+    return groups
+
+
+@dataclass
+class Proposals:
+    """Features proposed so far, each once, with the words that proposed it."""
+
+    features: dict[tuple[str, tuple[Any, ...]], Feature] = field(default_factory=dict)
+
+    def add(self, helper: str, args: tuple[Any, ...], description: str, evidence: Sentence | str,
+            words: Iterable[str] = (), *, threshold: float | None = None, complexity: int = 1) -> None:
+        key = (helper, args)
+        if key in self.features:
+            return
+        if isinstance(evidence, Sentence):
+            quoted = ", ".join(f'"{w}"' for w in dict.fromkeys(words))
+            evidence = f"{evidence.source} words {quoted}" if quoted else f"{evidence.source}"
+        self.features[key] = Feature(helper, args, threshold, complexity, description, evidence=evidence,
+                                     family="criteria")
+
+
+def _names(tools: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(tools))
+
+
+def _label(tools: frozenset[str]) -> str:
+    names = _names(tools)
+    return names[0] if len(names) == 1 else "any of " + ", ".join(names)
+
+
+def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[str], bool]]:
+    """(later groups, earlier groups, order words, right-after?) for each order word in the sentence.
+    "X after Y": X is later; "X before Y": Y is later; "Before X, Y" / "After Y, X" use the comma."""
+    words = sentence.words
+    found = []
+    for p, word in enumerate(words):
+        if word not in ORDER_AFTER and word not in ORDER_BEFORE:
+            continue
+        right = any(w in ORDER_RIGHT for w in words[max(0, p - 2): p])
+        left_groups = [g for g in sentence.groups if g.position < p]
+        comma = next((i for i in range(p + 1, len(words)) if words[i] == "," and not _continues_list(words, i)), None)
+        if not left_groups and comma is not None:
+            inner = [g for g in sentence.groups if p < g.position < comma]
+            outer = [g for g in sentence.groups if g.position > comma]
+        else:
+            inner = [g for g in sentence.groups if g.position > p and (comma is None or g.position < comma)]
+            inner = inner or [g for g in sentence.groups if g.position > p]
+            outer = left_groups
+        if word in ORDER_AFTER:  # "outer after inner": inner happened first
+            later, earlier = outer, inner
+        else:  # "outer before inner": outer happened first
+            later, earlier = inner, outer
+        evidence = [w for w in words[max(0, p - 2): p + 1] if w in ORDER_RIGHT or w in ("only", word)]
+        found.append((later, earlier, evidence, right))
+    return found
+
+
+def _continues_list(words: Sequence[str], comma: int) -> bool:
+    """Whether the comma at ``comma`` separates items of a list ("books, changes or cancels") rather than clauses."""
+    following = words[comma + 1] if comma + 1 < len(words) else ""
+    return following in ("and", "or") or verb_family(following) is not None
+
+
+def _user_side(sentence: Sentence, start: int) -> bool:
+    """Whether the words from ``start`` on speak of the user saying something (or consenting)."""
+    rest = sentence.words[start:]
+    return any(w in CONSENT or w in SPEAKER for w in rest)
+
+
+def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
+    """Features for the cues of every sentence (see the module docstring)."""
+    out = Proposals()
+    writes = index.family("write")
+    all_tools = frozenset(index.tools)
+    for s in sentences:
+        s.groups = find_groups(s, index)
+    named = _dedupe([g for s in sentences for g in s.groups])
+    targets = [g for g in named if g.tools & writes] or named
+    for s in sentences:
+        consent = s.cue(CONSENT)
+        pairs = _order_pairs(s)
+        for later, earlier, order_words, right in pairs:
+            for a in _dedupe(later or targets)[:MAX_GROUPS]:
+                for b in _dedupe(earlier)[:MAX_GROUPS]:
+                    if not (a.tools & b.tools) and len(out.features) < 400:
+                        words = [*a.words, *order_words, *b.words]
+                        # on a tie the stricter reading wins: the whole of what must wait, the exact thing it waits for
+                        rank = a.rank + (3 - b.rank)
+                        out.add("every_call_preceded_by", (_names(a.tools), _names(b.tools)),
+                                f"every call to {_label(a.tools)} came after {_label(b.tools)}", s, words,
+                                complexity=rank)
+                        if right:
+                            out.add("every_call_right_after", (_names(a.tools), _names(b.tools)),
+                                    f"every call to {_label(a.tools)} came right after {_label(b.tools)}", s, words,
+                                    complexity=rank)
+            p = s.words.index(order_words[-1]) if order_words else 0
+            if consent or (not earlier and _user_side(s, p)):
+                for a in _dedupe(later or targets)[:MAX_GROUPS]:
+                    words = [*a.words, *order_words, *consent]
+                    _consent_features(out, a, s, words, right)
+        if consent and not pairs:
+            for a in _dedupe([g for g in s.groups if g.tools & writes] or targets)[:MAX_GROUPS]:
+                _consent_features(out, a, s, [*a.words, *consent], False)
+        if s.cue(ERRORS):
+            words = s.cue(ERRORS)
+            out.add("retried_after_error", (), "a failed tool call was retried successfully", s, words)
+            out.add("every_failure_retried", (_names(all_tools),), "every failed tool call was retried successfully",
+                    s, words)
+            out.add("tool_error_count", (), "number of tool errors", s, words, threshold=0.0)
+            for g in [Group(all_tools, (), 0, False), *_dedupe(s.groups)[:MAX_GROUPS]]:
+                out.add("error_then_retry", (_names(g.tools), True),
+                        f"a call to {_label(g.tools)} failed and was then retried successfully", s, [*g.words, *words])
+                out.add("error_then_retry", (_names(g.tools), False),
+                        f"a call to {_label(g.tools)} failed and was then called again", s, [*g.words, *words])
+        if s.cue(COUNTS):
+            for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
+                out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
+                        [*g.words, *s.cue(COUNTS)], threshold=0.0)
+            out.add("repeated_write", (), "the same write tool was called more than once", s, s.cue(COUNTS))
+        if s.cue(ANSWER):
+            words = s.cue(ANSWER)
+            out.add("answer_numbers_grounded", (), "every number in the final reply appeared earlier", s, words)
+            out.add("answer_repeats_tool_value", (), "the final reply repeats a value a tool returned", s, words)
+            for g in _dedupe(s.groups)[:MAX_GROUPS]:
+                out.add("answer_repeats_value_of", (_names(g.tools),),
+                        f"the final reply repeats a value {_label(g.tools)} returned", s, [*g.words, *words])
+                out.add("answer_states_result_of", (_names(g.tools),),
+                        f"when {_label(g.tools)} succeeded, the final reply repeats what it returned", s,
+                        [*g.words, *words])
+            said = _answer_words(s)
+            for word in said:
+                out.add("answer_says_any", ((word,),), f"the final reply says {word!r}", s, [*words, word])
+            if len(said) > 1:
+                out.add("answer_says_any", (tuple(said),), "the final reply says " + " or ".join(map(repr, said)), s,
+                        [*words, *said])
+        if s.cue(ARGUMENTS):
+            words = s.cue(ARGUMENTS)
+            for g in _dedupe([*s.groups, *targets])[:MAX_GROUPS]:
+                for source, where in (("user", "the user's turns"), ("any", "the conversation")):
+                    out.add("args_seen_before", (_names(g.tools), source),
+                            f"every argument of {_label(g.tools)} came from {where}", s, [*g.words, *words])
+        if s.cue(ESCALATION):
+            words = s.cue(ESCALATION)
+            out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
+            handoff = frozenset(t for t in index.tools if any(p in ESCALATION_TOOL_WORDS[:5] for p in index.words[t]))
+            if handoff:
+                out.add("every_call_after_user_said", (_names(handoff), HUMAN_REQUEST, "trace"),
+                        f"{_label(handoff)} was called only after the user asked for a person", s, words)
+                out.add("count_calls", (_names(handoff),), f"calls to {_label(handoff)}", s, words, threshold=0.0)
+        if s.cue(SUCCESS):
+            words = s.cue(SUCCESS)
+            out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
+            out.add("error_not_retried", (), "a failed tool call was never retried successfully", s, words)
+            out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", s, words)
+            out.add("answer_says_any", (DONE,), "the final reply says the work is done", s, words)
+            if writes:
+                out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", s, words, threshold=0.0)
+    return out
+
+
+def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str], right: bool) -> None:
+    """The group's calls each after the user's yes: strict or loose phrases, in the latest turn or right before."""
+    tools = group.tools
+    for phrases, strength, extra in ((CONSENT_STRICT, "yes/confirm/proceed", 0),
+                                     (CONSENT_LOOSE, "yes, sure, okay or the like", 1)):
+        out.add("every_call_after_user_said", (_names(tools), phrases, "turn"),
+                f"every call to {_label(tools)} came after the user's latest turn said {strength}", s, words,
+                complexity=group.rank + extra)
+        if right:
+            out.add("every_call_after_user_said", (_names(tools), phrases, "call"),
+                    f"every call to {_label(tools)} came right after a user turn saying {strength}", s, words,
+                    complexity=group.rank + extra + 1)
+
+
+def _answer_words(s: Sentence) -> list[str]:
+    """Content words a sentence about the final answer asks it to say (not cue words, not tool names)."""
+    cue_words = ANSWER | CONSENT | ERRORS | COUNTS | SUCCESS | SPEAKER | ORDER_AFTER | ORDER_BEFORE | ORDER_RIGHT
+    words = [w for w in s.words if w[0].isalpha() and w not in STOPWORDS and w not in cue_words
+             and w not in SUBJECTS and w not in VAGUE and verb_family(w) is None and len(w) >= 3]
+    return list(dict.fromkeys(words))[:MAX_ANSWER_WORDS]
+
+
+def _dedupe(groups: Sequence[Group]) -> list[Group]:
+    """Groups with distinct tool sets, wholes first, in the order the text names them; when the text names two
+    or more, also all of them together ("booking, updating or cancelling"), first."""
+    acts = [g for g in groups if g.rank == 1 or verb_family(g.words[0]) is not None]  # what is done, not nouns
+    if len({g.tools for g in acts}) >= 2:
+        union = frozenset().union(*(g.tools for g in acts))
+        words = tuple(dict.fromkeys(w for g in acts for w in g.words))
+        groups = [Group(union, words, min(g.position for g in acts), True, 1), *groups]
+    seen: dict[frozenset[str], Group] = {}
+    for g in sorted(groups, key=lambda g: (g.rank, not g.specific, g.position)):
+        if g.tools not in seen or g.rank < seen[g.tools].rank:
+            seen[g.tools] = g
+    return list(seen.values())
+
+
+def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict[str, Any]]) -> list[Feature]:
+    """Features the criteria and the raters' notes name, over the tools seen in the training traces."""
+    sentences = read_sentences("criteria", criteria)
+    for note in notes:
+        sentences += read_sentences("notes", note)
+    if not sentences:
+        return []
+    index = ToolIndex(name for trace in traces for name in HELPERS["tool_names"](trace))
+    return list(propose(sentences, index).features.values())
+
+
+__all__ = ["canonical", "criteria_features", "tokens"]
