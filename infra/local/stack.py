@@ -126,6 +126,7 @@ def provision(prefix: str | None = None) -> Provisioned:
     Locally this is the "CloudFormation": it chooses the names (``<prefix>-traces`` …)."""
     from chalicelib import config
     from chalicelib.clients import aws_client
+    from chalicelib.config import get_settings
 
     prefix = prefix or os.environ.get("IOFOLD_RESOURCE_PREFIX") or "iofold-local"
     env: dict[str, str] = {}
