@@ -41,10 +41,6 @@ def _exception_names() -> set[str]:
     return names
 
 
-# Error names the ASL retries whose exception classes arrive with another change of the same wave:
-# SandboxThrottled is raised by chalicelib/evals/sandbox_client.py when the sandbox invoke is throttled
-# (issue 13, item 2, Python side). Remove the entry once that class is in chalicelib.
-RAISED_ON_ANOTHER_BRANCH = {"SandboxThrottled"}
 
 
 def test_every_file_is_declared():
@@ -114,5 +110,4 @@ def test_tasks_name_real_handlers_and_errors_name_real_exceptions(path: Path):
             assert function[5:-1] in declared, f"{name}: {function} missing from infra/resources.py"
         for block in state.get("Retry", []) + state.get("Catch", []):
             for error in block["ErrorEquals"]:
-                assert (error.startswith(("States.", "Lambda.", "StepFunctions.")) or error in exceptions
-                        or error in RAISED_ON_ANOTHER_BRANCH), (name, error)
+                assert (error.startswith(("States.", "Lambda.", "StepFunctions.")) or error in exceptions), (name, error)
