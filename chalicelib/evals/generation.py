@@ -58,6 +58,7 @@ class GenerationOutcome(BaseModel):
     cost_usd: float
     duration_s: float
     flags: list[str]
+    selection: str = Field(default="", description="which candidate was chosen and why (held-out agreement of each)")
     training_results: dict[str, str] = Field(description="trace id -> result of the chosen code on its training traces")
 
 
@@ -217,9 +218,24 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         flags.append("low_confidence")
     return GenerationOutcome(
         chosen=chosen, candidates=scored, generator=full.generator, model=full.model, prompt=full.prompt,
+        selection=explain_selection(scored, best),
         input_tokens=full.input_tokens, output_tokens=full.output_tokens, cost_usd=round(full.cost_usd, 6),
         duration_s=round(generated.duration_s + time.monotonic() - started, 3), flags=flags,
         training_results={str(e.trace.get("id")): r for e, r in zip(examples, training[best])})
+
+
+def explain_selection(scored: list[ScoredCandidate], best: int) -> str:
+    """One sentence for the job: the chosen candidate, what it is, and every candidate's held-out agreement."""
+    def what(c: ScoredCandidate) -> str:
+        return c.rationale.split(". ")[0].strip().rstrip(".") or "no rationale"
+
+    def score(c: ScoredCandidate) -> str:
+        return "n/a" if c.heldout_accuracy is None else f"{c.heldout_accuracy:.0%}"
+
+    others = "; ".join(f"candidate {i + 1} ({what(c)}): {score(c)}" for i, c in enumerate(scored) if i != best)
+    text = (f"chose candidate {best + 1} of {len(scored)} ({what(scored[best])}) by held-out agreement "
+            f"{score(scored[best])}")
+    return text + (f"; others: {others}" if others else "")
 
 
 def heldout_interval(estimate: float | None, repeats: list[float], n: int) -> tuple[float, float] | None:
