@@ -167,6 +167,7 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
                                               if r["rating"] != "neutral")),
         generation={"training_accuracy": outcome.chosen.training_accuracy,
                     "heldout_accuracy": outcome.chosen.heldout_accuracy,
+                    "heldout_raw": outcome.chosen.heldout_raw,
                     "heldout_kappa": outcome.chosen.heldout_kappa, "folds": outcome.chosen.folds,
                     "heldout_interval": outcome.chosen.heldout_interval,
                     "heldout_repeats": outcome.chosen.heldout_repeats,

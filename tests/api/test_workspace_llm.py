@@ -111,6 +111,7 @@ def test_an_openai_compatible_endpoint_drives_generation_and_its_key_is_never_sh
     result = job["result"]
     assert result["generator"] == "openai"
     assert chat_server.base_url in result["generator_reason"] and MODEL in result["generator_reason"]
+    assert "hybrid" in result["generator_reason"] and result["selection"].startswith("chose candidate")
     assert chat_server.requests and all(r["auth"] == f"Bearer {KEY}" for r in chat_server.requests)
     assert {r["path"] for r in chat_server.requests} == {"/v1/chat/completions"}
     version = api.ok("GET", f"/v1/evals/{result['eval_id']}")

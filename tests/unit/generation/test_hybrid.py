@@ -136,8 +136,8 @@ def test_cross_validation_keeps_the_predicate_that_holds_up_and_drops_the_rest(f
     assert any("def eval_predicate_table" in code for code in sandbox.codes)
 
     hybrid, written, offline = outcome.candidates
-    assert outcome.chosen.code == hybrid.code and outcome.chosen.heldout_accuracy == 1.0
-    assert written.heldout_accuracy < 1.0 and offline.heldout_accuracy < 1.0
+    assert outcome.chosen.code == hybrid.code and outcome.chosen.heldout_raw == 1.0
+    assert written.heldout_raw < 1.0 and offline.heldout_raw < 1.0
     assert "pred_small_refund(trace)" in hybrid.code
     assert "pred_even_amount(trace)" not in hybrid.code.split("def eval_refund_policy")[1]
     assert "def llm_tool_names" in hybrid.code and "def tool_names" not in hybrid.code  # renamed, not shadowed
@@ -163,7 +163,7 @@ def test_predicates_that_do_not_hold_up_are_not_used(fake_api, reply):
     hybrid = outcome.candidates[0]
     assert "used by cross-validation: none" in hybrid.rationale
     assert "pred_" not in hybrid.code.split("def eval_refund_policy")[1]
-    assert outcome.chosen.heldout_accuracy < 1.0
+    assert outcome.chosen.heldout_raw < 1.0
 
 
 def test_predicate_module_renames_library_names_and_refuses_bad_names():
