@@ -25,6 +25,7 @@ Writes its section into bench/results/quality.md (replacing only that section). 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -54,11 +55,12 @@ PAIR_GAP = 0.10
 SIZES = (10, 20, 40)
 
 
-def nested_samples(pool: list[LabeledItem], rng: random.Random) -> dict[int, list[LabeledItem]]:
-    """Stratified samples of 40, 20 and 10 rated traces, each inside the next (a user rating more)."""
+def nested_samples(pool: list[LabeledItem], rng: random.Random,
+                   sizes: tuple[int, ...] = SIZES) -> dict[int, list[LabeledItem]]:
+    """Stratified samples of each size (40, 20, 10 rated traces), each inside the next (a user rating more)."""
     out: dict[int, list[LabeledItem]] = {}
     current = list(pool)
-    for n in sorted(SIZES, reverse=True):
+    for n in sorted(sizes, reverse=True):
         current = stratified_sample(current, n, rng)
         out[n] = current
     return out
@@ -75,25 +77,27 @@ def _labeled(items: list[LabeledItem]) -> list[LabeledTrace]:
             for i in items]
 
 
-def versions_of(items: list[LabeledItem], label: str, seed: int, repeats: int) -> list[dict[str, Any]]:
-    """The four versions of one (label, seed) with their estimate, interval and unseen accuracy."""
-    split = split_by_group(items, n_train=max(SIZES), seed=seed)
+def versions_of(items: list[LabeledItem], label: str, seed: int, repeats: int,
+                sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
+    """The versions of one (label, seed) with their estimate, interval and unseen accuracy: one per size,
+    and the smallest refined with its contradictions among the largest sample."""
+    split = split_by_group(items, n_train=max(sizes), seed=seed)
     pool = [i for i in items if i not in split.heldout]
-    samples = nested_samples(pool, random.Random(seed))
+    samples = nested_samples(pool, random.Random(seed), sizes)
     sandbox = InProcessSandbox()
     out: list[dict[str, Any]] = []
     parent_code = None
-    for n in SIZES:
+    for n in sorted(sizes):
         request = GenerationRequest(eval_name=label, examples=_labeled(samples[n]), candidates=3, seed=seed)
         out.append(_version(f"n={n}", request, sandbox, split.heldout, seed, repeats))
-        if n == min(SIZES):
+        if n == min(sizes):
             parent_code = out[-1]["code"]
     if parent_code is not None:
         check = load_eval(parent_code)
-        rated = samples[max(SIZES)]
-        wrong = [i for i in rated if i not in samples[min(SIZES)] and bool(check(i.trace)[0]) != i.good]
+        rated = samples[max(sizes)]
+        wrong = [i for i in rated if i not in samples[min(sizes)] and bool(check(i.trace)[0]) != i.good]
         if wrong:
-            request = GenerationRequest(eval_name=label, examples=_labeled(samples[min(SIZES)]), candidates=3,
+            request = GenerationRequest(eval_name=label, examples=_labeled(samples[min(sizes)]), candidates=3,
                                         seed=seed, previous_code=parent_code, previous_failures=_labeled(wrong))
             out.append(_version("refined", request, sandbox, split.heldout, seed, repeats))
     return out
@@ -159,13 +163,16 @@ def _f(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
-def render(rows: list[tuple[str, dict[str, Any]]], seeds: range, repeats: int, seconds: float) -> str:
+def render(rows: list[tuple[str, dict[str, Any]]], seeds: range, sizes: tuple[int, ...], repeats: int,
+           minutes: float) -> str:
+    ns = ", ".join(map(str, sorted(sizes)))
     lines = [SECTION, "",
-             f"`bench/calibration.py`: tau-bench airline, split by task; per label and seed four versions (n = 10, "
-             f"20, 40 nested ratings, and the n = 10 version refined with its contradictions among the 40); "
-             f"{len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}); offline generator, CV repeats {repeats}; "
-             f"unseen = the other half of the tasks. Targets: mean |gap| <= 0.12, pairs (unseen accuracies "
-             f"differ by >= {PAIR_GAP}) ordered right >= 0.75. {seconds / 60:.0f} min on a shared 2-core machine.",
+             f"`bench/calibration.py`: tau-bench airline, split by task; per label and seed one version per n "
+             f"({ns}: nested ratings, a user rating more) and the n = {min(sizes)} version refined with its "
+             f"contradictions among the {max(sizes)}; {len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}); offline "
+             f"generator, CV repeats {repeats}; unseen = the other half of the tasks. Targets: mean |gap| <= 0.12, "
+             f"pairs (unseen accuracies differ by >= {PAIR_GAP}) ordered right >= 0.75. {minutes:.0f} CPU-share "
+             f"minutes on a shared 2-core machine.",
              "",
              "| label | versions | no estimate | mean abs gap | gap p90 | per-seed mean gap (min–max) | mean bias "
              "| 95% interval covers | median width | pairs | ordered right |",
@@ -198,23 +205,41 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--labels", default="task_success," + ",".join(BEHAVIOURS))
     parser.add_argument("--repeats", type=int, default=CV_REPEATS["offline"])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--runs-out", help="also save every version's numbers as JSON (to merge runs made apart)")
+    parser.add_argument("--from-runs", help="comma-separated JSON files from --runs-out: render them, compute nothing")
     args = parser.parse_args()
     started = time.perf_counter()
-    data = load_taubench()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    rows: list[tuple[str, dict[str, Any]]] = []
-    everything: list[list[dict[str, Any]]] = []
-    for label in args.labels.split(","):
-        judge = BEHAVIOURS.get(label)
-        items = [LabeledItem(trace=d["trace"], group=d["group"], good=judge(d["trace"]) if judge else d["good"])
-                 for d in data]
-        runs = [versions_of(items, label, seed, args.repeats) for seed in seeds]
-        everything += runs
-        rows.append((label, summarize(runs)))
-        print(label, {k: v for k, v in rows[-1][1].items()}, flush=True)
-    rows.append(("all", summarize(everything)))
-    text = render(rows, seeds, args.repeats, time.perf_counter() - started)
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    by_label: dict[str, list[list[dict[str, Any]]]] = {}
+    minutes = 0.0
+    if args.from_runs:
+        for path in args.from_runs.split(","):
+            saved = json.loads(Path(path).read_text())
+            minutes += saved["minutes"]
+            for label, runs in saved["runs"].items():
+                by_label.setdefault(label, []).extend(runs)
+    else:
+        data = load_taubench()
+        for label in args.labels.split(","):
+            judge = BEHAVIOURS.get(label)
+            items = [LabeledItem(trace=d["trace"], group=d["group"], good=judge(d["trace"]) if judge else d["good"])
+                     for d in data]
+            by_label[label] = []
+            for seed in seeds:
+                by_label[label].append(versions_of(items, label, seed, args.repeats, sizes))
+                print(label, seed, [(v["version"], v["estimate"], round(v["truth"], 3)) for v in by_label[label][-1]],
+                      flush=True)
+        minutes = (time.perf_counter() - started) / 60
+        if args.runs_out:
+            runs = {label: [[{k: v for k, v in version.items() if k != "code"} for version in run] for run in rs]
+                    for label, rs in by_label.items()}
+            Path(args.runs_out).write_text(json.dumps({"minutes": minutes, "runs": runs}))
+    rows = [(label, summarize(runs)) for label, runs in by_label.items()]
+    rows.append(("all", summarize([run for runs in by_label.values() for run in runs])))
+    text = render(rows, seeds, sizes, args.repeats, minutes)
     write_section(text, Path(args.out))
     print(text)
 
