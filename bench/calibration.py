@@ -171,8 +171,8 @@ def render(rows: list[tuple[str, dict[str, Any]]], seeds: range, sizes: tuple[in
              f"({ns}: nested ratings, a user rating more) and the n = {min(sizes)} version refined with its "
              f"contradictions among the {max(sizes)}; {len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}); offline "
              f"generator, CV repeats {repeats}; unseen = the other half of the tasks. Targets: mean |gap| <= 0.12, "
-             f"pairs (unseen accuracies differ by >= {PAIR_GAP}) ordered right >= 0.75. {minutes:.0f} CPU-share "
-             f"minutes on a shared 2-core machine.",
+             f"pairs (unseen accuracies differ by >= {PAIR_GAP}) ordered right >= 0.75. {minutes:.0f} process-minutes "
+             f"(summed over the processes that made the runs) on a shared 2-core machine.",
              "",
              "| label | versions | no estimate | mean abs gap | gap p90 | per-seed mean gap (min–max) | mean bias "
              "| 95% interval covers | median width | pairs | ordered right |",
