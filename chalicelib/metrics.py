@@ -48,7 +48,11 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float] | No
         return None
     if not 0 <= k <= n:
         raise ValueError(f"k must lie in [0, n], got k={k}, n={n}")
-    p = k / n
+    return wilson_bounds(k / n, n, z)
+
+
+def wilson_bounds(p: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for an observed rate p at a (possibly fractional, effective) size n > 0."""
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom

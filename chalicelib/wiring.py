@@ -181,25 +181,34 @@ def generator(choice: str, workspace_id: str):
     if workspace_llm is not None and workspace_llm.provider == "openai" and choice in ("auto", "openai"):
         from chalicelib.generation.openai_compat import OpenAICompatibleGenerator
 
-        return (OpenAICompatibleGenerator(clients.openai_client(workspace_llm.base_url, workspace_key),
-                                          model=workspace_llm.model),
-                f"openai {asked}: the workspace's OpenAI-compatible endpoint {workspace_llm.base_url}, "
-                f"model {workspace_llm.model}")
+        return _hybrid(OpenAICompatibleGenerator(clients.openai_client(workspace_llm.base_url, workspace_key),
+                                                 model=workspace_llm.model),
+                       f"openai {asked}: the workspace's OpenAI-compatible endpoint {workspace_llm.base_url}, "
+                       f"model {workspace_llm.model}")
     if choice == "openai":
         raise LlmKeyMissing("the openai generator was requested but this workspace has no OpenAI-compatible "
                             "endpoint (set one with PUT /v1/workspace/llm)")
     from chalicelib.generation.anthropic import DEFAULT_MODEL, AnthropicGenerator
 
     if workspace_llm is not None and workspace_llm.provider == "anthropic" and workspace_key:
-        return (AnthropicGenerator(clients.anthropic_client(workspace_key), model=workspace_llm.model),
-                f"anthropic {asked}: the workspace's Anthropic key, model {workspace_llm.model}")
+        return _hybrid(AnthropicGenerator(clients.anthropic_client(workspace_key), model=workspace_llm.model),
+                       f"anthropic {asked}: the workspace's Anthropic key, model {workspace_llm.model}")
     key, source = clients.llm_api_key()
     if key:
         model = settings.anthropic_model or DEFAULT_MODEL
-        return AnthropicGenerator(clients.anthropic_client(key), model=model), f"LLM key from {source}"
+        return _hybrid(AnthropicGenerator(clients.anthropic_client(key), model=model), f"LLM key from {source}")
     if choice == "anthropic":
         raise LlmKeyMissing(f"the anthropic generator was requested but {source}")
     return _offline(), source
+
+
+def _hybrid(llm, reason: str):
+    """An LLM generator joined with the offline inducer (chalicelib/generation/hybrid.py), and why."""
+    from chalicelib.generation.hybrid import HybridGenerator
+
+    return (HybridGenerator(llm, _offline(), sandbox()),
+            f"{reason}; hybrid: the model writes an eval and predicates, the offline inducer fits its features "
+            "and the predicates (run in the sandbox), grouped cross-validation chooses among the three")
 
 
 def _offline():

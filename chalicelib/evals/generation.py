@@ -3,9 +3,9 @@ code is written without the fold's traces, then scored on them), never by traini
 alone; the chosen version carries its held-out estimate and flags for code that memorises.
 
 The cross-validation is grouped (a session never sits on both sides) and repeated with different
-fold assignments when writing is cheap (offline): the estimate is the mean over repeats, and its
-interval is the Wilson 95% interval at the number of examples, widened to cover every repeat's
-own estimate (repeats share examples, so they do not multiply n)."""
+fold assignments when writing is cheap (offline). Candidates are ranked by the mean agreement over
+repeats; the estimate a user sees, and its interval, are calibrated from it in
+chalicelib/evals/estimate.py (measured by bench/calibration.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from chalicelib.codegen import string_constants
 from chalicelib.errors import Unprocessable
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.generation.base import Candidate, Candidates, EvalGenerator, GenerationRequest, LabeledTrace
-from chalicelib.metrics import compute_metrics, wilson_interval
+from chalicelib.evals.estimate import heldout_estimate
+from chalicelib.metrics import compute_metrics
 
 LOW_CONFIDENCE_BELOW = 0.80
 MAX_FOLDS = 5
@@ -44,10 +45,13 @@ class ScoredCandidate(BaseModel):
     code: str
     rationale: str = ""
     training_accuracy: float | None
-    heldout_accuracy: float | None = Field(description="cross-validated; None when too few examples to hold out")
+    heldout_accuracy: float | None = Field(description="estimated accuracy on unseen traces: cross-validated, "
+                                           "calibrated (chalicelib/evals/estimate.py); None when too few examples")
+    heldout_raw: float | None = Field(default=None, description="mean cross-validated agreement over repeats, "
+                                      "before calibration (what candidates are ranked by)")
     heldout_kappa: float | None = None
     heldout_interval: tuple[float, float] | None = Field(
-        default=None, description="95% interval on the held-out estimate (Wilson at n, covering every repeat)")
+        default=None, description="95% interval on accuracy on unseen traces (chalicelib/evals/estimate.py)")
     heldout_repeats: list[float] = Field(default_factory=list, description="the estimate of each CV repeat")
     folds: int = 0
     input_tokens: int = Field(default=0, description="tokens this candidate took to write (CV folds not included)")
@@ -68,6 +72,7 @@ class GenerationOutcome(BaseModel):
     cost_usd: float
     duration_s: float
     flags: list[str]
+    selection: str = Field(default="", description="which candidate was chosen and why (held-out agreement of each)")
     training_results: dict[str, str] = Field(description="trace id -> result of the chosen code on its training traces")
 
 
@@ -94,8 +99,11 @@ def stratified_folds(examples: list[LabeledTrace], *, seed: int) -> list[list[in
         if e.rating in ("positive", "negative"):
             groups.setdefault(group_of(e.trace), []).append(i)
     per_class = [sum(examples[i].rating == c for i in range(len(examples))) for c in ("positive", "negative")]
-    k = min(MAX_FOLDS, len(groups), *per_class)
-    if k < 2:
+    # k is not capped by the smaller class: with 3 bad examples, 3 folds would train each fold's code on a
+    # third fewer examples than the version it estimates, and the estimate came out far too low on skewed
+    # labels (bench/results/quality.md); a fold holding no bad example still scores its good ones.
+    k = min(MAX_FOLDS, len(groups))
+    if k < 2 or min(per_class) < 2:
         return []
     rng = random.Random(seed)
     order = list(groups.values())
@@ -208,6 +216,7 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
                             f"traces", step, steps)
     scored: list[ScoredCandidate] = []
     training: list[list[str]] = []
+    positive_share = sum(e.rating == "positive" for e in examples) / len(examples) if examples else 0.5
     for c, candidate in enumerate(full.candidates):
         results = _results(sandbox, candidate.code, examples)
         training.append(results)
@@ -215,12 +224,13 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         per_repeat = [_accuracy(*_held_out_pairs(examples, fold_results[r][c])) for r in repeats]
         accs = [a for a, _ in per_repeat if a is not None]
         kappas = [k for _, k in per_repeat if k is not None]
-        held_acc = round(sum(accs) / len(accs), 4) if accs else None
         held_kappa = round(sum(kappas) / len(kappas), 4) if kappas else None
-        interval = heldout_interval(held_acc, accs, len(_held_out_pairs(examples, fold_results[repeats[0]][c])[0])
-                                    if repeats else 0)
+        n_scored = len(_held_out_pairs(examples, fold_results[repeats[0]][c])[0]) if repeats else 0
+        estimate = heldout_estimate(accs, n_scored, positive_share)
         scored.append(ScoredCandidate(code=candidate.code, rationale=candidate.rationale, training_accuracy=train_acc,
-                                      heldout_accuracy=held_acc, heldout_kappa=held_kappa, heldout_interval=interval,
+                                      heldout_accuracy=estimate.accuracy if estimate else None,
+                                      heldout_raw=estimate.raw if estimate else None, heldout_kappa=held_kappa,
+                                      heldout_interval=estimate.interval if estimate else None,
                                       heldout_repeats=[round(a, 4) for a in accs],
                                       folds=sum(f.repeat == 0 for f in generated.folds),
                                       input_tokens=candidate.input_tokens, output_tokens=candidate.output_tokens,
@@ -228,7 +238,7 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         progress("testing", f"tested candidate {c + 1} of {len(full.candidates)}: training {pct_text(train_acc)}, "
                             f"held-out {pct_text(held_acc)}", len(generated.folds) + c + 1, steps)
     best = max(range(len(scored)), key=lambda c: (
-        scored[c].heldout_accuracy if scored[c].heldout_accuracy is not None else -1,
+        scored[c].heldout_raw if scored[c].heldout_raw is not None else -1,
         scored[c].heldout_kappa if scored[c].heldout_kappa is not None else -1,
         scored[c].training_accuracy or 0, -c))
     chosen = scored[best]
@@ -239,6 +249,7 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         flags.append("low_confidence")
     return GenerationOutcome(
         chosen=chosen, candidates=scored, generator=full.generator, model=full.model, prompt=full.prompt,
+        selection=explain_selection(scored, best),
         input_tokens=full.input_tokens, output_tokens=full.output_tokens, cost_usd=round(full.cost_usd, 6),
         duration_s=round(generated.duration_s + time.monotonic() - started, 3), flags=flags,
         training_results={str(e.trace.get("id")): r for e, r in zip(examples, training[best])})
@@ -249,12 +260,18 @@ def pct_text(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
-def heldout_interval(estimate: float | None, repeats: list[float], n: int) -> tuple[float, float] | None:
-    """Wilson 95% at ``n`` around the mean estimate, widened to cover every repeat's estimate."""
-    if estimate is None or not n:
-        return None
-    lo, hi = wilson_interval(round(estimate * n), n) or (estimate, estimate)
-    return (round(min([lo, *repeats]), 4), round(max([hi, *repeats]), 4))
+def explain_selection(scored: list[ScoredCandidate], best: int) -> str:
+    """One sentence for the job: the chosen candidate, what it is, and every candidate's held-out agreement."""
+    def what(c: ScoredCandidate) -> str:
+        return c.rationale.split(". ")[0].strip().rstrip(".") or "no rationale"
+
+    def score(c: ScoredCandidate) -> str:
+        return "n/a" if c.heldout_accuracy is None else f"{c.heldout_accuracy:.0%}"
+
+    others = "; ".join(f"candidate {i + 1} ({what(c)}): {score(c)}" for i, c in enumerate(scored) if i != best)
+    text = (f"chose candidate {best + 1} of {len(scored)} ({what(scored[best])}) by held-out agreement "
+            f"{score(scored[best])}")
+    return text + (f"; others: {others}" if others else "")
 
 
 def honesty_flags(code: str, examples: list[LabeledTrace]) -> list[str]:

@@ -184,10 +184,12 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
                                               if r["rating"] != "neutral")),
         generation={"training_accuracy": outcome.chosen.training_accuracy,
                     "heldout_accuracy": outcome.chosen.heldout_accuracy,
+                    "heldout_raw": outcome.chosen.heldout_raw,
                     "heldout_kappa": outcome.chosen.heldout_kappa, "folds": outcome.chosen.folds,
                     "heldout_interval": outcome.chosen.heldout_interval,
                     "heldout_repeats": outcome.chosen.heldout_repeats,
                     "candidates": [c.model_dump(exclude={"code"}) for c in outcome.candidates],
+                    "selection": outcome.selection,
                     "job_id": ev.job_id},
         flags=outcome.flags, input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
         cost_usd=outcome.cost_usd, duration_s=outcome.duration_s,
@@ -201,7 +203,7 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     evals.update(version, metrics=metrics)
     result = {"eval_id": version.id, "version": version.version, "metrics": metrics, "flags": outcome.flags,
               "generator": ran["generator"], "generator_reason": ran["reason"], "saved": True,
-              "status": version.status}
+              "status": version.status, "selection": outcome.selection}
     if verdict is not None:
         result["refined_from"] = ev.params["refine_from"]
         result["refinement"] = verdict.model_dump(mode="json")

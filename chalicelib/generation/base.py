@@ -32,6 +32,8 @@ class GenerationRequest(BaseModel):
     previous_failures: list[LabeledTrace] = Field(
         default_factory=list, description="traces the previous code got wrong (refinement)"
     )
+    predicates: int = Field(default=0, ge=0, le=20, description="also ask an LLM for up to this many named boolean "
+                            "predicates (pred_<name>(trace) -> bool) for the hybrid generator to fit and select")
     seed: int = 0
 
 

@@ -336,8 +336,11 @@ class OfflineGenerator:
         self.folds = folds
         self.repeats = repeats
 
-    def generate(self, request: GenerationRequest) -> Candidates:
-        """Return up to ``request.candidates`` scorecards: the chosen model, then by cross-validated agreement."""
+    def generate(self, request: GenerationRequest, *, extra: Sequence[Condition] = ()) -> Candidates:
+        """Return up to ``request.candidates`` scorecards: the chosen model, then by cross-validated agreement.
+
+        ``extra``: more conditions (values on ``training_examples(request)``, in order) competing with the
+        feature library's, e.g. an LLM's predicates measured in the sandbox (chalicelib/generation/hybrid.py)."""
         examples = training_examples(request)
         traces = [e.trace for e in examples]
         labels = [e.rating == "positive" for e in examples]
@@ -345,7 +348,7 @@ class OfflineGenerator:
         features = candidate_features(traces) + criteria_features(request.criteria, notes, traces)
         conditions = build_conditions(features, traces, self.memo)
         forbidden = _forbidden_literals(examples)
-        conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)]
+        conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)] + list(extra)
         named = [c for c in conditions if c.feature.evidence]
         rows = list(range(len(examples)))
 
@@ -488,10 +491,14 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     if total:
         header.append(f"Cross-validated agreement on the rated traces: {agree} of {total}.")
     header.append('"""')
-    helpers = helper_source_for(sorted({r.condition.feature.helper for r in card.rules}))
+    # a feature with ``source`` (an LLM predicate, chalicelib/generation/hybrid.py) brings its own code
+    helpers = helper_source_for(sorted({r.condition.feature.helper for r in card.rules
+                                        if not getattr(r.condition.feature, "module_source", "")}))
+    own = [src for src in dict.fromkeys(getattr(r.condition.feature, "module_source", "") for r in card.rules) if src]
     lines = [*header, "", "import json", "import re", ""]
-    if helpers:
-        lines += ["", helpers, "", ""]
+    for chunk in (helpers, *own):
+        if chunk:
+            lines += ["", chunk, "", ""]
     lines += [f"def eval_{eval_name}(trace: dict) -> tuple[bool, str]:"]
     lines.append('    """Pass when the signs of a good trace outweigh the signs of a bad one."""')
     if not card.rules:

@@ -322,6 +322,21 @@ def _refinement(request: GenerationRequest) -> str:
     )
 
 
+def _predicates(request: GenerationRequest) -> str:
+    """Asks for named predicates next to the eval (the hybrid generator fits and selects them)."""
+    if request.predicates <= 0:
+        return ""
+    return (
+        f"## Predicates\nIn the same module, also define up to {request.predicates} small predicates, each "
+        "`def pred_<what_it_checks>(trace: dict) -> bool:` with a one-line docstring saying in plain words what it "
+        "checks. Each tests ONE observable behaviour the criteria or the notes talk about (a tool called or not, "
+        "one event before another, the user's consent before a change, an error followed by a retry, what the "
+        "final answer says). They need not decide the rating alone: iofold measures each one on the rated traces, "
+        "combines the useful ones with its own features, and keeps only what holds up under cross-validation. "
+        "The same rules apply to predicates as to the eval function (allowed imports, no underscores, never raise)."
+    )
+
+
 def _footer(function_name: str) -> str:
     return (
         f"## Your answer\nExplain the separating pattern in a few sentences, then give the complete module "
@@ -337,7 +352,7 @@ def build_prompt(request: GenerationRequest, token_budget: int = DEFAULT_PROMPT_
         allowed_imports=" ".join(ALLOWED_IMPORTS),
         max_code_bytes=MAX_CODE_BYTES,
     )
-    fixed = [_header(request, function_name), _refinement(request), _footer(function_name)]
+    fixed = [_header(request, function_name), _refinement(request), _predicates(request), _footer(function_name)]
     budget_chars = token_budget * CHARS_PER_TOKEN - len(system) - sum(len(p) + 2 for p in fixed) - 200
     budget_chars -= _HINT_RESERVE_TOKENS * CHARS_PER_TOKEN
     if budget_chars < 2 * MIN_TRACE_CHARS:
@@ -396,6 +411,11 @@ def _shared_section(shared: dict[str, str], examples: list[LabeledTrace], max_ch
     return "\n\n".join(blocks)
 
 
+def _wrong_verdict(failure: LabeledTrace) -> str:
+    """What the current version said on a contradiction: the opposite of the human's rating."""
+    return "fail" if failure.rating == "positive" else "pass"
+
+
 def _assemble(
     fixed: list[str],
     failures: list[LabeledTrace],
@@ -403,14 +423,14 @@ def _assemble(
     omitted: int,
     budget_chars: int,
 ) -> str:
-    entries = [("Trace the current version gets wrong", f) for f in failures] + [
-        ("Example", e) for e in examples
-    ]
+    entries = [("Trace {n} the current version gets wrong (it returned " + _wrong_verdict(f) + ")", f)
+               for f in failures] + [("Example {n}", e) for e in examples]
     shared = _shared_texts([ex for _, ex in entries])
     shared_section = _shared_section(shared, [ex for _, ex in entries], budget_chars // 4)
     budget_chars -= len(shared_section) + 2
     share = budget_chars // max(len(entries), 1)
-    rendered = [_render_example(f"{title} {i + 1}", ex, share, shared) for i, (title, ex) in enumerate(entries)]
+    rendered = [_render_example(title.replace("{n}", str(i + 1)), ex, share, shared)
+                for i, (title, ex) in enumerate(entries)]
     # Hand the room small traces did not use to the ones that were clipped.
     spare = budget_chars - sum(len(r) + 2 for r in rendered)
     clipped = [i for i, r in enumerate(rendered) if len(r) >= share - 50]
@@ -418,11 +438,13 @@ def _assemble(
         extra = spare // len(clipped)
         for i in clipped:
             title, ex = entries[i]
-            rendered[i] = _render_example(f"{title} {i + 1}", ex, share + extra, shared)
-    header, refinement, footer = fixed
+            rendered[i] = _render_example(title.replace("{n}", str(i + 1)), ex, share + extra, shared)
+    header, refinement, predicates, footer = fixed
     sections = [header]
     if refinement:
         sections.append(refinement)
+    if predicates:
+        sections.append(predicates)
     if shared_section:
         sections.append(shared_section)
     if failures:

@@ -29,7 +29,11 @@ class FakeChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 name = re.search(r"def (eval_\w+)\(trace", body["messages"][0]["content"]).group(1)
-                code = (f"def {name}(trace: dict) -> tuple[bool, str]:\n"
+                code = ("def pred_refund_without_lookup(trace: dict) -> bool:\n"
+                        "    \"\"\"A refund was issued without looking the order up.\"\"\"\n"
+                        "    names = [c.get(\"name\") for c in trace.get(\"tool_calls\") or []]\n"
+                        "    return \"issue_refund\" in names and \"get_order\" not in names\n\n\n"
+                        f"def {name}(trace: dict) -> tuple[bool, str]:\n"
                         "    names = [c.get(\"name\") for c in trace.get(\"tool_calls\") or []]\n"
                         "    if \"issue_refund\" in names and \"get_order\" not in names:\n"
                         "        return False, \"refund without looking the order up\"\n"
@@ -111,6 +115,9 @@ def test_an_openai_compatible_endpoint_drives_generation_and_its_key_is_never_sh
     result = job["result"]
     assert result["generator"] == "openai"
     assert chat_server.base_url in result["generator_reason"] and MODEL in result["generator_reason"]
+    assert "hybrid" in result["generator_reason"] and result["selection"].startswith("chose candidate")
+    # the model's predicate was measured in the sandbox (from the generate_candidates task) and competed
+    assert "1 model predicate(s) competed" in result["selection"]
     assert chat_server.requests and all(r["auth"] == f"Bearer {KEY}" for r in chat_server.requests)
     assert {r["path"] for r in chat_server.requests} == {"/v1/chat/completions"}
     version = api.ok("GET", f"/v1/evals/{result['eval_id']}")

@@ -31,3 +31,13 @@ def test_too_few_groups_or_examples_means_no_held_out_estimate():
     assert stratified_folds([_example(0, "positive"), _example(1, "negative")], seed=0) == []
     same_user = [_example(i, "positive" if i % 2 else "negative", user="one") for i in range(10)]
     assert stratified_folds(same_user, seed=0) == []
+
+
+def test_a_small_class_does_not_cut_the_number_of_folds():
+    # 3 bad examples: 5 folds (each fold's code trains on 4/5 of the examples), not 3 (2/3 of them)
+    examples = [_example(i, "negative" if i < 3 else "positive") for i in range(20)]
+    folds = stratified_folds(examples, seed=0)
+    assert len(folds) == 5 and sorted(i for f in folds for i in f) == list(range(20))
+    assert sum(any(examples[i].rating == "negative" for i in f) for f in folds) == 3
+    one_bad = [_example(i, "negative" if i == 0 else "positive") for i in range(20)]
+    assert stratified_folds(one_bad, seed=0) == []  # the fold holding it out could not train

@@ -70,13 +70,28 @@ def test_repeated_cross_validation_partitions_the_examples_once_per_repeat():
     assert len({tuple(a) for a in assignments}) > 1  # different fold assignments, not the same one thrice
 
 
-def test_the_heldout_interval_is_wilson_at_n_and_covers_every_repeat():
-    from chalicelib.evals.generation import heldout_interval
+def test_the_estimate_is_shrunk_toward_the_majority_rate_more_at_small_n():
+    from chalicelib.evals.estimate import PRIOR_EXAMPLES, heldout_estimate
 
-    lo, hi = heldout_interval(0.75, [0.75, 0.75, 0.75], 20)
-    assert (lo, hi) == (pytest.approx(0.5313, abs=1e-4), pytest.approx(0.8881, abs=1e-4))
-    assert heldout_interval(0.75, [0.5, 0.95, 0.8], 20) == (0.5, 0.95)
-    assert heldout_interval(None, [], 20) is None
+    small, large = heldout_estimate([0.5, 0.5, 0.5], 10, 0.8), heldout_estimate([0.5, 0.5, 0.5], 40, 0.8)
+    assert small.raw == large.raw == 0.5
+    assert small.accuracy == pytest.approx((10 * 0.5 + PRIOR_EXAMPLES * 0.8) / (10 + PRIOR_EXAMPLES), abs=1e-4)
+    assert 0.5 < large.accuracy < small.accuracy < 0.8  # pulled toward what a rule that learned nothing scores
+    assert heldout_estimate([0.9], 20, 0.3).accuracy < 0.9  # the majority here is the negative class (0.7)
+    assert heldout_estimate([], 20, 0.5) is None
+
+
+def test_the_interval_is_wider_than_wilson_at_n_and_covers_every_repeat():
+    from chalicelib.evals.estimate import heldout_estimate
+    from chalicelib.metrics import wilson_interval
+
+    estimate = heldout_estimate([0.75, 0.75, 0.75], 20, 0.5)
+    lo, hi = estimate.interval
+    at_n = wilson_interval(round(estimate.accuracy * 20), 20)
+    assert lo < at_n[0] and hi > at_n[1]  # rated traces are not the only source of error
+    assert lo < estimate.accuracy < hi
+    spread = heldout_estimate([0.3, 0.95, 0.8], 20, 0.5)
+    assert spread.interval[0] <= 0.3 and spread.interval[1] >= 0.95
 
 
 def test_a_fold_that_would_train_on_one_class_is_skipped_not_fatal():

@@ -248,3 +248,20 @@ def test_long_text_repeated_across_traces_is_shown_once_in_full() -> None:
     assert "### S1 (in 6 traces)" in prompt.user
     assert prompt.user.count("«shared text S1, shown once above»") == 6
     assert prompt.estimated_tokens <= 12_000
+
+
+def test_refinement_prompt_says_what_the_current_version_returned_on_each_contradiction() -> None:
+    request = make_request(n_pos=2, n_neg=2, n_neu=0)
+    good, bad = request.examples[0], request.examples[2]
+    prompt = build_prompt(request.model_copy(update={"previous_code": "def eval_refund_policy(trace):\n"
+                                                     "    return True, 'x'\n", "previous_failures": [good, bad]}))
+    assert "### Trace 1 the current version gets wrong (it returned fail) — rating: positive" in prompt.user
+    assert "### Trace 2 the current version gets wrong (it returned pass) — rating: negative" in prompt.user
+    assert prompt.user.count(bad.notes) == 1
+
+
+def test_predicates_are_asked_for_only_when_requested() -> None:
+    assert "pred_<what_it_checks>" not in build_prompt(make_request()).user
+    asked = build_prompt(make_request().model_copy(update={"predicates": 6})).user
+    assert "up to 6 small predicates" in asked and "pred_<what_it_checks>(trace: dict) -> bool" in asked
+    assert asked.index("## Predicates") < asked.index("## Your answer")

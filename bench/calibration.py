@@ -1,0 +1,248 @@
+"""Can a user bet on the held-out estimate? Calibration of the product's estimate over versions.
+
+For each label and seed, the tau-bench airline traces are split by task (group) into a rated side and an
+unseen side. On the rated side a user rates 10, then 10 more, then 20 more traces (nested samples: more
+ratings), and the product writes a version each time (offline generator, the product's own
+``generate_candidates`` + ``select_candidate``: repeated grouped CV, the estimator of
+``chalicelib/evals/estimate.py``). A fourth version refines the n = 10 version with its contradictions among
+the 40 rated traces, as ``POST /v1/evals/{id}/refine`` does. Each version's estimate is compared with its
+accuracy on the unseen side:
+
+- mean absolute gap |estimate - unseen accuracy| (target <= 0.12), with its spread over seeds;
+- coverage of the 95% interval (how often it holds the unseen accuracy);
+- pair ordering: among the versions of one (label, seed) whose unseen accuracies differ by >= 0.10, the
+  share the estimates order the same way (target >= 0.75; a tie counts as wrong).
+
+Development used task_success and consent_before_change with seeds 100+; the table reports seeds 0..N-1
+on all labels (priced_before_charging and retried_after_tool_error were never looked at while the
+estimator was changed).
+
+Run: .venv/bin/python -m bench.calibration [--seeds 20] [--first-seed 0] [--labels ...] [--out PATH]
+Writes its section into bench/results/quality.md (replacing only that section). Code runs in-process
+(load_eval) instead of the sandbox: same results, faster; the product runs it in the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.estimates import InProcessSandbox  # noqa: E402
+from bench.quality_direct import BEHAVIOURS, load_taubench  # noqa: E402
+from chalicelib.evals.generation import CV_REPEATS, generate_candidates, select_candidate  # noqa: E402
+from chalicelib.generation.base import GenerationRequest, LabeledTrace  # noqa: E402
+from chalicelib.generation.evaluation import (  # noqa: E402
+    LabeledItem,
+    run_predictor,
+    score_predictions,
+    split_by_group,
+    stratified_sample,
+)
+from chalicelib.generation.offline import OfflineGenerator, load_eval  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "quality.md"
+SECTION = "## Calibration of the held-out estimate"
+PAIR_GAP = 0.10
+SIZES = (10, 20, 40)
+
+
+def nested_samples(pool: list[LabeledItem], rng: random.Random,
+                   sizes: tuple[int, ...] = SIZES) -> dict[int, list[LabeledItem]]:
+    """Stratified samples of each size (40, 20, 10 rated traces), each inside the next (a user rating more)."""
+    out: dict[int, list[LabeledItem]] = {}
+    current = list(pool)
+    for n in sorted(sizes, reverse=True):
+        current = stratified_sample(current, n, rng)
+        out[n] = current
+    return out
+
+
+def unseen_accuracy(code: str, unseen: list[LabeledItem]) -> float:
+    check = load_eval(code)
+    return score_predictions(unseen, run_predictor(lambda t: check(t)[0], unseen)).accuracy or 0.0
+
+
+def _labeled(items: list[LabeledItem]) -> list[LabeledTrace]:
+    # a task's traces are one group for the product's grouped CV, as a session's would be
+    return [LabeledTrace(trace={**i.trace, "session_id": i.group}, rating="positive" if i.good else "negative")
+            for i in items]
+
+
+def versions_of(items: list[LabeledItem], label: str, seed: int, repeats: int,
+                sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
+    """The versions of one (label, seed) with their estimate, interval and unseen accuracy: one per size,
+    and the smallest refined with its contradictions among the largest sample."""
+    split = split_by_group(items, n_train=max(sizes), seed=seed)
+    pool = [i for i in items if i not in split.heldout]
+    samples = nested_samples(pool, random.Random(seed), sizes)
+    sandbox = InProcessSandbox()
+    out: list[dict[str, Any]] = []
+    parent_code = None
+    for n in sorted(sizes):
+        request = GenerationRequest(eval_name=label, examples=_labeled(samples[n]), candidates=3, seed=seed)
+        out.append(_version(f"n={n}", request, sandbox, split.heldout, seed, repeats))
+        if n == min(sizes):
+            parent_code = out[-1]["code"]
+    if parent_code is not None:
+        check = load_eval(parent_code)
+        rated = samples[max(sizes)]
+        wrong = [i for i in rated if i not in samples[min(sizes)] and bool(check(i.trace)[0]) != i.good]
+        if wrong:
+            request = GenerationRequest(eval_name=label, examples=_labeled(samples[min(sizes)]), candidates=3,
+                                        seed=seed, previous_code=parent_code, previous_failures=_labeled(wrong))
+            out.append(_version("refined", request, sandbox, split.heldout, seed, repeats))
+    return out
+
+
+def _version(name: str, request: GenerationRequest, sandbox: Any, unseen: list[LabeledItem], seed: int,
+             repeats: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    generated = generate_candidates(request, OfflineGenerator(), seed=seed, repeats=repeats)
+    outcome = select_candidate(request, generated, sandbox)
+    chosen = outcome.chosen
+    return {"version": name, "code": chosen.code, "estimate": chosen.heldout_accuracy,
+            "interval": chosen.heldout_interval, "truth": unseen_accuracy(chosen.code, unseen),
+            "seconds": time.perf_counter() - started}
+
+
+def pair_counts(versions: list[dict[str, Any]]) -> tuple[int, int]:
+    """(ordered right, pairs) among versions whose unseen accuracies differ by >= PAIR_GAP."""
+    right = pairs = 0
+    scored = [v for v in versions if v["estimate"] is not None]
+    for a in range(len(scored)):
+        for b in range(a + 1, len(scored)):
+            va, vb = scored[a], scored[b]
+            if abs(va["truth"] - vb["truth"]) >= PAIR_GAP - 1e-9:
+                pairs += 1
+                right += (va["estimate"] - vb["estimate"]) * (va["truth"] - vb["truth"]) > 0
+    return right, pairs
+
+
+def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Gap, coverage and ordering over the runs (one run = the versions of one seed)."""
+    flat = [v for run in runs for v in run if v["estimate"] is not None]
+    gaps = [abs(v["estimate"] - v["truth"]) for v in flat]
+    covered = [v["interval"][0] <= v["truth"] <= v["interval"][1] for v in flat]
+    widths = [v["interval"][1] - v["interval"][0] for v in flat]
+    per_seed_gap = [statistics.mean(abs(v["estimate"] - v["truth"]) for v in run if v["estimate"] is not None)
+                    for run in runs if any(v["estimate"] is not None for v in run)]
+    counts = [pair_counts(run) for run in runs]
+    right, pairs = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    by_version = {}
+    for name in dict.fromkeys(v["version"] for v in flat):
+        mine = [v for v in flat if v["version"] == name]
+        by_version[name] = (statistics.mean(abs(v["estimate"] - v["truth"]) for v in mine),
+                            statistics.mean(v["estimate"] - v["truth"] for v in mine),
+                            sum(v["interval"][0] <= v["truth"] <= v["interval"][1] for v in mine) / len(mine), len(mine))
+    missing = sum(1 for run in runs for v in run if v["estimate"] is None)
+    return {"versions": len(flat), "missing": missing, "gap": statistics.mean(gaps) if gaps else None,
+            "gap_p90": _quantile(gaps, 0.9), "seed_gap": (min(per_seed_gap), max(per_seed_gap)) if per_seed_gap else None,
+            "bias": statistics.mean(v["estimate"] - v["truth"] for v in flat) if flat else None,
+            "coverage": statistics.mean(covered) if covered else None,
+            "width": statistics.median(widths) if widths else None,
+            "pairs": pairs, "ordered": right / pairs if pairs else None, "by_version": by_version}
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _f(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def render(rows: list[tuple[str, dict[str, Any]]], seeds: range, sizes: tuple[int, ...], repeats: int,
+           minutes: float) -> str:
+    ns = ", ".join(map(str, sorted(sizes)))
+    lines = [SECTION, "",
+             f"`bench/calibration.py`: tau-bench airline, split by task; per label and seed one version per n "
+             f"({ns}: nested ratings, a user rating more) and the n = {min(sizes)} version refined with its "
+             f"contradictions among the {max(sizes)}; {len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}); offline "
+             f"generator, CV repeats {repeats}; unseen = the other half of the tasks. Targets: mean |gap| <= 0.12, "
+             f"pairs (unseen accuracies differ by >= {PAIR_GAP}) ordered right >= 0.75. {minutes:.0f} process-minutes "
+             f"(summed over the processes that made the runs) on a shared 2-core machine.",
+             "",
+             "| label | versions | no estimate | mean abs gap | gap p90 | per-seed mean gap (min–max) | mean bias "
+             "| 95% interval covers | median width | pairs | ordered right |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, r in rows:
+        spread = f"{r['seed_gap'][0]:.2f}–{r['seed_gap'][1]:.2f}" if r["seed_gap"] else "n/a"
+        lines.append(f"| {label} | {r['versions']} | {r['missing']} | {_f(r['gap'])} | {_f(r['gap_p90'])} | {spread} "
+                     f"| {_f(r['bias'])} | {_f(r['coverage'])} | {_f(r['width'])} | {r['pairs']} | {_f(r['ordered'])} |")
+    lines += ["", "Per version (all labels): mean abs gap / mean bias (estimate - unseen) / coverage / versions", ""]
+    total = rows[-1][1]["by_version"]
+    lines += [f"- {name}: {g:.2f} / {b:+.2f} / {c:.2f} / {k}" for name, (g, b, c, k) in total.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: Path) -> None:
+    """Replace this benchmark's section of quality.md (or append it), keeping everything else."""
+    old = path.read_text() if path.exists() else ""
+    if SECTION in old:
+        head, _, rest = old.partition(SECTION)
+        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
+        new = head + text.rstrip("\n") + "\n" + tail
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + text
+    path.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--labels", default="task_success," + ",".join(BEHAVIOURS))
+    parser.add_argument("--repeats", type=int, default=CV_REPEATS["offline"])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--runs-out", help="also save every version's numbers as JSON (to merge runs made apart)")
+    parser.add_argument("--from-runs", help="comma-separated JSON files from --runs-out: render them, compute nothing")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    by_label: dict[str, list[list[dict[str, Any]]]] = {}
+    minutes = 0.0
+    if args.from_runs:
+        for path in args.from_runs.split(","):
+            saved = json.loads(Path(path).read_text())
+            minutes += saved["minutes"]
+            for label, runs in saved["runs"].items():
+                by_label.setdefault(label, []).extend(runs)
+    else:
+        data = load_taubench()
+        for label in args.labels.split(","):
+            judge = BEHAVIOURS.get(label)
+            items = [LabeledItem(trace=d["trace"], group=d["group"], good=judge(d["trace"]) if judge else d["good"])
+                     for d in data]
+            by_label[label] = []
+            for seed in seeds:
+                by_label[label].append(versions_of(items, label, seed, args.repeats, sizes))
+                print(label, seed, [(v["version"], v["estimate"], round(v["truth"], 3)) for v in by_label[label][-1]],
+                      flush=True)
+        minutes = (time.perf_counter() - started) / 60
+        if args.runs_out:
+            runs = {label: [[{k: v for k, v in version.items() if k != "code"} for version in run] for run in rs]
+                    for label, rs in by_label.items()}
+            Path(args.runs_out).write_text(json.dumps({"minutes": minutes, "runs": runs}))
+    rows = [(label, summarize(runs)) for label, runs in by_label.items()]
+    rows.append(("all", summarize([run for runs in by_label.values() for run in runs])))
+    text = render(rows, seeds, sizes, args.repeats, minutes)
+    write_section(text, Path(args.out))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
