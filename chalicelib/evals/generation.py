@@ -236,7 +236,7 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
                                       input_tokens=candidate.input_tokens, output_tokens=candidate.output_tokens,
                                       cost_usd=candidate.cost_usd))
         progress("testing", f"tested candidate {c + 1} of {len(full.candidates)}: training {pct_text(train_acc)}, "
-                            f"held-out {pct_text(held_acc)}", len(generated.folds) + c + 1, steps)
+                            f"held-out {pct_text(scored[-1].heldout_accuracy)}", len(generated.folds) + c + 1, steps)
     best = max(range(len(scored)), key=lambda c: (
         scored[c].heldout_raw if scored[c].heldout_raw is not None else -1,
         scored[c].heldout_kappa if scored[c].heldout_kappa is not None else -1,
