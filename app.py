@@ -18,9 +18,8 @@ from chalicelib.evals import refinement, trends, versions
 from chalicelib.evals import service as evals
 from chalicelib.evals.models import (
     EvalVersion, ExecuteRequest, Execution, ExecutionDetail, GenerateRequest, RefineRequest, SavedVersion,
-    SaveVersionRequest, VersionDiff,
+    SaveVersionRequest, Trend, VersionDiff,
 )
-from chalicelib.evals.trends import Trend
 from chalicelib.evalsets import service as eval_sets
 from chalicelib.generation import workspace_llm
 from chalicelib.evalsets.models import (

@@ -29,7 +29,8 @@ from pydantic import BaseModel
 
 from chalicelib.auth.models import ApiKey, CreateApiKeyRequest, CreatedApiKey, CreatedWorkspace, WorkspaceInfo
 from chalicelib.evals.models import (
-    EvalVersion, ExecuteRequest, Execution, ExecutionDetail, GenerateRequest, RefineRequest, SavedVersion, VersionDiff,
+    EvalVersion, ExecuteRequest, Execution, ExecutionDetail, GenerateRequest, RefineRequest, SavedVersion, Trend,
+    VersionDiff,
 )
 from chalicelib.generation.workspace_llm import LlmSettings, LlmSettingsRequest
 from chalicelib.evalsets.models import (
@@ -393,6 +394,11 @@ class Client:
     def executions(self, eval_id: str) -> Iterator[Execution]:
         """Every stored result of a version."""
         return self.paginate(Execution, f"/evals/{eval_id}/executions")
+
+    def trend(self, eval_id: str, bucket: Literal["day", "hour"] = "day", *, since: str | None = None,
+              until: str | None = None) -> Trend:
+        """Pass rate and result counts per day or hour over the version's runs, drops marked."""
+        return self._get(Trend, f"/evals/{eval_id}/trend", bucket=bucket, **{"from": since, "to": until})
 
     def execution(self, eval_id: str, trace_id: str) -> ExecutionDetail:
         """One result with the code that ran and the human rating."""

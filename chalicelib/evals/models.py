@@ -151,3 +151,40 @@ class ExecutionDetail(BaseModel):
                                                           "error/timeout")
     output_excerpt: str = Field(default="", description="the first characters of the trace's final output")
     trace: dict[str, Any] | None = Field(default=None, description="the unified trace; null when it was deleted")
+
+
+TrendBucket = Literal["day", "hour"]
+DROP_THRESHOLD = 0.15
+"""A pass rate this much (absolute) below the previous point's or the trailing mean is marked as a drop."""
+TRAILING_POINTS = 7
+"""How many earlier points the trailing mean takes."""
+
+
+class TrendPoint(BaseModel):
+    """One period's counts."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: str = Field(description="the period's start (ISO 8601 UTC)")
+    executed: int = Field(description="executions recorded in the period (all results; the total)")
+    pass_: int = Field(alias="pass", description="results that passed")
+    fail: int
+    error: int
+    timeout: int
+    pass_rate: float | None = Field(description="pass / executed; null when nothing ran")
+    drop: bool = Field(default=False, description=f"the pass rate fell more than {DROP_THRESHOLD} below the previous "
+                       f"point's or the mean of up to {TRAILING_POINTS} points before it")
+    baseline: float | None = Field(default=None, description="the trailing mean pass rate this point was compared with")
+
+
+class Trend(BaseModel):
+    """GET /v1/evals/{id}/trend: the periods with executions, oldest first."""
+
+    eval_id: str
+    bucket: TrendBucket
+    from_: str = Field(alias="from", description="start of the first period in range")
+    to: str = Field(description="end of the range (exclusive)")
+    drop_threshold: float = Field(default=DROP_THRESHOLD, description="the pass-rate fall marked as a drop")
+    points: list[TrendPoint]
+
+    model_config = ConfigDict(populate_by_name=True)

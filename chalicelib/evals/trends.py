@@ -20,60 +20,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
-
 from chalicelib.errors import ValidationError
+from chalicelib.evals.models import DROP_THRESHOLD, TRAILING_POINTS, Trend, TrendPoint
 from chalicelib.storage import delete_partition, is_conditional_failure, to_plain
 from chalicelib.timeutil import format_iso
 
-Bucket = Literal["day", "hour"]
 BUCKETS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 RESULT_KINDS = ("pass", "fail", "error", "timeout")
 
-DROP_THRESHOLD = 0.15
-"""A pass rate this much (absolute) below the previous point's or the trailing mean is marked as a drop."""
-TRAILING_POINTS = 7
-"""How many earlier points the trailing mean takes."""
 DEFAULT_SPAN = {"hour": timedelta(days=7), "day": timedelta(days=90)}
 """The range a request without ``from`` covers, back from ``to`` (or now)."""
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=1000)}
 """The widest range one request may ask for (a bounded Query)."""
 RUN_MARKER_TTL_S = 14 * 24 * 3600
 """Run markers only guard against a retried chunk counting twice; they may expire after this."""
-
-
-class TrendPoint(BaseModel):
-    """One period's counts."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    start: str = Field(description="the period's start (ISO 8601 UTC)")
-    executed: int = Field(description="executions recorded in the period (all results; the total)")
-    pass_: int = Field(alias="pass", description="results that passed")
-    fail: int
-    error: int
-    timeout: int
-    pass_rate: float | None = Field(description="pass / executed; null when nothing ran")
-    drop: bool = Field(default=False, description=f"the pass rate fell more than {DROP_THRESHOLD} below the previous "
-                       f"point's or the mean of up to {TRAILING_POINTS} points before it")
-    baseline: float | None = Field(default=None, description="the trailing mean pass rate this point was compared with")
-
-
-class Trend(BaseModel):
-    """GET /v1/evals/{id}/trend: the periods with executions, oldest first."""
-
-    eval_id: str
-    bucket: Bucket
-    from_: str = Field(alias="from", description="start of the first period in range")
-    to: str = Field(description="end of the range (exclusive)")
-    drop_threshold: float = Field(default=DROP_THRESHOLD, description="the pass-rate fall marked as a drop")
-    points: list[TrendPoint]
-
-    model_config = ConfigDict(populate_by_name=True)
 
 
 def bucket_start(moment: datetime, bucket: str) -> datetime:

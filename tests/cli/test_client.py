@@ -317,3 +317,20 @@ def test_job_failures_walks_every_page_of_the_failures_route():
 
     client, _ = _client(handler)
     assert [(f.line, f.reason) for f in client.job_failures("job_1")] == [(1, "bad"), (2, "worse")]
+
+
+def test_trend_sends_bucket_and_range_and_reads_the_points():
+    seen = []
+
+    def handler(request):
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json={"eval_id": "ev_1", "bucket": "hour", "from": "2026-01-01T00:00:00.000Z",
+                                         "to": "2026-01-01T02:00:00.000Z", "drop_threshold": 0.15, "points": [
+                                             {"start": "2026-01-01T01:00:00.000Z", "executed": 4, "pass": 3, "fail": 1,
+                                              "error": 0, "timeout": 0, "pass_rate": 0.75, "drop": False}]})
+
+    client, _ = _client(handler)
+    trend = client.trend("ev_1", "hour", since="2026-01-01")
+    assert seen == [{"bucket": "hour", "from": "2026-01-01"}]
+    assert trend.from_ == "2026-01-01T00:00:00.000Z" and trend.points[0].pass_ == 3
+    assert trend.points[0].model_dump(by_alias=True)["pass"] == 3
