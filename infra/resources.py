@@ -81,7 +81,8 @@ TABLES: tuple[Table, ...] = (
                                                                 include=_FEEDBACK_FIELDS),)),
     Table("evals", "eval_set_id", "eval_id", indexes=(Index("by_id", "eval_id", include=("workspace_id",)),)),
     Table("executions", "eval_id", "trace_id"),
-    Table("eval_trends", "eval_id", "period", ttl_attribute="expires_at"),  # run counts per hour and day (chalicelib/evals/trends.py); only its run markers expire
+    # run counts per hour and day (chalicelib/evals/trends.py); only its run markers carry expires_at
+    Table("eval_trends", "eval_id", "period", ttl_attribute="expires_at"),
     Table("jobs", "workspace_id", "job_id", indexes=(Index("by_time", "workspace_id", "created_key",
                                                            include=_JOB_FIELDS),), ttl_attribute="expires_at"),
     Table("job_events", "job_id", "seq", attribute_types={"seq": "N"}, ttl_attribute="expires_at"),
