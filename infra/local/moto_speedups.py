@@ -83,7 +83,8 @@ def _sorted_items(self: Table, hash_key_attrs: list[str], range_key_attrs: list[
     gsi = getattr(_QUERY, "gsi", None)
     _QUERY.gsi = None
     if gsi is not None and gsi[1] == "miss":  # all of the index's matches: keep their order for the next pages
-        self.__dict__.setdefault("_iofold_gsi_order", {})[gsi[0]] = (_version(self), names, keyed)
+        # the version read when the Query began: a write finishing meanwhile (it bumps after) makes this stale
+        self.__dict__.setdefault("_iofold_gsi_order", {})[gsi[0]] = (gsi[2], names, keyed)
     start = _start_tuple(page, names)
     keys = [key for key, _ in keyed]
     low, high = 0, len(keyed)
@@ -159,7 +160,8 @@ def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
     conditions = extra.get("hash_key_conditions")
     _QUERY.gsi = None
     if _QUERY.page is not None and given.get("index_name") and conditions and len(extra.get("range_key_conditions") or ()) <= 1:
-        _QUERY.gsi = ((given["index_name"], tuple((name, _hashable(value)) for name, value in conditions)), "ask")
+        _QUERY.gsi = ((given["index_name"], tuple((name, _hashable(value)) for name, value in conditions)), "ask",
+                      _version(self))
     try:
         return _ORIGINAL["query"](self, *args, **kwargs)
     finally:
@@ -233,7 +235,7 @@ def _cached_gsi_window(table: Table) -> list[Any] | None:
         return None
     kept = table.__dict__.get("_iofold_gsi_order", {}).get(gsi[0])
     if kept is None or kept[0] != _version(table):
-        _QUERY.gsi = (gsi[0], "miss")
+        _QUERY.gsi = (gsi[0], "miss", gsi[2])
         return None
     _, names, keyed = kept
     start = _start_tuple(page, names)
@@ -250,13 +252,17 @@ def _cached_gsi_window(table: Table) -> list[Any] | None:
 
 
 def _put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-    _bump(self)
-    return _ORIGINAL["put_item"](self, *args, **kwargs)
+    try:
+        return _ORIGINAL["put_item"](self, *args, **kwargs)
+    finally:
+        _bump(self)  # after the write: an order kept by a Query that began before it is stale
 
 
 def _delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-    _bump(self)
-    return _ORIGINAL["delete_item"](self, *args, **kwargs)
+    try:
+        return _ORIGINAL["delete_item"](self, *args, **kwargs)
+    finally:
+        _bump(self)
 
 
 def _update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -264,7 +270,11 @@ def _update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return _ORIGINAL["update_item"](self, table_name, *args, **kwargs)
     finally:
-        _bump(self.get_table(table_name))
+        table = self.tables.get(table_name)
+        if table is None:  # named by ARN
+            table = next((t for t in list(self.tables.values()) if t.table_arn == table_name), None)
+        if table is not None:
+            _bump(table)
 
 
 _UNHANDLED = object()
