@@ -235,7 +235,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("generate_load", tables=(*_JOBS, *_RATINGS, "traces"), bucket={**_JOB_FILES, "traces/": READ}),
     # workspaces + kms: the workspace's own LLM endpoint and its sealed key; LLM calls per candidate and fold
     Function("generate_candidates", tables=(*_JOBS, "traces", "workspaces"), bucket={**_JOB_FILES, "traces/": READ},
-             kms=("kms:Decrypt",), reads_llm_secret=True, timeout_s=900, memory_mb=1024,
+             kms=("kms:Decrypt",), reads_llm_secret=True, timeout_s=limits.CALLER_TIMEOUT_S, memory_mb=1024,
              invokes_sandbox=True),  # the hybrid generator measures the model's predicates in the sandbox
     Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),

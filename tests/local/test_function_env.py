@@ -4,6 +4,7 @@ lets a handler see only those while it runs, so every state-machine and API test
 
 import ast
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_generation_reads_the_llm_key_from_the_secret_only_where_declared(llm_se
     with only_variables(resources.function("generate_candidates").env_vars()):
         assert llm_api_key() == ("sk-ant-test-not-a-real-key", "the LLM secret")
         generator, reason = wiring.generator("auto", "ws_none")
-        assert generator.name == "anthropic" and reason == "LLM key from the LLM secret"
+        assert generator.name == "anthropic" and reason.startswith("LLM key from the LLM secret; hybrid: ")
     with only_variables(resources.function(resources.API_FUNCTION).env_vars()):
         assert llm_api_key()[0] is None
 
@@ -159,6 +160,10 @@ def _variables_read(getter: tuple, every_variable) -> set[str]:
     with only_variables(every_variable, record=read):
         fn = getattr(wiring, name)
         fn(arg or "auto", "ws_none") if name == "generator" else (fn(arg) if arg else fn())
+    if name == "generator":  # and with a key, the hybrid generator's path (it measures predicates in the sandbox)
+        with only_variables(every_variable, record=read), \
+                mock.patch.object(wiring.clients, "llm_api_key", return_value=("sk-test", "a test key")):
+            wiring.generator(arg or "auto", "ws_none")
     return read
 
 

@@ -22,7 +22,7 @@ def test_the_local_stack_expires_what_the_template_expires(stack):
     for table in resources.TABLES:
         ttl = ddb.describe_time_to_live(TableName=stack.provisioned.env[f"IOFOLD_TABLE_{table.name.upper()}"])
         description = ttl["TimeToLiveDescription"]
-        if table.name in ("jobs", "job_events"):
+        if table.name in ("jobs", "job_events", "eval_trends"):  # eval_trends: its run markers
             assert description == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}, table.name
         else:
             assert description["TimeToLiveStatus"] == "DISABLED", table.name

@@ -76,7 +76,8 @@ def test_job_records_and_files_expire_after_a_configurable_retention():
            for t in resources.TABLES}
     assert {name: spec for name, spec in ttl.items() if spec} == {
         "jobs": {"AttributeName": "expires_at", "Enabled": True},
-        "job_events": {"AttributeName": "expires_at", "Enabled": True}}
+        "job_events": {"AttributeName": "expires_at", "Enabled": True},
+        "eval_trends": {"AttributeName": "expires_at", "Enabled": True}}  # its run markers, not its counters
     rules = {r["Prefix"]: r for r in res["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert set(rules) == {"jobs/", "uploads/"} and all(r["Status"] == "Enabled" for r in rules.values())
     assert rules["jobs/"]["ExpirationInDays"] == {"Ref": resources.JOB_RETENTION_PARAMETER}
@@ -253,7 +254,7 @@ def test_only_functions_that_run_untrusted_code_may_invoke_the_sandbox(packaged)
                 assert s["Resource"] == {"Fn::GetAtt": ["Sandbox", "Arn"]}
                 invokers.add(fn.name)
                 assert res[template.logical_id(fn.name)]["Properties"]["Timeout"] > sandbox_timeout
-    assert invokers == {"execute_chunk", "generate_test", "generate_save"}
+    assert invokers == {"execute_chunk", "generate_candidates", "generate_test", "generate_save"}
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals import tasks as eval_tasks
 from chalicelib.evals.models import EvalVersion
 from chalicelib.ids import new_id
+from chalicelib.jobs.failures import FailureLog
 from chalicelib.jobs.models import Job
 from chalicelib.sources.models import SourcePage
 from chalicelib.timeutil import now_iso
@@ -87,7 +88,8 @@ def test_an_import_page_run_twice_as_a_retry_would_counts_its_traces_once(api):
 
     def run(page_input):
         return trace_tasks.import_page(page_input, jobs=jobs, traces=wiring.trace_repo(),
-                                       fetch=lambda cursor: pages[cursor].model_copy(deep=True))
+                                       fetch=lambda cursor: pages[cursor].model_copy(deep=True),
+                                           failure_log=FailureLog(wiring.job_files()))
 
     first = run(inp)
     again = run(inp)  # the retry of page 1: its traces are there now, but they were counted already

@@ -13,7 +13,7 @@ from infra import resources
 def test_every_caller_outlives_the_sandbox_it_waits_for():
     sandbox = resources.function("sandbox")
     callers = [fn for fn in resources.FUNCTIONS if fn.invokes_sandbox]
-    assert {fn.name for fn in callers} == {"execute_chunk", "generate_test", "generate_save"}
+    assert {fn.name for fn in callers} == {"execute_chunk", "generate_candidates", "generate_test", "generate_save"}
     read_timeout = clients.sandbox_lambda_client().meta.config.read_timeout
     for fn in callers:
         # the caller still has time to store results after a sandbox call that ran to the read timeout
