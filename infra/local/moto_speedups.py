@@ -85,16 +85,7 @@ def _sorted_items(self: Table, hash_key_attrs: list[str], range_key_attrs: list[
     if gsi is not None and gsi[1] == "miss":  # all of the index's matches: keep their order for the next pages
         # the version read when the Query began: a write finishing meanwhile (it bumps after) makes this stale
         self.__dict__.setdefault("_iofold_gsi_order", {})[gsi[0]] = (gsi[2], names, keyed)
-    start = _start_tuple(page, names)
-    keys = [key for key, _ in keyed]
-    low, high = 0, len(keyed)
-    if start is not None:
-        if page.forward:
-            low = bisect.bisect_right(keys, start)
-        else:
-            high = bisect.bisect_left(keys, start)
-    low, high = _window(page, low, high)
-    items[:] = [item for _, item in keyed[low:high]]
+    items[:] = _reachable(keyed, _start_tuple(page, names), page)
     return items
 
 
@@ -113,6 +104,20 @@ def _start_tuple(page: _Page, names: list[str]) -> tuple | None:
     if not page.start or any(name not in page.start for name in names):
         return None
     return tuple(DynamoType(page.start[name]).cast_value for name in names)
+
+
+def _reachable(keyed: list[tuple[Any, Any]], start: Any, page: _Page) -> list[Any]:
+    """The items of ``keyed`` (sorted (key, item) pairs) a Query page can reach: after ``start`` in its
+    direction (bisected), then at most Limit + 1 (see :func:`_window`)."""
+    low, high = 0, len(keyed)
+    if start is not None:
+        keys = [key for key, _ in keyed]
+        if page.forward:
+            low = bisect.bisect_right(keys, start)
+        else:
+            high = bisect.bisect_left(keys, start)
+    low, high = _window(page, low, high)
+    return [item for _, item in keyed[low:high]]
 
 
 def _window(page: _Page, low: int, high: int) -> tuple[int, int]:
@@ -182,20 +187,12 @@ def _all_items(self: Table) -> list[Any]:
         if not self.range_key_attr:
             return [found]
         keyed = sorted(((item.range_key.cast_value, item) for item in found.values()), key=lambda pair: pair[0])
-        low, high = 0, len(keyed)
-        if page is not None:
-            start = _start_tuple(page, [self.hash_key_attr, self.range_key_attr])
-            if start is not None and start[0] != scope[1].cast_value:
-                start = None  # another partition's key: Table.query skips all or nothing itself
-            start = start[1:] if start is not None else None
-            keys = [key for key, _ in keyed]
-            if start is not None:
-                if page.forward:
-                    low = bisect.bisect_right(keys, start[0])
-                else:
-                    high = bisect.bisect_left(keys, start[0])
-            low, high = _window(page, low, high)
-        return [item for _, item in keyed[low:high]]
+        if page is None:
+            return [item for _, item in keyed]
+        start = _start_tuple(page, [self.hash_key_attr, self.range_key_attr])
+        if start is not None and start[0] != scope[1].cast_value:
+            start = None  # another partition's key: Table.query skips all or nothing itself
+        return _reachable(keyed, start[1] if start is not None else None, page)
     if scope == "any order":
         cached = _cached_gsi_window(self)
         if cached is not None:
@@ -238,17 +235,8 @@ def _cached_gsi_window(table: Table) -> list[Any] | None:
         _QUERY.gsi = (gsi[0], "miss", gsi[2])
         return None
     _, names, keyed = kept
-    start = _start_tuple(page, names)
-    keys = [key for key, _ in keyed] if start is not None else []
-    low, high = 0, len(keyed)
-    if start is not None:
-        if page.forward:
-            low = bisect.bisect_right(keys, start)
-        else:
-            high = bisect.bisect_left(keys, start)
-    low, high = _window(page, low, high)
     _QUERY.gsi = None
-    return [item for _, item in keyed[low:high]]
+    return _reachable(keyed, _start_tuple(page, names), page)
 
 
 def _put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
