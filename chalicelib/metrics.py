@@ -42,6 +42,11 @@ class Metrics(BaseModel):
     accuracy_ci95: tuple[float, float] | None = Field(description="Wilson 95% interval on accuracy; None when n is 0")
 
 
+def pct_text(value: float | None) -> str:
+    """A share as a whole percent, for messages; n/a for None."""
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
     """Wilson score interval for k successes in n trials; None when n is 0."""
     if n <= 0:

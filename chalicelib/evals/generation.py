@@ -22,7 +22,7 @@ from chalicelib.errors import Unprocessable
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.generation.base import Candidate, Candidates, EvalGenerator, GenerationRequest, LabeledTrace
 from chalicelib.evals.estimate import heldout_estimate
-from chalicelib.metrics import compute_metrics
+from chalicelib.metrics import compute_metrics, pct_text
 
 LOW_CONFIDENCE_BELOW = 0.80
 MAX_FOLDS = 5
@@ -255,22 +255,15 @@ def select_candidate(request: GenerationRequest, generated: GeneratedSet, sandbo
         training_results={str(e.trace.get("id")): r for e, r in zip(examples, training[best])})
 
 
-def pct_text(value: float | None) -> str:
-    """A share as a whole percent; n/a for None."""
-    return "n/a" if value is None else f"{value:.0%}"
-
-
 def explain_selection(scored: list[ScoredCandidate], best: int) -> str:
     """One sentence for the job: the chosen candidate, what it is, and every candidate's held-out agreement."""
     def what(c: ScoredCandidate) -> str:
         return c.rationale.split(". ")[0].strip().rstrip(".") or "no rationale"
 
-    def score(c: ScoredCandidate) -> str:
-        return "n/a" if c.heldout_accuracy is None else f"{c.heldout_accuracy:.0%}"
-
-    others = "; ".join(f"candidate {i + 1} ({what(c)}): {score(c)}" for i, c in enumerate(scored) if i != best)
+    others = "; ".join(f"candidate {i + 1} ({what(c)}): {pct_text(c.heldout_accuracy)}"
+                       for i, c in enumerate(scored) if i != best)
     text = (f"chose candidate {best + 1} of {len(scored)} ({what(scored[best])}) by held-out agreement "
-            f"{score(scored[best])}")
+            f"{pct_text(scored[best].heldout_accuracy)}")
     return text + (f"; others: {others}" if others else "")
 
 

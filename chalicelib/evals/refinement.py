@@ -24,6 +24,7 @@ from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.models import Job
 from chalicelib.jobs.repository import JobRepository
+from chalicelib.metrics import pct_text
 from chalicelib.timeutil import now_iso
 
 MAX_CONTRADICTIONS = 200
@@ -97,7 +98,7 @@ def compare_refinement(workspace_id: str, parent: EvalVersion, refined: EvalVers
         all_rated=all_rated,
         unseen=SideBySide(traces=len(unseen), before=metrics_on(unseen, before), after=metrics_on(unseen, after)),
         fixed=fixed, broken=broken,
-        summary=(f"accuracy {_pct(all_rated.before['accuracy'])} → {_pct(all_rated.after['accuracy'])} on "
+        summary=(f"accuracy {pct_text(all_rated.before['accuracy'])} → {pct_text(all_rated.after['accuracy'])} on "
                  f"{len(ratings)} rated traces; {len(fixed)} fixed, {len(broken)} broken"))
 
 
@@ -154,5 +155,3 @@ def judge_refinement(parent: EvalVersion, code: str, estimate: float | None, *, 
                              reason="held-out estimate not lower than the parent's")
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"

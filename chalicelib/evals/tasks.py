@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from chalicelib.codegen import inert
 from chalicelib.errors import Conflict
 from chalicelib.evals.generation import (
-    CV_REPEATS, GeneratedSet, GenerationOutcome, Progress, generate_candidates, pct_text, select_candidate,
+    CV_REPEATS, GeneratedSet, GenerationOutcome, Progress, generate_candidates, select_candidate,
 )
 from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.evals.refinement import compare_refinement, judge_refinement
@@ -23,7 +23,7 @@ from chalicelib.generation.base import EvalGenerator, GenerationRequest, Labeled
 from chalicelib.ids import new_id
 from chalicelib.jobs.files import JobFiles
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.metrics import compute_metrics
+from chalicelib.metrics import compute_metrics, pct_text
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.repository import TraceRepository
 
