@@ -41,10 +41,10 @@ from chalicelib.traces.summary import TraceSummary
 from chalicelib.web import Api, Request
 
 app = Chalice(app_name="iofold")
-app.api.binary_types += ["application/x-ndjson", "application/gzip"]  # gzipped upload bodies arrive intact
+# gzipped upload bodies and OTLP/HTTP protobuf bodies arrive intact
+app.api.binary_types += ["application/x-ndjson", "application/gzip", "application/x-protobuf", "application/protobuf"]
 app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600,
                           expose_headers=["Content-Disposition", "X-Next-Cursor", "X-Request-Id"])
-app.api.binary_types.extend(["application/x-protobuf", "application/protobuf"])  # OTLP/HTTP bodies
 api = Api(app)
 
 LIST_QUERY = {"limit": "integer", "cursor": "string"}

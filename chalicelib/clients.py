@@ -97,7 +97,6 @@ def llm_http_client() -> Any:
     import httpx2
 
     from chalicelib.generation.transport import Httpx2Bridge
-    from chalicelib.sources.addresses import GuardedTransport
 
     settings = get_settings()
     return httpx2.Client(transport=Httpx2Bridge(GuardedTransport(allow_private=settings.allow_private_sources)),

@@ -199,3 +199,8 @@ def deserialize(item: dict) -> dict:
 
 def is_conditional_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def is_missing_object(exc: ClientError) -> bool:
+    """An S3 GET/HEAD of a key that does not exist (HEAD answers a bare 404)."""
+    return exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound")

@@ -129,10 +129,9 @@ class Api:
         except IofoldError as exc:
             if exc.status >= 500:
                 log_failure("request failed", exc)
-            response = error_response(exc.status, exc.code, exc.message, exc.details, request_id)
-            if getattr(exc, "retry_after", None):
-                response.headers["Retry-After"] = str(exc.retry_after)
-            return response
+            retry_after = getattr(exc, "retry_after", None)
+            return error_response(exc.status, exc.code, exc.message, exc.details, request_id,
+                                  headers={"Retry-After": str(retry_after)} if retry_after else None)
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes a clean 500
             log_failure("unhandled error", exc)
             return error_response(500, "INTERNAL", "internal error; quote the request id when reporting it", [],

@@ -38,7 +38,7 @@ class AuthRepository:
         item = self._workspaces.get_item(Key={"workspace_id": workspace_id}).get("Item")
         if not item:
             raise NotFound(f"workspace {workspace_id} not found")
-        return Workspace(id=item["workspace_id"], name=item["name"], created_at=item["created_at"])
+        return self._to_workspace(item)
 
     def any_workspace(self) -> Workspace | None:
         """Some workspace of the deployment, or None when there is none yet (a one-item scan)."""
@@ -46,7 +46,7 @@ class AuthRepository:
         if not items:
             return None
         item = items[0]
-        return Workspace(id=item["workspace_id"], name=item["name"], created_at=item["created_at"])
+        return self._to_workspace(item)
 
     def add_key(self, workspace_id: str, key_hash: str, key: ApiKey) -> None:
         put = {"TableName": self._keys.name, "Item": serialize(self._key_item(workspace_id, key_hash, key)),
@@ -134,6 +134,10 @@ class AuthRepository:
     def _key_item(workspace_id: str, key_hash: str, key: ApiKey) -> dict:
         return {"key_hash": key_hash, "key_id": key.id, "workspace_id": workspace_id, "role": key.role,
                 "label": key.label, "created_at": key.created_at}
+
+    @staticmethod
+    def _to_workspace(item: dict) -> Workspace:
+        return Workspace(id=item["workspace_id"], name=item["name"], created_at=item["created_at"])
 
     @staticmethod
     def _to_key(item: dict) -> ApiKey:

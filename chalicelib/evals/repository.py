@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.evals.trends import TrendStore, count_results
+from chalicelib.evals.trends import TrendStore
 from chalicelib.storage import batch_get, delete_partition, is_conditional_failure, query_page, to_dynamo, to_plain
 from chalicelib.timeutil import now_iso
 
@@ -144,12 +144,13 @@ class EvalRepository:
             for r in results:
                 batch.put_item(Item=to_dynamo(r.model_dump()))
 
-    def record_trend(self, eval_id: str, results: Iterable[Any], *, run: str) -> bool:
-        """Add a run's results (one chunk; ``run`` names it, e.g. ``job/chunk``) to the version's hour and day
-        counters that GET /v1/evals/{id}/trend reads; a retried chunk counts once (False then)."""
+    def record_trend(self, eval_id: str, counts: dict[str, int], *, run: str) -> bool:
+        """Add a run's counts (one chunk, from ``trends.count_results``; ``run`` names it, e.g. ``job/chunk``)
+        to the version's hour and day counters that GET /v1/evals/{id}/trend reads; a retried chunk counts
+        once (False then)."""
         from datetime import datetime, timezone
 
-        return self.trends.add_run(eval_id, count_results(results), at=datetime.now(timezone.utc), run=run)
+        return self.trends.add_run(eval_id, counts, at=datetime.now(timezone.utc), run=run)
 
     def executions(self, eval_id: str, *, limit: int, cursor: str | None) -> tuple[list[Execution], str | None]:
         items, nxt = query_page(self._executions, limit=limit, cursor=cursor, owner=("eval_id", eval_id),

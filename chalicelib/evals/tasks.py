@@ -18,6 +18,7 @@ from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.evals.refinement import compare_refinement, judge_refinement
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.evals.sandbox_client import Sandbox
+from chalicelib.evals.trends import RESULT_KINDS, count_results
 from chalicelib.evals.service import EvalSetLookup
 from chalicelib.generation.base import EvalGenerator, GenerationRequest, LabeledTrace
 from chalicelib.ids import new_id
@@ -310,13 +311,14 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
     bodies = traces.get_many(ev.workspace_id, ids)
     results = sandbox.run(version.code, [bodies[t] for t in ids if t in bodies])
     evals.put_executions(_executions(version.id, results))
-    evals.record_trend(version.id, results, run=f"{ev.job_id}/{chunk}")
-    counts = {k: sum(r.result == k for r in results) for k in ("pass", "fail", "error", "timeout")}
+    tally = count_results(results)  # {"executed", "pass", "fail", "error", "timeout"}
+    evals.record_trend(version.id, tally, run=f"{ev.job_id}/{chunk}")
+    counts = {k: tally[k] for k in RESULT_KINDS}
     plan = files.get(*ev.key, "plan")
     try:
         done = _done(jobs, ev.key) + len(results)
         progress = min(99, int(100 * done / plan["total"])) if plan["total"] else 99
-        counted = jobs.add_counts(*ev.key, {"executed": len(results), **counts}, progress=progress,
+        counted = jobs.add_counts(*ev.key, tally, progress=progress,
                                   once=f"chunk-{chunk}")
     except Conflict:
         return {"chunk": chunk, "skipped": True}
@@ -337,7 +339,7 @@ def execute_aggregate(ev: JobEvent, *, result_manifest: str, evals: EvalReposito
     """Totals for the run from the results its Distributed Map wrote to S3 (the ResultWriter's manifest and
     result files; every chunk counted once, whatever its retries), and the version's metrics on its set's
     rated traces. Failed chunks (within the tolerance) make the result partial: their traces did not run."""
-    counts = dict.fromkeys(("pass", "fail", "error", "timeout"), 0)
+    counts = dict.fromkeys(RESULT_KINDS, 0)
     failed: dict[int, str] = {}
     written = files.read(*ev.key, result_manifest)["ResultFiles"]
     for entry in written.get("SUCCEEDED", []):

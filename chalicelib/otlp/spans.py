@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import Unavailable
+from chalicelib.storage import is_missing_object
 from chalicelib.timeutil import now_iso
 
 _THROTTLED = {"SlowDown", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
@@ -87,7 +88,7 @@ class SpanStore:
         try:
             current = self._bucket.Object(key).e_tag
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if is_missing_object(exc):
                 return True
             raise
         if current != pending.etag:
@@ -103,7 +104,7 @@ class SpanStore:
         try:
             return json.loads(self._bucket.Object(key).get()["Body"].read())
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            if is_missing_object(exc):
                 return None
             raise
 

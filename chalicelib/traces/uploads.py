@@ -28,6 +28,7 @@ from chalicelib.jobs.failures import FAILURES_INLINE, FailureLog
 from chalicelib.jobs.repository import JobRepository
 from chalicelib.sources.models import SourceFailure, SourcePage
 from chalicelib.sources.otlp import group_spans
+from chalicelib.storage import is_missing_object
 from chalicelib.timeutil import format_iso
 from chalicelib.traces.models import UploadFormat, UploadTicket
 from chalicelib.traces.jsonlines import MAX_DEPTH, MAX_LINE_BYTES, Cursor, LineError, iter_lines, parse_line, read_lines
@@ -111,7 +112,7 @@ class UploadStore:
         try:
             body = self._s3.get_object(Bucket=self._bucket.name, Key=self._record_key(workspace_id, upload_id))["Body"]
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing_object(exc):
                 raise NotFound(f"upload {upload_id} not found") from exc
             raise
         return UploadRecord.model_validate_json(body.read())
@@ -121,7 +122,7 @@ class UploadStore:
         try:
             return int(self._s3.head_object(Bucket=self._bucket.name, Key=key)["ContentLength"])
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing_object(exc):
                 return None
             raise
 
@@ -142,10 +143,6 @@ class UploadStore:
 
     def writer(self, key: str) -> "ObjectWriter":
         return ObjectWriter(self._s3, self._bucket.name, key)
-
-
-def _missing(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound")
 
 
 class ObjectWriter:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib import clients, wiring
+from chalicelib.evals.trends import count_results
 from infra import resources
 from tests.conftest import new_workspace
 
@@ -100,9 +101,9 @@ def test_a_retried_chunk_counts_once(world):
 
     before = evals.trends.periods(eval_id, "day", datetime(2000, 1, 1, tzinfo=timezone.utc),
                                   datetime(2100, 1, 1, tzinfo=timezone.utc))
-    results = [Result("pass"), Result("fail"), Result("error")]
-    assert evals.record_trend(eval_id, results, run="job_retry/0") is True
-    assert evals.record_trend(eval_id, results, run="job_retry/0") is False
+    counts = count_results([Result("pass"), Result("fail"), Result("error")])
+    assert evals.record_trend(eval_id, counts, run="job_retry/0") is True
+    assert evals.record_trend(eval_id, counts, run="job_retry/0") is False
     after = evals.trends.periods(eval_id, "day", datetime(2000, 1, 1, tzinfo=timezone.utc),
                                  datetime(2100, 1, 1, tzinfo=timezone.utc))
     assert sum(c["executed"] for c in after.values()) == sum(c["executed"] for c in before.values()) + 3
