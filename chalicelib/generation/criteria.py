@@ -397,10 +397,13 @@ def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str
                     complexity=group.rank + extra + 1)
 
 
+CUE_WORDS = ANSWER | CONSENT | ERRORS | COUNTS | SUCCESS | SPEAKER | ORDER_AFTER | ORDER_BEFORE | ORDER_RIGHT
+"""Words that cue a kind of rule; never a word the final answer is asked to say."""
+
+
 def _answer_words(s: Sentence) -> list[str]:
     """Content words a sentence about the final answer asks it to say (not cue words, not tool names)."""
-    cue_words = ANSWER | CONSENT | ERRORS | COUNTS | SUCCESS | SPEAKER | ORDER_AFTER | ORDER_BEFORE | ORDER_RIGHT
-    words = [w for w in s.words if w[0].isalpha() and w not in STOPWORDS and w not in cue_words
+    words = [w for w in s.words if w[0].isalpha() and w not in STOPWORDS and w not in CUE_WORDS
              and w not in SUBJECTS and w not in VAGUE and verb_family(w) is None and len(w) >= 3]
     return list(dict.fromkeys(words))[:MAX_ANSWER_WORDS]
 

@@ -42,7 +42,9 @@ from chalicelib.errors import CodeRejected
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
 from chalicelib.generation.features import HELPERS_SOURCE
-from chalicelib.generation.offline import FAMILY_PENALTY, Condition, OfflineGenerator, training_examples
+from chalicelib.generation.offline import (
+    FAMILY_PENALTY, Condition, OfflineGenerator, _forbidden_literals, training_examples,
+)
 from chalicelib.sandbox.validate import validate_code
 
 MAX_PREDICATES = 12
@@ -233,9 +235,8 @@ class HybridGenerator:
         if module is None:
             return [], []
         examples = training_examples(request)
-        ids = {str(v).lower() for e in examples for v in (e.trace.get("id"), e.trace.get("session_id"),
-                                                          (e.trace.get("source") or {}).get("external_id")) if v}
-        if any(i in c.lower() for c in string_constants(module.source) for i in ids if len(i) >= 6):
+        ids = _forbidden_literals(examples)
+        if any(i in c.lower() for c in string_constants(module.source) for i in ids):
             return [], [(n, "not used: the module names a training trace") for n, _ in module.predicates]
         try:
             validate_code(table_code(module))
