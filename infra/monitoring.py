@@ -169,7 +169,7 @@ def dashboard_body(stage: str) -> dict:
     """The dashboard's JSON as one Fn::Sub: ``${...}`` are the stack's own resources."""
     from infra import template as t
 
-    ns = f"{observability.SERVICE}/${{AWS::StackName}}"
+    ns = metrics_namespace()["Fn::Sub"]
     svc = ["service", observability.SERVICE]
 
     def custom(*names: str) -> list[list[Any]]:
@@ -180,7 +180,7 @@ def dashboard_body(stage: str) -> dict:
             "title": title, "region": "${AWS::Region}", "stat": stat, "period": PERIOD_S, "view": "timeSeries",
             "metrics": metrics}}
 
-    api = ["ApiName", "${AWS::StackName}-api", "Stage", stage]
+    api = ["ApiName", api_name()["Fn::Sub"], "Stage", stage]
     machines = [(sm.name, "${" + t.state_machine_id(sm.name) + "}") for sm in resources.STATE_MACHINES]
     functions = [t.logical_id(fn.name) for fn in resources.FUNCTIONS]
     widgets = [

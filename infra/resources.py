@@ -177,6 +177,7 @@ class Function:
     reads_llm_secret: bool = False
     timeout_s: int = 300  # Lambda's limit; API Gateway waits 29 s for the API
     memory_mb: int = 512
+    settings: tuple[str, ...] = ()  # settings (chalicelib/config.py names) the template sets from its parameters
 
     def env_vars(self) -> tuple[str, ...]:
         """The resource variables the template sets for this function (chalicelib/config.py names them)."""
@@ -201,9 +202,7 @@ class Function:
         from chalicelib import config
 
         retention = (config.JOB_RETENTION_DAYS_VAR,) if "jobs" in self.tables else ()
-        # execute_prepare hands the run's MaxConcurrency to the Distributed Map
-        concurrency = (config.env_var("execute_max_concurrency"),) if self.name == "execute_prepare" else ()
-        return retention + concurrency
+        return retention + tuple(config.env_var(name) for name in self.settings)
 
 
 _JOBS = ("jobs", "job_events")
@@ -241,7 +240,9 @@ FUNCTIONS: tuple[Function, ...] = (
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),
     Function("generate_save", tables=(*_JOBS, "traces", *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),
-    Function("execute_prepare", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ}),
+    # it hands the run's MaxConcurrency (the ExecuteMaxConcurrency parameter) to the Distributed Map
+    Function("execute_prepare", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
+             settings=("execute_max_concurrency",)),
     Function("execute_chunk", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),  # outlives the sandbox it waits for
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib import clients
+from chalicelib import clients, config
 from chalicelib.jobs.models import Job
 from infra import resources
 from tests.conftest import new_workspace
@@ -15,7 +15,7 @@ from tests.conftest import new_workspace
 def test_the_local_tables_project_what_resources_declare(stack):
     ddb = clients.aws_client("dynamodb")
     for table in resources.TABLES:
-        described = ddb.describe_table(TableName=stack.provisioned.env[f"IOFOLD_TABLE_{table.name.upper()}"])["Table"]
+        described = ddb.describe_table(TableName=stack.provisioned.env[config.table_var(table.name)])["Table"]
         projections = {i["IndexName"]: i["Projection"] for i in described.get("GlobalSecondaryIndexes", [])}
         assert projections == {i.name: i.projection() for i in table.indexes}, table.name
     assert all(i.include is not None for t in resources.TABLES for i in t.indexes), "no index projects ALL"

@@ -9,7 +9,7 @@ import time
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from chalicelib import clients, wiring
+from chalicelib import clients, config, wiring
 from chalicelib.config import JOB_RETENTION_DAYS_VAR
 from infra import resources
 from tests.conftest import new_workspace
@@ -20,14 +20,14 @@ DAY = 86400
 def test_the_local_stack_expires_what_the_template_expires(stack):
     ddb = clients.aws_client("dynamodb")
     for table in resources.TABLES:
-        ttl = ddb.describe_time_to_live(TableName=stack.provisioned.env[f"IOFOLD_TABLE_{table.name.upper()}"])
+        ttl = ddb.describe_time_to_live(TableName=stack.provisioned.env[config.table_var(table.name)])
         description = ttl["TimeToLiveDescription"]
         if table.name in ("jobs", "job_events", "eval_trends"):  # eval_trends: its run markers
             assert description == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}, table.name
         else:
             assert description["TimeToLiveStatus"] == "DISABLED", table.name
     rules = clients.aws_client("s3").get_bucket_lifecycle_configuration(
-        Bucket=stack.provisioned.env["IOFOLD_BUCKET"])["Rules"]
+        Bucket=stack.provisioned.env[config.BUCKET_VAR])["Rules"]
     assert {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules} == {
         "jobs/": 30, "uploads/": resources.UPLOAD_RETENTION_DAYS}
 
