@@ -49,7 +49,11 @@ def stack_resources(cfn: Any, stack_name: str) -> dict[str, str]:
 
 def tables_from_stack(cfn: Any, stack_name: str) -> dict[str, str]:
     """The auth tables' names, from the stack's resources."""
-    resources = stack_resources(cfn, stack_name)
+    return tables_from_resources(stack_resources(cfn, stack_name), stack_name)
+
+
+def tables_from_resources(resources: Mapping[str, str], stack_name: str) -> dict[str, str]:
+    """The auth tables' names from a stack's resources (``stack_resources``' answer)."""
     missing = [table_logical_id(t) for t in AUTH_TABLES if not resources.get(table_logical_id(t))]
     if missing:
         raise BootstrapError(f"stack {stack_name} has no {', '.join(missing)}")

@@ -469,7 +469,7 @@ def deploy(plan: Plan, aws: Clients, *, translate: Translate | None = None,
 
     log(check_probe(probe_sandbox(aws.lambda_, resources[SANDBOX_FUNCTION])))
     boot = bootstrap_mod.bootstrap(aws.dynamodb, aws.dynamodb_client,
-                                   bootstrap_mod.tables_from_stack(aws.cloudformation, plan.stack_name))
+                                   bootstrap_mod.tables_from_resources(resources, plan.stack_name))
     log(boot.describe(show_key=False))
 
     api_url = api_url_from_outputs(outputs)

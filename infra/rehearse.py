@@ -363,8 +363,7 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
             raise RehearsalError(f"{exc}\n{_log_tails(pool)}") from exc
         loop_s = time.monotonic() - loop_started
         again = deploy.bootstrap_mod.bootstrap(clients.dynamodb, clients.dynamodb_client,
-                                               deploy.bootstrap_mod.tables_from_stack(clients.cloudformation,
-                                                                                      plan.stack_name))
+                                               deploy.bootstrap_mod.tables_from_resources(resources, plan.stack_name))
         if again.created:
             raise RehearsalError("a second bootstrap created another workspace")
         log("bootstrap again: nothing created")

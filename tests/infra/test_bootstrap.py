@@ -60,3 +60,10 @@ def test_bootstrap_says_what_is_missing(aws, capsys):
         {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {}}}}))
     assert bootstrap.main(["--stack-name", "empty"]) == 2
     assert "has no TableWorkspaces, TableApiKeys" in capsys.readouterr().err
+
+
+def test_tables_come_from_resources_already_listed():
+    resources = {template.table_id(t): f"phys-{t}" for t in bootstrap.AUTH_TABLES} | {"Other": "x"}
+    assert bootstrap.tables_from_resources(resources, "s") == {t: f"phys-{t}" for t in bootstrap.AUTH_TABLES}
+    with pytest.raises(bootstrap.BootstrapError, match="stack s has no TableApiKeys"):
+        bootstrap.tables_from_resources({template.table_id("workspaces"): "w"}, "s")
