@@ -12,24 +12,20 @@ from datetime import datetime, timezone
 logger = logging.getLogger(__name__)
 
 
-def invoke_scheduled_import(event: dict) -> None:
-    """Invoke the scheduled-import function through Lambda, as EventBridge Scheduler would."""
-    from chalicelib.clients import aws_client
-    from chalicelib.config import SCHEDULE_TARGET_ARN_VAR, get_settings
-
-    response = aws_client("lambda").invoke(FunctionName=get_settings().resource(SCHEDULE_TARGET_ARN_VAR),
-                                           Payload=json.dumps(event))
-    if response.get("FunctionError"):
-        logger.warning("scheduled import failed: %s", response["Payload"].read()[:500])
-
-
-def invoke_function(function_arn: str) -> None:
-    """Invoke one periodic function through Lambda, as its EventBridge rule would."""
+def invoke_function(function_arn: str, event: dict) -> None:
+    """Invoke one function through Lambda with ``event``, as its schedule or rule would."""
     from chalicelib.clients import aws_client
 
-    response = aws_client("lambda").invoke(FunctionName=function_arn, Payload=json.dumps({"source": "schedule"}))
+    response = aws_client("lambda").invoke(FunctionName=function_arn, Payload=json.dumps(event))
     if response.get("FunctionError"):
         logger.warning("%s failed: %s", function_arn, response["Payload"].read()[:500])
+
+
+def invoke_scheduled_import(event: dict) -> None:
+    """Invoke the scheduled-import function, as EventBridge Scheduler would."""
+    from chalicelib.config import SCHEDULE_TARGET_ARN_VAR, get_settings
+
+    invoke_function(get_settings().resource(SCHEDULE_TARGET_ARN_VAR), event)
 
 
 class LocalScheduler:
@@ -55,7 +51,7 @@ class LocalScheduler:
         from chalicelib.schedules.service import fire_due
 
         for function_arn in self.periodic:
-            invoke_function(function_arn)
+            invoke_function(function_arn, {"source": "schedule"})
         return fire_due(now or datetime.now(timezone.utc), repo=wiring.integration_repo(),
                         invoke=invoke_scheduled_import)
 
