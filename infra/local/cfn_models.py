@@ -97,6 +97,11 @@ class _Emulated:
         return True
 
 
+def _picked(props: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The template properties among ``keys`` that are set, passed to the API as they are."""
+    return {k: props[k] for k in keys if k in props}
+
+
 def _id(value: Any) -> str:
     """A resolved ``Ref``: moto's Deployment model has no physical id, so its Ref is the object itself."""
     return value if isinstance(value, str) else value.id
@@ -159,8 +164,8 @@ class SchedulerSchedule(_Emulated, CloudFormationModel):
 
     @classmethod
     def create(cls, name, props, logical_id):
-        kwargs = {k: props[k] for k in ("GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "State",
-                                        "Description", "ScheduleExpressionTimezone") if k in props}
+        kwargs = _picked(props, ("GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "State",
+                                 "Description", "ScheduleExpressionTimezone"))
         arn = _client("scheduler").create_schedule(Name=props.get("Name") or name, **kwargs)["ScheduleArn"]
         return props.get("Name") or name, {"Arn": arn}
 
@@ -265,10 +270,8 @@ class LambdaLayerVersion(_Emulated, CloudFormationModel):
 
     @classmethod
     def create(cls, name, props, logical_id):
-        kwargs: dict[str, Any] = {"LayerName": props.get("LayerName") or name, "Content": props["Content"]}
-        for key in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
-            if key in props:
-                kwargs[key] = props[key]
+        kwargs = {"LayerName": props.get("LayerName") or name, "Content": props["Content"],
+                  **_picked(props, ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"))}
         arn = _client("lambda").publish_layer_version(**kwargs)["LayerVersionArn"]
         return arn, {}
 
@@ -286,7 +289,7 @@ class LambdaFunction(_Emulated, CloudFormationModel):
 
     @classmethod
     def create(cls, name, props, logical_id):
-        kwargs = {k: props[k] for k in cls._PASSED if k in props}
+        kwargs = _picked(props, cls._PASSED)
         kwargs["FunctionName"] = props.get("FunctionName") or name
         if "ZipFile" in kwargs.get("Code", {}):
             import io
@@ -328,7 +331,7 @@ class CloudWatchAlarm(_Emulated, CloudFormationModel):
 
     @classmethod
     def create(cls, name, props, logical_id):
-        kwargs = {k: props[k] for k in cls._PASSED if k in props}
+        kwargs = _picked(props, cls._PASSED)
         for key in ("EvaluationPeriods", "DatapointsToAlarm", "Period"):
             if key in kwargs:
                 kwargs[key] = int(kwargs[key])
