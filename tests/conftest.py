@@ -238,6 +238,22 @@ def upload_limit(monkeypatch):
 
 
 @pytest.fixture
+def aws_events(stack) -> Iterator[Any]:
+    """``aws_events(event, handler)`` hooks a botocore event (``before-call.dynamodb.*`` ...) on every
+    client the app builds from then on (chalicelib.clients.register_aws_event_handler, with the cached
+    repositories forgotten so they build fresh clients); every hook is removed after the test."""
+    from chalicelib import clients, wiring
+
+    def register(event: str, handler: Any) -> None:
+        clients.register_aws_event_handler(event, handler)
+        wiring.reset()
+
+    yield register
+    clients.unregister_aws_event_handlers()
+    wiring.reset()
+
+
+@pytest.fixture
 def anon(http) -> Api:
     return Api(http, None)
 

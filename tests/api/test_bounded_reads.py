@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -64,17 +63,12 @@ class Recorder:
 
 
 @pytest.fixture
-def dynamodb_calls() -> Iterator[Recorder]:
-    """A recorder of this thread's DynamoDB calls, hooked into the clients the app builds (fresh ones)."""
-    wiring.reset()
+def dynamodb_calls(aws_events) -> Recorder:
+    """A recorder of this thread's DynamoDB calls, hooked into the clients the app builds."""
     recorder = Recorder()
-    events = clients._session().events
-    events.register("before-parameter-build.dynamodb", recorder.before)
-    events.register("after-call.dynamodb", recorder.after)
-    yield recorder
-    events.unregister("before-parameter-build.dynamodb", recorder.before)
-    events.unregister("after-call.dynamodb", recorder.after)
-    wiring.reset()
+    aws_events("before-parameter-build.dynamodb", recorder.before)
+    aws_events("after-call.dynamodb", recorder.after)
+    return recorder
 
 
 @pytest.fixture(scope="module")

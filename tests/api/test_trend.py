@@ -5,9 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib import clients, wiring
+from chalicelib import wiring
 from chalicelib.evals.trends import count_results
-from infra import resources
 from tests.conftest import new_workspace
 
 
@@ -54,22 +53,15 @@ def test_a_range_without_runs_has_no_points_and_a_range_holding_them_has(world):
     assert _total(ranged["points"], "executed") == 21
 
 
-def test_the_trend_reads_only_its_counters(world):
+def test_the_trend_reads_only_its_counters(world, aws_events):
     api, eval_id = world["api"], world["eval_id"]
     calls: list[tuple[str, str]] = []
 
     def record(event_name, params, **kwargs):
         calls.append((event_name.rsplit(".", 1)[-1], params.get("TableName", "")))
 
-    tables = [clients.dynamodb_table(t.name).meta.client for t in resources.TABLES]
-    emitters = {id(c.meta.events): c.meta.events for c in tables + [clients.aws_client("dynamodb")]}
-    for events in emitters.values():
-        events.register("before-parameter-build.dynamodb.*", record)
-    try:
-        api.ok("GET", f"/v1/evals/{eval_id}/trend?bucket=hour")
-    finally:
-        for events in emitters.values():
-            events.unregister("before-parameter-build.dynamodb.*", record)
+    aws_events("before-parameter-build.dynamodb.*", record)
+    api.ok("GET", f"/v1/evals/{eval_id}/trend?bucket=hour")
     from chalicelib.config import get_settings
 
     executions, trends = get_settings().table("executions"), get_settings().table("eval_trends")
