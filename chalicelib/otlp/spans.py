@@ -66,9 +66,10 @@ class SpanStore:
                 self._put(self._pending_key(workspace_id, trace_id),
                           {"root_ended": ended, "received_at": now_iso(), "nonce": uuid.uuid4().hex})
 
-    def pending(self) -> Iterator[PendingTrace]:
-        """Every trace with spans not yet assembled."""
-        for summary in self._bucket.objects.filter(Prefix="otlp_pending/"):
+    def pending(self, limit: int) -> Iterator[PendingTrace]:
+        """Traces with spans not yet assembled, oldest key first: at most ``limit`` markers listed and read."""
+        markers = self._bucket.objects.filter(Prefix="otlp_pending/").page_size(min(limit, 1000)).limit(limit)
+        for summary in markers:
             _, workspace_id, trace_id = summary.key.split("/", 2)
             doc = self._get(summary.key)
             if doc is None:

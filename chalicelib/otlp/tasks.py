@@ -27,14 +27,12 @@ class AssembleOutput(BaseModel):
 
 
 def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore, traces: TraceRepository,
-                          limit: int = 200) -> AssembleOutput:
+                          limit: int = 200, markers: int = 1000) -> AssembleOutput:
     """Build pending traces that are quiet for ``quiet_seconds`` or whose root span has ended, at most
-    ``limit`` per run (the rest wait for the next run, within the function's time limit)."""
+    ``limit`` per run from at most ``markers`` markers read (the rest wait for the next run, within the
+    function's time limit; built and failed markers are removed, so the next run reads further)."""
     out = AssembleOutput()
-    for pending in spans.pending():
-        if len(out.assembled) + len(out.failed) >= limit:
-            out.waiting += 1
-            continue
+    for pending in spans.pending(limit=markers):
         if not pending.root_ended and now - pending.last_modified < timedelta(seconds=quiet_seconds):
             out.waiting += 1
             continue
@@ -51,4 +49,6 @@ def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore
                 if outcome != "skipped" and pending.workspace_id not in out.changed_workspaces:
                     out.changed_workspaces.append(pending.workspace_id)
         spans.clear_pending(pending)
+        if len(out.assembled) + len(out.failed) >= limit:
+            break
     return out

@@ -15,9 +15,12 @@ class FakeSpans:
     def __init__(self, pending: list[PendingTrace]):
         self.markers = pending
         self.cleared: list[str] = []
+        self.read = 0
 
-    def pending(self):
-        return iter(self.markers)
+    def pending(self, limit):
+        for marker in self.markers[:limit]:
+            self.read += 1
+            yield marker
 
     def spans(self, workspace_id, trace_id):
         span = simple_spans(trace_id)[0]
@@ -55,7 +58,14 @@ def test_only_quiet_or_root_ended_traces_are_built_and_a_rebuild_is_skipped():
     assert (again.skipped, again.changed_workspaces) == (1, [])
 
 
-def test_a_run_builds_at_most_limit_traces_and_leaves_the_rest_pending():
+def test_a_run_builds_at_most_limit_traces_and_reads_no_marker_after_the_last():
     spans = FakeSpans([_pending(f"{i:032x}", age_s=60) for i in range(1, 6)])
     out = assemble_ready_traces(NOW, quiet_seconds=30, spans=spans, traces=FakeTraces(), limit=2)
-    assert len(out.assembled) == 2 and out.waiting == 3 and len(spans.cleared) == 2
+    assert len(out.assembled) == 2 and len(spans.cleared) == 2 and spans.read == 2
+
+
+def test_a_run_reads_at_most_its_markers_however_many_traces_wait():
+    busy = [_pending(f"{i:032x}", age_s=1) for i in range(1, 51)]
+    spans = FakeSpans(busy + [_pending("f" * 32, age_s=60)])
+    out = assemble_ready_traces(NOW, quiet_seconds=30, spans=spans, traces=FakeTraces(), markers=20)
+    assert (spans.read, out.waiting, out.assembled) == (20, 20, [])
