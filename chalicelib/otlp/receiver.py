@@ -44,10 +44,10 @@ def media_type(content_type: str | None) -> str:
     raise ValidationError(f"unsupported Content-Type {kind or '(none)'!r}: send {PROTOBUF} or {JSON}")
 
 
-def decode_export_request(body: bytes, content_type: str | None, content_encoding: str | None, *,
+def decode_export_request(body: bytes, kind: str, content_encoding: str | None, *,
                           max_bytes: int) -> dict[str, Any]:
-    """The request as an OTLP/JSON ``ExportTraceServiceRequest`` dict (400 undecodable, 413 too large)."""
-    kind = media_type(content_type)
+    """The request as an OTLP/JSON ``ExportTraceServiceRequest`` dict (400 undecodable, 413 too large);
+    ``kind`` is what :func:`media_type` made of the Content-Type."""
     raw = _decompress(body, (content_encoding or "").strip().lower(), max_bytes)
     if kind == PROTOBUF:
         from google.protobuf.json_format import MessageToDict
