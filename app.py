@@ -342,7 +342,8 @@ def update_eval_set(req: Request, eval_set_id: str) -> EvalSetDetail:
 
 @api.route("/v1/eval-sets/{eval_set_id}", "DELETE", role="member", status=204)
 def delete_eval_set(req: Request, eval_set_id: str) -> None:
-    eval_sets.delete_eval_set(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo(), contents=wiring.eval_repo())
+    eval_sets.delete_eval_set(req.caller, eval_set_id, eval_sets=wiring.eval_set_repo(), contents=wiring.eval_repo(),
+                              deleted_sets=wiring.deleted_sets())
 
 
 @api.route("/v1/eval-sets/{eval_set_id}/feedback/{trace_id}", "PUT", role="member", body=RateRequest,
@@ -526,3 +527,9 @@ def scheduled_import(event, context):
 @observed
 def otlp_assemble(event, context):
     return handlers.otlp_assemble(event)
+
+
+@app.lambda_function(name="evalset_cleanup")
+@observed
+def evalset_cleanup(event, context):
+    return handlers.evalset_cleanup(event)

@@ -238,3 +238,13 @@ def otlp_assemble(event: dict[str, Any]) -> dict[str, Any]:
     if settings.otlp_run_active_evals:
         out.eval_jobs = [job_id for workspace_id in out.changed_workspaces for job_id in run_active_evals(workspace_id)]
     return out.model_dump(mode="json")
+
+
+def evalset_cleanup(event: dict[str, Any]) -> dict[str, Any]:
+    """Remove a bounded batch of deleted eval sets' ratings, results and trend counters."""
+    from datetime import datetime, timezone
+
+    from chalicelib.evalsets.cleanup import clean_deleted_sets
+
+    return clean_deleted_sets(datetime.now(timezone.utc), markers=wiring.deleted_sets(),
+                              eval_sets=wiring.eval_set_repo(), evals=wiring.eval_repo()).model_dump(mode="json")

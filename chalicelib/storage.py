@@ -145,8 +145,9 @@ def delete_existing(table: Any, key: dict, *, missing: str) -> dict:
     return response.get("Attributes", {})
 
 
-def delete_partition(table: Any, hash_key: str, value: str, range_key: str) -> int:
-    """Delete every item whose ``hash_key`` is ``value`` (a projected Query, batched deletes); how many went."""
+def delete_partition(table: Any, hash_key: str, value: str, range_key: str, *, limit: int | None = None) -> int:
+    """Delete every item whose ``hash_key`` is ``value``, or at most ``limit`` of them (a projected Query,
+    batched deletes); how many went."""
     from boto3.dynamodb.conditions import Key
 
     deleted = 0
@@ -154,14 +155,17 @@ def delete_partition(table: Any, hash_key: str, value: str, range_key: str) -> i
                               "ProjectionExpression": "#h, #r", "ExpressionAttributeNames": {"#h": hash_key,
                                                                                                "#r": range_key}}
     with table.batch_writer() as batch:
-        while True:
+        while limit is None or deleted < limit:
+            if limit is not None:
+                kwargs["Limit"] = limit - deleted
             page = table.query(**kwargs)
             for item in page["Items"]:
                 batch.delete_item(Key={hash_key: item[hash_key], range_key: item[range_key]})
                 deleted += 1
             if "LastEvaluatedKey" not in page:
-                return deleted
+                break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return deleted
 
 
 def to_plain(value: Any) -> Any:

@@ -133,6 +133,13 @@ def upload_store():
     return UploadStore(bucket(), clients.s3_presigner(), max_bytes=get_settings().upload_max_bytes)
 
 
+def deleted_sets():
+    """Markers of deleted eval sets whose contents are still being removed (deleted_sets/)."""
+    from chalicelib.evalsets.cleanup import DeletedSets
+
+    return DeletedSets(bucket())
+
+
 def span_store():
     """Received OTLP spans in the data bucket (spans/, otlp_pending/)."""
     from chalicelib.otlp.spans import SpanStore

@@ -42,6 +42,7 @@ from infra import deploy, resources, template
 
 API_FUNCTION = template.logical_id(resources.API_FUNCTION)
 SCHEDULED_IMPORT_FUNCTION = template.logical_id("scheduled_import")
+CLEANUP_FUNCTION = template.logical_id("evalset_cleanup")
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -219,8 +220,10 @@ class ApiClient:
         return job
 
 
-def smoke_loop(api: ApiClient, scheduler: Any, scheduled_import_arn: str, log: Callable[[str], None]) -> dict:
-    """Upload traces → rate → generate → execute → matrix → schedule, through the API."""
+def smoke_loop(api: ApiClient, scheduler: Any, scheduled_import_arn: str, log: Callable[[str], None],
+               cleanup: Callable[[], dict]) -> dict:
+    """Upload traces → rate → generate → execute → matrix → schedule → delete the set, through the API;
+    ``cleanup`` runs the deployed evalset_cleanup function once."""
     from infra.local.demo_traces import make_demo_cases
 
     cases = make_demo_cases(n=12, seed=11)
@@ -271,6 +274,17 @@ def smoke_loop(api: ApiClient, scheduler: Any, scheduled_import_arn: str, log: C
         raise RehearsalError(f"the schedule targets {schedule['Target']['Arn']}, not the deployed "
                              f"{SCHEDULED_IMPORT_FUNCTION} ({scheduled_import_arn})")
     log(f"loop: schedule {schedule['GroupName']}/{schedule['Name']} → {SCHEDULED_IMPORT_FUNCTION}")
+
+    api.ok("DELETE", f"/eval-sets/{eval_set['id']}", status=204)
+    for path in (f"/eval-sets/{eval_set['id']}/matrix", f"/evals/{eval_id}/executions"):
+        status = api.http.get(path).status_code
+        if status != 404:
+            raise RehearsalError(f"after DELETE /eval-sets/{eval_set['id']}: GET {path} answered {status}, not 404")
+    cleaned = cleanup()
+    if cleaned.get("deleted", 0) < len(cases):
+        raise RehearsalError(f"{CLEANUP_FUNCTION} removed {cleaned.get('deleted')} items of the deleted set, "
+                             f"expected its {len(cases)} ratings and results at least: {cleaned}")
+    log(f"loop: deleted the set; {CLEANUP_FUNCTION} removed {cleaned['deleted']} of its ratings and results")
     return {"eval_id": eval_id, "rows": len(cells)}
 
 
@@ -358,7 +372,7 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
         arn = lambda_client.get_function(FunctionName=resources[SCHEDULED_IMPORT_FUNCTION])["Configuration"]["FunctionArn"]
         try:
             smoke_loop(ApiClient(api_url, result.bootstrap.api_key or ""), session.client("scheduler", endpoint_url=endpoint),
-                       arn, log)
+                       arn, log, cleanup=lambda: _invoke(lambda_client, resources[CLEANUP_FUNCTION]))
         except RehearsalError as exc:
             raise RehearsalError(f"{exc}\n{_log_tails(pool)}") from exc
         loop_s = time.monotonic() - loop_started
@@ -384,6 +398,15 @@ def rehearse(stage: str, *, build_dir: Path, package: bool, drop: list[str], log
         pool.close()
         lambda_hook.uninstall()
         server.stop()
+
+
+def _invoke(lambda_client: Any, function_name: str) -> dict:
+    """Run a deployed function once, as its schedule does; its answer (RehearsalError when it failed)."""
+    response = lambda_client.invoke(FunctionName=function_name, Payload=b"{}")
+    payload = response["Payload"].read()
+    if response.get("FunctionError"):
+        raise RehearsalError(f"{function_name} failed: {payload[:500]!r}")
+    return json.loads(payload)
 
 
 def check_telemetry(logs: dict[str, str], namespaces: dict[str, str]) -> tuple[list[str], dict[str, float]]:

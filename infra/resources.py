@@ -148,10 +148,10 @@ def render_definition(sm: StateMachine, substitutions: dict[str, str], timeout_s
     return json.dumps(doc)
 
 # Functions not called by a state machine directly (the sandbox is invoked by a task).
-EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import", "otlp_assemble")
+EXTRA_FUNCTIONS: tuple[str, ...] = ("sandbox", "scheduled_import", "otlp_assemble", "evalset_cleanup")
 
 # Functions a fixed-rate schedule invokes (an EventBridge rule on AWS, infra/local/scheduler.py locally).
-PERIODIC_FUNCTIONS: dict[str, str] = {"otlp_assemble": "rate(1 minute)"}
+PERIODIC_FUNCTIONS: dict[str, str] = {"otlp_assemble": "rate(1 minute)", "evalset_cleanup": "rate(1 minute)"}
 
 
 # --- what each function touches ---------------------------------------------------------
@@ -210,13 +210,14 @@ _EVALS = ("evals", "executions", "eval_sets", "eval_trends")  # the eval reposit
 _RATINGS = ("eval_sets", "feedback")
 _JOB_FILES = {"jobs/": READ_WRITE}
 _SPANS = {"spans/": READ_WRITE, "otlp_pending/": READ_WRITE}  # received OTLP spans (chalicelib/otlp/spans.py)
+_DELETED_SETS = {"deleted_sets/": READ_WRITE}  # deleted eval sets still being emptied (chalicelib/evalsets/cleanup.py)
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(API_FUNCTION, tables=tuple(t.name for t in TABLES),
              # uploads/: presigned PUTs and direct uploads; jobs/: the upload store also names prepared files;
              # spans/, otlp_pending/: the OTLP receiver stores spans as they come
              # jobs/: also the trace ids of a large execute request (evals/service.py start_execution)
-             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ_WRITE, **_SPANS},
+             bucket={"traces/": READ_WRITE, "uploads/": READ_WRITE, "jobs/": READ_WRITE, **_SPANS, **_DELETED_SETS},
              kms=("kms:GenerateDataKey", "kms:Decrypt"),
              state_machines=("import_traces", "generate_eval", "execute_eval"), manages_schedules=True,
              timeout_s=30),
@@ -250,6 +251,8 @@ FUNCTIONS: tuple[Function, ...] = (
     # with IOFOLD_OTLP_RUN_ACTIVE_EVALS it starts runs of the active evals (handlers.run_active_evals)
     Function("otlp_assemble", tables=("traces", *_JOBS, *_RATINGS, *_EVALS), bucket={"traces/": READ_WRITE, **_SPANS},
              state_machines=("execute_eval",)),
+    # DELETE /v1/eval-sets/{id} leaves a set's ratings, results and trend counters to it, in bounded batches
+    Function("evalset_cleanup", tables=(*_RATINGS, *_EVALS), bucket=_DELETED_SETS),
     # untrusted code: no resources at all; one full vCPU (1,769 MB), so the per-trace wall-clock limit
     # is as much CPU time; timeouts: chalicelib/sandbox/limits.py (tests/unit/sandbox/test_limits.py)
     Function("sandbox", timeout_s=limits.SANDBOX_TIMEOUT_S, memory_mb=1769),

@@ -237,6 +237,16 @@ def upload_limit(monkeypatch):
     reset_settings()
 
 
+def invoke_function(stack, name: str, event: dict | None = None) -> dict:
+    """Run one of the stack's functions once through Lambda (as its schedule does); its answer."""
+    from chalicelib.clients import aws_client
+
+    response = aws_client("lambda").invoke(FunctionName=stack.provisioned.function_arns[name],
+                                           Payload=json.dumps(event or {}).encode())
+    assert not response.get("FunctionError"), response["Payload"].read()
+    return json.loads(response["Payload"].read())
+
+
 @pytest.fixture
 def aws_events(stack) -> Iterator[Any]:
     """``aws_events(event, handler)`` hooks a botocore event (``before-call.dynamodb.*`` ...) on every

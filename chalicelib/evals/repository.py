@@ -127,15 +127,16 @@ class EvalRepository:
                 raise Conflict(conflict) from exc
             raise
 
-    def delete_for_set(self, eval_set_id: str) -> int:
-        """Delete every version of a set and all their results; how many items went."""
-        deleted = 0
-        for version in self.all_for_set(eval_set_id, include_rejected=True):
-            deleted += delete_partition(self._executions, "eval_id", version.id, "trace_id")
-            deleted += self.trends.delete_eval(version.id)
-            self._evals.delete_item(Key={"eval_set_id": eval_set_id, "eval_id": version.id})
-            deleted += 1
-        return deleted
+    def delete_versions(self, eval_set_id: str, eval_ids: Iterable[str]) -> None:
+        """Delete version records of a set; their results go after (``delete_results``, evalsets/cleanup.py)."""
+        with self._evals.batch_writer() as batch:
+            for eval_id in eval_ids:
+                batch.delete_item(Key={"eval_set_id": eval_set_id, "eval_id": eval_id})
+
+    def delete_results(self, eval_id: str, *, limit: int) -> int:
+        """Delete at most ``limit`` of a version's results and trend counters; how many went."""
+        deleted = delete_partition(self._executions, "eval_id", eval_id, "trace_id", limit=limit)
+        return deleted + self.trends.delete_eval(eval_id, limit=limit - deleted)
 
     # --- executions ---
 

@@ -102,9 +102,9 @@ class TrendStore:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def delete_eval(self, eval_id: str) -> int:
-        """Delete every counter and marker of a version; how many items went."""
-        return delete_partition(self._table, "eval_id", eval_id, "period")
+    def delete_eval(self, eval_id: str, *, limit: int | None = None) -> int:
+        """Delete every counter and marker of a version (at most ``limit``); how many items went."""
+        return delete_partition(self._table, "eval_id", eval_id, "period", limit=limit)
 
 
 def parse_trend_query(query: dict[str, str], *, now: datetime | None = None) -> tuple[str, datetime, datetime]:

@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.evalsets.models import EvalSet, Feedback, RatedTrace, RatingRow
-from chalicelib.storage import delete_existing, is_conditional_failure, query_page, serialize, to_dynamo, to_plain
+from chalicelib.storage import (delete_existing, delete_partition, is_conditional_failure, query_page, serialize,
+                                to_dynamo, to_plain)
 
 SET_PREFIX = "es_"
 NAME_PREFIX = "name#"
@@ -103,8 +104,8 @@ class EvalSetRepository:
                 raise Conflict(f"eval set {current.id} was changed concurrently; read it again") from exc
             raise Conflict(f"an eval set named {new_name!r} already exists") from exc
 
-    def delete(self, workspace_id: str, eval_set_id: str) -> int:
-        """Delete the set, its name and all its feedback; the number of feedback items removed."""
+    def delete(self, workspace_id: str, eval_set_id: str) -> None:
+        """Delete the set and its name (its feedback goes after: ``delete_feedback_of``); 404 when it is gone."""
         current = self.get(workspace_id, eval_set_id)
         try:
             self._client.transact_write_items(TransactItems=[
@@ -118,16 +119,10 @@ class EvalSetRepository:
             if is_conditional_failure(exc):
                 raise NotFound(f"eval set {eval_set_id} not found") from exc
             raise
-        return self._delete_all_feedback(eval_set_id)
 
-    def _delete_all_feedback(self, eval_set_id: str) -> int:
-        removed = 0
-        for page in self._feedback_pages(eval_set_id, projection="trace_id"):
-            with self._feedback.batch_writer() as batch:
-                for item in page:
-                    batch.delete_item(Key={"eval_set_id": eval_set_id, "trace_id": item["trace_id"]})
-            removed += len(page)
-        return removed
+    def delete_feedback_of(self, eval_set_id: str, *, limit: int) -> int:
+        """Delete at most ``limit`` ratings of a (deleted) set; how many went."""
+        return delete_partition(self._feedback, "eval_set_id", eval_set_id, "trace_id", limit=limit)
 
     # --- feedback -------------------------------------------------------------------
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Iterable, Protocol
 
 from chalicelib.auth.models import Caller
 from chalicelib.errors import Conflict, NotFound
+from chalicelib.evalsets.cleanup import DeletedSets
 from chalicelib.evalsets.models import (
     MAX_HISTORY, CreateEvalSetRequest, EvalSet, EvalSetDetail, Feedback, HistoryEntry, RateRequest, ReviewItem,
     UpdateEvalSetRequest,
@@ -60,17 +61,22 @@ def update_eval_set(caller: Caller, eval_set_id: str, req: UpdateEvalSetRequest,
 
 
 class SetContents(Protocol):
-    """What else belongs to an eval set and goes with it (its eval versions and their results)."""
+    """The versions of an eval set (their results go after the set: evalsets/cleanup.py)."""
 
-    def delete_for_set(self, eval_set_id: str) -> int: ...
+    def all_for_set(self, eval_set_id: str, *, include_rejected: bool = False) -> list[Any]: ...
+
+    def delete_versions(self, eval_set_id: str, eval_ids: Iterable[str]) -> None: ...
 
 
-def delete_eval_set(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository,
-                    contents: SetContents | None = None) -> None:
-    """Delete the set, every rating in it and, when given, its versions and their results."""
+def delete_eval_set(caller: Caller, eval_set_id: str, *, eval_sets: EvalSetRepository, contents: SetContents,
+                    deleted_sets: DeletedSets) -> None:
+    """Delete the set and its version records now, marked so that ``evalset_cleanup`` removes its ratings,
+    results and trend counters after (evalsets/cleanup.py): nothing of the set is reachable on return."""
+    eval_sets.get(caller.workspace_id, eval_set_id)  # 404 before anything is written
+    eval_ids = [v.id for v in contents.all_for_set(eval_set_id, include_rejected=True)]
+    deleted_sets.mark(caller.workspace_id, eval_set_id, eval_ids)
     eval_sets.delete(caller.workspace_id, eval_set_id)
-    if contents is not None:
-        contents.delete_for_set(eval_set_id)
+    contents.delete_versions(eval_set_id, eval_ids)
 
 
 def rate_trace(caller: Caller, eval_set_id: str, trace_id: str, req: RateRequest, *, eval_sets: EvalSetRepository,

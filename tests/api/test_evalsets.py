@@ -3,6 +3,7 @@ import json
 import pytest
 
 from infra.local.demo_traces import make_demo_traces
+from tests.conftest import invoke_function
 
 SET = {"name": "refund policy", "description": "refunds follow the policy", "criteria": "check before refunding"}
 
@@ -126,7 +127,7 @@ def test_viewers_read_but_cannot_create_change_or_delete(api):
     assert member.ok("POST", "/v1/eval-sets", {"name": "by a member"}, status=201)["name"] == "by a member"
 
 
-def test_delete_removes_the_set_its_name_and_all_its_feedback(api):
+def test_delete_removes_the_set_its_name_and_all_its_feedback(stack, api):
     from chalicelib import wiring
 
     trace_ids = _upload(api, n=4)
@@ -136,13 +137,14 @@ def test_delete_removes_the_set_its_name_and_all_its_feedback(api):
     assert len(wiring.eval_set_repo().rating_rows(created["id"])) == 4
     assert api.delete(f"/v1/eval-sets/{created['id']}").status_code == 204
     assert api.get(f"/v1/eval-sets/{created['id']}").status_code == 404
+    invoke_function(stack, "evalset_cleanup")  # the ratings go after the request (evalsets/cleanup.py)
     assert wiring.eval_set_repo().rating_rows(created["id"]) == []
     assert api.delete(f"/v1/eval-sets/{created['id']}").status_code == 404
     again = api.ok("POST", "/v1/eval-sets", SET, status=201)
     assert again["counts"] == {"positive": 0, "negative": 0, "neutral": 0}
 
 
-def test_delete_pages_through_many_feedback_items(stack, api):
+def test_the_cleanup_after_a_delete_pages_through_many_feedback_items(stack, api):
     from chalicelib import wiring
     from chalicelib.evalsets.models import Feedback
 
@@ -162,6 +164,7 @@ def test_delete_pages_through_many_feedback_items(stack, api):
     assert first_page.get("LastEvaluatedKey"), "the feedback should span more than one query page"
     assert api.ok("GET", f"/v1/eval-sets/{created['id']}")["counts"]["negative"] == 400
     api.ok("DELETE", f"/v1/eval-sets/{created['id']}", status=204)
+    invoke_function(stack, "evalset_cleanup")
     assert repo.rating_rows(created["id"]) == []
 
 

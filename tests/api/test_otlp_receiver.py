@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chalicelib.ids import trace_id_for
-from tests.conftest import serve_api
+from tests.conftest import invoke_function, serve_api
 from tests.unit.sources.test_otlp_payloads import agent_spans, request
 
 
@@ -22,12 +22,7 @@ def served(stack):
 
 def assemble(stack) -> dict:
     """Run the otlp_assemble function once, through Lambda, as its schedule does."""
-    from chalicelib.clients import aws_client
-
-    response = aws_client("lambda").invoke(FunctionName=stack.provisioned.function_arns["otlp_assemble"],
-                                           Payload=b"{}")
-    assert not response.get("FunctionError"), response["Payload"].read()
-    return json.loads(response["Payload"].read())
+    return invoke_function(stack, "otlp_assemble")
 
 
 def provider(monkeypatch, base: str, key: str):

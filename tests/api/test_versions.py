@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.errors import Conflict
-from tests.conftest import new_workspace
+from tests.conftest import invoke_function, new_workspace
 from tests.api.test_matrix import RULE_CODE
 
 ALWAYS_PASS = '''def eval_always(trace: dict) -> tuple[bool, str]:
@@ -149,19 +149,62 @@ def test_diff_shows_the_code_change_and_the_flipped_traces(lineage):
     assert diff["against"]["metrics"]["accuracy"] == v1["metrics"]["accuracy"]
 
 
-def test_deleting_an_eval_set_deletes_its_versions_and_their_results(api):
+def test_deleting_an_eval_set_hides_it_at_once_and_empties_it_after_in_bounded_batches(stack, api, aws_events):
+    from datetime import datetime, timedelta, timezone
+
+    from boto3.dynamodb.conditions import Key
+
+    from chalicelib import clients, wiring
+    from chalicelib.config import get_settings
+    from chalicelib.evals.models import Execution
+    from chalicelib.evalsets.cleanup import clean_deleted_sets
+
     traces = api.upload_demo(10, seed=9)
     es = api.ok("POST", "/v1/eval-sets", {"name": "to delete", "criteria": ""}, status=201)["id"]
     api.rate(es, [(trace_id, rating) for trace_id, rating in traces if rating != "neutral"])
     eval_id = api.wait_job(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
                                   status=202)["job_id"])["result"]["eval_id"]
+    evals = wiring.eval_repo()
+    evals.put_executions(Execution(eval_id=eval_id, trace_id=f"tr_bulk_{i:04d}", result="pass",
+                                   executed_at="2026-01-01T00:00:00Z") for i in range(300))
+    evals.record_trend(eval_id, {"executed": 300, "pass": 300}, run="bulk/0")
     assert api.ok("GET", f"/v1/evals/{eval_id}/executions")["items"]
+    assert api.ok("GET", f"/v1/evals/{eval_id}/trend")["points"]
 
+    def left() -> dict[str, int]:
+        return {name: clients.dynamodb_table(name).query(KeyConditionExpression=Key(key).eq(value), Select="COUNT")[
+            "Count"] for name, key, value in (("executions", "eval_id", eval_id), ("eval_trends", "eval_id", eval_id),
+                                              ("feedback", "eval_set_id", es))}
+
+    def marked() -> bool:
+        return any(d.eval_set_id == es for d in wiring.deleted_sets().pending(limit=1000))
+
+    touched: list[str] = []
+    aws_events("before-parameter-build.dynamodb", lambda model, params, **_: touched.extend(
+        [params.get("TableName", "")] + list(params.get("RequestItems") or {})))
     assert api.delete(f"/v1/eval-sets/{es}").status_code == 204
-    assert api.get(f"/v1/evals/{eval_id}").status_code == 404
-    from chalicelib import wiring
+    # the request wrote nothing of the (unbounded) results, counters or ratings ...
+    heavy = {get_settings().table(t) for t in ("executions", "eval_trends", "feedback")}
+    assert touched and not heavy & set(touched), touched
+    # ... yet nothing of the set shows anywhere
+    for path in (f"/v1/eval-sets/{es}", f"/v1/eval-sets/{es}/matrix", f"/v1/evals/{eval_id}",
+                 f"/v1/evals/{eval_id}/executions", f"/v1/evals/{eval_id}/trend", f"/v1/evals/{eval_id}/export"):
+        assert api.get(path).status_code == 404, path
+    before = left()
+    assert before["executions"] > 300 and before["eval_trends"] and before["feedback"] and marked()
 
-    assert wiring.eval_repo().executed_trace_ids(eval_id) == set()
+    stores = {"markers": wiring.deleted_sets(), "eval_sets": wiring.eval_set_repo(), "evals": wiring.eval_repo()}
+    now = datetime.now(timezone.utc)
+    first = clean_deleted_sets(now, budget=100, **stores)
+    assert first.deleted <= 100 and sum(left().values()) >= sum(before.values()) - 100 and marked()
+
+    out = invoke_function(stack, "evalset_cleanup")  # the function its schedule runs: the rest, in one batch
+    assert out["deleted"] > 0 and es not in out["finished"]
+    assert left() == {"executions": 0, "eval_trends": 0, "feedback": 0}
+    assert marked()  # kept while a run started before the delete could still write results
+
+    last = clean_deleted_sets(now + timedelta(hours=2), **stores)
+    assert es in last.finished and not marked()
 
 
 def _job_ids(api) -> set[str]:

@@ -214,10 +214,11 @@ def test_every_function_that_writes_jobs_gets_the_job_retention_and_temporary_ob
 
 # Which data-bucket key prefixes each getter's objects live under (the source check below keeps it true).
 BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "upload_store": {"uploads/", "jobs/"},
-                   "span_store": {"spans/", "otlp_pending/"}}
+                   "span_store": {"spans/", "otlp_pending/"}, "deleted_sets": {"deleted_sets/"}}
 PREFIX_SOURCES = {("jobs/", "chalicelib/jobs/files.py"), ("traces/", "chalicelib/traces/repository.py"),
                   ("uploads/", "chalicelib/traces/uploads.py"), ("jobs/", "chalicelib/traces/uploads.py"),
-                  ("spans/", "chalicelib/otlp/spans.py"), ("otlp_pending/", "chalicelib/otlp/spans.py")}
+                  ("spans/", "chalicelib/otlp/spans.py"), ("otlp_pending/", "chalicelib/otlp/spans.py"),
+                  ("deleted_sets/", "chalicelib/evalsets/cleanup.py")}
 
 
 def test_every_object_key_prefix_is_known():
