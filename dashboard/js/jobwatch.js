@@ -5,6 +5,7 @@ import { traceRef } from "./tracenames.js";
 import { actionButton, badge, codeBlock, fmtMs, h, progressBar, toast } from "./ui.js";
 
 export const FINAL = ["succeeded", "failed", "cancelled"];
+const FAILURES_PAGE = 100; // failures per "Show more"
 // Colours that tell the truth: green all done, amber done with failed items, red failed, grey cancelled, blue running.
 const OUTCOME_KIND = { succeeded: "good", partial: "warn", "all failed": "bad", failed: "bad", cancelled: "",
   running: "info", queued: "" };
@@ -84,18 +85,35 @@ export function resultText(job) {
 }
 
 /** Per-item failures of a finished job ({trace_id | external_id, line, reason}): a stored trace by its name
- * and first user message, an item that never became a trace by its source id. */
+ * and first user message, an item that never became a trace by its source id. The job carries the first
+ * few; "Show more" pages through all of them (GET /jobs/{id}/failures, from the first one again). */
 function failuresList(job) {
-  const failures = job.result?.failures || [];
-  const total = job.result?.failed ?? failures.length;
-  if (!failures.length) return null;
+  const inline = job.result?.failures || [];
+  const total = job.result?.failed ?? inline.length;
+  if (!inline.length) return null;
   const labels = job.traces || {};
-  return h("section", { class: "job-failures" },
-    h("h4", {}, `Failed items (${total})`),
-    h("ul", { class: "failure-list" }, failures.slice(0, 200).map((f) => h("li", {},
-      f.trace_id ? [traceRef(f.trace_id, labels[f.trace_id]), " "] : null,
-      !f.trace_id && f.external_id ? [h("code", {}, String(f.external_id)), " "] : null, String(f.reason ?? "")))),
-    total > Math.min(failures.length, 200) ? h("p", { class: "hint" }, `Showing ${Math.min(failures.length, 200)} of ${total}.`) : null);
+  const item = (f) => h("li", {},
+    f.trace_id ? [traceRef(f.trace_id, labels[f.trace_id]), " "] : null,
+    !f.trace_id && f.external_id ? [h("code", {}, String(f.external_id)), " "] : null, String(f.reason ?? ""));
+  const list = h("ul", { class: "failure-list" }, inline.map(item));
+  const hint = h("p", { class: "hint failure-count" });
+  let cursor = null;
+  let paged = false;
+  const more = actionButton("Show more", async () => {
+    const page = await api.get(`/jobs/${encodeURIComponent(job.id)}/failures`, { limit: FAILURES_PAGE, cursor });
+    if (!paged) list.replaceChildren();
+    paged = true;
+    list.append(...page.items.map(item));
+    cursor = page.next_cursor;
+    update();
+  }, { class: "btn btn-ghost failures-more" });
+  const update = () => {
+    const shown = list.children.length;
+    hint.textContent = shown < total ? `Showing ${shown} of ${total}.` : "";
+    more.hidden = shown >= total || (paged && !cursor);
+  };
+  update();
+  return h("section", { class: "job-failures" }, h("h4", {}, `Failed items (${total})`), list, hint, more);
 }
 
 /** The traces a job's items name, by name and first user message: a refinement's fixed and broken traces,

@@ -117,6 +117,34 @@ def test_a_job_page_shows_events_failed_items_and_an_amber_partial_outcome(page,
     expect(page.locator(f".job-row[data-job-id={job_id}] .badge")).to_have_text("partial")
 
 
+def test_a_job_page_pages_through_more_failures_than_the_job_carries(page, servers):
+    from chalicelib.jobs.failures import FAILURES_INLINE
+
+    broken = 130  # the job carries the first FAILURES_INLINE; "Show more" loads 100 a time from the first
+    lines = [unified("e1", "fine trace")] + [{**BROKEN, "source": {"platform": "upload", "external_id": f"bad{i}"}}
+                                             for i in range(broken)]
+    ws = create_workspace(servers.api_url, "Many failures")
+    job_id = upload(ws, lines)
+    assert ws.wait_job(job_id)["result"]["failed"] == broken
+
+    sign_in(page, servers, ws, f"jobs/{job_id}")
+    panel = page.locator(".job-failures")
+    items, more = panel.locator(".failure-list li"), panel.get_by_role("button", name="Show more")
+    expect(panel.locator("h4")).to_have_text(f"Failed items ({broken})")
+    expect(items).to_have_count(FAILURES_INLINE)
+    expect(panel.locator(".failure-count")).to_have_text(f"Showing {FAILURES_INLINE} of {broken}.")
+    more.click()
+    expect(items).to_have_count(100)
+    expect(panel.locator(".failure-count")).to_have_text(f"Showing 100 of {broken}.")
+    more.click()
+    expect(items).to_have_count(broken)
+    expect(more).to_be_hidden()
+    expect(panel.locator(".failure-count")).to_have_text("")
+    texts = items.all_inner_texts()
+    assert texts[0].startswith("bad0 line 2:") and texts[-1].startswith(f"bad{broken - 1} line {broken + 1}:"), texts
+    assert len(set(texts)) == broken  # each failure once: the pages replaced the first few, not repeated them
+
+
 def test_a_fully_failed_upload_is_red_not_green(page, servers):
     ws = create_workspace(servers.api_url, "Failed upload")
     job_id = upload(ws, [BROKEN, {**BROKEN, "source": {"platform": "upload", "external_id": "bad2"}}])
