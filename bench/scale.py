@@ -36,7 +36,6 @@ Writes bench/results/scale.md (not in smoke mode).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from typing import Any
 
 from bench.common import BenchStack, Report, fmt, local_stack, log, median
 from bench.sandbox import EVAL_UNIFIED
+from chalicelib.storage import attribute_size, item_size  # noqa: F401 - DynamoDB's size rules (tests read them here)
 
 DEFAULT_TRACES = 20_000
 SMOKE_TRACES = 200
@@ -88,33 +88,7 @@ DDB_TRANSACTIONAL = frozenset({"TransactWriteItems", "TransactGetItems"})
 API = "api"  # calls made outside any Lambda handler: the REST API
 
 
-# --- DynamoDB item sizes (DynamoDB's rules, on the wire format) ------------------------------------
-
-def attribute_size(value: dict) -> int:
-    """Bytes DynamoDB counts for one AttributeValue (``{"S": "x"}`` ...)."""
-    (kind, inner), = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
-        return (len(digits) + 1) // 2 + 1
-    if kind == "B":
-        return len(base64.b64decode(inner)) if isinstance(inner, str) else len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "NS", "BS"):
-        return sum(attribute_size({kind[0]: x}) for x in inner)
-    if kind == "L":
-        return 3 + sum(1 + attribute_size(x) for x in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + attribute_size(x) for k, x in inner.items())
-    raise ValueError(f"unknown attribute type {kind!r}")
-
-
-def item_size(item: dict) -> int:
-    """Bytes DynamoDB counts for an item (names + values)."""
-    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
-
+# --- DynamoDB item sizes (DynamoDB's rules, on the wire format: chalicelib.storage.item_size) ---------
 
 def write_units(size: int) -> int:
     return max(1, math.ceil(size / 1024))

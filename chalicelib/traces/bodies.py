@@ -4,7 +4,8 @@ page id, its member's byte offset and length. One PUT per page (S3 PUTs cost 12.
 ranged GETs to read them back.
 
 Reading coalesces: the wanted members of one object whose gaps are at most ``GAP_BYTES`` are read by
-one ranged GET (a chunk of traces imported together is usually one GET of one object).
+one ranged GET (a chunk of traces imported together is usually one GET of one object); the GETs of
+one read run concurrently.
 
 Erasing: a deleted or re-imported trace's member is overwritten with zero bytes, so offsets of the
 other members stay valid and its content is gone from S3 (a zeroed member reads as missing). The
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, NamedTuple
 
 from botocore.exceptions import ClientError
@@ -26,6 +28,7 @@ from chalicelib.storage import is_missing_object
 
 GAP_BYTES = 256 * 1024  # read across a gap up to this rather than make another request
 ERASE_ATTEMPTS = 8
+READERS = 16  # concurrent ranged GETs in one read (the S3 client keeps 32 connections)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -83,24 +86,32 @@ class PageBodies:
                                 ContentType="application/gzip")
 
     def read(self, workspace_id: str, wanted: dict[str, Member]) -> dict[str, bytes]:
-        """The gzipped body of each wanted id (by id); members erased or objects gone are left out."""
+        """The gzipped body of each wanted id (by id); members erased or objects gone are left out. The
+        ranged GETs run READERS at a time (a chunk of traces listed by time may span many pages)."""
         by_page: dict[str, list[tuple[str, Member]]] = defaultdict(list)
         for trace_id, member in wanted.items():
             by_page[member.page].append((trace_id, member))
-        out: dict[str, bytes] = {}
-        for page, members in by_page.items():
-            for start, end, group in _coalesce(members):
-                try:
-                    data = self._s3.get_object(Bucket=self._bucket.name, Key=self.key(workspace_id, page),
-                                               Range=f"bytes={start}-{end - 1}")["Body"].read()
-                except ClientError as exc:
-                    if is_missing_object(exc):
-                        continue
-                    raise
-                for trace_id, member in group:
-                    packed = data[member.offset - start: member.offset - start + member.length]
-                    if packed[:2] == _GZIP_MAGIC:
-                        out[trace_id] = packed
+        reads = [(self.key(workspace_id, page), *span) for page, members in by_page.items()
+                 for span in _coalesce(members)]
+        if len(reads) > 1:
+            with ThreadPoolExecutor(max_workers=min(READERS, len(reads))) as pool:
+                found = list(pool.map(lambda r: self._read_range(*r), reads))
+        else:
+            found = [self._read_range(*r) for r in reads]
+        return {trace_id: packed for part in found for trace_id, packed in part.items()}
+
+    def _read_range(self, key: str, start: int, end: int, group: list[tuple[str, Member]]) -> dict[str, bytes]:
+        try:
+            data = self._s3.get_object(Bucket=self._bucket.name, Key=key, Range=f"bytes={start}-{end - 1}")["Body"].read()
+        except ClientError as exc:
+            if is_missing_object(exc):
+                return {}
+            raise
+        out = {}
+        for trace_id, member in group:
+            packed = data[member.offset - start: member.offset - start + member.length]
+            if packed[:2] == _GZIP_MAGIC:
+                out[trace_id] = packed
         return out
 
     def erase(self, workspace_id: str, members: Iterable[Member]) -> None:
