@@ -36,6 +36,7 @@ Writes bench/results/scale.md (not in smoke mode).
 from __future__ import annotations
 
 import argparse
+import contextvars
 import json
 import math
 import os
@@ -171,7 +172,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # the function running in this context: a context variable, so it follows work a handler hands
+        # to a thread pool with contextvars.copy_context() (the trace repository's concurrent ranged GETs)
+        self._function: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_function", default=None)
         self.phase: str | None = None
         self.phases: dict[str, Usage] = {}
         self._tables: dict[str, str] = {}  # physical → logical
@@ -194,7 +197,7 @@ class Recorder:
 
     @property
     def function(self) -> str:
-        return getattr(self._local, "function", None) or API
+        return self._function.get() or API
 
     # -- Lambda handlers
     def wrap_handlers(self, handlers: dict[str, Callable[[Any, Any], Any]]) -> dict[str, Callable[[Any, Any], Any]]:
@@ -203,8 +206,7 @@ class Recorder:
 
     def _timed(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def run(event: Any, context: Any) -> Any:
-            previous = getattr(self._local, "function", None)
-            self._local.function = name
+            token = self._function.set(name)
             started = time.perf_counter()
             result = None
             try:
@@ -212,7 +214,7 @@ class Recorder:
                 return result
             finally:
                 seconds = time.perf_counter() - started
-                self._local.function = previous
+                self._function.reset(token)
                 size = max(len(json.dumps(event, default=str)), len(json.dumps(result, default=str)))
                 with self._lock:
                     usage = self._usage()

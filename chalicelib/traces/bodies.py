@@ -16,6 +16,7 @@ whose every member is zero is deleted.
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -94,8 +95,9 @@ class PageBodies:
         reads = [(self.key(workspace_id, page), *span) for page, members in by_page.items()
                  for span in _coalesce(members)]
         if len(reads) > 1:
-            with ThreadPoolExecutor(max_workers=min(READERS, len(reads))) as pool:
-                found = list(pool.map(lambda r: self._read_range(*r), reads))
+            with ThreadPoolExecutor(max_workers=min(READERS, len(reads))) as pool:  # each in the caller's context
+                found = [f.result() for f in [pool.submit(contextvars.copy_context().run, self._read_range, *r)
+                                              for r in reads]]
         else:
             found = [self._read_range(*r) for r in reads]
         return {trace_id: packed for part in found for trace_id, packed in part.items()}

@@ -21,7 +21,7 @@ from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.summary import TraceSummary, summarize
 
 UpsertOutcome = Literal["imported", "updated", "skipped"]
-MAX_SUMMARY_BYTES = 200_000  # the summary lives in the DynamoDB item (400 KB with the inline body)
+MAX_SUMMARY_BYTES = 200_000  # the summary lives in the DynamoDB item (400 KB) and its by_time entry
 MAX_BODY_BYTES = 4_500_000   # what one sandbox invocation can carry (Lambda's 6 MB payload)
 
 
