@@ -1,8 +1,9 @@
 """Step Functions tasks of the import state machine (infra/statemachines/import_traces.asl.json).
 
 Each call imports source pages (up to TRACES_PER_CALL traces, within the Lambda's remaining time: few
-state transitions per trace) and returns the cursor of the next; the state machine loops until ``done``,
-continuing in a new execution of itself (``continue_as_new``) every ``pages_per_execution`` pages so no execution nears Step Functions' history limit. Counters live
+state transitions per trace) and returns the cursor of the next; the state machine loops until
+``done``, continuing in a new execution of itself (``continue_as_new``) every ``pages_per_execution``
+pages so no execution nears Step Functions' history limit. Counters live
 on the job record and each page adds to them once (keyed by its cursor), so a retried page neither
 loses nor doubles counts (re-importing a page is an upsert).
 """
@@ -44,7 +45,8 @@ class ImportPageInput(BaseModel):
 
 _INPUT_FIELDS = set(ImportPageInput.model_fields)
 TRACES_PER_CALL = 1000  # one import_page call goes on to the next source page until it has handled this many
-TIME_RESERVE_MS = 10_000  # … or until the Lambda's remaining time is below this plus three of its slowest pages
+TIME_RESERVE_MS = 10_000  # … or until the Lambda's remaining time is below this plus three of its slowest pages,
+KEEP_TIME_SHARE = 0.6  # or below this share of what it had at the start (a page whose source retries runs long)
 
 
 class ImportPageOutput(ImportPageInput):
@@ -59,16 +61,18 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
                 ) -> ImportPageOutput:
     """Import source pages one after another (each as ``_import_one_page``) until the source is done, this
     execution has imported its ``pages_per_execution`` pages (``continue_as_new``), ``traces_per_call``
-    traces were handled, or the Lambda's ``remaining_ms`` would not fit another page. Each page is
+    traces were handled, or the Lambda's ``remaining_ms`` would not fit another page (less than
+    KEEP_TIME_SHARE of the call's time left: a later page gets most of what a first one gets). Each page is
     counted once on its own, so a retry of the whole call (from its first cursor) counts nothing twice;
     a source's transient error after a page went through ends the call there, and the next call meets
     it again under the state machine's retries."""
     started = time.monotonic()
+    keep_ms = KEEP_TIME_SHARE * remaining_ms() if remaining_ms is not None else 0
     out, handled = _import_one_page(inp, jobs=jobs, traces=traces, fetch=fetch, failure_log=failure_log, fmt=fmt,
                                     pages_per_execution=pages_per_execution)
     slowest = time.monotonic() - started
     while not (out.done or out.continue_as_new or handled >= traces_per_call):
-        if remaining_ms is not None and remaining_ms() < TIME_RESERVE_MS + 3000 * slowest:
+        if remaining_ms is not None and remaining_ms() < max(keep_ms, TIME_RESERVE_MS + 3000 * slowest):
             break
         page_started = time.monotonic()
         try:

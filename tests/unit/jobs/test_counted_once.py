@@ -134,6 +134,9 @@ def test_an_import_call_stops_at_the_execution_share_and_when_the_lambda_time_ru
     short = _call(job, api.workspace_id, pages, page_input=handover.model_copy(update={"run_pages": 0}),
                   remaining_ms=lambda: 5_000)
     assert (short.page, short.done) == (3, False)  # one page, then too little time for another
+    clock = iter([300_000, 170_000])  # a slow first page used 130 of 300 s: a later one may need as long
+    spent = _call(job, api.workspace_id, pages, page_input=short, remaining_ms=lambda: next(clock))
+    assert (spent.page, spent.done) == (4, False)
 
 
 def test_a_transient_source_error_after_a_page_ends_the_call_there_and_the_next_call_raises_it(api):
