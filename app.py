@@ -444,7 +444,7 @@ def export_eval(req: Request, eval_id: str) -> Response:
 @app.lambda_function(name="import_page")
 @observed
 def import_page(event, context):
-    return handlers.import_page(event)
+    return handlers.import_page(event, context)
 
 
 @app.lambda_function(name="upload_prepare")

@@ -36,7 +36,7 @@ Writes bench/results/scale.md (not in smoke mode).
 from __future__ import annotations
 
 import argparse
-import base64
+import contextvars
 import json
 import math
 import os
@@ -49,6 +49,7 @@ from typing import Any
 
 from bench.common import BenchStack, Report, fmt, local_stack, log, median
 from bench.sandbox import EVAL_UNIFIED
+from chalicelib.storage import attribute_size, item_size  # noqa: F401 - DynamoDB's size rules (tests read them here)
 
 DEFAULT_TRACES = 20_000
 SMOKE_TRACES = 200
@@ -88,33 +89,7 @@ DDB_TRANSACTIONAL = frozenset({"TransactWriteItems", "TransactGetItems"})
 API = "api"  # calls made outside any Lambda handler: the REST API
 
 
-# --- DynamoDB item sizes (DynamoDB's rules, on the wire format) ------------------------------------
-
-def attribute_size(value: dict) -> int:
-    """Bytes DynamoDB counts for one AttributeValue (``{"S": "x"}`` ...)."""
-    (kind, inner), = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
-        return (len(digits) + 1) // 2 + 1
-    if kind == "B":
-        return len(base64.b64decode(inner)) if isinstance(inner, str) else len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "NS", "BS"):
-        return sum(attribute_size({kind[0]: x}) for x in inner)
-    if kind == "L":
-        return 3 + sum(1 + attribute_size(x) for x in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + attribute_size(x) for k, x in inner.items())
-    raise ValueError(f"unknown attribute type {kind!r}")
-
-
-def item_size(item: dict) -> int:
-    """Bytes DynamoDB counts for an item (names + values)."""
-    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
-
+# --- DynamoDB item sizes (DynamoDB's rules, on the wire format: chalicelib.storage.item_size) ---------
 
 def write_units(size: int) -> int:
     return max(1, math.ceil(size / 1024))
@@ -197,7 +172,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # the function running in this context: a context variable, so it follows work a handler hands
+        # to a thread pool with contextvars.copy_context() (the trace repository's concurrent ranged GETs)
+        self._function: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_function", default=None)
         self.phase: str | None = None
         self.phases: dict[str, Usage] = {}
         self._tables: dict[str, str] = {}  # physical → logical
@@ -220,7 +197,7 @@ class Recorder:
 
     @property
     def function(self) -> str:
-        return getattr(self._local, "function", None) or API
+        return self._function.get() or API
 
     # -- Lambda handlers
     def wrap_handlers(self, handlers: dict[str, Callable[[Any, Any], Any]]) -> dict[str, Callable[[Any, Any], Any]]:
@@ -229,8 +206,7 @@ class Recorder:
 
     def _timed(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def run(event: Any, context: Any) -> Any:
-            previous = getattr(self._local, "function", None)
-            self._local.function = name
+            token = self._function.set(name)
             started = time.perf_counter()
             result = None
             try:
@@ -238,7 +214,7 @@ class Recorder:
                 return result
             finally:
                 seconds = time.perf_counter() - started
-                self._local.function = previous
+                self._function.reset(token)
                 size = max(len(json.dumps(event, default=str)), len(json.dumps(result, default=str)))
                 with self._lock:
                     usage = self._usage()

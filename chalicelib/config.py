@@ -84,7 +84,8 @@ class Settings(BaseModel):
     anthropic_model: str | None = Field(default=None, description="default: the generator's DEFAULT_MODEL")
     max_body_bytes: int = Field(default=6 * 1024 * 1024, description="larger request bodies get 413")
     upload_max_bytes: int = Field(default=1024 ** 3, ge=1, description="largest uploaded file, also once decompressed")
-    trace_inline_bytes: int = Field(default=48 * 1024, description="gzipped bodies above this go to S3")
+    trace_inline_bytes: int = Field(default=48 * 1024, description="a gzipped body above this gets an S3 object "
+                                    "of its own; smaller ones share their import page's object")
     execute_chunk_size: int = Field(default=200, ge=1, le=5000)
     execute_max_concurrency: int = Field(default=4, ge=1, le=10_000, description="chunks running at once (the "
                                          "Distributed Map's MaxConcurrency; the template's ExecuteMaxConcurrency)")

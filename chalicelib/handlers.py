@@ -16,7 +16,8 @@ from chalicelib.traces import tasks as trace_tasks
 from chalicelib.traces.fetchers import page_fetcher
 
 
-def import_page(event: dict[str, Any]) -> dict[str, Any]:
+def import_page(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Import pages from the event's cursor, within the Lambda ``context``'s remaining time."""
     from chalicelib.config import get_settings
 
     inp = trace_tasks.ImportPageInput.model_validate(event)
@@ -24,7 +25,8 @@ def import_page(event: dict[str, Any]) -> dict[str, Any]:
         out = trace_tasks.import_page(inp, jobs=wiring.job_repo(), traces=wiring.trace_repo(), fetch=fetch,
                                       failure_log=FailureLog(wiring.job_files()),
                                       fmt=inp.params.get("format", "langfuse"),
-                                      pages_per_execution=get_settings().import_pages_per_execution)
+                                      pages_per_execution=get_settings().import_pages_per_execution,
+                                      remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
     return out.model_dump(mode="json")
 
 

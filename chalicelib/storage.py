@@ -201,6 +201,32 @@ def deserialize(item: dict) -> dict:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
+def attribute_size(value: dict) -> int:
+    """Bytes DynamoDB counts for one AttributeValue in wire format (``{"S": "x"}`` ...)."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(base64.b64decode(inner)) if isinstance(inner, str) else len(getattr(inner, "value", inner))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_size({kind[0]: x}) for x in inner)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(x) for x in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_size(x) for k, x in inner.items())
+    raise ValueError(f"unknown attribute type {kind!r}")
+
+
+def item_size(item: dict) -> int:
+    """Bytes DynamoDB counts for an item in wire format (names + values): a write costs one unit per KB."""
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
 def is_conditional_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
 

@@ -1,8 +1,9 @@
 """Step Functions tasks of the import state machine (infra/statemachines/import_traces.asl.json).
 
-Each call imports one page and returns the cursor of the next; the state machine loops
-until ``done``, continuing in a new execution of itself (``continue_as_new``) every
-``pages_per_execution`` pages so no execution nears Step Functions' history limit. Counters live
+Each call imports source pages (up to TRACES_PER_CALL traces, within the Lambda's remaining time: few
+state transitions per trace) and returns the cursor of the next; the state machine loops until
+``done``, continuing in a new execution of itself (``continue_as_new``) every ``pages_per_execution``
+pages so no execution nears Step Functions' history limit. Counters live
 on the job record and each page adds to them once (keyed by its cursor), so a retried page neither
 loses nor doubles counts (re-importing a page is an upsert).
 """
@@ -10,6 +11,7 @@ loses nor doubles counts (re-importing a page is an upsert).
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -22,7 +24,7 @@ from chalicelib.jobs.repository import JobRepository
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
 from chalicelib.sources.langsmith.normalize import normalize_langsmith_trace
 from chalicelib.sources.openai.normalize import normalize_openai_trace
-from chalicelib.sources.models import SourcePage
+from chalicelib.sources.models import SourcePage, TransientSourceError
 from chalicelib.sources.otlp import normalize_otlp_trace
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.models import UnifiedTrace
@@ -41,6 +43,12 @@ class ImportPageInput(BaseModel):
     continued_from: str | None = Field(default=None, description="the execution this one continues")
 
 
+_INPUT_FIELDS = set(ImportPageInput.model_fields)
+TRACES_PER_CALL = 1000  # one import_page call goes on to the next source page until it has handled this many
+TIME_RESERVE_MS = 10_000  # … or until the Lambda's remaining time is below this plus three of its slowest pages,
+KEEP_TIME_SHARE = 0.6  # or below this share of what it had at the start (a page whose source retries runs long)
+
+
 class ImportPageOutput(ImportPageInput):
     processed: int = Field(default=0, description="traces handled so far")
     continue_as_new: bool = Field(default=False, description="more pages, and this execution has imported its share")
@@ -48,13 +56,45 @@ class ImportPageOutput(ImportPageInput):
 
 def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepository,
                 fetch: Callable[[str | None], SourcePage], failure_log: FailureLog,
-                fmt: str = "langfuse", pages_per_execution: int = 100) -> ImportPageOutput:
+                fmt: str = "langfuse", pages_per_execution: int = 100,
+                traces_per_call: int = TRACES_PER_CALL, remaining_ms: Callable[[], int] | None = None,
+                ) -> ImportPageOutput:
+    """Import source pages one after another (each as ``_import_one_page``) until the source is done, this
+    execution has imported its ``pages_per_execution`` pages (``continue_as_new``), ``traces_per_call``
+    traces were handled, or the Lambda's ``remaining_ms`` would not fit another page (less than
+    KEEP_TIME_SHARE of the call's time left: a later page gets most of what a first one gets). Each page is
+    counted once on its own, so a retry of the whole call (from its first cursor) counts nothing twice;
+    a source's transient error after a page went through ends the call there, and the next call meets
+    it again under the state machine's retries."""
+    started = time.monotonic()
+    keep_ms = KEEP_TIME_SHARE * remaining_ms() if remaining_ms is not None else 0
+    out, handled = _import_one_page(inp, jobs=jobs, traces=traces, fetch=fetch, failure_log=failure_log, fmt=fmt,
+                                    pages_per_execution=pages_per_execution)
+    slowest = time.monotonic() - started
+    while not (out.done or out.continue_as_new or handled >= traces_per_call):
+        if remaining_ms is not None and remaining_ms() < max(keep_ms, TIME_RESERVE_MS + 3000 * slowest):
+            break
+        page_started = time.monotonic()
+        try:
+            out, n = _import_one_page(ImportPageInput.model_validate(out.model_dump(include=_INPUT_FIELDS)),
+                                      jobs=jobs, traces=traces, fetch=fetch, failure_log=failure_log, fmt=fmt,
+                                      pages_per_execution=pages_per_execution)
+        except TransientSourceError:
+            break
+        handled += n
+        slowest = max(slowest, time.monotonic() - page_started)
+    return out
+
+
+def _import_one_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepository,
+                     fetch: Callable[[str | None], SourcePage], failure_log: FailureLog,
+                     fmt: str, pages_per_execution: int) -> tuple[ImportPageOutput, int]:
     """Import one page: fetch, normalize, upsert, count (every failure to the job's files, the first
     few on the job), report progress; after ``pages_per_execution`` pages in this execution, ask for
-    a new one (``continue_as_new``)."""
+    a new one (``continue_as_new``). With the traces the page held."""
     key = (inp.workspace_id, inp.job_id)
     if not jobs.mark_running(*key):
-        return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
+        return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True), 0
     page = fetch(inp.cursor)
     integration_id = inp.params.get("integration_id")
     kind = "upload" if inp.params.get("upload_key") else "integration"
@@ -94,7 +134,7 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
         kept = failures[: max(0, FAILURES_INLINE - so_far.get("failed", 0))]
         counted = jobs.add_counts(*key, counts | stats, progress=progress, failures=kept, once=page_key(inp.cursor))
     except Conflict:
-        return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True)
+        return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True), 0
     if not counted:  # a retried page, counted by its first attempt (its traces now come back as unchanged)
         processed -= sum(counts.values())
     else:
@@ -105,7 +145,8 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     return ImportPageOutput(job_id=inp.job_id, workspace_id=inp.workspace_id, params=inp.params,
                             cursor=page.next_cursor, page=inp.page + 1, done=done, processed=processed,
                             run_pages=inp.run_pages + 1, continued_from=inp.continued_from,
-                            continue_as_new=not done and inp.run_pages + 1 >= pages_per_execution)
+                            continue_as_new=not done and inp.run_pages + 1 >= pages_per_execution
+                            ), sum(counts.values())
 
 
 def page_key(cursor: str | None) -> str:

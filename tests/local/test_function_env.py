@@ -216,6 +216,7 @@ def test_every_function_that_writes_jobs_gets_the_job_retention_and_temporary_ob
 BUCKET_PREFIXES = {"job_files": {"jobs/"}, "trace_repo": {"traces/"}, "upload_store": {"uploads/", "jobs/"},
                    "span_store": {"spans/", "otlp_pending/"}, "deleted_sets": {"deleted_sets/"}}
 PREFIX_SOURCES = {("jobs/", "chalicelib/jobs/files.py"), ("traces/", "chalicelib/traces/repository.py"),
+                  ("traces/", "chalicelib/traces/bodies.py"),  # the trace repository's page objects
                   ("uploads/", "chalicelib/traces/uploads.py"), ("jobs/", "chalicelib/traces/uploads.py"),
                   ("spans/", "chalicelib/otlp/spans.py"), ("otlp_pending/", "chalicelib/otlp/spans.py"),
                   ("deleted_sets/", "chalicelib/evalsets/cleanup.py")}

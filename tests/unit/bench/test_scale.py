@@ -4,10 +4,13 @@ run of the whole harness on the local stack (its own process: it starts a stack 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -130,6 +133,23 @@ def test_recorder_counts_calls_and_request_units_of_real_clients(stack):
     assert sum(usage.ddb_write_units.values()) == 30 * 2 + 2  # the update rewrites a 1.5 KB item
     assert sum(usage.ddb_read_units.values()) == 0.5 + 1.0
     assert usage.largest_item == item_size({"pk": {"S": "k10"}, "body": {"S": "x" * 1500}})
+
+
+def test_calls_a_handler_hands_to_a_thread_pool_count_for_that_function():
+    """The trace repository reads page objects with concurrent ranged GETs (each in a copy of the handler's
+    context): those calls belong to the function that made them, not to the API."""
+    recorder = Recorder()
+    usage = recorder.start("test")
+    model = SimpleNamespace(service_model=SimpleNamespace(service_name="s3"), name="GetObject")
+
+    def handler(event, context):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(contextvars.copy_context().run, recorder.before_call, model, {}, {})
+                       for _ in range(3)]
+        assert [f.result() for f in futures] == [None] * 3
+
+    recorder.wrap_handlers({"execute_chunk": handler})["execute_chunk"]({}, None)
+    assert usage.calls[("execute_chunk", "s3", "GetObject")] == 3 and recorder.function == "api"
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from chalicelib.evals.models import EvalVersion
 from chalicelib.ids import new_id
 from chalicelib.jobs.failures import FailureLog
 from chalicelib.jobs.models import Job
-from chalicelib.sources.models import SourcePage
+from chalicelib.sources.models import SourcePage, TransientSourceError
 from chalicelib.timeutil import now_iso
 from chalicelib.traces import tasks as trace_tasks
 
@@ -89,7 +89,7 @@ def test_an_import_page_run_twice_as_a_retry_would_counts_its_traces_once(api):
     def run(page_input):
         return trace_tasks.import_page(page_input, jobs=jobs, traces=wiring.trace_repo(),
                                        fetch=lambda cursor: pages[cursor].model_copy(deep=True),
-                                           failure_log=FailureLog(wiring.job_files()))
+                                       failure_log=FailureLog(wiring.job_files()), traces_per_call=1)
 
     first = run(inp)
     again = run(inp)  # the retry of page 1: its traces are there now, but they were counted already
@@ -98,3 +98,58 @@ def test_an_import_page_run_twice_as_a_retry_would_counts_its_traces_once(api):
     run(first)
     counters = jobs.get(api.workspace_id, job.id).counters
     assert (counters["imported"], counters.get("skipped", 0), counters["pages"], last.processed) == (4, 0, 2, 4)
+
+
+def _pages(n: int, per_page: int) -> dict:
+    cursors = [None] + [f"c{i}" for i in range(1, n)]
+    return {c: SourcePage(traces=[{"id": f"p{i}t{j}", "name": f"t{j}"} for j in range(per_page)],
+                          next_cursor=cursors[i + 1] if i + 1 < n else None) for i, c in enumerate(cursors)}
+
+
+def _call(job, workspace_id, pages, page_input=None, **limits):
+    inp = page_input or trace_tasks.ImportPageInput(job_id=job.id, workspace_id=workspace_id, params=job.params)
+    return trace_tasks.import_page(inp, jobs=wiring.job_repo(), traces=wiring.trace_repo(),
+                                   fetch=lambda cursor: pages[cursor].model_copy(deep=True),
+                                   failure_log=FailureLog(wiring.job_files()), **limits)
+
+
+def test_one_import_call_goes_on_through_pages_up_to_its_trace_budget_and_a_retry_counts_once(api):
+    job = _running_job(api.workspace_id, "import", {"integration_id": "int_many"})
+    pages = _pages(5, 3)
+    first = _call(job, api.workspace_id, pages, traces_per_call=7)  # 3 pages: 9 traces reach the budget of 7
+    assert (first.page, first.cursor, first.done, first.processed) == (3, "c3", False, 9)
+    again = _call(job, api.workspace_id, pages, traces_per_call=7)  # Step Functions retrying the whole call
+    assert (again.page, again.processed) == (3, 9)
+    last = _call(job, api.workspace_id, pages, page_input=first, traces_per_call=7)
+    assert (last.page, last.done, last.processed) == (5, True, 15)
+    counters = wiring.job_repo().get(api.workspace_id, job.id).counters
+    assert (counters["imported"], counters["pages"]) == (15, 5)
+
+
+def test_an_import_call_stops_at_the_execution_share_and_when_the_lambda_time_runs_short(api):
+    job = _running_job(api.workspace_id, "import", {"integration_id": "int_time"})
+    pages = _pages(6, 2)
+    handover = _call(job, api.workspace_id, pages, pages_per_execution=2)
+    assert (handover.page, handover.continue_as_new) == (2, True)
+    short = _call(job, api.workspace_id, pages, page_input=handover.model_copy(update={"run_pages": 0}),
+                  remaining_ms=lambda: 5_000)
+    assert (short.page, short.done) == (3, False)  # one page, then too little time for another
+    clock = iter([300_000, 170_000])  # a slow first page used 130 of 300 s: a later one may need as long
+    spent = _call(job, api.workspace_id, pages, page_input=short, remaining_ms=lambda: next(clock))
+    assert (spent.page, spent.done) == (4, False)
+
+
+def test_a_transient_source_error_after_a_page_ends_the_call_there_and_the_next_call_raises_it(api):
+    job = _running_job(api.workspace_id, "import", {"integration_id": "int_flaky"})
+    pages = _pages(3, 2)
+
+    class Flaky(dict):
+        def __getitem__(self, cursor):
+            if cursor == "c1":
+                raise TransientSourceError("source answered 503")
+            return super().__getitem__(cursor)
+
+    out = _call(job, api.workspace_id, Flaky(pages))
+    assert (out.page, out.cursor, out.processed) == (1, "c1", 2)
+    with pytest.raises(TransientSourceError):
+        _call(job, api.workspace_id, Flaky(pages), page_input=out)
