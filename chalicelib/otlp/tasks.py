@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from chalicelib.otlp.spans import SpanStore
+from chalicelib.otlp.spans import PendingTrace, SpanStore
 from chalicelib.sources.otlp import OtlpFormatError, normalize_otlp_trace
 from chalicelib.timeutil import now_iso
+from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.repository import TraceRepository
 
 
@@ -32,6 +33,7 @@ def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore
     ``limit`` per run from at most ``markers`` markers read (the rest wait for the next run, within the
     function's time limit; built and failed markers are removed, so the next run reads further)."""
     out = AssembleOutput()
+    built: dict[str, list[tuple[PendingTrace, UnifiedTrace]]] = {}  # by workspace: one upsert (one page object) each
     for pending in spans.pending(limit=markers):
         if not pending.root_ended and now - pending.last_modified < timedelta(seconds=quiet_seconds):
             out.waiting += 1
@@ -43,12 +45,20 @@ def assemble_ready_traces(now: datetime, *, quiet_seconds: int, spans: SpanStore
             except (OtlpFormatError, ValueError, TypeError) as exc:  # spans were checked one by one on arrival
                 out.failed.append(f"{pending.workspace_id}/{pending.trace_id}: {exc}")
             else:
-                outcome = traces.upsert_many(pending.workspace_id, [trace], imported_at=now_iso())[0]
-                setattr(out, outcome, getattr(out, outcome) + 1)
+                built.setdefault(pending.workspace_id, []).append((pending, trace))
                 out.assembled.append(trace.id)
-                if outcome != "skipped" and pending.workspace_id not in out.changed_workspaces:
-                    out.changed_workspaces.append(pending.workspace_id)
+                if len(out.assembled) + len(out.failed) >= limit:
+                    break
+                continue
         spans.clear_pending(pending)
         if len(out.assembled) + len(out.failed) >= limit:
             break
+    for workspace_id, pairs in built.items():
+        outcomes = traces.upsert_many(workspace_id, [trace for _, trace in pairs], imported_at=now_iso())
+        for outcome in outcomes:
+            setattr(out, outcome, getattr(out, outcome) + 1)
+        if any(outcome != "skipped" for outcome in outcomes):
+            out.changed_workspaces.append(workspace_id)
+        for pending, _ in pairs:  # only once stored: a failed upsert leaves the markers for the next run
+            spans.clear_pending(pending)
     return out

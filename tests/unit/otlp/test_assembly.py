@@ -69,3 +69,33 @@ def test_a_run_reads_at_most_its_markers_however_many_traces_wait():
     spans = FakeSpans(busy + [_pending("f" * 32, age_s=60)])
     out = assemble_ready_traces(NOW, quiet_seconds=30, spans=spans, traces=FakeTraces(), markers=20)
     assert (spans.read, out.waiting, out.assembled) == (20, 20, [])
+
+
+class CountingTraces(FakeTraces):
+    def __init__(self, fail: bool = False):
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+        self.fail = fail
+
+    def upsert_many(self, workspace_id, traces, *, imported_at):
+        self.calls.append((workspace_id, len(traces)))
+        if self.fail:
+            raise RuntimeError("the store is down")
+        return super().upsert_many(workspace_id, traces, imported_at=imported_at)
+
+
+def test_a_run_stores_each_workspace_s_traces_in_one_upsert_one_page_object_not_one_per_trace():
+    markers = [PendingTrace(f"ws_{i % 2}", f"{i:032x}", True, NOW, f'"{i}"') for i in range(1, 7)]
+    traces = CountingTraces()
+    out = assemble_ready_traces(NOW, quiet_seconds=30, spans=FakeSpans(markers), traces=traces)
+    assert sorted(traces.calls) == [("ws_0", 3), ("ws_1", 3)]
+    assert out.imported == 6 and sorted(out.changed_workspaces) == ["ws_0", "ws_1"]
+
+
+def test_markers_are_cleared_only_after_their_traces_are_stored():
+    spans = FakeSpans([_pending(f"{i:032x}", age_s=60) for i in range(1, 4)])
+    try:
+        assemble_ready_traces(NOW, quiet_seconds=30, spans=spans, traces=CountingTraces(fail=True))
+    except RuntimeError:
+        pass
+    assert spans.cleared == []
