@@ -36,14 +36,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.estimates import InProcessSandbox  # noqa: E402
+from bench.estimates import PAIR_GAP, InProcessSandbox, fmt, labeled, unseen_accuracy  # noqa: E402
 from bench.quality_direct import BEHAVIOURS, load_taubench  # noqa: E402
 from chalicelib.evals.generation import CV_REPEATS, generate_candidates, select_candidate  # noqa: E402
-from chalicelib.generation.base import GenerationRequest, LabeledTrace  # noqa: E402
+from chalicelib.generation.base import GenerationRequest  # noqa: E402
 from chalicelib.generation.evaluation import (  # noqa: E402
     LabeledItem,
-    run_predictor,
-    score_predictions,
     split_by_group,
     stratified_sample,
 )
@@ -51,7 +49,6 @@ from chalicelib.generation.offline import OfflineGenerator, load_eval  # noqa: E
 
 RESULTS = ROOT / "bench" / "results" / "quality.md"
 SECTION = "## Calibration of the held-out estimate"
-PAIR_GAP = 0.10
 SIZES = (10, 20, 40)
 
 
@@ -66,17 +63,6 @@ def nested_samples(pool: list[LabeledItem], rng: random.Random,
     return out
 
 
-def unseen_accuracy(code: str, unseen: list[LabeledItem]) -> float:
-    check = load_eval(code)
-    return score_predictions(unseen, run_predictor(lambda t: check(t)[0], unseen)).accuracy or 0.0
-
-
-def _labeled(items: list[LabeledItem]) -> list[LabeledTrace]:
-    # a task's traces are one group for the product's grouped CV, as a session's would be
-    return [LabeledTrace(trace={**i.trace, "session_id": i.group}, rating="positive" if i.good else "negative")
-            for i in items]
-
-
 def versions_of(items: list[LabeledItem], label: str, seed: int, repeats: int,
                 sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
     """The versions of one (label, seed) with their estimate, interval and unseen accuracy: one per size,
@@ -88,7 +74,7 @@ def versions_of(items: list[LabeledItem], label: str, seed: int, repeats: int,
     out: list[dict[str, Any]] = []
     parent_code = None
     for n in sorted(sizes):
-        request = GenerationRequest(eval_name=label, examples=_labeled(samples[n]), candidates=3, seed=seed)
+        request = GenerationRequest(eval_name=label, examples=labeled(samples[n]), candidates=3, seed=seed)
         out.append(_version(f"n={n}", request, sandbox, split.heldout, seed, repeats))
         if n == min(sizes):
             parent_code = out[-1]["code"]
@@ -97,8 +83,8 @@ def versions_of(items: list[LabeledItem], label: str, seed: int, repeats: int,
         rated = samples[max(sizes)]
         wrong = [i for i in rated if i not in samples[min(sizes)] and bool(check(i.trace)[0]) != i.good]
         if wrong:
-            request = GenerationRequest(eval_name=label, examples=_labeled(samples[min(sizes)]), candidates=3,
-                                        seed=seed, previous_code=parent_code, previous_failures=_labeled(wrong))
+            request = GenerationRequest(eval_name=label, examples=labeled(samples[min(sizes)]), candidates=3,
+                                        seed=seed, previous_code=parent_code, previous_failures=labeled(wrong))
             out.append(_version("refined", request, sandbox, split.heldout, seed, repeats))
     return out
 
@@ -159,9 +145,6 @@ def _quantile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
-
 
 def render(rows: list[tuple[str, dict[str, Any]]], seeds: range, sizes: tuple[int, ...], repeats: int,
            minutes: float) -> str:
@@ -179,8 +162,8 @@ def render(rows: list[tuple[str, dict[str, Any]]], seeds: range, sizes: tuple[in
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in rows:
         spread = f"{r['seed_gap'][0]:.2f}–{r['seed_gap'][1]:.2f}" if r["seed_gap"] else "n/a"
-        lines.append(f"| {label} | {r['versions']} | {r['missing']} | {_f(r['gap'])} | {_f(r['gap_p90'])} | {spread} "
-                     f"| {_f(r['bias'])} | {_f(r['coverage'])} | {_f(r['width'])} | {r['pairs']} | {_f(r['ordered'])} |")
+        lines.append(f"| {label} | {r['versions']} | {r['missing']} | {fmt(r['gap'])} | {fmt(r['gap_p90'])} | {spread} "
+                     f"| {fmt(r['bias'])} | {fmt(r['coverage'])} | {fmt(r['width'])} | {r['pairs']} | {fmt(r['ordered'])} |")
     lines += ["", "Per version (all labels): mean abs gap / mean bias (estimate - unseen) / coverage / versions", ""]
     total = rows[-1][1]["by_version"]
     lines += [f"- {name}: {g:.2f} / {b:+.2f} / {c:.2f} / {k}" for name, (g, b, c, k) in total.items()]

@@ -48,9 +48,20 @@ class InProcessSandbox:
         return out
 
 
-def _unseen_accuracy(code: str, heldout: list[LabeledItem]) -> float:
+def unseen_accuracy(code: str, heldout: list[LabeledItem]) -> float:
+    """The code's accuracy on traces of tasks no rating came from."""
     check = load_eval(code)
     return score_predictions(heldout, run_predictor(lambda t: check(t)[0], heldout)).accuracy or 0.0
+
+
+def labeled(items: list[LabeledItem]) -> list[LabeledTrace]:
+    """Rated examples for the product; a task's traces are one group for its grouped CV, as a session's would be."""
+    return [LabeledTrace(trace={**i.trace, "session_id": i.group}, rating="positive" if i.good else "negative")
+            for i in items]
+
+
+def fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
 
 
 def measure(items: list[LabeledItem], label: str, n: int, seeds: range, repeats: int) -> dict[str, Any]:
@@ -59,22 +70,20 @@ def measure(items: list[LabeledItem], label: str, n: int, seeds: range, repeats:
     sandbox = InProcessSandbox()
     for seed in seeds:
         split = split_by_group(items, n_train=n, seed=seed)
-        # a task's traces are one group for the product's grouped CV, as a session would be
-        examples = [LabeledTrace(trace={**i.trace, "session_id": i.group}, rating="positive" if i.good else "negative")
-                    for i in split.train]
-        request = GenerationRequest(eval_name=label, examples=examples, candidates=3, seed=seed)
+        request = GenerationRequest(eval_name=label, examples=labeled(split.train), candidates=3, seed=seed)
         generated = generate_candidates(request, OfflineGenerator(), seed=seed, repeats=repeats)
         outcome = select_candidate(request, generated, sandbox)
         chosen = outcome.chosen
         if chosen.heldout_accuracy is None:
             continue
-        truth = _unseen_accuracy(chosen.code, split.heldout)
+        # each candidate's unseen accuracy once; the chosen one is among them
+        truths = {c.code: unseen_accuracy(c.code, split.heldout) for c in outcome.candidates}
+        truth = truths[chosen.code]
         gaps.append(abs(chosen.heldout_accuracy - truth))
         lo, hi = chosen.heldout_interval
         widths.append(hi - lo)
         covered += lo <= truth <= hi
-        scored = [(c.heldout_accuracy, _unseen_accuracy(c.code, split.heldout)) for c in outcome.candidates
-                  if c.heldout_accuracy is not None]
+        scored = [(c.heldout_accuracy, truths[c.code]) for c in outcome.candidates if c.heldout_accuracy is not None]
         for a in range(len(scored)):
             for b in range(a + 1, len(scored)):
                 (ea, ta), (eb, tb) = scored[a], scored[b]
@@ -85,10 +94,6 @@ def measure(items: list[LabeledItem], label: str, n: int, seeds: range, repeats:
             "gap_max": max(gaps) if gaps else None, "coverage": covered / len(gaps) if gaps else None,
             "width": statistics.median(widths) if widths else None, "pairs": pairs,
             "ordered": pairs_right / pairs if pairs else None}
-
-
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
 
 
 def main() -> None:
@@ -113,8 +118,8 @@ def main() -> None:
             f"unseen accuracies differ by >= {PAIR_GAP}.\n\n"
             "| label | n | runs | mean abs gap | max gap | 95% interval covers | median width | pairs | ordered right |\n"
             "|---|---|---|---|---|---|---|---|---|\n"
-            + "".join(f"| {r['label']} | {r['n']} | {r['runs']} | {_f(r['gap'])} | {_f(r['gap_max'])} | "
-                      f"{_f(r['coverage'])} | {_f(r['width'])} | {r['pairs']} | {_f(r['ordered'])} |\n" for r in rows))
+            + "".join(f"| {r['label']} | {r['n']} | {r['runs']} | {fmt(r['gap'])} | {fmt(r['gap_max'])} | "
+                      f"{fmt(r['coverage'])} | {fmt(r['width'])} | {r['pairs']} | {fmt(r['ordered'])} |\n" for r in rows))
     Path(args.out).write_text(text)
     print(text)
 
