@@ -9,6 +9,8 @@ stack misstates how a design that pages by key behaves at scale.
 
 Six patches, all leaving every answer unchanged:
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
+- a value's size (what the 400 KB item limit, every Item built and a Query's 1 MB page count) is summed
+  directly: moto re-wrapped every member of a map in a new DynamoType (recursively) to measure it;
 - a Query reads only what it needs of the table's items: a base-table Query the partition of its
   hash key, sorted by range key; a GSI Query all items unsorted (it sorts its matches itself),
   and those matches, like every other listing of the table's items (a Scan), are sorted by each
@@ -55,7 +57,7 @@ from moto.core.serialize import BaseJSONSerializer
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.utils import merge_dicts
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.utilities import find_nested_key
+from moto.dynamodb.models.utilities import bytesize, find_nested_key
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb import models as backend_module
 from moto.dynamodb.models import table as table_module
@@ -69,6 +71,25 @@ def _fast_cast_value(self: DynamoType) -> Any:
     if self.type in _PLAIN:
         return self.value
     return _ORIGINAL["cast_value"].fget(self)
+
+
+def _fast_size(self: DynamoType) -> int:
+    """DynamoType.size without re-wrapping a map's members (the same number)."""
+    kind, value = self.type, self.value
+    if kind == "N":
+        return len(str(value))
+    if kind in ("SS", "BS"):
+        return sum(bytesize(v) for v in value)
+    if kind == "NS":
+        return sum(len(str(v)) for v in value)
+    if kind == "L":
+        return sum(v.size() for v in value)
+    if kind == "M":
+        return sum(bytesize(k) + (v.size() if type(v) is DynamoType else DynamoType(v).size())
+                   for k, v in value.items())
+    if isinstance(value, bool):
+        return 1
+    return bytesize(value)
 
 
 def _comparison(name: str, plain):
@@ -416,15 +437,18 @@ def _top_names(projection_expressions: list[list[str]]) -> set[str]:
 
 def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
     """Item.project, cheaper: paths that each name a whole top-level attribute (a GSI's projection, a
-    ProjectionExpression of plain names) copy those attributes' values as they are; other paths turn
+    ProjectionExpression of plain names) copy those attributes' values as they are (or take them, from a
+    copy made here: a GSI Query's projected item projected again by its ProjectionExpression); other paths turn
     into plain JSON only the attributes they can reach, once, not the whole item once per path (the
     paths only read it; the projected values are serialized into a new Item either way)."""
     if all(len(expr) == 1 and not _LIST_ELEMENT.match(expr[0]) for expr in projection_expressions):
         projected = Item(hash_key=self.hash_key, range_key=self.range_key, attrs={})
+        private = self.__dict__.get("_iofold_projected", False)  # a copy made here: its values are nobody else's
         for expr in projection_expressions:
             value = self.attrs.get(expr[0])
             if value is not None:
-                dict.__setitem__(projected.attrs, expr[0], _copy_value(value))
+                dict.__setitem__(projected.attrs, expr[0], value if private else _copy_value(value))
+        projected.__dict__["_iofold_projected"] = True
         return projected
     names = _top_names(projection_expressions)
     whole = {key: _DESERIALIZER.deserialize(value.to_regular_json()) for key, value in self.attrs.items()
@@ -489,6 +513,8 @@ def install() -> None:
     if _ORIGINAL:
         return
     _ORIGINAL["cast_value"] = DynamoType.__dict__["cast_value"]
+    _ORIGINAL["size"] = DynamoType.__dict__["size"]
+    DynamoType.size = _fast_size  # type: ignore[method-assign]
     for name in _TABLE_PATCHES:
         _ORIGINAL[name] = Table.__dict__[name]
     for name in _COMPARISONS:

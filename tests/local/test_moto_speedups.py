@@ -161,6 +161,26 @@ def test_dynamo_values_compare_as_moto_compares_them():
     assert fast == plain and ordered_fast == ordered_plain
 
 
+def test_dynamo_values_measure_as_moto_measures_them():
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    values = [DynamoType(v) for v in (
+        {"S": "é😀x"}, {"S": ""}, {"N": "-12.500"}, {"B": b"\x00\x01"}, {"B": "AAE="}, {"BOOL": False},
+        {"NULL": True}, {"SS": ["a", "é"]}, {"NS": ["1", "22.5"]}, {"BS": [b"ab", "AAE="]},
+        {"L": [{"S": "x"}, {"N": "3"}, {"M": {"k": {"L": [{"BOOL": True}]}}}]},
+        {"M": {"name": {"S": "n"}, "stats": {"M": {"steps": {"N": "12"}, "tags": {"SS": ["t"]}}}, "e": {"M": {}}}},
+    )]
+    was_installed = moto_speedups.installed()
+    try:
+        moto_speedups.uninstall()
+        plain = [v.size() for v in values]
+        moto_speedups.install()
+        fast = [v.size() for v in values]
+    finally:
+        (moto_speedups.install if was_installed else moto_speedups.uninstall)()
+    assert fast == plain
+
+
 def test_a_query_page_sorts_and_walks_only_what_follows_its_start_key(stack, monkeypatch):
     """Paging through a partition costs O(page) of Table.query's Python loop, not O(partition) per page:
     the candidates it gets start after the ExclusiveStartKey and stop at Limit + 1."""
