@@ -9,6 +9,8 @@ stack misstates how a design that pages by key behaves at scale.
 
 Six patches, all leaving every answer unchanged:
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
+- every DynamoDB response's items turn into the serializer's input without an import statement per
+  value (moto's dynamo_to_dict imports DynamoType inside itself, and recurses once per value);
 - a value's size (what the 400 KB item limit, every Item built and a Query's 1 MB page count) is summed
   directly: moto re-wrapped every member of a map in a new DynamoType (recursively) to measure it;
 - a Query reads only what it needs of the table's items: a base-table Query the partition of its
@@ -60,7 +62,9 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.utilities import bytesize, find_nested_key
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb import models as backend_module
+from moto.dynamodb import responses as responses_module
 from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models import utilities as utilities_module
 from moto.dynamodb.models.table import Table
 
 _PLAIN = frozenset(("S", "B", "BOOL"))
@@ -90,6 +94,28 @@ def _fast_size(self: DynamoType) -> int:
     if isinstance(value, bool):
         return 1
     return bytesize(value)
+
+
+_PASS_THROUGH = (str, int, float, bool, type(None), bytes)
+
+
+def _dynamo_to_dict(obj: Any) -> Any:
+    """moto's utilities.dynamo_to_dict (the same result), without its import per call: plain containers and
+    values by their exact type; anything else takes moto's own function (which recurses through this one)."""
+    kind = type(obj)
+    if kind is DynamoType:
+        if obj.type == "B":
+            return {"B": obj.value if isinstance(obj.value, bytes) else base64.b64decode(obj.value)}
+        if obj.type == "BS":
+            return {"BS": [v if isinstance(v, bytes) else base64.b64decode(v) for v in obj.value]}
+        return {obj.type: _dynamo_to_dict(obj.value)}
+    if kind is dict:
+        return {k: _dynamo_to_dict(v) for k, v in obj.items()}
+    if kind is list:
+        return [_dynamo_to_dict(v) for v in obj]
+    if kind in _PASS_THROUGH:
+        return obj
+    return _ORIGINAL["dynamo_to_dict"](obj)
 
 
 def _comparison(name: str, plain):
@@ -523,6 +549,8 @@ def install() -> None:
     _ORIGINAL["update_item"] = DynamoDBBackend.__dict__["update_item"]
     DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
     _ORIGINAL["project"] = Item.__dict__["project"]
+    _ORIGINAL["dynamo_to_dict"] = utilities_module.dynamo_to_dict
+    utilities_module.dynamo_to_dict = responses_module.dynamo_to_dict = _dynamo_to_dict  # type: ignore[assignment]
     _ORIGINAL["copy"] = table_module.copy
     table_module.copy = _TableCopy  # type: ignore[assignment]
     _ORIGINAL["backend_copy"] = backend_module.copy
@@ -542,6 +570,7 @@ def uninstall() -> None:
     """Put moto back as it was (for the comparison test and the benchmark)."""
     if not _ORIGINAL:
         return
+    utilities_module.dynamo_to_dict = responses_module.dynamo_to_dict = _ORIGINAL.pop("dynamo_to_dict")
     table_module.copy = _ORIGINAL.pop("copy")
     backend_module.copy = _ORIGINAL.pop("backend_copy")
     for name, value in _ORIGINAL.items():
