@@ -7,7 +7,7 @@ a 10,000-item partition costs ~0.3 s on the base table and ~0.6 s on a GSI, what
 ``Limit``. Real DynamoDB answers the same Query in milliseconds, so without this the local
 stack misstates how a design that pages by key behaves at scale.
 
-Six patches, all leaving every answer unchanged:
+Patches, all leaving every answer unchanged (failed transactions aside: see below):
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
 - every DynamoDB response's items turn into the serializer's input without an import statement per
   value (moto's dynamo_to_dict imports DynamoType inside itself, and recurses once per value);
