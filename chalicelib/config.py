@@ -86,7 +86,9 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(default=1024 ** 3, ge=1, description="largest uploaded file, also once decompressed")
     trace_inline_bytes: int = Field(default=48 * 1024, description="a gzipped body above this gets an S3 object "
                                     "of its own; smaller ones share their import page's object")
-    execute_chunk_size: int = Field(default=200, ge=1, le=5000)
+    execute_chunk_size: int = Field(default=300, ge=1, le=5000, description="traces per execute chunk (one "
+                                    "Distributed Map child): a multiple of the sandbox's traces per call (150), "
+                                    "so no call runs a partial batch")
     execute_max_concurrency: int = Field(default=4, ge=1, le=10_000, description="chunks running at once (the "
                                          "Distributed Map's MaxConcurrency; the template's ExecuteMaxConcurrency)")
     execute_tolerated_failure_percent: float = Field(default=5.0, ge=0, le=100, description="failed chunks a run "

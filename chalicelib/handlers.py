@@ -180,7 +180,8 @@ def execute_chunk(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from chalicelib.evals import tasks
 
     return tasks.execute_chunk(_job(event), int(event["chunk"]), evals=wiring.eval_repo(), traces=wiring.trace_repo(),
-                               sandbox=wiring.sandbox(context), jobs=wiring.job_repo(), files=wiring.job_files())
+                               sandbox=wiring.sandbox(context), jobs=wiring.job_repo(), files=wiring.job_files(),
+                               total=event.get("total"))
 
 
 def execute_aggregate(event: dict[str, Any]) -> dict[str, Any]:

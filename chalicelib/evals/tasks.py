@@ -302,8 +302,10 @@ def _requested_pages(ev: JobEvent, *, traces: TraceRepository, files: JobFiles) 
 
 
 def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: TraceRepository, sandbox: Sandbox,
-                  jobs: JobRepository, files: JobFiles) -> dict:
-    """Run the version on one chunk in the sandbox and store each trace's result."""
+                  jobs: JobRepository, files: JobFiles, total: int | None = None) -> dict:
+    """Run the version on one chunk in the sandbox and store each trace's result. ``total`` (the run's
+    traces, for progress) comes with the chunk (the Map's ItemSelector); without it (an execution started
+    before it did) it is read from the run's plan."""
     if jobs.get(*ev.key).status != "running":
         return {"chunk": chunk, "skipped": True}
     version = evals.get(ev.workspace_id, ev.params["eval_id"])
@@ -314,10 +316,11 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
     tally = count_results(results)  # {"executed", "pass", "fail", "error", "timeout"}
     evals.record_trend(version.id, tally, run=f"{ev.job_id}/{chunk}")
     counts = {k: tally[k] for k in RESULT_KINDS}
-    plan = files.get(*ev.key, "plan")
+    if total is None:
+        total = files.get(*ev.key, "plan")["total"]
     try:
         done = _done(jobs, ev.key) + len(results)
-        progress = min(99, int(100 * done / plan["total"])) if plan["total"] else 99
+        progress = min(99, int(100 * done / total)) if total else 99
         counted = jobs.add_counts(*ev.key, tally, progress=progress,
                                   once=f"chunk-{chunk}")
     except Conflict:
@@ -326,7 +329,7 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
         return {"chunk": chunk, **counts}
     jobs.append_event(ev.key, f"chunk {chunk + 1}: {counts['pass']} pass, {counts['fail']} fail, "
                               f"{counts['error']} error, {counts['timeout']} timeout", progress=progress,
-                      data={"executed": done, "total": plan["total"]})
+                      data={"executed": done, "total": total})
     return {"chunk": chunk, **counts}
 
 

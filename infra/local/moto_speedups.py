@@ -7,8 +7,12 @@ a 10,000-item partition costs ~0.3 s on the base table and ~0.6 s on a GSI, what
 ``Limit``. Real DynamoDB answers the same Query in milliseconds, so without this the local
 stack misstates how a design that pages by key behaves at scale.
 
-Six patches, all leaving every answer unchanged:
+Patches, all leaving every answer unchanged (failed transactions aside: see below):
 - plain values (S, B, BOOL) compare and cast directly; other types take moto's own path;
+- every DynamoDB response's items turn into the serializer's input without an import statement per
+  value (moto's dynamo_to_dict imports DynamoType inside itself, and recurses once per value);
+- a value's size (what the 400 KB item limit, every Item built and a Query's 1 MB page count) is summed
+  directly: moto re-wrapped every member of a map in a new DynamoType (recursively) to measure it;
 - a Query reads only what it needs of the table's items: a base-table Query the partition of its
   hash key, sorted by range key; a GSI Query all items unsorted (it sorts its matches itself),
   and those matches, like every other listing of the table's items (a Scan), are sorted by each
@@ -21,7 +25,17 @@ Six patches, all leaving every answer unchanged:
 - the response serializer writes a DynamoDB AttributeValue of S, N, B, SS, NS, BS, BOOL, NULL (and
   M and L of those) directly, as it would after walking it member by member through the service
   model (trace items carry their gzipped body as B: every trace read takes this path);
-- a ProjectionExpression turns each item into plain JSON once instead of once per projected path;
+- a ProjectionExpression (and a GSI's KEYS_ONLY or INCLUDE projection) turns into plain JSON only the
+  top-level attributes its paths name, once, instead of the whole item once per path (a trace item's
+  gzipped body was base64-encoded and decoded for every projected summary field);
+- a Query whose results are all replaced by projected copies (a ProjectionExpression, or a GSI that
+  projects less than ALL) skips moto's deep copy of every matching item first (the projection copies
+  what it keeps);
+- a TransactWriteItems call keeps a copy of the items it names, not of every table it touches (moto
+  deep-copied the whole table first: the jobs table with every job's markers, per execute chunk), and
+  when it fails puts back only those items, where moto put back the whole copied table and so undid
+  every other request's writes to that table made meanwhile (and its deep copy failed with "dictionary
+  changed size during iteration" when another request wrote to the table during the copy);
 - a GSI Query keeps the sorted matches of its first page on the table, and the next pages (same index
   and hash key) bisect into that order instead of walking and sorting the whole table again; any
   put, delete or update in the table drops it (listing N traces page by page was O(N^2)).
@@ -35,16 +49,22 @@ from __future__ import annotations
 
 import base64
 import bisect
+import copy
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.utils import merge_dicts
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.utilities import find_nested_key
+from moto.dynamodb.models.utilities import bytesize, find_nested_key
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb import models as backend_module
+from moto.dynamodb import responses as responses_module
+from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models import utilities as utilities_module
 from moto.dynamodb.models.table import Table
 
 _PLAIN = frozenset(("S", "B", "BOOL"))
@@ -55,6 +75,47 @@ def _fast_cast_value(self: DynamoType) -> Any:
     if self.type in _PLAIN:
         return self.value
     return _ORIGINAL["cast_value"].fget(self)
+
+
+def _fast_size(self: DynamoType) -> int:
+    """DynamoType.size without re-wrapping a map's members (the same number)."""
+    kind, value = self.type, self.value
+    if kind == "N":
+        return len(str(value))
+    if kind in ("SS", "BS"):
+        return sum(bytesize(v) for v in value)
+    if kind == "NS":
+        return sum(len(str(v)) for v in value)
+    if kind == "L":
+        return sum(v.size() for v in value)
+    if kind == "M":
+        return sum(bytesize(k) + (v.size() if type(v) is DynamoType else DynamoType(v).size())
+                   for k, v in value.items())
+    if isinstance(value, bool):
+        return 1
+    return bytesize(value)
+
+
+_PASS_THROUGH = (str, int, float, bool, type(None), bytes)
+
+
+def _dynamo_to_dict(obj: Any) -> Any:
+    """moto's utilities.dynamo_to_dict (the same result), without its import per call: plain containers and
+    values by their exact type; anything else takes moto's own function (which recurses through this one)."""
+    kind = type(obj)
+    if kind is DynamoType:
+        if obj.type == "B":
+            return {"B": obj.value if isinstance(obj.value, bytes) else base64.b64decode(obj.value)}
+        if obj.type == "BS":
+            return {"BS": [v if isinstance(v, bytes) else base64.b64decode(v) for v in obj.value]}
+        return {obj.type: _dynamo_to_dict(obj.value)}
+    if kind is dict:
+        return {k: _dynamo_to_dict(v) for k, v in obj.items()}
+    if kind is list:
+        return [_dynamo_to_dict(v) for v in obj]
+    if kind in _PASS_THROUGH:
+        return obj
+    return _ORIGINAL["dynamo_to_dict"](obj)
 
 
 def _comparison(name: str, plain):
@@ -167,12 +228,14 @@ def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
     if _QUERY.page is not None and given.get("index_name") and conditions and len(extra.get("range_key_conditions") or ()) <= 1:
         _QUERY.gsi = ((given["index_name"], tuple((name, _hashable(value)) for name, value in conditions)), "ask",
                       _version(self))
+    _QUERY.projected = _LATER["on"] and _replaced_by_projection(self, given)
     try:
         return _ORIGINAL["query"](self, *args, **kwargs)
     finally:
         _QUERY.scope = None
         _QUERY.page = None
         _QUERY.gsi = None
+        _QUERY.projected = False
 
 
 def _all_items(self: Table) -> list[Any]:
@@ -265,6 +328,75 @@ def _update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
             _bump(table)
 
 
+_TRANSACTION = threading.local()  # set while this thread runs a TransactWriteItems
+
+
+class _BackendCopy:
+    """Stands for the ``copy`` module in moto's dynamodb/models/__init__.py: within a transaction a
+    table's "backup" is the table itself (so moto's rollback is a no-op); _transact_write_items keeps
+    and restores the items the transaction names instead."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table) and getattr(_TRANSACTION, "active", False):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _transaction_keys(backend: Any, transact_items: list[dict]) -> list[tuple[Table, Any, Any]]:
+    """(table, hash key, range key) of every item the transaction names (a malformed one is left to moto,
+    which rejects it before writing anything)."""
+    keys = []
+    for entry in transact_items:
+        if not isinstance(entry, dict) or not entry:
+            continue
+        op_type, op = next(iter(entry.items()))
+        table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        if table is None:
+            continue
+        try:
+            key = op["Item"] if op_type == "Put" else op["Key"]
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        except (KeyError, TypeError, AttributeError, ValueError):
+            continue
+        keys.append((table, hash_value, range_value))
+    return keys
+
+
+def _put_back(table: Table, hash_value: Any, range_value: Any, item: Any) -> None:
+    """Make the item at this key what it was (``None``: absent)."""
+    if item is None:
+        table.delete_item(hash_value, range_value)
+    elif range_value is not None:
+        table.items[hash_value][range_value] = item
+    else:
+        table.items[hash_value] = item
+    _bump(table)
+
+
+def _transact_write_items(self: Any, transact_items: list[dict]) -> None:
+    """DynamoDBBackend.transact_write_items, backing up and restoring only the items it names (one
+    transaction at a time, as DynamoDB isolates them)."""
+    with _TRANSACTION_LOCK:
+        saved = [(table, h, r, copy.deepcopy(table.get_item(h, r)))
+                 for table, h, r in _transaction_keys(self, transact_items)]
+        _TRANSACTION.active = True
+        try:
+            return _ORIGINAL["transact_write_items"](self, transact_items)
+        except BaseException:
+            for table, h, r, item in reversed(saved):
+                _put_back(table, h, r, item)
+            raise
+        finally:
+            _TRANSACTION.active = False
+            for table, _, _, _ in saved:
+                _bump(table)
+
+
+_TRANSACTION_LOCK = threading.RLock()
 _UNHANDLED = object()
 
 
@@ -315,17 +447,85 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _ORIGINAL["_serialize_type_structure"](self, serialized, value, shape, key)
 
 
+_LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's find_nested_key: ``name[3]`` reads ``name``
+
+
+def _top_names(projection_expressions: list[list[str]]) -> set[str]:
+    """The top-level attribute names moto's find_nested_key can read for these paths."""
+    names = set()
+    for expr in projection_expressions:
+        names.add(expr[0])
+        element = _LIST_ELEMENT.match(expr[0])
+        if element:
+            names.add(element.group(1))
+    return names
+
+
 def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
-    """Item.project with the item turned into plain JSON once, not once per projected path (the paths
-    only read it; the projected values are serialized into a new Item either way)."""
-    whole = self.to_regular_json()
+    """Item.project, cheaper: paths that each name a whole top-level attribute (a GSI's projection, a
+    ProjectionExpression of plain names) copy those attributes' values as they are (or take them, from a
+    copy made here: a GSI Query's projected item projected again by its ProjectionExpression); other paths turn
+    into plain JSON only the attributes they can reach, once, not the whole item once per path (the
+    paths only read it; the projected values are serialized into a new Item either way)."""
+    if all(len(expr) == 1 and not _LIST_ELEMENT.match(expr[0]) for expr in projection_expressions):
+        projected = Item(hash_key=self.hash_key, range_key=self.range_key, attrs={})
+        private = self.__dict__.get("_iofold_projected", False)  # a copy made here: its values are nobody else's
+        for expr in projection_expressions:
+            value = self.attrs.get(expr[0])
+            if value is not None:
+                dict.__setitem__(projected.attrs, expr[0], value if private else _copy_value(value))
+        projected.__dict__["_iofold_projected"] = True
+        return projected
+    names = _top_names(projection_expressions)
+    whole = {key: _DESERIALIZER.deserialize(value.to_regular_json()) for key, value in self.attrs.items()
+             if key in names}
     result: dict[str, Any] = {}
     for expr in projection_expressions:
         merge_dicts(result, find_nested_key(expr, whole))
     return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=_SERIALIZER.serialize(result)["M"])
 
 
+def _copy_value(value: DynamoType) -> DynamoType:
+    """A deep copy of a stored value (what DynamoType.__deepcopy__ makes, without its memo)."""
+    out = DynamoType.__new__(DynamoType)
+    out.type = kind = value.type
+    if kind == "M":
+        out.value = {k: _copy_value(v) for k, v in value.value.items()}
+    elif kind == "L":
+        out.value = [_copy_value(v) for v in value.value]
+    elif kind in ("SS", "NS", "BS"):
+        out.value = list(value.value)
+    else:
+        out.value = value.value
+    return out
+
+
 _SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+class _TableCopy:
+    """Stands for the ``copy`` module in moto's table.py: a Query whose results are all replaced by
+    projected copies (``_QUERY.projected``) gets a shallow list instead of a deep copy of every match."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if type(value) is list and getattr(_QUERY, "projected", False):
+            _QUERY.projected = False  # only the Query's own copy of its results
+            return list(value)
+        return copy.deepcopy(value, memo)
+
+
+def _replaced_by_projection(table: Table, given: dict) -> bool:
+    """Whether Table.query will replace each result by a projected copy."""
+    if given.get("projection_expressions"):
+        return True
+    if not given.get("index_name"):
+        return False
+    index = next((i for i in table.all_indexes() if i.name == given["index_name"]), None)
+    return index is not None and (index.projection or {}).get("ProjectionType", "ALL") in ("KEYS_ONLY", "INCLUDE")
 _TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query, "put_item": _put_item,
                   "delete_item": _delete_item}
 _COMPARISONS = {
@@ -339,6 +539,8 @@ def install() -> None:
     if _ORIGINAL:
         return
     _ORIGINAL["cast_value"] = DynamoType.__dict__["cast_value"]
+    _ORIGINAL["size"] = DynamoType.__dict__["size"]
+    DynamoType.size = _fast_size  # type: ignore[method-assign]
     for name in _TABLE_PATCHES:
         _ORIGINAL[name] = Table.__dict__[name]
     for name in _COMPARISONS:
@@ -347,6 +549,14 @@ def install() -> None:
     _ORIGINAL["update_item"] = DynamoDBBackend.__dict__["update_item"]
     DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
     _ORIGINAL["project"] = Item.__dict__["project"]
+    _ORIGINAL["dynamo_to_dict"] = utilities_module.dynamo_to_dict
+    utilities_module.dynamo_to_dict = responses_module.dynamo_to_dict = _dynamo_to_dict  # type: ignore[assignment]
+    _ORIGINAL["copy"] = table_module.copy
+    table_module.copy = _TableCopy  # type: ignore[assignment]
+    _ORIGINAL["backend_copy"] = backend_module.copy
+    backend_module.copy = _BackendCopy  # type: ignore[assignment]
+    _ORIGINAL["transact_write_items"] = DynamoDBBackend.__dict__["transact_write_items"]
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     Item.project = _project if _LATER["on"] else _ORIGINAL["project"]  # type: ignore[method-assign]
     BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
     DynamoType.cast_value = property(_fast_cast_value)  # type: ignore[method-assign,assignment]
@@ -360,9 +570,13 @@ def uninstall() -> None:
     """Put moto back as it was (for the comparison test and the benchmark)."""
     if not _ORIGINAL:
         return
+    utilities_module.dynamo_to_dict = responses_module.dynamo_to_dict = _ORIGINAL.pop("dynamo_to_dict")
+    table_module.copy = _ORIGINAL.pop("copy")
+    backend_module.copy = _ORIGINAL.pop("backend_copy")
     for name, value in _ORIGINAL.items():
         owner = (Table if name in _TABLE_PATCHES else BaseJSONSerializer if name.startswith("_serialize")
-                 else Item if name == "project" else DynamoDBBackend if name == "update_item" else DynamoType)
+                 else Item if name == "project"
+                 else DynamoDBBackend if name in ("update_item", "transact_write_items") else DynamoType)
         setattr(owner, name, value)
     _ORIGINAL.clear()
 

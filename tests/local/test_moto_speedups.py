@@ -21,6 +21,10 @@ def _tables(ddb):
         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "at")],
         GlobalSecondaryIndexes=[{"IndexName": "by_at", "Projection": {"ProjectionType": "ALL"},
                                  "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                               {"AttributeName": "at", "KeyType": "RANGE"}]},
+                                {"IndexName": "by_at_some", "Projection": {"ProjectionType": "INCLUDE",
+                                                                           "NonKeyAttributes": ["nested", "maybe"]},
+                                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
                                                {"AttributeName": "at", "KeyType": "RANGE"}]}])
     numbers = ddb.create_table(
         TableName="numbers", BillingMode="PAY_PER_REQUEST",
@@ -42,7 +46,7 @@ def _seed(strings, numbers, plain, rng: random.Random) -> None:
         strings.put_item(Item={"pk": rng.choice(("p1", "p2")), "sk": f"{word}#{i}", "at": rng.choice(WORDS) + word,
                                "flag": rng.random() < 0.5, "tags": {rng.choice(WORDS) or "x", "y"},
                                "nested": {"k": [1, "two", {"three": Decimal("3.5")}], "none": None, "yes": rng.random() < 0.5},
-                               "maybe": None if rng.random() < 0.5 else "set"})
+                               "maybe": None if rng.random() < 0.5 else "set", "steps": [word, {"n": i}]})
         numbers.put_item(Item={"pk": rng.choice(("p1", "p2")), "n": Decimal(rng.randint(-10**6, 10**6)) / 100,
                                "b": bytes([rng.randint(0, 255) for _ in range(rng.randint(1, 4))]),
                                "score": Decimal(rng.randint(0, 9))})
@@ -63,7 +67,14 @@ def _queries(strings, numbers, plain) -> list:
         (strings, {"IndexName": "by_at", "KeyConditionExpression": Key("pk").eq("p1"),
                    "FilterExpression": Attr("tags").contains("y"), "ProjectionExpression": "sk, #a",
                    "ExpressionAttributeNames": {"#a": "at"}}),
+        (strings, {"IndexName": "by_at_some", "KeyConditionExpression": Key("pk").eq("p2")}),
+        (strings, {"IndexName": "by_at_some", "KeyConditionExpression": Key("pk").eq("p1"),
+                   "ProjectionExpression": "sk, nested.k[1], nested.#n, maybe",
+                   "ExpressionAttributeNames": {"#n": "none"}}),
+        (strings, {"KeyConditionExpression": Key("pk").eq("p1") & Key("sk").gt("b"),
+                   "ProjectionExpression": "nested.k[2].three, flag, steps[1].n, absent"}),
         (numbers, {"KeyConditionExpression": Key("pk").eq("p1")}),
+        (numbers, {"KeyConditionExpression": Key("pk").eq("p2"), "ProjectionExpression": "b, score"}),
         (numbers, {"KeyConditionExpression": Key("pk").eq("p2") & Key("n").lt(Decimal("12.5")),
                    "ScanIndexForward": False}),
         (numbers, {"IndexName": "by_b", "KeyConditionExpression": Key("pk").eq("p1")}),
@@ -150,6 +161,26 @@ def test_dynamo_values_compare_as_moto_compares_them():
     assert fast == plain and ordered_fast == ordered_plain
 
 
+def test_dynamo_values_measure_as_moto_measures_them():
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    values = [DynamoType(v) for v in (
+        {"S": "é😀x"}, {"S": ""}, {"N": "-12.500"}, {"B": b"\x00\x01"}, {"B": "AAE="}, {"BOOL": False},
+        {"NULL": True}, {"SS": ["a", "é"]}, {"NS": ["1", "22.5"]}, {"BS": [b"ab", "AAE="]},
+        {"L": [{"S": "x"}, {"N": "3"}, {"M": {"k": {"L": [{"BOOL": True}]}}}]},
+        {"M": {"name": {"S": "n"}, "stats": {"M": {"steps": {"N": "12"}, "tags": {"SS": ["t"]}}}, "e": {"M": {}}}},
+    )]
+    was_installed = moto_speedups.installed()
+    try:
+        moto_speedups.uninstall()
+        plain = [v.size() for v in values]
+        moto_speedups.install()
+        fast = [v.size() for v in values]
+    finally:
+        (moto_speedups.install if was_installed else moto_speedups.uninstall)()
+    assert fast == plain
+
+
 def test_a_query_page_sorts_and_walks_only_what_follows_its_start_key(stack, monkeypatch):
     """Paging through a partition costs O(page) of Table.query's Python loop, not O(partition) per page:
     the candidates it gets start after the ExclusiveStartKey and stop at Limit + 1."""
@@ -215,4 +246,95 @@ def test_a_gsi_order_kept_between_pages_follows_every_write(stack):
         assert walk() == expected()
     finally:
         for table in (strings, numbers, plain):
+            table.delete()
+
+
+def _transactions(client) -> list:
+    """Transactions that commit and that fail (a condition, a repeated key) and what the tables hold after."""
+    put = lambda table, item, **kw: {"Put": {"TableName": table, "Item": item, **kw}}  # noqa: E731
+    attempts = [
+        [put("strings", {"pk": "t", "sk": "1", "n": 1}),
+         put("plain", {"pk": "t1", "n": 1})],
+        [{"Update": {"TableName": "strings", "Key": {"pk": "t", "sk": "1"},
+                     "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": 1}}},
+         put("strings", {"pk": "t", "sk": "2"}),
+         put("plain", {"pk": "t1"}, ConditionExpression="attribute_not_exists(pk)")],  # fails: all undone
+        [{"Delete": {"TableName": "plain", "Key": {"pk": "t1"}}},
+         put("strings", {"pk": "t", "sk": "3"})],
+        [put("plain", {"pk": "t2"}), put("plain", {"pk": "t2", "x": "y"})],  # same key twice
+        [{"ConditionCheck": {"TableName": "strings", "Key": {"pk": "t", "sk": "1"},
+                             "ConditionExpression": "n = :two", "ExpressionAttributeValues": {":two": 2}}},
+         put("plain", {"pk": "t3"})],
+    ]
+    outcomes = []
+    for items in attempts:
+        try:
+            client.transact_write_items(TransactItems=items)
+            outcomes.append("ok")
+        except client.exceptions.ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+    held = [client.scan(TableName=name)["Items"] for name in ("strings", "plain")]
+    return [outcomes, sorted(map(str, held[0])), sorted(map(str, held[1]))]
+
+
+def test_transactions_commit_and_roll_back_the_same_with_and_without_the_speedups(stack):
+    def run() -> list:
+        ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+        tables = _tables(ddb)
+        try:
+            return _transactions(ddb.meta.client)  # serializes plain values itself
+        finally:
+            for table in tables:
+                table.delete()
+
+    was_installed = moto_speedups.installed()
+    try:
+        moto_speedups.uninstall()
+        plain = run()
+        moto_speedups.install()
+        fast = run()
+    finally:
+        (moto_speedups.install if was_installed else moto_speedups.uninstall)()
+    assert plain[0] == ["ok", "TransactionCanceledException", "ok", "ValidationException",
+                        "TransactionCanceledException"]
+    assert fast == plain
+
+
+def test_a_failed_transaction_undoes_only_its_own_items(stack):
+    """Writes other requests make to a table while a transaction on it fails are kept (moto put back a
+    copy of the whole table taken before the transaction, losing them)."""
+    import threading
+
+    ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+    tables = _tables(ddb)
+    plain = tables[2]
+    client = ddb.meta.client
+    try:
+        with plain.batch_writer() as batch:
+            for i in range(300):  # a table worth copying: the window for a concurrent write is wide
+                batch.put_item(Item={"pk": f"old{i}", "body": "x" * 200})
+        plain.put_item(Item={"pk": "marker"})
+        stop = threading.Event()
+
+        def fail_transactions() -> None:
+            while not stop.is_set():
+                try:
+                    client.transact_write_items(TransactItems=[{"Put": {
+                        "TableName": plain.name, "Item": {"pk": "marker"},
+                        "ConditionExpression": "attribute_not_exists(pk)"}}])
+                except client.exceptions.TransactionCanceledException:
+                    pass
+
+        failing = threading.Thread(target=fail_transactions)
+        failing.start()
+        try:
+            for i in range(150):
+                plain.put_item(Item={"pk": f"new{i}"})
+        finally:
+            stop.set()
+            failing.join()
+        held = {item["pk"] for item in plain.scan(ProjectionExpression="pk")["Items"]}
+        assert {f"new{i}" for i in range(150)} <= held
+    finally:
+        for table in tables:
             table.delete()

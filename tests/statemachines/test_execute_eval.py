@@ -127,6 +127,67 @@ def _fail_chunks(failing: set[int]):
     return lambda_hook.wrapped("execute_chunk", wrap)
 
 
+def _calls_per_chunk():
+    """Within the block, every AWS call an execute_chunk handler makes, by (chunk, service, operation)
+    (botocore's before-call on the clients the product builds)."""
+    import contextlib
+    import threading
+
+    running = threading.local()
+    calls: Counter = Counter()
+
+    def record(model, **_):
+        chunk = getattr(running, "chunk", None)
+        if chunk is not None:
+            calls[(chunk, model.service_model.service_name, model.name)] += 1
+
+    def wrap(handler):
+        def run(event, context):
+            running.chunk = int(event["chunk"])
+            try:
+                return handler(event, context)
+            finally:
+                running.chunk = None
+        return run
+
+    @contextlib.contextmanager
+    def block():
+        clients.register_aws_event_handler("before-call", record)
+        wiring.reset()
+        try:
+            with lambda_hook.wrapped("execute_chunk", wrap):
+                yield calls
+        finally:
+            clients.unregister_aws_event_handlers()
+            wiring.reset()
+
+    return block()
+
+
+def test_a_chunk_reads_only_its_ids_and_makes_a_bounded_number_of_calls(api, settings):
+    """The run's total travels with each chunk (the Map's ItemSelector): a chunk's only S3 read is its ids;
+    per chunk: the job (status, then progress), the version, its traces, one sandbox call per 150 traces,
+    one BatchWriteItem per 25 results, the trend and the job's counters (two transactions), one event."""
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=30, IOFOLD_EXECUTE_MAX_CONCURRENCY=2)
+    ids = _store_traces(api.workspace_id, 75, small=True)  # chunks of 30, 30, 15
+    eval_id = _version(api)
+    with _calls_per_chunk() as calls:
+        job = api.ok("POST", f"/v1/evals/{eval_id}/execute", {"trace_ids": ids}, status=202)
+        done = api.wait_ok(job["job_id"])
+    assert done["result"]["executed"] == 75
+    chunks = sorted({chunk for chunk, _, _ in calls})
+    assert chunks == [0, 1, 2]
+    for chunk in chunks:
+        mine = {(service, op): n for (c, service, op), n in calls.items() if c == chunk}
+        assert mine.get(("s3", "GetObject")) == 1, mine
+        assert mine.get(("lambda", "Invoke")) == 1, mine
+        assert mine.get(("dynamodb", "BatchWriteItem")) == (2 if chunk < 2 else 1), mine
+        assert sum(mine.values()) <= 13, mine
+    events = api.ok("GET", f"/v1/jobs/{job['job_id']}/events")["items"]
+    chunk_events = [e for e in events if e["message"].startswith("chunk ")]
+    assert len(chunk_events) == 3 and all(e["data"]["total"] == 75 for e in chunk_events), chunk_events
+
+
 def test_failed_chunks_within_the_tolerance_end_the_job_partial_with_exact_counts(api, settings):
     settings(IOFOLD_EXECUTE_CHUNK_SIZE=5, IOFOLD_EXECUTE_TOLERATED_FAILURE_PERCENT=25)
     ids = _store_traces(api.workspace_id, 28)  # 6 chunks: 5 × 5 + 3
