@@ -168,10 +168,14 @@ def trace_id_pages(workspace_id: str, filters: dict | None) -> Iterator[list[str
     f = TraceFilters.model_validate(filters or {})
     needs_filter = any([f.source, f.tag, f.name, f.integration_id])
     cursor = None
+    repo = wiring.trace_repo()
     while True:
-        page, cursor = wiring.trace_repo().list(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to,
-                                                keep=f.keep if needs_filter else None)
-        yield [s.id for s in page]
+        if needs_filter:
+            page, cursor = repo.list(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to, keep=f.keep)
+            yield [s.id for s in page]
+        else:
+            ids, cursor = repo.list_ids(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to)
+            yield ids
         if not cursor:
             return
 

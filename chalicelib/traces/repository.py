@@ -165,6 +165,20 @@ class TraceRepository:
              until: str | None = None, keep: Callable[[TraceSummary], bool] | None = None,
              ) -> tuple[list[TraceSummary], str | None]:
         """Newest first; ``since``/``until`` bound the timestamp, ``keep`` filters summaries."""
+        filter_fn = (lambda item: keep(_summary(item))) if keep else None
+        items, nxt = self._by_time(workspace_id, limit, cursor, since, until, filter_fn=filter_fn,
+                                   ProjectionExpression=", ".join(_SUMMARY_FIELDS))
+        return [_summary(i) for i in items], nxt
+
+    def list_ids(self, workspace_id: str, *, limit: int, cursor: str | None, since: str | None = None,
+                 until: str | None = None) -> tuple[list[str], str | None]:
+        """The ids ``list`` would return unfiltered, reading only the index's keys (no summaries)."""
+        items, nxt = self._by_time(workspace_id, limit, cursor, since, until,
+                                   ProjectionExpression="workspace_id, trace_id, sort_key")
+        return [i["trace_id"] for i in items], nxt
+
+    def _by_time(self, workspace_id: str, limit: int, cursor: str | None, since: str | None, until: str | None,
+                 **kwargs: Any) -> tuple[list[dict], str | None]:
         cond = Key("workspace_id").eq(workspace_id)
         if since and until:
             cond = cond & Key("sort_key").between(since, until + "\uffff")
@@ -172,11 +186,8 @@ class TraceRepository:
             cond = cond & Key("sort_key").gte(since)
         elif until:
             cond = cond & Key("sort_key").lte(until + "\uffff")
-        filter_fn = (lambda item: keep(_summary(item))) if keep else None
-        items, nxt = query_page(self._table, limit=limit, cursor=cursor, owner=("workspace_id", workspace_id),
-                                filter_fn=filter_fn, IndexName="by_time", KeyConditionExpression=cond,
-                                ScanIndexForward=False, ProjectionExpression=", ".join(_SUMMARY_FIELDS))
-        return [_summary(i) for i in items], nxt
+        return query_page(self._table, limit=limit, cursor=cursor, owner=("workspace_id", workspace_id),
+                          IndexName="by_time", KeyConditionExpression=cond, ScanIndexForward=False, **kwargs)
 
     def delete(self, workspace_id: str, trace_id: str) -> None:
         """Delete the trace and its content (its page member zeroed, or its own object deleted)."""

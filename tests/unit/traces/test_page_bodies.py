@@ -190,3 +190,22 @@ def test_a_body_past_the_inline_budget_keeps_its_own_object_and_delete_removes_i
     assert repo.get_many(api.workspace_id, [big.id, small.id])[big.id]["output"] == big.output
     repo.delete(api.workspace_id, big.id)
     assert f"traces/{api.workspace_id}/{big.id}.json.gz" not in _objects(api.workspace_id)
+
+
+def test_list_ids_pages_through_the_same_ids_as_list_reading_only_keys(repo):
+    repo.upsert_many("ws_ids", [_trace(i) for i in range(25)], imported_at=NOW)
+    since, until = "2026-01-01T00:00:05", "2026-01-01T00:00:19"
+    expected, cursor = [], None
+    while True:
+        page, cursor = repo.list("ws_ids", limit=4, cursor=cursor, since=since, until=until)
+        expected += [s.id for s in page]
+        if not cursor:
+            break
+    got, cursor, requests = [], None, []
+    while True:
+        ids, cursor = repo.list_ids("ws_ids", limit=4, cursor=cursor, since=since, until=until)
+        got += ids
+        requests.append(ids)
+        if not cursor:
+            break
+    assert got == expected and len(got) == 15 and max(map(len, requests)) == 4
