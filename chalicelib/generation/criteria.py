@@ -68,7 +68,7 @@ PRICE = frozenset({"price", "priced", "prices", "pricing", "cost", "costs", "tot
                    "calculated", "calculates", "calculation", "calculator", "fee", "fees", "fare", "fares", "quote",
                    "quoted", "amount", "amounts"})
 PRICE_TOOL_WORDS = ("calc", "calculate", "calculator", "price", "pricing", "quote", "cost", "total", "fare", "fee")
-ESCALATION_TOOL_WORDS = ("transfer", "human", "escalate", "escalation", "handoff", "agent", "agents")
+ESCALATION_TOOL_WORDS = ("transfer", "human", "escalate", "escalation", "handoff")
 SPEAKER = frozenset({"user", "users", "customer", "customers", "client", "caller", "person", "says", "said", "asks",
                      "asked", "requests", "requested", "wants", "user's", "customer's"})
 WRITE_VERBS = ("book", "updat", "cancel", "creat", "delet", "send", "refund", "modif", "add", "remov", "writ", "post",
@@ -201,7 +201,7 @@ class ToolIndex:
         if word in PRICE:
             found |= {t for t in self.tools if any(p in PRICE_TOOL_WORDS for p in self.words[t])}
         if word in ESCALATION:
-            found |= {t for t in self.tools if any(p in ESCALATION_TOOL_WORDS[:5] for p in self.words[t])}
+            found |= {t for t in self.tools if any(p in ESCALATION_TOOL_WORDS for p in self.words[t])}
         return frozenset(found)
 
 
@@ -401,7 +401,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
         if s.cue(ESCALATION):
             words = s.cue(ESCALATION)
             out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
-            handoff = frozenset(t for t in index.tools if any(p in ESCALATION_TOOL_WORDS[:5] for p in index.words[t]))
+            handoff = frozenset(t for t in index.tools if any(p in ESCALATION_TOOL_WORDS for p in index.words[t]))
             if handoff:
                 out.add("every_call_after_user_said", (_names(handoff), HUMAN_REQUEST, "trace"),
                         f"{_label(handoff)} was called only after the user asked for a person", s, words)
