@@ -93,11 +93,13 @@ def import_traces(api: ApiClient, bodies: list[dict[str, Any]]) -> dict[str, dic
     return {t["source"]["external_id"]: api.ok("GET", f"/traces/{t['id']}") for t in listed}
 
 
-def run_product(api: ApiClient, label: str, split: Split, seed: int) -> tuple[dict[str, str], dict[str, Any], float]:
-    """Rate the training traces, generate offline, execute on the held-out ones; (results by trace id, version, s)."""
+def run_product(api: ApiClient, label: str, split: Split, seed: int,
+                criteria: str | None = None) -> tuple[dict[str, str], dict[str, Any], float]:
+    """Rate the training traces, generate offline, execute on the held-out ones; (results by trace id, version, s).
+    The eval set's criteria: ``criteria``, or this benchmark's own for the label."""
     eval_set = api.ok("POST", "/eval-sets", status=201, json={
         "name": f"{label} n={len(split.train)} seed={seed}", "description": "bench.quality",
-        "criteria": CRITERIA.get(label, "")})
+        "criteria": CRITERIA.get(label, "") if criteria is None else criteria})
     for item in split.train:
         api.ok("PUT", f"/eval-sets/{eval_set['id']}/feedback/{item.trace['id']}",
                json={"rating": "positive" if item.good else "negative", "notes": ""})
@@ -118,10 +120,11 @@ def run_product(api: ApiClient, label: str, split: Split, seed: int) -> tuple[di
     return results, version, seconds
 
 
-def score_run(api: ApiClient, items: Sequence[LabeledItem], label: str, n: int, seed: int) -> Run:
+def score_run(api: ApiClient, items: Sequence[LabeledItem], label: str, n: int, seed: int,
+              criteria: str | None = None) -> Run:
     """One (label, n, seed) through the API, with the baselines on the same split."""
     split = split_by_group(items, n_train=n, seed=seed)
-    results, version, seconds = run_product(api, label, split, seed)
+    results, version, seconds = run_product(api, label, split, seed, criteria)
     heldout_results = [results.get(item.trace["id"]) for item in split.heldout]
     single, single_text = best_single_rule(split.train)
     return Run(
