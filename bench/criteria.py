@@ -63,8 +63,6 @@ from chalicelib.generation.offline import OfflineGenerator, build_conditions, lo
 RESULTS = ROOT / "bench" / "results" / "criteria.md"
 DATA = ROOT.parent / "shared" / "data" / "taubench-airline"
 
-Judge = Callable[[dict[str, Any]], bool]
-
 
 # --- reading a trace, independently of the generator's helpers ----------------------------------
 
@@ -226,13 +224,14 @@ def at_most_one_change(trace: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class Criterion:
-    """A criterion in a user's words, its behaviour, its group, and the function that labels traces."""
+    """A criterion in a user's words, its behaviour, its group, and the function that labels traces (here
+    ``judge(trace)``; bench/helpdesk.py's also read the simulator's hidden facts: ``judge(trace, case)``)."""
 
     name: str
     group: str
     behaviour: str
     text: str
-    judge: Judge
+    judge: Callable[..., bool]
 
 
 CRITERIA = (

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import Report, log
-from bench.criteria import calls, events, final_reply
+from bench.criteria import Criterion, calls, events, final_reply
 from bench.helpdesk_traces import Case, make_traces
 from chalicelib.generation.evaluation import (
     LabeledItem,
@@ -53,11 +53,9 @@ HEADLINE = ("verified_before_reset", "task_success", "device_checked_before_wipe
 TRACE_SEED = 0
 YES = re.compile(r"\b(yes|go ahead|confirm\w*|do it)\b")
 
-Judge = Callable[[dict[str, Any], Case], bool]
-
-
-def every_call_after(trace: dict[str, Any], tools: set[str], prior: Callable[[dict[str, Any]], bool]) -> bool:
-    """Each call to one of ``tools`` had an earlier call for which ``prior`` holds (error-free)."""
+def every_call_after(trace: dict[str, Any], tools: set[str],
+                     prior: Callable[[dict[str, Any], dict[str, Any]], bool]) -> bool:
+    """Each call to one of ``tools`` had an earlier error-free call p for which ``prior(p, call)`` holds."""
     seen: list[dict[str, Any]] = []
     for call in calls(trace):
         if call["name"] in tools and not any(prior(p, call) for p in seen):
@@ -145,15 +143,6 @@ def task_success(trace: dict[str, Any], case: Case) -> bool:
         return False
     handed_on = bool(case.facts.get("ticket") or case.facts.get("escalated"))
     return handed_on and random.Random(f"fuzzy-{case.trace['id']}").random() < 0.4
-
-
-@dataclass(frozen=True)
-class Criterion:
-    name: str
-    group: str
-    behaviour: str
-    text: str
-    judge: Judge
 
 
 CRITERIA = (
