@@ -22,12 +22,13 @@ import argparse
 import csv
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import TAUBENCH, ApiClient, Report, log, median
+from bench.common import RESULTS_DIR, TAUBENCH, ApiClient, Report, log, median
 from bench.quality_direct import BEHAVIOURS
 from chalicelib.generation.evaluation import (
     LabeledItem,
@@ -177,8 +178,15 @@ def honesty_rows(runs: Sequence[Run]) -> list[list[str]]:
     return rows
 
 
+def kept_sections(text: str) -> str:
+    """The sections other scripts or people maintain in the report (a "## " heading on, e.g. the calibration
+    section bench/calibration.py's owner edits), kept across reruns; not the hand notes about the previous run."""
+    parts = re.split(r"(?m)^(?=## )", text)[1:]
+    return "".join(p for p in parts if not p.startswith("## Notes"))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark through the API and write bench/results/quality.md."""
+    """Run the benchmark through the API and write bench/results/quality.md (keeping ``kept_sections``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sizes", default="10,20,40")
@@ -232,7 +240,11 @@ def main(argv: list[str] | None = None) -> None:
         rates.append(f"`{label}`: {text} ({sum(i.good for i in items)} of {len(items)} good)")
     for line in rates:
         report.note(line)
-    report.write()
+    previous = RESULTS_DIR / "quality.md"
+    kept = kept_sections(previous.read_text()) if previous.exists() else ""
+    path = report.write()
+    if kept:
+        path.write_text(path.read_text().rstrip("\n") + "\n\n" + kept)
 
 
 if __name__ == "__main__":
