@@ -50,14 +50,18 @@ sys.path.insert(0, str(ROOT))
 
 from chalicelib.generation.base import GenerationRequest, LabeledTrace  # noqa: E402
 from chalicelib.generation.criteria import criteria_features  # noqa: E402
-from chalicelib.generation.evaluation import LabeledItem, run_predictor, score_predictions, split_by_group  # noqa: E402
-from chalicelib.generation.features import Feature, candidate_features  # noqa: E402
+from chalicelib.generation.evaluation import (  # noqa: E402
+    LabeledItem,
+    best_condition,
+    run_predictor,
+    score_predictions,
+    split_by_group,
+)
+from chalicelib.generation.features import Feature, candidate_features, feature_table  # noqa: E402
 from chalicelib.generation.offline import OfflineGenerator, build_conditions, load_eval  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "criteria.md"
 DATA = ROOT.parent / "shared" / "data" / "taubench-airline"
-
-Judge = Callable[[dict[str, Any]], bool]
 
 
 # --- reading a trace, independently of the generator's helpers ----------------------------------
@@ -220,13 +224,14 @@ def at_most_one_change(trace: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class Criterion:
-    """A criterion in a user's words, its behaviour, its group, and the function that labels traces."""
+    """A criterion in a user's words, its behaviour, its group, and the function that labels traces (here
+    ``judge(trace)``; bench/helpdesk.py's also read the simulator's hidden facts: ``judge(trace, case)``)."""
 
     name: str
     group: str
     behaviour: str
     text: str
-    judge: Judge
+    judge: Callable[..., bool]
 
 
 CRITERIA = (
@@ -276,30 +281,9 @@ def same_conditions(train: Sequence[LabeledItem], criteria: str, cache: dict) ->
 
 
 def condition_values(features: Sequence[Feature], traces: Sequence[dict[str, Any]], cache: dict) -> list[list[bool]]:
-    """For each trace, each feature's truth (raw helper values cached per trace id, helper and arguments)."""
-    rows = []
-    for trace in traces:
-        row = []
-        for feature in features:
-            key = (trace.get("id"), feature.helper, feature.args)  # the generator's memo keys
-            if key not in cache:
-                cache[key] = feature.raw(trace)
-            row.append(feature.holds(cache[key]))
-        rows.append(row)
-    return rows
-
-
-def best_rule(conditions: Sequence[Any], labels: Sequence[bool]) -> tuple[int, bool]:
-    """(index, polarity) of the condition with the best training accuracy; ties to the simpler, then the first."""
-    best: tuple[tuple[int, int], int, bool] | None = None
-    for k, condition in enumerate(conditions):
-        hits = sum(v == y for v, y in zip(condition.values, labels))
-        for polarity, agree in ((True, hits), (False, len(labels) - hits)):
-            key = (agree, -condition.complexity)
-            if best is None or key > best[0]:
-                best = (key, k, polarity)
-    assert best is not None
-    return best[1], best[2]
+    """For each trace, each feature's truth (``feature_table``'s raw values, memoized in ``cache`` as the generator's)."""
+    table = feature_table(features, traces, cache)
+    return [[feature.holds(raw[j]) for feature, raw in zip(features, table)] for j in range(len(traces))]
 
 
 def fit_logistic(rows: Sequence[Sequence[bool]], labels: Sequence[bool], *, c: float = 1.0,
@@ -366,7 +350,9 @@ def run_one(criterion: Criterion, items: Sequence[LabeledItem], n: int, seed: in
     conditions = same_conditions(split.train, criterion.text, cache)
     features = [c.feature for c in conditions]
     heldout_rows = condition_values(features, heldout_traces, cache)
-    k, polarity = best_rule(conditions, labels)
+    best = best_condition(conditions, labels)
+    assert best is not None  # build_conditions keeps only conditions that vary, and the split has both classes
+    k, polarity = conditions.index(best[0]), best[1]
     predictions["best single rule"] = [row[k] == polarity for row in heldout_rows]
     train_rows = [[c.values[i] for c in conditions] for i in range(len(labels))]
     model = fit_logistic(train_rows, labels)

@@ -22,12 +22,13 @@ import argparse
 import csv
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import TAUBENCH, ApiClient, Report, log, median
+from bench.common import RESULTS_DIR, TAUBENCH, ApiClient, Report, log, median
 from bench.quality_direct import BEHAVIOURS
 from chalicelib.generation.evaluation import (
     LabeledItem,
@@ -93,11 +94,13 @@ def import_traces(api: ApiClient, bodies: list[dict[str, Any]]) -> dict[str, dic
     return {t["source"]["external_id"]: api.ok("GET", f"/traces/{t['id']}") for t in listed}
 
 
-def run_product(api: ApiClient, label: str, split: Split, seed: int) -> tuple[dict[str, str], dict[str, Any], float]:
-    """Rate the training traces, generate offline, execute on the held-out ones; (results by trace id, version, s)."""
+def run_product(api: ApiClient, label: str, split: Split, seed: int,
+                criteria: str | None = None) -> tuple[dict[str, str], dict[str, Any], float]:
+    """Rate the training traces, generate offline, execute on the held-out ones; (results by trace id, version, s).
+    The eval set's criteria: ``criteria``, or this benchmark's own for the label."""
     eval_set = api.ok("POST", "/eval-sets", status=201, json={
         "name": f"{label} n={len(split.train)} seed={seed}", "description": "bench.quality",
-        "criteria": CRITERIA.get(label, "")})
+        "criteria": CRITERIA.get(label, "") if criteria is None else criteria})
     for item in split.train:
         api.ok("PUT", f"/eval-sets/{eval_set['id']}/feedback/{item.trace['id']}",
                json={"rating": "positive" if item.good else "negative", "notes": ""})
@@ -118,10 +121,11 @@ def run_product(api: ApiClient, label: str, split: Split, seed: int) -> tuple[di
     return results, version, seconds
 
 
-def score_run(api: ApiClient, items: Sequence[LabeledItem], label: str, n: int, seed: int) -> Run:
+def score_run(api: ApiClient, items: Sequence[LabeledItem], label: str, n: int, seed: int,
+              criteria: str | None = None) -> Run:
     """One (label, n, seed) through the API, with the baselines on the same split."""
     split = split_by_group(items, n_train=n, seed=seed)
-    results, version, seconds = run_product(api, label, split, seed)
+    results, version, seconds = run_product(api, label, split, seed, criteria)
     heldout_results = [results.get(item.trace["id"]) for item in split.heldout]
     single, single_text = best_single_rule(split.train)
     return Run(
@@ -174,8 +178,15 @@ def honesty_rows(runs: Sequence[Run]) -> list[list[str]]:
     return rows
 
 
+def kept_sections(text: str) -> str:
+    """The sections other scripts or people maintain in the report (a "## " heading on, e.g. the calibration
+    section bench/calibration.py's owner edits), kept across reruns; not the hand notes about the previous run."""
+    parts = re.split(r"(?m)^(?=## )", text)[1:]
+    return "".join(p for p in parts if not p.startswith("## Notes"))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark through the API and write bench/results/quality.md."""
+    """Run the benchmark through the API and write bench/results/quality.md (keeping ``kept_sections``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sizes", default="10,20,40")
@@ -229,7 +240,11 @@ def main(argv: list[str] | None = None) -> None:
         rates.append(f"`{label}`: {text} ({sum(i.good for i in items)} of {len(items)} good)")
     for line in rates:
         report.note(line)
-    report.write()
+    previous = RESULTS_DIR / "quality.md"
+    kept = kept_sections(previous.read_text()) if previous.exists() else ""
+    path = report.write()
+    if kept:
+        path.write_text(path.read_text().rstrip("\n") + "\n\n" + kept)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ SENTENCE_END = frozenset(".;!?")
 MAX_GROUPS = 8
 MAX_PAIRS = 24
 MAX_ANSWER_WORDS = 6
+MAX_KEYS = 3
+SAME_OBJECT = frozenset({"same", "that", "this", "its", "corresponding", "matching", "respective", "particular"})
 
 ORDER_AFTER = frozenset({"after", "once", "following", "since"})
 ORDER_BEFORE = frozenset({"before", "prior", "first", "beforehand", "preceded", "earlier"})
@@ -66,7 +68,7 @@ PRICE = frozenset({"price", "priced", "prices", "pricing", "cost", "costs", "tot
                    "calculated", "calculates", "calculation", "calculator", "fee", "fees", "fare", "fares", "quote",
                    "quoted", "amount", "amounts"})
 PRICE_TOOL_WORDS = ("calc", "calculate", "calculator", "price", "pricing", "quote", "cost", "total", "fare", "fee")
-ESCALATION_TOOL_WORDS = ("transfer", "human", "escalate", "escalation", "handoff", "agent", "agents")
+ESCALATION_TOOL_WORDS = ("transfer", "human", "escalate", "escalation", "handoff")
 SPEAKER = frozenset({"user", "users", "customer", "customers", "client", "caller", "person", "says", "said", "asks",
                      "asked", "requests", "requested", "wants", "user's", "customer's"})
 WRITE_VERBS = ("book", "updat", "cancel", "creat", "delet", "send", "refund", "modif", "add", "remov", "writ", "post",
@@ -103,8 +105,12 @@ def canonical(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A crude English stem: a common suffix and a trailing apostrophe part removed (kept at 3+ letters)."""
+    """A crude English stem: a common suffix and a trailing apostrophe part removed (kept at 3+ letters);
+    "-ied", "-ies" and "-ification" become "-y"/"-ify" first ("verified", "verification" -> "verify")."""
     word = word.split("'")[0]
+    for ending, root in (("ifications", "ify"), ("ification", "ify"), ("ied", "y"), ("ies", "y")):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)] + root
     for suffix in SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
@@ -120,7 +126,7 @@ def name_words(tool: str) -> list[str]:
 def same_stem(word: str, part: str) -> bool:
     """Whether a criteria word and a tool-name word share a stem (prefix match for stems of 4+ letters)."""
     a, b = stem(word), stem(part)
-    if a == b:
+    if a == b or a + "e" == b or b + "e" == a:  # "wiping" -> "wip", "wipe"
         return True
     return min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a))
 
@@ -148,6 +154,7 @@ class Group:
     position: int
     specific: bool  # named by a word matching the tools' own names, not only by a family verb
     rank: int = 2  # 1 for what the text names as a whole (a family, or all the tools a list names), 2 for one item
+    act: bool = False  # named by a verb: a family verb, or the first word of the tools' names ("reset" -> resetPassword)
 
 
 @dataclass
@@ -166,10 +173,22 @@ class Sentence:
 class ToolIndex:
     """The tools seen in the training traces, by name word and by family."""
 
-    def __init__(self, tools: Iterable[str]):
+    def __init__(self, tools: Iterable[str], arguments: dict[str, set[str]] | None = None):
         self.tools = sorted({t for t in tools if t})
         self.kind = {t: HELPERS["tool_kind"](t) for t in self.tools}
         self.words = {t: name_words(t) for t in self.tools}
+        self.arguments = arguments or {}  # tool -> the argument names its calls used
+
+    def shared_arguments(self, later: Iterable[str], earlier: Iterable[str]) -> list[str]:
+        """Argument names every one of the later tools and some earlier tool used: the object both act on."""
+        keys = [self.arguments.get(t, set()) for t in later]
+        common = set.intersection(*keys) if keys else set()
+        before = set().union(*(self.arguments.get(t, set()) for t in earlier))
+        return sorted(common & before)
+
+    def is_act(self, word: str, tools: frozenset[str]) -> bool:
+        """Whether the word is the verb the tools' names start with ("reset" for resetPassword)."""
+        return any(self.words[t] and same_stem(word, self.words[t][0]) for t in tools)
 
     def family(self, kind: str) -> frozenset[str]:
         return frozenset(t for t in self.tools if self.kind[t] == kind)
@@ -182,7 +201,7 @@ class ToolIndex:
         if word in PRICE:
             found |= {t for t in self.tools if any(p in PRICE_TOOL_WORDS for p in self.words[t])}
         if word in ESCALATION:
-            found |= {t for t in self.tools if any(p in ESCALATION_TOOL_WORDS[:5] for p in self.words[t])}
+            found |= {t for t in self.tools if any(p in ESCALATION_TOOL_WORDS for p in self.words[t])}
         return frozenset(found)
 
 
@@ -208,16 +227,20 @@ def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
     for k, (i, word) in enumerate(content):
         named = index.named_by(word)
         if named:
-            groups.append(Group(named, (word,), i, True))
+            groups.append(Group(named, (word,), i, True, act=index.is_act(word, named)))
         kind = verb_family(word)
         if kind:
             family = index.family(kind)
+            whole = Group(family, (word,), i, False, 1, act=True)
             if family and not named:  # "book" names book_* tools; "change" (no tool's word) names the family
-                groups.append(Group(family, (word,), i, False, 1))
+                groups.append(whole)
             for _, other in content[max(0, k - 3): k] + content[k + 1: k + 4]:
-                narrowed = family & index.named_by(other) if family and not named else frozenset()
+                # narrowed by a noun ("change ... flights"), not by another verb of a list ("book, change or cancel")
+                noun = verb_family(other) is None and not index.is_act(other, index.named_by(other))
+                narrowed = family & index.named_by(other) if family and not named and noun else frozenset()
                 if narrowed and narrowed != family:
-                    groups.append(Group(narrowed, (word, other), i, True))
+                    groups.append(Group(narrowed, (word, other), i, True, act=True))
+                    whole.rank, whole.act = 2, False  # the text named which of the family: that reading first
         if named:
             for _, other in content[k + 1: k + 3]:
                 both = named & index.named_by(other)
@@ -318,6 +341,13 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                             out.add("every_call_right_after", (_names(a.tools), _names(b.tools)),
                                     f"every call to {_label(a.tools)} came right after {_label(b.tools)}", s, words,
                                     complexity=rank)
+                        for key in index.shared_arguments(a.tools, b.tools)[:MAX_KEYS]:
+                            named_key = [w for w in s.words if w in SAME_OBJECT or
+                                         any(same_stem(w, part) for part in name_words(key))]
+                            if named_key:
+                                out.add("every_call_preceded_by_same", (_names(a.tools), _names(b.tools), key),
+                                        f"every call to {_label(a.tools)} came after {_label(b.tools)} with the same "
+                                        f"{key}", s, [*words, *named_key], complexity=rank + 1)
             p = s.words.index(order_words[-1]) if order_words else 0
             if consent or (not earlier and _user_side(s, p)):
                 for a in _dedupe(later or targets)[:MAX_GROUPS]:
@@ -337,6 +367,10 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         f"a call to {_label(g.tools)} failed and was then retried successfully", s, [*g.words, *words])
                 out.add("error_then_retry", (_names(g.tools), False),
                         f"a call to {_label(g.tools)} failed and was then called again", s, [*g.words, *words])
+        for limit, words in _limits(s):
+            for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
+                out.add("at_most_calls", (_names(g.tools), limit), f"at most {limit} call(s) to {_label(g.tools)}", s,
+                        [*g.words, *words])
         if s.cue(COUNTS):
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
@@ -367,7 +401,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
         if s.cue(ESCALATION):
             words = s.cue(ESCALATION)
             out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
-            handoff = frozenset(t for t in index.tools if any(p in ESCALATION_TOOL_WORDS[:5] for p in index.words[t]))
+            handoff = frozenset(t for t in index.tools if any(p in ESCALATION_TOOL_WORDS for p in index.words[t]))
             if handoff:
                 out.add("every_call_after_user_said", (_names(handoff), HUMAN_REQUEST, "trace"),
                         f"{_label(handoff)} was called only after the user asked for a person", s, words)
@@ -381,6 +415,37 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
             if writes:
                 out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", s, words, threshold=0.0)
     return out
+
+
+NUMBER_WORDS = {"zero": 0, "no": 0, "one": 1, "once": 1, "a": 1, "single": 1, "two": 2, "twice": 2, "three": 3,
+                "thrice": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+AT_MOST = (("at", "most"), ("no", "more", "than"), ("not", "more", "than"), ("up", "to"), ("maximum", "of"), ("max",))
+AT_LEAST = (("at", "least"), ("no", "fewer", "than"), ("no", "less", "than"), ("minimum", "of"))
+
+
+def _number(word: str) -> int | None:
+    if word.isdigit() and len(word) <= 3:
+        return int(word)
+    return NUMBER_WORDS.get(word)
+
+
+def _limits(s: Sentence) -> list[tuple[int, list[str]]]:
+    """Upper limits on a number of calls the sentence states: "at most two times" -> 2, "no more than 3" -> 3,
+    "at least twice" -> 1 (the rule "at most 1" with the opposite sign), "only once" / "never twice" -> 1."""
+    found = []
+    words = s.words
+    for p in range(len(words)):
+        for phrase, shift in [*((a, 0) for a in AT_MOST), *((a, -1) for a in AT_LEAST)]:
+            end = p + len(phrase)
+            if tuple(words[p:end]) == phrase and end < len(words):
+                number = _number(words[end])
+                if number is not None and number + shift >= 0:
+                    found.append((number + shift, [*phrase, words[end]]))
+        if words[p] in ("once", "twice", "thrice") and p > 0 and words[p - 1] in ("only", "just", "never"):
+            number = NUMBER_WORDS[words[p]] - (words[p - 1] == "never")
+            found.append((number, [words[p - 1], words[p]]))
+    unique = dict.fromkeys((n, tuple(w)) for n, w in found)
+    return [(n, list(w)) for n, w in unique]
 
 
 def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str], right: bool) -> None:
@@ -411,7 +476,7 @@ def _answer_words(s: Sentence) -> list[str]:
 def _dedupe(groups: Sequence[Group]) -> list[Group]:
     """Groups with distinct tool sets, wholes first, in the order the text names them; when the text names two
     or more, also all of them together ("booking, updating or cancelling"), first."""
-    acts = [g for g in groups if g.rank == 1 or verb_family(g.words[0]) is not None]  # what is done, not nouns
+    acts = [g for g in groups if g.act]  # what is done (verbs), not the nouns it is done to
     if len({g.tools for g in acts}) >= 2:
         union = frozenset().union(*(g.tools for g in acts))
         words = tuple(dict.fromkeys(w for g in acts for w in g.words))
@@ -430,7 +495,12 @@ def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict
         sentences += read_sentences("notes", note)
     if not sentences:
         return []
-    index = ToolIndex(name for trace in traces for name in HELPERS["tool_names"](trace))
+    arguments: dict[str, set[str]] = {}
+    for trace in traces:
+        for call in trace.get("tool_calls") or []:
+            if isinstance(call, dict) and isinstance(call.get("arguments"), dict):
+                arguments.setdefault(str(call.get("name") or ""), set()).update(str(k) for k in call["arguments"])
+    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments)
     return list(propose(sentences, index).features.values())
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.generation.features import candidate_features
-from chalicelib.generation.offline import build_conditions
+from chalicelib.generation.offline import Condition, build_conditions
 from chalicelib.metrics import Metrics, compute_metrics
 
 
@@ -82,22 +82,28 @@ def majority_baseline(train: Sequence[LabeledItem]) -> Callable[[dict[str, Any]]
     return lambda trace: verdict
 
 
-def best_single_rule(train: Sequence[LabeledItem]) -> tuple[Callable[[dict[str, Any]], bool], str]:
-    """The single feature condition (either polarity) with the best training accuracy, and its description."""
-    traces = [i.trace for i in train]
-    labels = [i.good for i in train]
-    conditions = build_conditions(candidate_features(traces), traces)
-    best = None
+def best_condition(conditions: Sequence[Condition], labels: Sequence[bool]) -> tuple[Condition, bool] | None:
+    """The condition and polarity with the best training accuracy (ties: the simpler, then the first); None when
+    there is no condition."""
+    best: tuple[tuple[int, int], Condition, bool] | None = None
     for condition in conditions:
         hits = sum(v == y for v, y in zip(condition.values, labels))
         for polarity, agree in ((True, hits), (False, len(labels) - hits)):
             key = (agree, -condition.complexity)
             if best is None or key > best[0]:
                 best = (key, condition, polarity)
+    return None if best is None else (best[1], best[2])
+
+
+def best_single_rule(train: Sequence[LabeledItem]) -> tuple[Callable[[dict[str, Any]], bool], str]:
+    """The single feature condition (either polarity) with the best training accuracy, and its description."""
+    traces = [i.trace for i in train]
+    conditions = build_conditions(candidate_features(traces), traces)
+    best = best_condition(conditions, [i.good for i in train])
     if best is None:
         verdict = majority_baseline(train)
         return verdict, "majority class (no feature varies)"
-    _, condition, polarity = best
+    condition, polarity = best
     feature = condition.feature
 
     def predict(trace: dict[str, Any]) -> bool:

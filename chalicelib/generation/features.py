@@ -379,6 +379,33 @@ def count_calls(trace, tools):
     return len(calls_to(trace, tools))
 
 
+SUCCESS_FLAGS = ("ok", "success", "succeeded", "successful", "verified", "approved", "valid", "passed", "authorized",
+                 "allowed", "confirmed", "granted", "found")
+FAILURE_STATUSES = ("failed", "failure", "error", "denied", "rejected", "invalid", "declined", "not found")
+
+
+def call_succeeded(call):
+    """True when the call returned no error and its result does not report a failure: no false
+    ok/success/verified/approved... flag and no failed/denied/rejected... status at its top level."""
+    if call.get("error"):
+        return False
+    result = call.get("result")
+    if isinstance(result, str) and result.strip()[:1] == "{":
+        try:
+            result = json.loads(result)
+        except ValueError:
+            return True
+    if not isinstance(result, dict):
+        return True
+    for key, value in result.items():
+        key = str(key).lower()
+        if value is False and key in SUCCESS_FLAGS:
+            return False
+        if key in ("status", "state", "result") and str(value).lower() in FAILURE_STATUSES:
+            return False
+    return True
+
+
 def every_call_preceded_by(trace, tools, priors):
     """True when each call to one of the tools came after a successful call to one of the prior tools
     (also true when none of the tools was called): "may do X only after Y"."""
@@ -387,9 +414,36 @@ def every_call_preceded_by(trace, tools, priors):
         name = str(call.get("name") or "")
         if name in tools and not done:
             return False
-        if name in priors and not call.get("error"):
+        if name in priors and call_succeeded(call):
             done = True
     return True
+
+
+def argument_value(call, key):
+    """The call's argument ``key`` as comparable text (None when the call has no such argument)."""
+    arguments = call.get("arguments")
+    if not isinstance(arguments, dict) or arguments.get(key) is None:
+        return None
+    return json.dumps(arguments[key], sort_keys=True, default=str).lower()
+
+
+def every_call_preceded_by_same(trace, tools, priors, key):
+    """True when each call to one of the tools came after a successful call to one of the prior tools with the
+    same value of the argument ``key``: "may do X to an object only after Y on that same object"."""
+    done = set()
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        value = argument_value(call, key)
+        if name in tools and value not in done and not (value is None and done):
+            return False
+        if name in priors and call_succeeded(call) and value is not None:
+            done.add(value)
+    return True
+
+
+def at_most_calls(trace, tools, limit):
+    """True when the tools were called at most ``limit`` times in all: "X at most N times"."""
+    return count_calls(trace, tools) <= limit
 
 
 def every_call_right_after(trace, tools, priors):
@@ -577,6 +631,8 @@ class Feature:
     description: str = ""
     evidence: str = ""  # what proposed it, in plain words (criteria or notes words); empty for the library's own
     family: str = ""  # the look-alike conditions it is counted with for its prior cost (default: its helper)
+    module_source: str = ""  # code defining ``helper`` when it is not a library helper (an LLM's predicate module,
+    # chalicelib/generation/hybrid.py): emitted once with the rules that use it instead of the library's helpers
 
     def expression(self) -> str:
         """The Python expression this feature stands for in generated code."""

@@ -41,7 +41,7 @@ from chalicelib.codegen import inert, string_constants
 from chalicelib.errors import CodeRejected
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
-from chalicelib.generation.features import HELPERS_SOURCE
+from chalicelib.generation.features import HELPERS_SOURCE, Feature
 from chalicelib.generation.offline import (
     FAMILY_PENALTY, Condition, OfflineGenerator, _forbidden_literals, training_examples,
 )
@@ -60,30 +60,6 @@ class LlmGenerator(Protocol):
     name: str
 
     def generate(self, request: GenerationRequest) -> Candidates: ...
-
-
-@dataclass(frozen=True)
-class PredicateFeature:
-    """A model-written predicate used as a condition by the offline inducer; ``source`` is the model's
-    module (renamed, without its eval function), emitted once with any rule that uses it. It competes as
-    one of the library's own features: no ``evidence`` (a model's predicate earns nothing for being
-    named), its own ``family``."""
-
-    helper: str
-    description: str
-    module_source: str
-    args: tuple[Any, ...] = ()
-    threshold: float | None = None
-    complexity: int = PREDICATE_COMPLEXITY
-    evidence: str = ""
-    family: str = ""
-
-    def expression(self) -> str:
-        return f"{self.helper}(trace)"
-
-    def describe(self, negated: bool = False) -> str:
-        text = self.description or self.helper
-        return f"not: {text}" if negated else text
 
 
 @dataclass(frozen=True)
@@ -256,8 +232,11 @@ class HybridGenerator:
                 status.append((name, "same as another predicate on the training traces"))
                 continue
             seen.add(key)
-            feature = PredicateFeature(helper=name, description=doc, module_source=module.source)
-            conditions.append(Condition(feature, key, penalty))  # type: ignore[arg-type]  # duck-typed Feature
+            # a model's predicate competes as one of the library's features: no evidence (it earns nothing for
+            # being named), its own family; its code comes with the rules that use it
+            feature = Feature(helper=name, complexity=PREDICATE_COMPLEXITY, description=doc,
+                              module_source=module.source)
+            conditions.append(Condition(feature, key, penalty))
             status.append((name, f"true on {sum(values)} of {len(values)}"))
         return conditions, status
 

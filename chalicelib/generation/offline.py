@@ -491,10 +491,10 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     if total:
         header.append(f"Cross-validated agreement on the rated traces: {agree} of {total}.")
     header.append('"""')
-    # a feature with ``source`` (an LLM predicate, chalicelib/generation/hybrid.py) brings its own code
+    # a feature with ``module_source`` (an LLM predicate, chalicelib/generation/hybrid.py) brings its own code
     helpers = helper_source_for(sorted({r.condition.feature.helper for r in card.rules
-                                        if not getattr(r.condition.feature, "module_source", "")}))
-    own = [src for src in dict.fromkeys(getattr(r.condition.feature, "module_source", "") for r in card.rules) if src]
+                                        if not r.condition.feature.module_source}))
+    own = [src for src in dict.fromkeys(r.condition.feature.module_source for r in card.rules) if src]
     lines = [*header, "", "import json", "import re", ""]
     for chunk in (helpers, *own):
         if chunk:

@@ -250,3 +250,80 @@ def test_feature_arguments_are_text_tuples_or_plain_constants():
         'every_call_after_user_said(trace, ("x",), ("yes",), "turn")'
     with pytest.raises(TypeError):
         argument_source({"not": "allowed"})
+
+
+# --- an agent whose verbs are not in the verb lists (IT helpdesk), objects, limits ---------------------------
+
+HELPDESK_TOOLS = ("lookupEmployee", "verifyIdentity", "resetPassword", "unlockAccount", "getDeviceStatus",
+                  "wipeDevice", "createTicket")
+AIRLINE_TOOLS = ("get_user_details", "search_direct_flight", "book_reservation", "update_reservation_flights",
+                 "update_reservation_baggages", "cancel_reservation", "calculate")
+
+
+def by_expression(criteria: str, traces: list[dict[str, Any]]) -> dict[str, Feature]:
+    return {f.expression(): f for f in criteria_features(criteria, [], traces)}
+
+
+def test_the_verbs_a_sentence_lists_are_one_group_even_when_no_verb_list_knows_them():
+    found = expressions("The agent may reset a password or unlock an account only after it has verified the "
+                        "employee's identity.", HELPDESK_TOOLS)
+    assert 'every_call_preceded_by(trace, ("resetPassword", "unlockAccount"), ("verifyIdentity",))' in found
+
+
+def test_inflections_name_the_tool_wiping_and_verified():
+    found = " ".join(expressions("Before wiping a device the agent must get the employee's explicit yes.",
+                                 HELPDESK_TOOLS))
+    assert 'every_call_after_user_said(trace, ("wipeDevice",), ("yes"' in found
+    assert 'every_call_preceded_by(trace, ("resetPassword",), ("verifyIdentity",))' in expressions(
+        "Passwords are reset only after the identity was verified.", HELPDESK_TOOLS)
+
+
+def test_a_family_verb_narrowed_by_its_noun_is_listed_with_the_other_verbs_not_the_whole_family():
+    features = by_expression("Before booking or changing flights, the agent calculates the total price.",
+                             toolbox(*AIRLINE_TOOLS))
+    exact = 'every_call_preceded_by(trace, ("book_reservation", "update_reservation_flights"), ("calculate",))'
+    assert exact in features
+    whole = [f for e, f in features.items() if e.startswith('every_call_preceded_by(trace, ("book_reservation", '
+                                                            '"cancel_reservation"')]
+    assert all(features[exact].complexity < f.complexity for f in whole)
+
+
+def test_a_criterion_about_the_same_object_proposes_the_per_argument_order():
+    traces = [trace_of([("call", "getDeviceStatus", "{}", None, {"device_id": "LT-1"}),
+                        ("call", "wipeDevice", "ok", None, {"device_id": "LT-1"})])]
+    found = expressions("A device may be wiped only after the agent checked the status of that same device.",
+                        HELPDESK_TOOLS) | {f.expression() for f in criteria_features(
+                            "A device may be wiped only after the agent checked the status of that same device.", [],
+                            traces)}
+    assert 'every_call_preceded_by_same(trace, ("wipeDevice",), ("getDeviceStatus",), "device_id")' in found
+
+
+def test_at_most_and_at_least_a_number_propose_a_fixed_limit():
+    for text, limit in (("The agent verifies the identity code at most two times.", 2),
+                        ("The agent calls verifyIdentity no more than 3 times.", 3),
+                        ("The agent tries to verify the identity at least twice.", 1)):
+        assert f'at_most_calls(trace, ("verifyIdentity",), {limit})' in expressions(text, HELPDESK_TOOLS), text
+
+
+def test_a_prior_call_whose_result_reports_failure_does_not_count():
+    def verify(result: Any) -> dict[str, Any]:
+        return trace_of([("call", "verifyIdentity", result, None), ("call", "resetPassword", "ok", None)])
+
+    reset, verify_tools = ("resetPassword",), ("verifyIdentity",)
+    assert not HELPERS["every_call_preceded_by"](verify({"verified": False}), reset, verify_tools)
+    assert not HELPERS["every_call_preceded_by"](verify('{"status": "denied"}'), reset, verify_tools)
+    assert HELPERS["every_call_preceded_by"](verify({"verified": True}), reset, verify_tools)
+    assert HELPERS["every_call_preceded_by"](verify("not json {"), reset, verify_tools)
+
+
+def test_every_call_preceded_by_same_matches_the_argument_value():
+    def wipe_after(checked: str, wiped: str) -> dict[str, Any]:
+        return trace_of([("call", "getDeviceStatus", "{}", None, {"device_id": checked}),
+                         ("call", "wipeDevice", "ok", None, {"device_id": wiped})])
+
+    same = HELPERS["every_call_preceded_by_same"]
+    assert same(wipe_after("LT-1", "LT-1"), ("wipeDevice",), ("getDeviceStatus",), "device_id")
+    assert not same(wipe_after("LT-2", "LT-1"), ("wipeDevice",), ("getDeviceStatus",), "device_id")
+    assert same(trace_of([("user", "hi")]), ("wipeDevice",), ("getDeviceStatus",), "device_id")
+    assert HELPERS["at_most_calls"](wipe_after("a", "b"), ("wipeDevice",), 1)
+    assert not HELPERS["at_most_calls"](wipe_after("a", "b"), ("wipeDevice", "getDeviceStatus"), 1)
