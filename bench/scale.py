@@ -49,7 +49,7 @@ from typing import Any
 
 from bench.common import BenchStack, Report, fmt, local_stack, log, median
 from bench.sandbox import EVAL_UNIFIED
-from chalicelib.storage import attribute_size, item_size  # noqa: F401 - DynamoDB's size rules (tests read them here)
+from chalicelib.storage import item_size
 
 DEFAULT_TRACES = 20_000
 SMOKE_TRACES = 200

@@ -16,8 +16,9 @@ import boto3
 import pytest
 
 from bench import scale
-from bench.scale import (ExecutionStats, IndexShape, Recorder, Usage, attribute_size, cost_usd, distributed_maps, fit,
-                         gsi_write_units, item_size, largest_payload, read_units, state_transitions, write_units)
+from bench.scale import (ExecutionStats, IndexShape, Recorder, Usage, cost_usd, distributed_maps, fit,
+                         gsi_write_units, largest_payload, read_units, state_transitions, write_units)
+from chalicelib.storage import attribute_size, item_size
 
 ROOT = Path(__file__).resolve().parents[3]
 

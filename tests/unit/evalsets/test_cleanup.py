@@ -59,3 +59,12 @@ def test_a_marked_set_that_still_exists_is_left_alone_then_its_marker_dropped():
     out = clean_deleted_sets(NOW + SETTLE, markers=markers, eval_sets=sets, evals=versions)
     assert out.pending == 0 and markers.marked == [] and out.finished == []
     assert versions.results_deleted == [] and sets.feedback_deleted == []  # a live set's contents are never touched
+
+
+def test_settle_outlasts_the_execute_state_machine_s_time_limit():
+    """SETTLE copies infra's limit (the Lambda package has no infra): a run started before a delete can write
+    results until its execution times out, so the cleanup must wait longer than that."""
+    from infra.resources import STATE_MACHINES
+
+    execute = next(sm for sm in STATE_MACHINES if sm.name == "execute_eval")
+    assert SETTLE > timedelta(seconds=execute.timeout_seconds)
