@@ -95,7 +95,7 @@ def decode_time(value: Any, *, field: str) -> datetime | None:
         raise OtlpFormatError(f"{field} must be nanoseconds since the epoch")
     try:
         nanos = int(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: JSON's Infinity
         raise OtlpFormatError(f"{field} {value!r} is not nanoseconds since the epoch") from exc
     if nanos < 0:
         raise OtlpFormatError(f"{field} is negative")

@@ -174,6 +174,9 @@ def test_times_accept_strings_and_ints_of_nanoseconds():
     assert decode_time("0", field="t") is None
     with pytest.raises(OtlpFormatError):
         decode_time("soon", field="t")
+    for infinite in (float("inf"), float("-inf"), json.loads("Infinity")):  # Python's json reads Infinity
+        with pytest.raises(OtlpFormatError):
+            decode_time(infinite, field="t")
 
 
 def test_status_codes_accept_numbers_and_enum_names():
