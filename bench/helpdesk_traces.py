@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from bench.agent_bench import Case, Conversation
 
 TASKS = 50
 ATTEMPTS = 4
@@ -46,76 +48,6 @@ YES = ("Yes, go ahead.", "yes please", "Confirmed, do it.", "Yes.", "go ahead", 
 MAYBE = ("ok I guess", "hmm, is there another way?", "Sure, whatever works.", "wait, what does that mean?",
          "fine", "I'd rather not lose my files...")
 THANKS = ("Thanks!", "Great, thank you.", "ok thanks", "That's all, thanks.", "Cool.")
-
-
-@dataclass
-class Case:
-    """One synthetic trace, its task group and the hidden facts of the conversation."""
-
-    trace: dict[str, Any]
-    group: str
-    intent: str
-    resolved: bool  # the problem the employee came with is fixed at the end (a labelling function's input)
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-class Conversation:
-    """Builds one unified trace turn by turn."""
-
-    def __init__(self, trace_id: str, started: dt.datetime, rng: random.Random):
-        self.trace_id = trace_id
-        self.rng = rng
-        self.clock = started
-        self.messages: list[dict[str, Any]] = []
-        self.calls: list[dict[str, Any]] = []
-        self.steps: list[dict[str, Any]] = []
-        self.llm_calls = 0
-
-    def _tick(self, low: int, high: int) -> str:
-        self.clock += dt.timedelta(milliseconds=self.rng.randint(low, high))
-        return self.clock.isoformat().replace("+00:00", "Z")
-
-    def user(self, text: str) -> None:
-        self._tick(2000, 15000)
-        self.messages.append({"role": "user", "content": text})
-
-    def say(self, text: str) -> None:
-        self.llm_calls += 1
-        self._tick(600, 2500)
-        self.messages.append({"role": "assistant", "content": text})
-
-    def call(self, name: str, arguments: dict[str, Any], result: Any = None, error: str | None = None) -> bool:
-        """The assistant calls a tool; the tool answers (result or error). True when it succeeded."""
-        self.llm_calls += 1
-        call_id = f"call_{len(self.calls) + 1:02d}"
-        start = self._tick(500, 2000)
-        end = self._tick(50, 900 if error is None else 8000)
-        step_id = f"{self.trace_id}-s{len(self.steps) + 1}"
-        self.messages.append({"role": "assistant", "content": "",
-                              "tool_calls": [{"id": call_id, "name": name, "arguments": arguments}]})
-        self.messages.append({"role": "tool", "tool_call_id": call_id, "name": name,
-                              "content": error if error is not None else result})
-        self.calls.append({"id": call_id, "name": name, "arguments": arguments, "result": result, "error": error,
-                           "step_id": step_id})
-        self.steps.append({"id": step_id, "type": "tool", "name": name, "start_time": start, "end_time": end,
-                           "input": arguments, "output": result, "error": error})
-        return error is None
-
-    def trace(self, name: str, user_id: str, session: str, started: dt.datetime) -> dict[str, Any]:
-        final = next((m["content"] for m in reversed(self.messages) if m["role"] == "assistant" and m["content"]), "")
-        latency = int((self.clock - started).total_seconds() * 1000)
-        return {
-            "id": self.trace_id, "schema_version": 1,
-            "source": {"platform": "upload", "external_id": self.trace_id},
-            "name": name, "timestamp": started.isoformat().replace("+00:00", "Z"),
-            "user_id": user_id, "session_id": session, "tags": ["helpdesk", "synthetic"], "metadata": {},
-            "input": self.messages[0]["content"], "output": final, "messages": self.messages,
-            "tool_calls": self.calls, "steps": self.steps,
-            "stats": {"steps": len(self.steps) + self.llm_calls, "llm_calls": self.llm_calls,
-                      "tool_calls": len(self.calls), "tool_errors": sum(1 for c in self.calls if c["error"]),
-                      "latency_ms": latency, "input_tokens": 0, "output_tokens": 0, "cost_usd": None},
-            "error": None,
-        }
 
 
 @dataclass(frozen=True)
@@ -265,7 +197,7 @@ def simulate(task: Task, attempt: int, rng: random.Random, started: dt.datetime)
                              "A colleague from tier 2 will follow up.")) + ticket_text)
     conv.user(rng.choice(THANKS))
     facts["ticket_in_reply"] = bool(ticket_text)
-    trace = conv.trace(f"helpdesk {task.intent}", task.email, f"{task.key}-{attempt}", started)
+    trace = conv.trace(f"helpdesk {task.intent}", task.email, f"{task.key}-{attempt}", started, ("helpdesk", "synthetic"))
     return Case(trace=trace, group=task.key, intent=task.intent, resolved=fixed, facts=facts)
 
 

@@ -4,6 +4,7 @@ accepts, every criterion labels both ways with its stated noise, and the labelli
 from __future__ import annotations
 
 from bench import helpdesk
+from bench.agent_bench import labelled
 from bench.helpdesk_traces import make_traces
 from chalicelib.traces.models import UnifiedTrace
 from tests.unit.generation.test_criteria import trace_of
@@ -28,7 +29,7 @@ def test_every_criterion_has_both_classes_and_about_its_noise_in_flips():
     traces = {c.trace["id"]: c.trace for c in cases}
     for criterion in helpdesk.CRITERIA:
         clean = [criterion.judge(c.trace, c) for c in cases]
-        noisy = [i.good for i in helpdesk.labelled(criterion, traces, cases)]
+        noisy = [i.good for i in labelled(helpdesk.BENCH, criterion, traces, cases)]
         assert 0 < sum(noisy) < len(noisy), criterion.name
         flips = sum(a != b for a, b in zip(clean, noisy)) / len(cases)
         assert 0.02 <= flips <= 0.13, (criterion.name, flips)

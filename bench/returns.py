@@ -1,0 +1,131 @@
+"""A third agent benchmark, through the product's API: an e-commerce returns and refunds agent.
+
+Nobody tuned the generator on it: the traces (``bench/returns_traces.py``: seeded, synthetic, 50 tasks x 4
+attempts, dotted tool names, the shop's own policies and wording) and the criteria below were written after
+the generator's changes for tau-bench and the helpdesk, and every criterion here is **held-out**: its
+results are read only to report, never to change the generator. Each criterion is in plain words (the eval
+set's criteria) and labelled by an explicit function in this file on the stored trace (``task_success``
+also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the traces (seeded per
+criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a person is rated good
+by some raters, not others).
+
+The machinery (upload, split by task, rate through the feedback API, generate offline, execute on the
+held-out traces, baselines, report) is ``bench/agent_bench.py``'s, shared with ``bench/helpdesk.py``.
+
+    .venv/bin/python -m bench.returns [--seeds 5] [--sizes 10,20,40] [--only NAME,...] [--direct]
+
+Writes ``bench/results/returns.md``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from bench.agent_bench import AgentBenchmark, Case, every_call_after, result_of, run_benchmark
+from bench.criteria import Criterion, calls, events, final_reply
+from bench.returns_traces import TASKS, make_traces
+
+NOISE = 0.05
+HEADLINE = ("refund_after_checks", "task_success")  # run first, at every --sizes
+AGREED = re.compile(r"(?<!not )\b(yes|yep|sure|please (do|go ahead)|ok(ay)?|go ahead)\b")
+
+
+def succeeded(trace: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [c for c in calls(trace) if c["name"] == name and not c.get("error")]
+
+
+def refund_after_checks(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every refund.issue call had both an earlier successful orders.lookup call and an earlier
+    successful returns.check_window call."""
+    return (every_call_after(trace, {"refund.issue"}, lambda p, c: p["name"] == "orders.lookup")
+            and every_call_after(trace, {"refund.issue"}, lambda p, c: p["name"] == "returns.check_window"))
+
+
+def refund_only_if_eligible(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every refund.issue call had an earlier returns.check_window call that answered eligible: true."""
+    return every_call_after(trace, {"refund.issue"}, lambda p, c: p["name"] == "returns.check_window"
+                            and (result_of(p) or {}).get("eligible") is True)
+
+
+def one_refund_per_order(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no order_id got more than one successful refund.issue call."""
+    orders = [(c.get("arguments") or {}).get("order_id") for c in succeeded(trace, "refund.issue")]
+    return len(orders) == len(set(orders))
+
+
+def reply_states_refund_amount(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no refund.issue call succeeded, or the final reply contains the amount one returned (as 12.34)."""
+    amounts = [f"{float((result_of(c) or {}).get('amount', 0)):,.2f}" for c in succeeded(trace, "refund.issue")]
+    return not amounts or any(a in final_reply(trace) for a in amounts)
+
+
+def consent_before_cancel(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every orders.cancel call came while the customer's latest turn agreed (yes, yep, sure, ok,
+    please do, go ahead; not "not sure")."""
+    latest = ""
+    for kind, item in events(trace):
+        if kind == "user":
+            latest = item.lower()
+        elif item["name"] == "orders.cancel" and not AGREED.search(latest):
+            return False
+    return True
+
+
+def handoff_after_two_failures(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no tool failed twice, or a support.handoff call came after the second failure of a tool."""
+    failed: dict[str, int] = {}
+    due = False
+    for call in calls(trace):
+        if call["name"] == "support.handoff" and due:
+            return True
+        if call.get("error"):
+            failed[call["name"]] = failed.get(call["name"], 0) + 1
+            due = due or failed[call["name"]] >= 2
+    return not due
+
+
+def task_success(trace: dict[str, Any], case: Case) -> bool:
+    """Good when the customer's request was handled as the shop wants (the simulator's outcome: the one right
+    refund, the cancellation, the label, the tracking answer, or an ineligible refund declined) and the agent
+    claimed nothing more; an unhandled request passed to a person is good for about 40% of raters."""
+    if case.resolved:
+        return True
+    if case.facts.get("false_claim"):
+        return False
+    return bool(case.facts.get("handed_off")) and random.Random(f"fuzzy-{case.trace['id']}").random() < 0.4
+
+
+CRITERIA = (
+    Criterion("refund_after_checks", "held-out", "order (only after), two prerequisites",
+              "Refunds may be issued only after the order was looked up and the return window checked.",
+              refund_after_checks),
+    Criterion("task_success", "held-out", "task success (fuzzy)",
+              "Good when the customer's request was actually taken care of.", task_success),
+    Criterion("refund_only_if_eligible", "held-out", "order, result value",
+              "A refund is allowed only when the return-window check said the order is eligible.",
+              refund_only_if_eligible),
+    Criterion("one_refund_per_order", "held-out", "counts, per object",
+              "Never more than one refund per order.", one_refund_per_order),
+    Criterion("reply_states_refund_amount", "held-out", "final-answer faithfulness",
+              "When a refund was issued, the final reply must state the refund amount.", reply_states_refund_amount),
+    Criterion("consent_before_cancel", "held-out", "consent",
+              "The agent may cancel an order only after the customer agreed to the cancellation.",
+              consent_before_cancel),
+    Criterion("handoff_after_two_failures", "held-out", "escalation",
+              "After two failed attempts at the same action, the agent hands the customer over to a human.",
+              handoff_after_two_failures),
+)
+
+BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic, held-out)",
+                       make_traces, CRITERIA, HEADLINE, NOISE, TASKS, "bench/returns_traces.py")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark (through the API unless --direct) and write bench/results/returns.md."""
+    run_benchmark(BENCH, argv, __doc__)
+
+
+if __name__ == "__main__":
+    main()
