@@ -87,7 +87,8 @@ VAGUE = frozenset({"when", "whenever", "used", "uses", "use", "using", "come", "
                    "work", "works", "out", "anything", "something", "everything", "thing", "things", "every", "any",
                    "each", "all", "good", "bad", "must", "should", "always", "never", "also", "only", "trace",
                    "conversation", "call", "calls", "called", "tool", "tools", "itself", "handles", "request"})
-DONE = ("successfully", "has been", "have been", "is now", "are now", "all set", "completed", "is confirmed")
+DONE = ("successfully", "has been", "have been", "is now", "are now", "all set", "completed", "is confirmed",
+        "all done", "now have", "good to go", "taken care of", "processed", "on its way")
 SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "ly")
 
 
@@ -348,6 +349,12 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                                 out.add("every_call_preceded_by_same", (_names(a.tools), _names(b.tools), key),
                                         f"every call to {_label(a.tools)} came after {_label(b.tools)} with the same "
                                         f"{key}", s, [*words, *named_key], complexity=rank + 1)
+                priors = _joined_groups(s, _dedupe(earlier), a)
+                if len(priors) >= 2:
+                    words = [*a.words, *order_words, "and", *(w for b in priors for w in b.words)]
+                    out.add("every_call_preceded_by_all", (_names(a.tools), tuple(_names(b.tools) for b in priors)),
+                            f"every call to {_label(a.tools)} came after "
+                            + " and after ".join(_label(b.tools) for b in priors), s, words, complexity=a.rank + 2)
             p = s.words.index(order_words[-1]) if order_words else 0
             if consent or (not earlier and _user_side(s, p)):
                 for a in _dedupe(later or targets)[:MAX_GROUPS]:
@@ -371,6 +378,10 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("at_most_calls", (_names(g.tools), limit), f"at most {limit} call(s) to {_label(g.tools)}", s,
                         [*g.words, *words])
+                for key, key_words in _per_object(s, index, g.tools):
+                    out.add("at_most_calls_per", (_names(g.tools), key, limit),
+                            f"at most {limit} successful call(s) to {_label(g.tools)} per {key}", s,
+                            [*g.words, *words, *key_words], complexity=2)
         if s.cue(COUNTS):
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
@@ -414,12 +425,24 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
             out.add("answer_says_any", (DONE,), "the final reply says the work is done", s, words)
             if writes:
                 out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", s, words, threshold=0.0)
+            actions = writes or frozenset(t for t in index.tools if index.kind[t] != "read")
+            if actions:
+                out.add("actions_succeeded", (_names(actions),),
+                        f"the calls to {_label(actions)} went through (each one's last call succeeded)", s, words)
+                out.add("answer_claims_unbacked", (_names(actions), DONE),
+                        f"the final reply says the work is done but a call to {_label(actions)} did not go through",
+                        s, words)
+                out.add("success_signs", (_names(actions), DONE, REFUSAL),
+                        f"signs the goal was met (the calls to {_label(actions)} went through) minus signs it was not "
+                        "(an unretried error, an unbacked claim, an apology, a hand-off)", s, words, threshold=0.0,
+                        complexity=2)
     return out
 
 
 NUMBER_WORDS = {"zero": 0, "no": 0, "one": 1, "once": 1, "a": 1, "single": 1, "two": 2, "twice": 2, "three": 3,
                 "thrice": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
-AT_MOST = (("at", "most"), ("no", "more", "than"), ("not", "more", "than"), ("up", "to"), ("maximum", "of"), ("max",))
+AT_MOST = (("at", "most"), ("no", "more", "than"), ("not", "more", "than"), ("never", "more", "than"), ("up", "to"),
+           ("maximum", "of"), ("max",))
 AT_LEAST = (("at", "least"), ("no", "fewer", "than"), ("no", "less", "than"), ("minimum", "of"))
 
 
@@ -446,6 +469,36 @@ def _limits(s: Sentence) -> list[tuple[int, list[str]]]:
             found.append((number, [words[p - 1], words[p]]))
     unique = dict.fromkeys((n, tuple(w)) for n, w in found)
     return [(n, list(w)) for n, w in unique]
+
+
+def _joined_groups(s: Sentence, earlier: Sequence[Group], later: Group) -> list[Group]:
+    """What must all come first when the text joins prerequisites with "and" ("only after X and Y"): the earliest
+    specific group between each "and" and the next, without overlaps (empty when the text joins none)."""
+    ands = [i for i, w in enumerate(s.words) if w in ("and", "both")]
+    candidates = sorted((g for g in earlier if not (g.tools & later.tools)), key=lambda g: g.position)
+    if not ands or len(candidates) < 2:
+        return []
+    chosen: list[Group] = []
+    for start, end in zip([-1, *ands], [*ands, len(s.words)]):
+        inside = [g for g in candidates if start < g.position < end and not any(g.tools & c.tools for c in chosen)]
+        if inside:
+            chosen.append(min(inside, key=lambda g: (len(g.tools), g.position)))
+    return chosen[:MAX_KEYS] if len(chosen) >= 2 else []
+
+
+PER_OBJECT = frozenset({"per", "each", "every", "same"})
+
+
+def _per_object(s: Sentence, index: ToolIndex, tools: frozenset[str]) -> list[tuple[str, list[str]]]:
+    """Argument keys of the tools a "per X" / "for each X" / "the same X" in the sentence names (order -> order_id)."""
+    keys = sorted(set().union(*(index.arguments.get(t, set()) for t in tools)))
+    found: dict[str, list[str]] = {}
+    for word, noun in zip(s.words, s.words[1:]):
+        if word in PER_OBJECT and noun[0].isalpha() and noun not in STOPWORDS:
+            for key in keys:
+                if key not in found and any(same_stem(noun, part) for part in name_words(key)):
+                    found[key] = [word, noun]
+    return list(found.items())
 
 
 def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str], right: bool) -> None:

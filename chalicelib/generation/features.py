@@ -294,18 +294,24 @@ def answer_repeats_tool_value(trace, name=None):
     return False
 
 
-READ_WORDS = ("get", "search", "list", "find", "check", "lookup", "look", "read", "fetch", "query", "retrieve", "show")
+READ_WORDS = ("get", "search", "list", "find", "check", "lookup", "look", "read", "fetch", "query", "retrieve", "show",
+              "describe", "view", "inspect", "verify", "validate", "status")
 WRITE_WORDS = ("book", "update", "cancel", "create", "delete", "send", "refund", "modify", "set", "add",
-               "remove", "write", "post", "pay", "issue", "change", "submit", "place", "exchange", "return")
+               "remove", "write", "post", "pay", "issue", "change", "submit", "place", "exchange", "return",
+               "reset", "unlock", "lock", "grant", "revoke", "assign", "approve", "reject", "close", "open", "schedule",
+               "register", "activate", "deactivate", "enable", "disable", "apply", "save", "upload", "insert", "put",
+               "patch", "wipe", "erase", "charge", "edit", "rename", "archive", "restore")
 
 
 def tool_kind(name):
-    """"read", "write" or "other", from the first word of a tool's name."""
-    first = re.split(r"[_\-. ]|(?<=[a-z])(?=[A-Z])", name)[0].lower()
-    if first in READ_WORDS:
-        return "read"
-    if first in WRITE_WORDS:
-        return "write"
+    """"read", "write" or "other", from the first verb among the words of a tool's name (``get_order``,
+    ``orders.cancel``, ``resetPassword``: a namespace may come first)."""
+    for word in re.split(r"[_\-./: ]+|(?<=[a-z0-9])(?=[A-Z])", name):
+        word = word.lower()
+        if word in READ_WORDS:
+            return "read"
+        if word in WRITE_WORDS:
+            return "write"
     return "other"
 
 
@@ -439,6 +445,59 @@ def every_call_preceded_by_same(trace, tools, priors, key):
         if name in priors and call_succeeded(call) and value is not None:
             done.add(value)
     return True
+
+
+def every_call_preceded_by_all(trace, tools, prior_sets):
+    """True when each call to one of the tools came after a successful call to a tool of every prior set
+    (also true when none of the tools was called): "may do X only after Y and Z"."""
+    done = set()
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        if name in tools and len(done) < len(prior_sets):
+            return False
+        for k, priors in enumerate(prior_sets):
+            if name in priors and call_succeeded(call):
+                done.add(k)
+    return True
+
+
+def at_most_calls_per(trace, tools, key, limit):
+    """True when no value of the argument ``key`` had more than ``limit`` successful calls to the tools:
+    "at most N X per object"."""
+    counts = {}
+    for call in calls_to(trace, tools):
+        value = argument_value(call, key)
+        if value is not None and call_succeeded(call):
+            counts[value] = counts.get(value, 0) + 1
+            if counts[value] > limit:
+                return False
+    return True
+
+
+def actions_succeeded(trace, tools):
+    """True when the tools were called and each one's last call succeeded: the agent's actions went through."""
+    last = {}
+    for call in calls_to(trace, tools):
+        last[str(call.get("name") or "")] = call_succeeded(call)
+    return bool(last) and all(last.values())
+
+
+def answer_claims_unbacked(trace, tools, phrases):
+    """True when the final reply says one of the phrases (the work is done) but the actions did not all go
+    through (``actions_succeeded`` is false): a claim of success the tool calls do not back."""
+    return answer_says_any(trace, phrases) and not actions_succeeded(trace, tools)
+
+
+def success_signs(trace, tools, done, refusal):
+    """Signs the user's goal was met minus signs it was not, one point each: the actions went through (+1); a
+    failed call was never retried successfully (-1); the reply claims the work is done while the actions did
+    not go through (-1); the reply apologizes or refuses (-1); the conversation was handed to a human (-1)."""
+    score = 1 if actions_succeeded(trace, tools) else 0
+    score -= 1 if error_not_retried(trace) else 0
+    score -= 1 if answer_claims_unbacked(trace, tools, done) else 0
+    score -= 1 if answer_says_any(trace, refusal) else 0
+    score -= 1 if transferred_to_human(trace) else 0
+    return score
 
 
 def at_most_calls(trace, tools, limit):

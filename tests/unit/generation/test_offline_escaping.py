@@ -82,7 +82,7 @@ def placeholder_tool(name: str) -> str:
 def test_a_newline_in_a_tool_name_cannot_plant_a_return():
     """The reported attack: the tool name ended the rule's comment and made every trace pass."""
     examples = rated(ATTACK)
-    codes = generate_like_twins(examples, rated("zz_probe"))
+    codes = generate_like_twins(examples, rated(placeholder_tool(ATTACK)))
     bad = make_trace(99, OTHER)
     for code in codes:
         assert load_eval(code)(bad)[0] is False

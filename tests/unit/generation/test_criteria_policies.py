@@ -1,0 +1,124 @@
+"""Plain-words policies and task success the criteria propose beyond one order: namespaced tool names
+("service.verb"), prerequisites joined by "and", limits per object, and whether the agent's actions went
+through (a claim of success the tool calls do not back). A library's agent: no bench uses these tools."""
+
+from __future__ import annotations
+
+import random
+
+from chalicelib.generation.base import GenerationRequest, LabeledTrace
+from chalicelib.generation.criteria import criteria_features
+from chalicelib.generation.features import HELPERS
+from chalicelib.generation.offline import OfflineGenerator, load_eval
+from tests.unit.generation.test_criteria import toolbox, trace_of
+
+LIBRARY_TOOLS = ("patrons.lookup", "fines.check_balance", "loans.renew", "holds.place", "catalog.search",
+                 "staff.escalate")
+
+
+def expressions(criteria: str, traces=None) -> set[str]:
+    return {f.expression() for f in criteria_features(criteria, [], traces or toolbox(*LIBRARY_TOOLS))}
+
+
+def test_tool_kind_finds_the_verb_after_a_namespace():
+    kind = HELPERS["tool_kind"]
+    assert [kind(n) for n in ("loans.renew", "holds.place", "catalog.search", "patrons.lookup")] == \
+        ["other", "write", "read", "read"]
+    assert kind("accounts.disable") == "write" and kind("get_user_details") == "read"
+    assert kind("transfer_to_human_agents") == "other" and kind("calculate") == "other"
+
+
+def test_every_call_preceded_by_all_needs_each_prerequisite_to_have_succeeded_first():
+    check = HELPERS["every_call_preceded_by_all"]
+    tools, priors = ("loans.renew",), (("patrons.lookup",), ("fines.check_balance",))
+    lookup, fines = ("call", "patrons.lookup", "{}", None), ("call", "fines.check_balance", "{}", None)
+    renew = ("call", "loans.renew", "ok", None)
+    assert check(trace_of([lookup, fines, renew]), tools, priors)
+    assert check(trace_of([fines, lookup, renew]), tools, priors)
+    assert not check(trace_of([lookup, renew, fines]), tools, priors)
+    assert not check(trace_of([("call", "patrons.lookup", None, "timeout"), fines, renew]), tools, priors)
+    assert check(trace_of([lookup]), tools, priors)
+
+
+def test_prerequisites_joined_by_and_propose_the_rule_that_needs_them_all():
+    found = expressions("A loan may be renewed only after the patron was looked up and the fines checked.")
+    assert ('every_call_preceded_by_all(trace, ("loans.renew",), (("patrons.lookup",), ("fines.check_balance",)))'
+            in found)
+    assert not any(e.startswith("every_call_preceded_by_all") for e in expressions(
+        "A loan may be renewed only after the patron was looked up."))
+
+
+def test_at_most_calls_per_counts_successful_calls_per_argument_value():
+    check = HELPERS["at_most_calls_per"]
+
+    def hold(book: str, error: str | None = None):
+        return ("call", "holds.place", "ok", error, {"book_id": book})
+
+    assert check(trace_of([hold("b1"), hold("b2")]), ("holds.place",), "book_id", 1)
+    assert not check(trace_of([hold("b1"), hold("b1")]), ("holds.place",), "book_id", 1)
+    assert check(trace_of([hold("b1", "timeout"), hold("b1")]), ("holds.place",), "book_id", 1)
+
+
+def test_never_more_than_n_per_object_proposes_the_per_argument_limit():
+    traces = [trace_of([("call", "holds.place", "ok", None, {"book_id": "b1", "patron_id": "p1"})]),
+              *toolbox(*LIBRARY_TOOLS)]
+    found = expressions("Never more than one hold per book.", traces)
+    assert 'at_most_calls_per(trace, ("holds.place",), "book_id", 1)' in found
+    assert not any("patron_id" in e for e in found if e.startswith("at_most_calls_per"))
+
+
+def test_actions_succeeded_and_an_unbacked_claim_of_success():
+    went, claims = HELPERS["actions_succeeded"], HELPERS["answer_claims_unbacked"]
+    tools, done = ("holds.place",), ("all set",)
+    ok = trace_of([("call", "holds.place", "ok", None), ("assistant", "You're all set.")])
+    retried = trace_of([("call", "holds.place", None, "503"), ("call", "holds.place", "ok", None),
+                        ("assistant", "You're all set.")])
+    failed = trace_of([("call", "holds.place", "ok", None), ("call", "holds.place", None, "503"),
+                       ("assistant", "You're all set.")])
+    nothing = trace_of([("assistant", "You're all set.")])
+    assert [went(t, tools) for t in (ok, retried, failed, nothing)] == [True, True, False, False]
+    assert [claims(t, tools, done) for t in (ok, retried, failed, nothing)] == [False, False, True, True]
+    refused = trace_of([("call", "holds.place", "{\"status\": \"rejected\"}", None)])
+    assert not went(refused, tools)
+
+
+def test_a_task_success_criterion_proposes_whether_the_actions_went_through():
+    found = expressions("Good when the agent completed the patron's request.")
+    assert 'actions_succeeded(trace, ("holds.place",))' in found
+    assert any(e.startswith('answer_claims_unbacked(trace, ("holds.place",), (') for e in found)
+
+
+def test_the_generator_learns_a_two_prerequisite_policy_from_its_words():
+    rng = random.Random(3)
+
+    def attempt(k: int) -> tuple[dict, bool]:
+        steps, looked, checked = [("user", "Please renew my loan.")], False, False
+        for name in rng.sample(["patrons.lookup", "fines.check_balance", "catalog.search"], k=rng.randint(0, 3)):
+            steps.append(("call", name, "{}", None))
+            looked, checked = looked or name == "patrons.lookup", checked or name == "fines.check_balance"
+        steps += [("call", "loans.renew", "ok", None), ("assistant", "Renewed.")]
+        return trace_of(steps, f"t{k}"), looked and checked
+
+    data = [attempt(k) for k in range(60)]
+    train, test = data[:24], data[24:]
+    request = GenerationRequest(
+        eval_name="renew_policy", criteria="A loan may be renewed only after the patron was looked up and the fines "
+                                           "checked.",
+        examples=[LabeledTrace(trace=t, rating="positive" if good else "negative") for t, good in train])
+    code = OfflineGenerator().generate(request).candidates[0].code
+    check = load_eval(code)
+    assert "every_call_preceded_by_all" in code
+    assert all(check(t)[0] == good for t, good in test)
+
+
+def test_success_signs_adds_the_signs_of_a_met_goal_and_subtracts_the_others():
+    signs = HELPERS["success_signs"]
+    tools, done, refusal = ("holds.place",), ("all set",), ("sorry",)
+    went = trace_of([("call", "holds.place", "ok", None), ("assistant", "You're all set.")])
+    claimed = trace_of([("call", "holds.place", None, "503"), ("assistant", "You're all set.")])
+    handed = trace_of([("call", "staff.escalate", "ok", None), ("assistant", "Sorry, a human agent will help.")])
+    assert [signs(t, tools, done, refusal) for t in (went, claimed, handed)] == [1, -2, -2]
+    found = {f.expression(): f for f in criteria_features("Good when the patron's request was resolved.", [],
+                                                          toolbox(*LIBRARY_TOOLS))}
+    assert any(e.startswith('success_signs(trace, ("holds.place",), (') and f.threshold is not None
+               for e, f in found.items())
