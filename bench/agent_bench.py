@@ -113,6 +113,16 @@ class Conversation:
         }
 
 
+def attempts_of(tasks: Sequence[Any], attempts: int, rng: random.Random, start: dt.datetime, minutes: int,
+                simulate: Callable[[Any, int, random.Random, dt.datetime], Case]) -> list[Case]:
+    """``attempts`` simulated attempts at each task, in order, one every ``minutes`` from ``start``."""
+    cases = []
+    for k, task in enumerate(tasks):
+        for attempt in range(attempts):
+            cases.append(simulate(task, attempt, rng, start + dt.timedelta(minutes=minutes * (k * attempts + attempt))))
+    return cases
+
+
 # --- reading traces (labelling functions) --------------------------------------------------------
 
 def every_call_after(trace: dict[str, Any], tools: set[str],

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bench.agent_bench import Case, Conversation
+from bench.agent_bench import Case, Conversation, attempts_of
 
 TASKS = 50
 ATTEMPTS = 4
@@ -204,10 +204,4 @@ def simulate(task: Task, attempt: int, rng: random.Random, started: dt.datetime)
 def make_traces(seed: int = 0) -> list[Case]:
     """TASKS x ATTEMPTS synthetic helpdesk traces (same seed, same traces)."""
     rng = random.Random(seed)
-    tasks = make_tasks(rng)
-    start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.timezone.utc)
-    cases = []
-    for k, task in enumerate(tasks):
-        for attempt in range(ATTEMPTS):
-            cases.append(simulate(task, attempt, rng, start + dt.timedelta(minutes=37 * (k * ATTEMPTS + attempt))))
-    return cases
+    return attempts_of(make_tasks(rng), ATTEMPTS, rng, dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.timezone.utc), 37, simulate)

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bench.agent_bench import Case, Conversation
+from bench.agent_bench import Case, Conversation, attempts_of
 
 TASKS = 50
 ATTEMPTS = 4
@@ -195,10 +195,4 @@ def simulate(task: Task, attempt: int, rng: random.Random, started: dt.datetime)
 def make_traces(seed: int = 0) -> list[Case]:
     """TASKS x ATTEMPTS synthetic returns traces (same seed, same traces)."""
     rng = random.Random(seed)
-    tasks = make_tasks(rng)
-    start = dt.datetime(2026, 11, 9, 9, 0, tzinfo=dt.timezone.utc)
-    cases = []
-    for k, task in enumerate(tasks):
-        for attempt in range(ATTEMPTS):
-            cases.append(simulate(task, attempt, rng, start + dt.timedelta(minutes=41 * (k * ATTEMPTS + attempt))))
-    return cases
+    return attempts_of(make_tasks(rng), ATTEMPTS, rng, dt.datetime(2026, 11, 9, 9, 0, tzinfo=dt.timezone.utc), 41, simulate)

@@ -6,22 +6,7 @@ from __future__ import annotations
 from bench import helpdesk
 from bench.agent_bench import labelled
 from bench.helpdesk_traces import make_traces
-from chalicelib.traces.models import UnifiedTrace
 from tests.unit.generation.test_criteria import trace_of
-
-
-def test_the_same_seed_gives_the_same_traces_and_another_seed_others():
-    first, again, other = make_traces(0), make_traces(0), make_traces(1)
-    assert [c.trace for c in first] == [c.trace for c in again]
-    assert [c.trace for c in first] != [c.trace for c in other]
-    assert len(first) == 200 and len({c.group for c in first}) == 50
-
-
-def test_every_trace_is_a_valid_unified_trace_with_paired_calls():
-    for case in make_traces(0)[:40]:
-        UnifiedTrace.model_validate(case.trace)
-        tool_messages = [m for m in case.trace["messages"] if m["role"] == "tool"]
-        assert [m["tool_call_id"] for m in tool_messages] == [c["id"] for c in case.trace["tool_calls"]]
 
 
 def test_every_criterion_has_both_classes_and_about_its_noise_in_flips():

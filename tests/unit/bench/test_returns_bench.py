@@ -7,24 +7,11 @@ from __future__ import annotations
 from bench import returns
 from bench.agent_bench import labelled
 from bench.returns_traces import make_traces
-from chalicelib.traces.models import UnifiedTrace
 from tests.unit.generation.test_criteria import trace_of
 
 
-def test_the_same_seed_gives_the_same_traces_and_another_seed_others():
-    first, again, other = make_traces(0), make_traces(0), make_traces(1)
-    assert [c.trace for c in first] == [c.trace for c in again]
-    assert [c.trace for c in first] != [c.trace for c in other]
-    assert len(first) == 200 and len({c.group for c in first}) == 50
-
-
-def test_every_trace_is_a_valid_unified_trace_with_paired_calls_and_dotted_tools():
-    cases = make_traces(0)
-    for case in cases[:40]:
-        UnifiedTrace.model_validate(case.trace)
-        tool_messages = [m for m in case.trace["messages"] if m["role"] == "tool"]
-        assert [m["tool_call_id"] for m in tool_messages] == [c["id"] for c in case.trace["tool_calls"]]
-    names = {c["name"] for case in cases for c in case.trace["tool_calls"]}
+def test_the_tools_are_dotted_names():
+    names = {c["name"] for case in make_traces(0) for c in case.trace["tool_calls"]}
     assert {"orders.lookup", "returns.check_window", "refund.issue", "orders.cancel", "support.handoff"} <= names
 
 
