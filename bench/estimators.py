@@ -8,10 +8,11 @@ largest sample), which records every ingredient an estimator could use per versi
 - per CV repeat and fold, the fold code's correctness on its held-out part and on its own training part;
 - the product's estimate and interval, and the accuracy on unseen traces (the other half of the tasks).
 
-``variants`` then computes each estimator from these numbers; ``--from-runs`` re-renders saved runs, so the
+``VARIANTS`` then computes each estimator from these numbers; ``--from-runs`` re-renders saved runs, so the
 comparison on confirmation seeds runs the variants chosen on development seeds without generating again.
 
 Run: .venv/bin/python -m bench.estimators --labels task_success --first-seed 0 --seeds 5 --runs-out /tmp/x.json
+Results (copied by hand): bench/results/estimators.md.
 """
 
 from __future__ import annotations
