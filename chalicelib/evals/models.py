@@ -30,7 +30,11 @@ class EvalVersion(BaseModel):
     prompt: str | None = Field(default=None, description="the prompt sent to the LLM, if any")
     training_trace_ids: list[str] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict, description="metrics over the set's rated traces, with "
-                                    "the generation's heldout_accuracy and heldout_interval [lo, hi] (95%)")
+                                    "the generation's heldout_accuracy and heldout_interval [lo, hi] (95%), and the "
+                                    "estimate on the current ratings: estimate, estimate_interval [lo, hi] (95%), "
+                                    "estimate_trained (rated traces it was written from: the held-out estimate "
+                                    "stands for them), estimate_unseen and estimate_unseen_accuracy (rated traces "
+                                    "it never saw, scored directly); not for hand-edited versions")
     generation: dict[str, Any] = Field(default_factory=dict, description="training/held-out accuracy, kappa, "
                                        "heldout_interval [lo, hi] and heldout_repeats (repeated grouped CV), "
                                        "per-candidate scores, tokens and cost")

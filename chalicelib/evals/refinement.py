@@ -5,8 +5,10 @@ in the prompt (LLM) or as extra training data (offline). It runs through generat
 version is a draft and never becomes active by itself.
 
 A refinement never regresses silently: code identical to the parent's (same normalised AST) is not
-saved, and one whose held-out estimate is below the parent's is saved as ``rejected`` with the
-reason, unless the request says ``keep``."""
+saved, and one whose estimate is below the parent's is saved as ``rejected`` with the reason, unless the
+request says ``keep``. Both estimates are taken on the set's current ratings (chalicelib/evals/estimate.py
+``version_estimate``): each version's generation estimate for what it was written from, its own agreement on
+the rest, so the two are compared by what their code does on mostly the same traces."""
 
 from __future__ import annotations
 
@@ -73,21 +75,29 @@ class RefinementComparison(BaseModel):
     summary: str
 
 
+def results_on_ratings(workspace_id: str, version: EvalVersion, ids: list[str], *, evals: EvalRepository,
+                       sandbox: Sandbox, traces: Any) -> dict[str, str]:
+    """A version's results on the given rated traces by trace id: stored ones, and the version run (and its results
+    stored) where it has none."""
+    results = {t: e.result for t, e in evals.executions_for(version.id, ids).items()}
+    missing = [t for t in ids if t not in results]
+    if missing:
+        bodies = traces.get_many(workspace_id, missing)
+        ran = sandbox.run(version.code, [bodies[t] for t in missing if t in bodies])
+        at = now_iso()
+        evals.put_executions(Execution(eval_id=version.id, trace_id=r.trace_id, result=r.result, reason=r.reason,
+                                       duration_ms=r.duration_ms, stdout=r.stdout, stderr=r.stderr, executed_at=at)
+                             for r in ran)
+        results.update((r.trace_id, r.result) for r in ran)
+    return results
+
+
 def compare_refinement(workspace_id: str, parent: EvalVersion, refined: EvalVersion, *, eval_sets: Any,
                        evals: EvalRepository, sandbox: Sandbox, traces: Any) -> RefinementComparison:
     """Metrics of parent and refined version on the set's rated traces (the parent is run where it has no result)."""
     ratings = [(r.trace_id, r.rating) for r in eval_sets.ratings(refined.eval_set_id)]
     ids = [t for t, _ in ratings]
-    before = {t: e.result for t, e in evals.executions_for(parent.id, ids).items()}
-    missing = [t for t in ids if t not in before]
-    if missing:
-        bodies = traces.get_many(workspace_id, missing)
-        results = sandbox.run(parent.code, [bodies[t] for t in missing if t in bodies])
-        at = now_iso()
-        evals.put_executions(Execution(eval_id=parent.id, trace_id=r.trace_id, result=r.result, reason=r.reason,
-                                       duration_ms=r.duration_ms, stdout=r.stdout, stderr=r.stderr, executed_at=at)
-                             for r in results)
-        before.update((r.trace_id, r.result) for r in results)
+    before = results_on_ratings(workspace_id, parent, ids, evals=evals, sandbox=sandbox, traces=traces)
     after = {t: e.result for t, e in evals.executions_for(refined.id, ids).items()}
     trained = set(parent.training_trace_ids) | set(refined.training_trace_ids)
     unseen = [(t, r) for t, r in ratings if t not in trained]
@@ -108,9 +118,10 @@ class RefinementVerdict(BaseModel):
 
     outcome: Literal["identical", "rejected", "accepted"]
     reason: str
-    parent_estimate: float | None = Field(description="the parent's held-out estimate (its accuracy on the rated "
-                                                      "traces when it has none, e.g. hand-edited)")
-    estimate: float | None = Field(description="the refinement's held-out estimate")
+    parent_estimate: float | None = Field(description="the parent's estimate on the set's current ratings "
+                                                      "(metrics.estimate; its accuracy on the rated traces when it "
+                                                      "has none, e.g. hand-edited)")
+    estimate: float | None = Field(description="the refinement's estimate on the same ratings")
 
 
 def normalized_ast(code: str) -> str | None:
@@ -137,21 +148,29 @@ def parent_estimate(parent: EvalVersion) -> float | None:
     return None
 
 
-def judge_refinement(parent: EvalVersion, code: str, estimate: float | None, *, keep: bool) -> RefinementVerdict:
-    """Identical code is not saved; a lower held-out estimate is rejected unless ``keep``."""
-    before = parent_estimate(parent)
+def is_identical(parent_code: str, code: str) -> bool:
+    """Same normalised AST (docstrings, comments and layout aside)."""
     same = normalized_ast(code)
-    if same is not None and same == normalized_ast(parent.code):
+    return same is not None and same == normalized_ast(parent_code)
+
+
+def judge_refinement(parent: EvalVersion, code: str, estimate: float | None, *, keep: bool,
+                     parent_now: float | None = None) -> RefinementVerdict:
+    """Identical code is not saved; a lower estimate is rejected unless ``keep``. ``estimate`` and ``parent_now``
+    are both versions' estimates on the set's current ratings (chalicelib/evals/estimate.py: version_estimate);
+    without ``parent_now`` the parent's stored estimate is used."""
+    before = parent_now if parent_now is not None else parent_estimate(parent)
+    if is_identical(parent.code, code):
         return RefinementVerdict(outcome="identical", parent_estimate=before, estimate=estimate,
                                  reason=f"identical to parent {parent.id}; no new version")
     if before is not None and estimate is not None and estimate < before:
-        why = (f"held-out estimate {estimate:.0%} is lower than the parent's {before:.0%}")
+        why = (f"estimate {estimate:.0%} on the current ratings is lower than the parent's {before:.0%}")
         if keep:
             return RefinementVerdict(outcome="accepted", parent_estimate=before, estimate=estimate,
                                      reason=why + "; kept as a draft because the request said keep")
         return RefinementVerdict(outcome="rejected", parent_estimate=before, estimate=estimate,
                                  reason=why + "; saved as a rejected candidate (refine with keep: true to keep it)")
     return RefinementVerdict(outcome="accepted", parent_estimate=before, estimate=estimate,
-                             reason="held-out estimate not lower than the parent's")
+                             reason="estimate on the current ratings not lower than the parent's")
 
 

@@ -15,7 +15,8 @@ from chalicelib.evals.generation import (
     CV_REPEATS, GeneratedSet, GenerationOutcome, Progress, generate_candidates, select_candidate,
 )
 from chalicelib.evals.models import EvalVersion, Execution
-from chalicelib.evals.refinement import compare_refinement, judge_refinement
+from chalicelib.evals.estimate import metrics_with_estimate, version_estimate
+from chalicelib.evals.refinement import compare_refinement, is_identical, judge_refinement, results_on_ratings
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.evals.sandbox_client import Sandbox
 from chalicelib.evals.trends import RESULT_KINDS, count_results
@@ -24,7 +25,7 @@ from chalicelib.generation.base import EvalGenerator, GenerationRequest, Labeled
 from chalicelib.ids import new_id
 from chalicelib.jobs.files import JobFiles
 from chalicelib.jobs.repository import JobRepository
-from chalicelib.metrics import compute_metrics, pct_text
+from chalicelib.metrics import pct_text
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.repository import TraceRepository
 
@@ -165,22 +166,10 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     from chalicelib.evals.generation import function_name_of
 
     verdict = None
-    if ev.params.get("refine_from"):
-        parent = evals.get(ev.workspace_id, ev.params["refine_from"])
-        verdict = judge_refinement(parent, outcome.chosen.code, outcome.chosen.heldout_accuracy,
-                                   keep=bool(ev.params.get("keep")))
-        if verdict.outcome == "identical":
-            jobs.append_event(ev.key, verdict.reason, progress=95)
-            return {"result": {"saved": False, "refined_from": parent.id,
-                               "refinement": verdict.model_dump(mode="json"), "message": verdict.reason,
-                               "generator": ran["generator"], "generator_reason": ran["reason"]}}
-    rejected = verdict is not None and verdict.outcome == "rejected"
     version = EvalVersion(
-        id=new_id("ev"), eval_set_id=eval_set_id, version=evals.next_version(ev.workspace_id, eval_set_id),
-        parent_id=ev.params.get("parent_id"), status="rejected" if rejected else "draft",
-        rejected_reason=verdict.reason if rejected else None, name=function_name_of(outcome.chosen.code),
-        code=outcome.chosen.code, generator=outcome.generator, model=outcome.model,
-        prompt=_clip(outcome.prompt, STORED_PROMPT_CHARS),
+        id=new_id("ev"), eval_set_id=eval_set_id, version=0, parent_id=ev.params.get("parent_id"), status="draft",
+        name=function_name_of(outcome.chosen.code), code=outcome.chosen.code, generator=outcome.generator,
+        model=outcome.model, prompt=_clip(outcome.prompt, STORED_PROMPT_CHARS),
         training_trace_ids=list(dict.fromkeys(r["trace_id"] for r in doc["ratings"] + doc.get("failures", [])
                                               if r["rating"] != "neutral")),
         generation={"training_accuracy": outcome.chosen.training_accuracy,
@@ -195,9 +184,34 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
         flags=outcome.flags, input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
         cost_usd=outcome.cost_usd, duration_s=outcome.duration_s,
         created_by=ev.params.get("created_by") or ev.job_id, created_at=now_iso())
+    ratings = eval_sets.ratings(eval_set_id)
+    scored = None
+    if ev.params.get("refine_from"):
+        # parent and refinement are judged on the same current ratings (chalicelib/evals/estimate.py)
+        parent = evals.get(ev.workspace_id, ev.params["refine_from"])
+        pairs = [(r.trace_id, r.rating) for r in ratings]
+        before = results_on_ratings(ev.workspace_id, parent, [t for t, _ in pairs], evals=evals, sandbox=sandbox,
+                                    traces=traces)
+        parent_now = version_estimate(parent, pairs, before)
+        parent_now = parent_now.estimate if parent_now else None
+        if is_identical(parent.code, outcome.chosen.code):
+            verdict = judge_refinement(parent, outcome.chosen.code, outcome.chosen.heldout_accuracy, keep=False,
+                                       parent_now=parent_now)
+            jobs.append_event(ev.key, verdict.reason, progress=95)
+            return {"result": {"saved": False, "refined_from": parent.id,
+                               "refinement": verdict.model_dump(mode="json"), "message": verdict.reason,
+                               "generator": ran["generator"], "generator_reason": ran["reason"]}}
+        scored = run_on_ratings(ev.workspace_id, version, ratings, sandbox=sandbox, traces=traces)
+        now = version_estimate(version, pairs, {r.trace_id: r.result for r in scored})
+        verdict = judge_refinement(parent, outcome.chosen.code, now.estimate if now else outcome.chosen.heldout_accuracy,
+                                   keep=bool(ev.params.get("keep")), parent_now=parent_now)
+    rejected = verdict is not None and verdict.outcome == "rejected"
+    version = version.model_copy(update={"version": evals.next_version(ev.workspace_id, eval_set_id),
+                                         "status": "rejected" if rejected else "draft",
+                                         "rejected_reason": verdict.reason if rejected else None})
     evals.add(ev.workspace_id, version)
     metrics = score_on_ratings(ev.workspace_id, version, eval_sets=eval_sets, evals=evals, sandbox=sandbox,
-                               traces=traces)
+                               traces=traces, ratings=ratings, results=scored)
     metrics.update(training_accuracy=outcome.chosen.training_accuracy,
                    heldout_accuracy=outcome.chosen.heldout_accuracy,
                    heldout_interval=outcome.chosen.heldout_interval)
@@ -217,15 +231,24 @@ def generate_save(ev: JobEvent, *, evals: EvalRepository, eval_sets: EvalSetLook
     return {"result": result}
 
 
-def score_on_ratings(workspace_id: str, version: EvalVersion, *, eval_sets: EvalSetLookup, evals: EvalRepository,
-                     sandbox: Sandbox, traces: TraceRepository) -> dict:
-    """Run a version on every rated trace of its set, store the results, return its metrics."""
-    ratings = eval_sets.ratings(version.eval_set_id)
+def run_on_ratings(workspace_id: str, version: EvalVersion, ratings: list, *, sandbox: Sandbox,
+                   traces: TraceRepository) -> list:
+    """Run a version's code on the rated traces (present ones) in the sandbox, storing nothing."""
     bodies = traces.get_many(workspace_id, [r.trace_id for r in ratings])
-    present = [r for r in ratings if r.trace_id in bodies]
-    results = sandbox.run(version.code, [bodies[r.trace_id] for r in present])
+    return sandbox.run(version.code, [bodies[r.trace_id] for r in ratings if r.trace_id in bodies])
+
+
+def score_on_ratings(workspace_id: str, version: EvalVersion, *, eval_sets: EvalSetLookup, evals: EvalRepository,
+                     sandbox: Sandbox, traces: TraceRepository, ratings: list | None = None,
+                     results: list | None = None) -> dict:
+    """Run a version on every rated trace of its set (unless ``results`` of that run are given), store the results,
+    return its metrics with its estimate on the ratings (chalicelib/evals/estimate.py)."""
+    ratings = eval_sets.ratings(version.eval_set_id) if ratings is None else ratings
+    if results is None:
+        results = run_on_ratings(workspace_id, version, ratings, sandbox=sandbox, traces=traces)
     evals.put_executions(_executions(version.id, results))
-    return compute_metrics((r.rating, res.result) for r, res in zip(present, results)).model_dump(mode="json")
+    by_trace = {r.trace_id: r.result for r in results}
+    return metrics_with_estimate(version, [(r.trace_id, r.rating) for r in ratings], by_trace)
 
 
 def _executions(eval_id: str, results) -> list[Execution]:
@@ -366,8 +389,8 @@ def execute_aggregate(ev: JobEvent, *, result_manifest: str, evals: EvalReposito
     version = evals.get(ev.workspace_id, ev.params["eval_id"])
     ratings = eval_sets.ratings(version.eval_set_id)
     results = evals.executions_for(version.id, [r.trace_id for r in ratings])
-    metrics = compute_metrics((r.rating, results[r.trace_id].result if r.trace_id in results else None)
-                              for r in ratings).model_dump(mode="json")
+    metrics = metrics_with_estimate(version, [(r.trace_id, r.rating) for r in ratings],
+                                    {t: e.result for t, e in results.items()})
     for kept in ("training_accuracy", "heldout_accuracy", "heldout_interval"):
         if kept in version.metrics:
             metrics[kept] = version.metrics[kept]

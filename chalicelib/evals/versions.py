@@ -12,6 +12,7 @@ from chalicelib.evals.models import (
     EvalVersion, ExecutionDetail, FlippedTrace, HumanRating, SavedVersion, SaveVersionRequest, VersionDiff,
     VersionSide,
 )
+from chalicelib.evals.estimate import metrics_with_estimate
 from chalicelib.evals.repository import EvalRepository
 from chalicelib.evals.results import agrees, metrics_on
 from chalicelib.ids import new_id
@@ -113,8 +114,8 @@ def diff_versions(caller: Caller, eval_id: str, against_id: str | None, *, evals
             trace_id=trace_id, rating=rating, before=kinds_before[trace_id], after=kinds_after[trace_id],
             before_reason=b.reason if b else "", after_reason=a.reason if a else "",
             fixed=None if was is None or now is None else now))
-    return VersionDiff(eval=_side(after, metrics_on(ratings, kinds_after)),
-                       against=_side(before, metrics_on(ratings, kinds_before)), diff=diff, flipped=flipped,
+    return VersionDiff(eval=_side(after, metrics_with_estimate(after, ratings, kinds_after)),
+                       against=_side(before, metrics_with_estimate(before, ratings, kinds_before)), diff=diff, flipped=flipped,
                        flipped_total=len(flips), compared=len(both))
 
 

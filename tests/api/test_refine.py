@@ -5,6 +5,7 @@ draft child and never becomes active by itself."""
 import pytest
 
 from tests.conftest import new_workspace
+from tests.api.test_matrix import walk
 from tests.api.test_versions import ALWAYS_PASS
 
 
@@ -146,3 +147,57 @@ def test_a_generated_version_carries_an_interval_from_repeated_grouped_cv(guarde
     assert metrics["heldout_interval"] == [lo, hi]
     rescored = api.wait_ok(api.ok("POST", f"/v1/evals/{v1['id']}/execute", {}, status=202)["job_id"])
     assert rescored["result"]["metrics"]["heldout_interval"] == [lo, hi]  # kept when the version is re-run
+
+
+# --- the estimate on the current ratings ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rated_later(module_http):
+    """v1 generated from 20 ratings; 20 more ratings added after it was written, and v1 re-run on them."""
+    api = new_workspace(module_http, "estimate-now")
+    traces = api.upload_demo(40, seed=11)
+    es = api.ok("POST", "/v1/eval-sets", {"name": "estimate-now", "criteria": "look the order up first"},
+                status=201)["id"]
+    api.rate(es, traces[:20])
+    v1 = api.wait_ok(api.ok("POST", f"/v1/eval-sets/{es}/generate", {"generator": "offline"},
+                             status=202)["job_id"])["result"]["eval_id"]
+    at_generation = api.ok("GET", f"/v1/evals/{v1}")
+    api.rate(es, traces[20:])
+    api.wait_ok(api.ok("POST", f"/v1/evals/{v1}/execute", {}, status=202)["job_id"])
+    return {"api": api, "es": es, "v1": v1, "at_generation": at_generation, "later": traces[20:],
+            "scored": (sum(r != "neutral" for _, r in traces[:20]), sum(r != "neutral" for _, r in traces[20:]))}
+
+
+def test_a_version_is_estimated_on_ratings_added_after_it_was_written(rated_later):
+    api, before = rated_later["api"], rated_later["at_generation"]
+    gen, m0 = before["generation"], before["metrics"]
+    # at generation every rating trained it: the estimate is the generation's held-out one
+    assert m0["estimate"] == gen["heldout_accuracy"] and m0["estimate_interval"] == gen["heldout_interval"]
+    trained, unseen = rated_later["scored"]  # neutral ratings neither train nor score
+    assert (m0["estimate_trained"], m0["estimate_unseen"]) == (trained, 0)
+    m = api.ok("GET", f"/v1/evals/{rated_later['v1']}")["metrics"]
+    assert (m["estimate_trained"], m["estimate_unseen"]) == (trained, unseen) and unseen >= 5
+    rows = walk(api, f"/v1/eval-sets/{rated_later['es']}/matrix?eval_ids={rated_later['v1']}", limit=50)
+    later = {t for t, _ in rated_later["later"]}
+    agreed = [r["results"][rated_later["v1"]]["agrees"] is True for r in rows
+              if r["trace_id"] in later and r["human"]["rating"] != "neutral"]
+    assert len(agreed) == unseen and m["estimate_unseen_accuracy"] == pytest.approx(sum(agreed) / unseen, abs=1e-4)
+    assert m["estimate"] == pytest.approx((trained * gen["heldout_accuracy"] + sum(agreed)) / (trained + unseen),
+                                          abs=1e-4)
+    lo, hi = m["estimate_interval"]
+    assert lo <= m["estimate"] <= hi and hi - lo < gen["heldout_interval"][1] - gen["heldout_interval"][0]
+    assert m["heldout_accuracy"] == gen["heldout_accuracy"]  # the generation's estimate is kept as it was
+
+
+def test_refinement_and_the_diff_compare_versions_on_the_current_ratings(rated_later):
+    api, v1 = rated_later["api"], rated_later["v1"]
+    now = api.ok("GET", f"/v1/evals/{v1}")["metrics"]["estimate"]
+    result = api.wait_ok(api.ok("POST", f"/v1/evals/{v1}/refine", {"generator": "offline", "keep": True},
+                                status=202)["job_id"])["result"]
+    assert result["refinement"]["parent_estimate"] == now != rated_later["at_generation"]["generation"]["heldout_accuracy"]
+    if result["saved"]:
+        child = api.ok("GET", f"/v1/evals/{result['eval_id']}")
+        assert result["refinement"]["estimate"] == child["metrics"]["estimate"]
+        diff = api.ok("GET", f"/v1/evals/{child['id']}/diff?against={v1}")
+        assert diff["against"]["metrics"]["estimate"] == now
+        assert diff["eval"]["metrics"]["estimate"] == child["metrics"]["estimate"]

@@ -33,3 +33,14 @@ def test_the_section_is_replaced_and_the_rest_of_quality_md_kept(tmp_path):
     path.write_text(f"# Quality\n\n{SECTION}\n\nold\n\n## After\n\nstays\n")
     write_section(f"{SECTION}\n\nnew\n", path)
     assert path.read_text() == f"# Quality\n\n{SECTION}\n\nnew\n\n## After\n\nstays\n"
+
+
+def test_on_the_current_ratings_a_version_is_scored_where_it_never_trained():
+    from bench.calibration import on_ratings
+
+    v = {"version": "n=10", "estimate": 0.5, "interval": (0.3, 0.7), "truth": 0.9,
+         "rated_trained": [1, 1, 0, 0, 0, 0], "rated_correct": [0, 1, 1, 1, 1, 0]}
+    now = on_ratings(v)
+    assert now["estimate"] == round((2 * 0.5 + 3) / 6, 4) and now["truth"] == 0.9  # trained ones: the CV estimate
+    assert on_ratings({**v, "rated_trained": [1] * 6})["interval"] == (0.3, 0.7)  # nothing unseen: as generated
+    assert on_ratings({**v, "estimate": None, "interval": None})["estimate"] == 0.75
