@@ -1,8 +1,10 @@
 """Scale and cost bench (issue #13 item 5): execute one eval over many traces on the local stack,
 count every AWS call the product's functions make, read the state machines' histories, and
 extrapolate to 1,000,000 traces: calls, history events per execution, the largest state payload,
-and dollars at public on-demand prices. The import path (NDJSON upload → import_traces) is
-measured the same way while the traces are loaded.
+and dollars at public on-demand prices. The import path is measured the same way two ways: NDJSON
+uploads (→ import_traces, one job per ≤ 400-trace body) while the traces are loaded, one file of N traces
+PUT to a presigned upload URL and imported as one job (POST /v1/traces/uploads → PUT → .../import), and
+one connector import job (POST /v1/traces/import) over a fake Langfuse serving as many traces.
 
 How it measures (nothing here changes what the product does):
 - AWS calls: botocore ``before-call``/``after-call`` handlers on every client the product builds
@@ -624,6 +626,53 @@ def upload_traces(api: Any, n: int, seed: int, ratings: dict[str, str]) -> tuple
     return time.perf_counter() - started, total_bytes / n / 1024
 
 
+def connector_import(stack: BenchStack, n: int, seed: int) -> float:
+    """Import ``n`` demo traces from a fake Langfuse through ONE connector import job (POST /v1/traces/import)
+    into a fresh workspace; seconds from the POST to the job's end."""
+    from infra.local.demo_traces import make_demo_traces
+    from infra.local.fake_langfuse import FakeLangfuse
+
+    traces = make_demo_traces(n=n, seed=seed)
+    api = stack.new_workspace(f"scale connector {n}")
+    try:
+        with FakeLangfuse(traces) as fake:
+            integration = api.ok("POST", "/integrations", status=201, json={
+                "platform": "langfuse", "name": "scale", "base_url": fake.base_url,
+                "credentials": {"public_key": fake.public_key, "secret_key": fake.secret_key}})
+            started = time.perf_counter()
+            job = api.ok("POST", "/traces/import", status=202, json={"integration_id": integration["id"], "filters": {}})
+            done = api.wait_job(job["job_id"], timeout_s=7200, poll_s=0.5)
+            seconds = time.perf_counter() - started
+    finally:
+        api.close()
+    if done["status"] != "succeeded" or done["result"].get("imported") != n:
+        raise AssertionError(f"connector import ended {done['status']}: {done.get('result') or done.get('error')}")
+    return seconds
+
+
+def file_upload(stack: BenchStack, n: int, seed: int) -> float:
+    """Import ``n`` demo traces as ONE NDJSON file through the presigned upload (POST /v1/traces/uploads,
+    PUT the file to its put_url, POST .../import: one job) into a fresh workspace; seconds from the
+    ticket to the job's end."""
+    import httpx
+    from infra.local.demo_traces import make_demo_traces
+
+    body = b"".join(json.dumps(t, separators=(",", ":")).encode() + b"\n" for t in make_demo_traces(n=n, seed=seed))
+    api = stack.new_workspace(f"scale file {n}")
+    try:
+        started = time.perf_counter()
+        ticket = api.ok("POST", "/traces/uploads", status=201, json={"format": "langfuse", "filename": "scale.jsonl"})
+        httpx.put(ticket["put_url"], content=body, headers=ticket["headers"], timeout=600).raise_for_status()
+        job = api.ok("POST", f"/traces/uploads/{ticket['upload_id']}/import", status=202)
+        done = api.wait_job(job["job_id"], timeout_s=7200, poll_s=0.5)
+        seconds = time.perf_counter() - started
+    finally:
+        api.close()
+    if done["status"] != "succeeded" or done["result"].get("imported") != n:
+        raise AssertionError(f"file upload import ended {done['status']}: {done.get('result') or done.get('error')}")
+    return seconds
+
+
 def make_version(api: Any, ratings: dict[str, str]) -> str:
     """Rate two good and two bad traces, generate offline, save EVAL_CODE as a version; its id."""
     page = api.ok("GET", "/traces?limit=200")["items"]
@@ -762,6 +811,18 @@ def run(sizes: list[int], repeats: int, compare_repeats: int = 0) -> tuple[list[
                                           lambda: execute_once(ws))
                     log(f"  {phase.seconds:.1f} s ({n / phase.seconds:.0f} traces/s)")
                     results.append(phase)
+            for index, n in enumerate(sorted(sizes)):  # import: one file of n traces, one job
+                log(f"file upload of {n:,} traces (one job)")
+                phase = measure_phase(recorder, executions, f"file upload {n}", n,
+                                      lambda n=n, index=index: file_upload(stack, n, seed=200 + index))
+                log(f"  {phase.seconds:.1f} s ({n / phase.seconds:.0f} traces/s)")
+                results.append(phase)
+            for index, n in enumerate(sorted(sizes)):  # import: one connector job over n traces
+                log(f"connector import of {n:,} traces (one job)")
+                phase = measure_phase(recorder, executions, f"connector import {n}", n,
+                                      lambda n=n, index=index: connector_import(stack, n, seed=100 + index))
+                log(f"  {phase.seconds:.1f} s ({n / phase.seconds:.0f} traces/s)")
+                results.append(phase)
             if compare_repeats:
                 log(f"execute throughput with and without the later moto speed-ups, {workspaces[0].traces:,} traces")
                 comparison = compare_speedups(workspaces[0], compare_repeats)
@@ -829,6 +890,8 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
     memory = function_memory_mb()
     report = Report("scale", "Scale and cost at 1,000,000 traces (issue #13 item 5)")
     imports = [p for p in results if p.name.startswith("import")]
+    files = [p for p in results if p.name.startswith("file upload")]
+    connector = [p for p in results if p.name.startswith("connector import")]
     executes = [p for p in results if p.name.startswith("execute")]
     by_size: dict[int, list[PhaseResult]] = {}
     for p in executes:
@@ -845,7 +908,9 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
                   "API calls (job start + polling)", "history events (all executions)", "executions"], rows,
                  caption="Measured phases (local stack: moto + the real state machines + the app's handlers in "
                          "one process). Import = NDJSON upload bodies of ≤ 5 MB through POST /v1/traces/upload, "
-                         "one import job each; execute = POST /v1/evals/{id}/execute over every trace.")
+                         "one import job each; file upload = one NDJSON file of N traces PUT to a presigned URL "
+                         "(POST /v1/traces/uploads) and imported as one job; connector import = one POST /v1/traces/import job over a fake Langfuse "
+                         "serving N traces; execute = POST /v1/evals/{id}/execute over every trace.")
 
     if by_size:
         largest = by_size[max(by_size)]
@@ -860,7 +925,8 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
             [f"execute over {largest[0].traces:,} traces: traces/s", fmt(largest[0].traces / median(walls)),
              ", ".join(fmt(largest[0].traces / w) for w in walls)]], caption="Local execute throughput:")
 
-    for kind, points, machine in (("execute", execute_points, "execute_eval"), ("import", imports, "import_traces")):
+    for kind, points, machine in (("execute", execute_points, "execute_eval"), ("import", imports, "import_traces"),
+                                  ("file upload", files, "import_traces"), ("connector import", connector, "import_traces")):
         if not points:
             continue
         ex = Extrapolation(kind, machine, points, memory)
@@ -892,9 +958,9 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
                       "distributed map child executions", "child transitions", "largest payload (bytes)"], sfn_rows,
                      caption=f"{kind} at {biggest.traces:,} traces: Step Functions executions:")
         report.table(["limit (at 1,000,000 traces)", "measured", "extrapolated", "limit", "verdict"],
-                     limits_rows(ex, per_execution=(kind == "execute")),
+                     limits_rows(ex, per_execution=(kind != "import")),
                      caption=f"{kind}: service limits at {TARGET_TRACES:,} traces in one job"
-                             + (" (fitted a + b·traces through the measured sizes)" if kind == "execute" else
+                             + (" (fitted a + b·traces through the measured sizes)" if kind != "import" else
                                 " (each upload body is its own execution: per-execution figures do not grow "
                                 "with the total, so the largest measured is shown)") + ":")
         target_cost = ex.cost_at_target()
@@ -908,7 +974,9 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
                     f"{'trace-evaluations' if kind == 'execute' else 'imported traces'} against a target of "
                     f"${target:.2f}: {'pass' if total <= target else 'FAIL'}; "
                     f"{fmt(ex.calls_per_trace(), 3)} AWS calls per trace "
-                    f"({fmt(ex.calls_at_target())} at {TARGET_TRACES:,}).")
+                    f"({fmt(ex.calls_at_target())} at {TARGET_TRACES:,}); "
+                    f"{fmt(ex.line(lambda p: sum(p.usage.ddb_write_units.values())).slope, 3)} DynamoDB write units "
+                    "per trace.")
     report.note("Lambda duration is the handlers' wall-clock time on the local stack (moto, the API and every "
                 "handler share one Python process on a shared 2-core machine; see the load above): a proxy for the "
                 "billed duration, priced at each function's declared memory. On AWS a 512 MB function has about "
@@ -966,7 +1034,8 @@ def summary(results: list[PhaseResult]) -> dict:
             "ddb_write_units": sum(p.usage.ddb_write_units.values()),
             "executions": [e.__dict__ for e in p.executions], "cost": p.cost(memory)})
     kinds = {}
-    for kind, machine in (("execute", "execute_eval"), ("import", "import_traces")):
+    for kind, machine in (("execute", "execute_eval"), ("import", "import_traces"), ("file upload", "import_traces"),
+                          ("connector import", "import_traces")):
         points = [p for p in results if p.name.startswith(kind) and p.name.endswith(("#1", str(p.traces)))]
         if points:
             ex = Extrapolation(kind, machine, points, memory)

@@ -96,6 +96,8 @@ class Settings(BaseModel):
                                                      "job of a run with failed chunks ends partial")
     import_pages_per_execution: int = Field(default=100, ge=1, le=2000, description="an import continues in a new "
                                             "execution after this many pages (Step Functions' history limit)")
+    import_batch_traces: int = Field(default=500, ge=1, le=1000, description="an import reads source pages on "
+                                     "until it holds this many traces, then stores and counts them together")
     source_timeout_s: float = Field(default=30.0, gt=0)
     source_max_attempts: int = Field(default=6, ge=1, le=20)
     allow_private_sources: bool = Field(default=False, description="let sources live on loopback and private "
@@ -160,6 +162,7 @@ _ENV = {
     "execute_max_concurrency": "IOFOLD_EXECUTE_MAX_CONCURRENCY",
     "execute_tolerated_failure_percent": "IOFOLD_EXECUTE_TOLERATED_FAILURE_PERCENT",
     "import_pages_per_execution": "IOFOLD_IMPORT_PAGES_PER_EXECUTION",
+    "import_batch_traces": "IOFOLD_IMPORT_BATCH_TRACES",
     "source_timeout_s": "IOFOLD_SOURCE_TIMEOUT_S",
     "source_max_attempts": "IOFOLD_SOURCE_MAX_ATTEMPTS",
     "allow_private_sources": "IOFOLD_ALLOW_PRIVATE_SOURCES",

@@ -26,6 +26,7 @@ def import_page(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                                       failure_log=FailureLog(wiring.job_files()),
                                       fmt=inp.params.get("format", "langfuse"),
                                       pages_per_execution=get_settings().import_pages_per_execution,
+                                      batch_traces=get_settings().import_batch_traces,
                                       remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
     return out.model_dump(mode="json")
 

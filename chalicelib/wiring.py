@@ -59,12 +59,13 @@ def bucket():
 
 def trace_repo() -> TraceRepository:
     s = get_settings()
-    return _trace_repo(_tables("traces"), s.bucket, s.trace_inline_bytes)
+    return _trace_repo(_tables("traces", "trace_times"), s.bucket, s.trace_inline_bytes)
 
 
 @functools.lru_cache(maxsize=None)
 def _trace_repo(names: tuple[str, ...], bucket_name: str, inline_bytes: int) -> TraceRepository:
-    return TraceRepository(clients.dynamodb_table("traces"), clients.s3_bucket(bucket_name), inline_bytes=inline_bytes)
+    return TraceRepository(clients.dynamodb_table("traces"), clients.s3_bucket(bucket_name),
+                           times=clients.dynamodb_table("trace_times"), inline_bytes=inline_bytes)
 
 
 def integration_repo() -> IntegrationRepository:

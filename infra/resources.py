@@ -74,8 +74,10 @@ TABLES: tuple[Table, ...] = (
     Table("api_keys", "key_hash", indexes=(Index("by_workspace", "workspace_id", "key_id", include=_KEY_FIELDS),
                                            Index("by_key_id", "key_id", include=("workspace_id", *_KEY_FIELDS)))),
     Table("integrations", "workspace_id", "integration_id"),
+    # by_time: only items written before the packed time index carry sort_key (chalicelib/traces/timeindex.py)
     Table("traces", "workspace_id", "trace_id", indexes=(Index("by_time", "workspace_id", "sort_key",
                                                                include=("summary",)),)),
+    Table("trace_times", "workspace_id", "slot"),  # the packed time index: a few items per import page
     Table("eval_sets", "workspace_id", "eval_set_id", indexes=(Index("by_id", "eval_set_id"),)),
     Table("feedback", "eval_set_id", "trace_id", indexes=(Index("by_time", "eval_set_id", "rated_at_key",
                                                                 include=_FEEDBACK_FIELDS),)),
@@ -206,6 +208,7 @@ class Function:
 
 
 _JOBS = ("jobs", "job_events")
+_TRACES = ("traces", "trace_times")  # a TraceRepository reads and writes both (chalicelib/wiring.py)
 _EVALS = ("evals", "executions", "eval_sets", "eval_trends")  # the eval repository reads its set too
 _RATINGS = ("eval_sets", "feedback")
 _JOB_FILES = {"jobs/": READ_WRITE}
@@ -225,31 +228,31 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("upload_prepare", tables=_JOBS, bucket={"uploads/": READ, "jobs/": READ_WRITE},
              timeout_s=900, memory_mb=3008),
     # jobs/: reads prepared upload files, writes the failures of its page (chalicelib/jobs/failures.py)
-    Function("import_page", tables=("traces", "integrations", *_JOBS),
+    Function("import_page", tables=(*_TRACES, "integrations", *_JOBS),
              bucket={"traces/": READ_WRITE, "uploads/": READ, "jobs/": READ_WRITE}, kms=("kms:Decrypt",)),
     # run-active-evals after an import checks the new traces exist before it starts an execution
-    Function("job_finish", tables=(*_JOBS, "integrations", "traces", *_RATINGS, *_EVALS), bucket={"traces/": READ},
+    Function("job_finish", tables=(*_JOBS, "integrations", *_TRACES, *_RATINGS, *_EVALS), bucket={"traces/": READ},
              state_machines=("execute_eval",)),
     Function("job_fail", tables=(*_JOBS, "integrations")),
     # the set's scope decides which rated traces train
-    Function("generate_load", tables=(*_JOBS, *_RATINGS, "traces"), bucket={**_JOB_FILES, "traces/": READ}),
+    Function("generate_load", tables=(*_JOBS, *_RATINGS, *_TRACES), bucket={**_JOB_FILES, "traces/": READ}),
     # workspaces + kms: the workspace's own LLM endpoint and its sealed key; LLM calls per candidate and fold
-    Function("generate_candidates", tables=(*_JOBS, "traces", "workspaces"), bucket={**_JOB_FILES, "traces/": READ},
+    Function("generate_candidates", tables=(*_JOBS, *_TRACES, "workspaces"), bucket={**_JOB_FILES, "traces/": READ},
              kms=("kms:Decrypt",), reads_llm_secret=True, timeout_s=limits.CALLER_TIMEOUT_S, memory_mb=1024,
              invokes_sandbox=True),  # the hybrid generator measures the model's predicates in the sandbox
-    Function("generate_test", tables=(*_JOBS, "traces"), bucket={**_JOB_FILES, "traces/": READ},
+    Function("generate_test", tables=(*_JOBS, *_TRACES), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),
-    Function("generate_save", tables=(*_JOBS, "traces", *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
+    Function("generate_save", tables=(*_JOBS, *_TRACES, *_RATINGS, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),
     # it hands the run's MaxConcurrency (the ExecuteMaxConcurrency parameter) to the Distributed Map
-    Function("execute_prepare", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
+    Function("execute_prepare", tables=(*_JOBS, *_TRACES, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
              settings=("execute_max_concurrency",)),
-    Function("execute_chunk", tables=(*_JOBS, "traces", *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
+    Function("execute_chunk", tables=(*_JOBS, *_TRACES, *_EVALS), bucket={**_JOB_FILES, "traces/": READ},
              invokes_sandbox=True, timeout_s=limits.CALLER_TIMEOUT_S),  # outlives the sandbox it waits for
     Function("execute_aggregate", tables=(*_JOBS, *_RATINGS, *_EVALS), bucket=_JOB_FILES),
     Function("scheduled_import", tables=("integrations", *_JOBS), state_machines=("import_traces",)),
     # with IOFOLD_OTLP_RUN_ACTIVE_EVALS it starts runs of the active evals (handlers.run_active_evals)
-    Function("otlp_assemble", tables=("traces", *_JOBS, *_RATINGS, *_EVALS), bucket={"traces/": READ_WRITE, **_SPANS},
+    Function("otlp_assemble", tables=(*_TRACES, *_JOBS, *_RATINGS, *_EVALS), bucket={"traces/": READ_WRITE, **_SPANS},
              state_machines=("execute_eval",)),
     # DELETE /v1/eval-sets/{id} leaves a set's ratings, results and trend counters to it, in bounded batches
     Function("evalset_cleanup", tables=(*_RATINGS, *_EVALS), bucket=_DELETED_SETS),

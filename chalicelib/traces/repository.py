@@ -1,33 +1,42 @@
 """Traces: a summary item in DynamoDB (one write unit where it fits), the full unified trace gzipped in S3:
 one page object per import call (traces/bodies.py), or an object of its own past ``inline_bytes``.
-Items written before page objects keep their body inline (``body``) and still read."""
+Items written before page objects keep their body inline (``body``) and still read.
+
+Listing by time reads the packed time index (traces/timeindex.py: one import call's entries share a few
+items) merged with the ``by_time`` GSI, which still holds the items written before the packed index
+(they carry ``sort_key``; new items do not, so the sparse GSI gets no entry for them)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import heapq
+import itertools
 import json
-from typing import Any, Callable, Iterable, Literal, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Literal, NamedTuple
 
 from boto3.dynamodb.conditions import Key
 
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
-from chalicelib.storage import (batch_get, delete_existing, is_missing_object, item_size, query_page, serialize,
-                                to_dynamo, to_plain)
+from chalicelib.errors import ValidationError
+from chalicelib.storage import (MAX_EXAMINED, batch_get, decode_cursor, delete_existing, encode_cursor,
+                                is_missing_object, item_size, serialize, to_dynamo, to_plain)
 from chalicelib.traces.bodies import Member, PageBodies, PageWriter, pack
 from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.summary import TraceSummary, summarize
+from chalicelib.traces.timeindex import TimeIndex, pack as pack_times, time_key
 
 UpsertOutcome = Literal["imported", "updated", "skipped"]
-MAX_SUMMARY_BYTES = 200_000  # the summary lives in the DynamoDB item (400 KB) and its by_time entry
+MAX_SUMMARY_BYTES = 200_000  # the summary lives in the DynamoDB item (400 KB)
 MAX_BODY_BYTES = 4_500_000   # what one sandbox invocation can carry (Lambda's 6 MB payload)
 
 
 class TraceTooLarge(ValueError):
     """A trace too large to store or to evaluate; the message says which budget it breaks."""
-_SUMMARY_FIELDS = ("workspace_id", "trace_id", "sort_key", "summary")
+_SUMMARY_FIELDS = ("workspace_id", "trace_id", "sort_key", "summary")  # what the legacy by_time GSI is read for
+_LAST = "\uffff"  # after every character a time key holds: ``until`` bounds keys up to until + _LAST
 
 
 class TraceRow(NamedTuple):
@@ -42,8 +51,10 @@ class TraceRow(NamedTuple):
 
 
 class TraceRepository:
-    def __init__(self, table: Any, bucket: Any, *, inline_bytes: int):
+    def __init__(self, table: Any, bucket: Any, *, times: Any, inline_bytes: int):
+        """``times``: the ``trace_times`` table (the packed time index)."""
         self._table = table
+        self._times = TimeIndex(times)
         self._bucket = bucket
         self._pages = PageBodies(bucket)
         self._inline_bytes = inline_bytes
@@ -56,7 +67,7 @@ class TraceRepository:
         existing = self._stored(workspace_id, [t.id for t in traces])
         outcomes: list[UpsertOutcome] = []
         page = PageWriter()
-        items: list[dict] = []
+        written: dict[str, tuple[UnifiedTrace, bytes, str]] = {}
         replaced: list[dict] = []
         for trace, body, digest in zip(traces, bodies, hashes):
             old = existing.get(trace.id)
@@ -64,10 +75,15 @@ class TraceRepository:
                 outcomes.append("skipped")
                 continue
             outcomes.append("updated" if old is not None else "imported")
-            items.append(self._item(workspace_id, trace, pack(body), digest, imported_at, page))
+            written[trace.id] = (trace, body, digest)  # the last of a repeated id is the one kept
             if old is not None:
                 replaced.append(old)
+        index, slots = pack_times(page.page, {t.id: time_key(t.timestamp or imported_at, t.id)
+                                              for t, _, _ in written.values()})
+        items = [self._item(workspace_id, trace, pack(body), digest, imported_at, page, slots[trace.id])
+                 for trace, body, digest in written.values()]
         self._pages.write(workspace_id, page)
+        self._times.write(workspace_id, index)  # before the items: an entry without its item is dropped when read
         with self._table.batch_writer(overwrite_by_pkeys=["workspace_id", "trace_id"]) as batch:
             for item in items:
                 batch.put_item(Item=item)
@@ -85,10 +101,9 @@ class TraceRepository:
                                 f"{MAX_SUMMARY_BYTES}")
 
     def _item(self, workspace_id: str, trace: UnifiedTrace, packed: bytes, digest: str, imported_at: str,
-              page: PageWriter) -> dict:
+              page: PageWriter, time_slot: str) -> dict:
         item: dict[str, Any] = {
-            "workspace_id": workspace_id, "trace_id": trace.id,
-            "sort_key": f"{trace.timestamp or imported_at}#{trace.id}",
+            "workspace_id": workspace_id, "trace_id": trace.id, "time_slot": time_slot,
             "summary": _stored_summary(summarize(trace, imported_at=imported_at)),
             "content_hash": digest,
         }
@@ -166,28 +181,91 @@ class TraceRepository:
              ) -> tuple[list[TraceSummary], str | None]:
         """Newest first; ``since``/``until`` bound the timestamp, ``keep`` filters summaries."""
         filter_fn = (lambda item: keep(_summary(item))) if keep else None
-        items, nxt = self._by_time(workspace_id, limit, cursor, since, until, filter_fn=filter_fn,
-                                   ProjectionExpression=", ".join(_SUMMARY_FIELDS))
+        items, nxt = self._by_time(workspace_id, limit, cursor, since, until, filter_fn=filter_fn, summaries=True)
         return [_summary(i) for i in items], nxt
 
     def list_ids(self, workspace_id: str, *, limit: int, cursor: str | None, since: str | None = None,
                  until: str | None = None) -> tuple[list[str], str | None]:
-        """The ids ``list`` would return unfiltered, reading only the index's keys (no summaries)."""
-        items, nxt = self._by_time(workspace_id, limit, cursor, since, until,
-                                   ProjectionExpression="workspace_id, trace_id, sort_key")
+        """The ids ``list`` would return unfiltered, reading only keys (no summaries)."""
+        items, nxt = self._by_time(workspace_id, limit, cursor, since, until, summaries=False)
         return [i["trace_id"] for i in items], nxt
 
-    def _by_time(self, workspace_id: str, limit: int, cursor: str | None, since: str | None, until: str | None,
-                 **kwargs: Any) -> tuple[list[dict], str | None]:
+    def _by_time(self, workspace_id: str, limit: int, cursor: str | None, since: str | None, until: str | None, *,
+                 summaries: bool, filter_fn: Callable[[dict], bool] | None = None) -> tuple[list[dict], str | None]:
+        """Up to ``limit`` items newest first that pass ``filter_fn``: the packed index's entries (each checked
+        against its item, which is read for it) merged with the legacy GSI's. A page stops early, with a
+        cursor, after examining MAX_EXAMINED entries beyond ``limit``; the cursor is the last key examined."""
+        bounds = [b for b in (self._cursor_key(workspace_id, cursor), until and until + _LAST) if b]
+        before = min(bounds) if bounds else None
+        if before is not None and since is not None and since >= before:
+            return [], None
+        packed = ((e.key, e.trace_id, e.slot, None)
+                  for e in self._times.newest_first(workspace_id, before=before, since=since))
+        candidates = heapq.merge(packed,
+                                 self._legacy(workspace_id, before, since, summaries), key=lambda c: c[0], reverse=True)
+        projection = "trace_id, time_slot" + (", summary" if summaries else "")
+        out: list[tuple[str, dict]] = []
+        seen: set[str] = set()
+        examined, last = 0, None
+        while len(out) <= limit:
+            size = 100 if filter_fn else min(100, limit + 1 - len(out))
+            batch = list(itertools.islice(candidates, size))
+            if not batch:
+                return [item for _, item in out], None
+            wanted = [c[1] for c in batch if c[3] is None]
+            stored = {i["trace_id"]: i for i in batch_get(self._table, self._keys(workspace_id, wanted),
+                                                          projection=projection)} if wanted else {}
+            for key, trace_id, slot, legacy in batch:
+                examined += 1
+                last = key
+                item = legacy if legacy is not None else stored.get(trace_id)
+                if item is None or (legacy is None and item.get("time_slot") != slot) or trace_id in seen:
+                    continue  # deleted, or re-imported since (its entry is elsewhere), or listed already
+                seen.add(trace_id)
+                if filter_fn is None or filter_fn(item):
+                    out.append((key, item))
+                    if len(out) > limit:
+                        break
+            if len(out) <= limit and examined >= limit + MAX_EXAMINED:
+                return [item for _, item in out], self._cursor(workspace_id, last)
+        return [item for _, item in out[:limit]], self._cursor(workspace_id, out[limit - 1][0])
+
+    def _legacy(self, workspace_id: str, before: str | None, since: str | None,
+                summaries: bool) -> Iterator[tuple[str, str, None, dict]]:
+        """Items written before the packed index, from the by_time GSI (they carry ``sort_key``), newest first."""
         cond = Key("workspace_id").eq(workspace_id)
-        if since and until:
-            cond = cond & Key("sort_key").between(since, until + "\uffff")
-        elif since:
+        if before is not None and since is not None:
+            cond = cond & Key("sort_key").between(since, before)
+        elif before is not None:
+            cond = cond & Key("sort_key").lt(before)
+        elif since is not None:
             cond = cond & Key("sort_key").gte(since)
-        elif until:
-            cond = cond & Key("sort_key").lte(until + "\uffff")
-        return query_page(self._table, limit=limit, cursor=cursor, owner=("workspace_id", workspace_id),
-                          IndexName="by_time", KeyConditionExpression=cond, ScanIndexForward=False, **kwargs)
+        fields = _SUMMARY_FIELDS if summaries else _SUMMARY_FIELDS[:3]
+        params: dict[str, Any] = {"IndexName": "by_time", "KeyConditionExpression": cond, "ScanIndexForward": False,
+                                  "ProjectionExpression": ", ".join(fields), "Limit": 100}
+        while True:
+            page = self._table.query(**params)
+            for item in page["Items"]:
+                if before is None or item["sort_key"] < before:
+                    yield item["sort_key"], item["trace_id"], None, item
+            if not page.get("LastEvaluatedKey"):
+                return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _cursor(workspace_id: str, key: str | None) -> str | None:
+        return encode_cursor({"workspace_id": workspace_id, "before": key}) if key else None
+
+    @staticmethod
+    def _cursor_key(workspace_id: str, cursor: str | None) -> str | None:
+        """The time key a cursor resumes below (ours, or a by_time cursor from before the packed index)."""
+        start = decode_cursor(cursor)
+        if start is None:
+            return None
+        key = start.get("before", start.get("sort_key"))
+        if start.get("workspace_id") != workspace_id or not isinstance(key, str) or not key:
+            raise ValidationError("invalid cursor")
+        return key
 
     def delete(self, workspace_id: str, trace_id: str) -> None:
         """Delete the trace and its content (its page member zeroed, or its own object deleted)."""
@@ -215,7 +293,7 @@ class TraceRepository:
         return {trace_id: json.loads(gzip.decompress(data)) for trace_id, data in packed.items()}
 
 
-ITEM_BYTES = 1024  # one write unit: a trace's item (and its by_time entry) is kept under this where it can be
+ITEM_BYTES = 1024  # one write unit: a trace's item is kept under this where it can be
 MIN_PREVIEW_CHARS = 64
 
 

@@ -6,6 +6,11 @@ state transitions per trace) and returns the cursor of the next; the state machi
 pages so no execution nears Step Functions' history limit. Counters live
 on the job record and each page adds to them once (keyed by its cursor), so a retried page neither
 loses nor doubles counts (re-importing a page is an upsert).
+
+Source pages are small (a connector's 50 traces); they are read on until ``batch_traces`` traces are in
+hand and stored and counted as one (``_fetch_batch``): one page object, a few time-index items and one
+job update per batch rather than per source page. A retried call reads the same pages from the same
+cursor, so its batch is the one counted before.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class ImportPageInput(BaseModel):
 
 _INPUT_FIELDS = set(ImportPageInput.model_fields)
 TRACES_PER_CALL = 1000  # one import_page call goes on to the next source page until it has handled this many
+BATCH_SECONDS = 60  # a batch stops reading source pages after this long (a slow source) with what it has
 TIME_RESERVE_MS = 10_000  # … or until the Lambda's remaining time is below this plus three of its slowest pages,
 KEEP_TIME_SHARE = 0.6  # or below this share of what it had at the start (a page whose source retries runs long)
 
@@ -58,7 +64,7 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
                 fetch: Callable[[str | None], SourcePage], failure_log: FailureLog,
                 fmt: str = "langfuse", pages_per_execution: int = 100,
                 traces_per_call: int = TRACES_PER_CALL, remaining_ms: Callable[[], int] | None = None,
-                ) -> ImportPageOutput:
+                batch_traces: int = 1) -> ImportPageOutput:
     """Import source pages one after another (each as ``_import_one_page``) until the source is done, this
     execution has imported its ``pages_per_execution`` pages (``continue_as_new``), ``traces_per_call``
     traces were handled, or the Lambda's ``remaining_ms`` would not fit another page (less than
@@ -69,7 +75,7 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
     started = time.monotonic()
     keep_ms = KEEP_TIME_SHARE * remaining_ms() if remaining_ms is not None else 0
     out, handled = _import_one_page(inp, jobs=jobs, traces=traces, fetch=fetch, failure_log=failure_log, fmt=fmt,
-                                    pages_per_execution=pages_per_execution)
+                                    pages_per_execution=pages_per_execution, batch_traces=batch_traces)
     slowest = time.monotonic() - started
     while not (out.done or out.continue_as_new or handled >= traces_per_call):
         if remaining_ms is not None and remaining_ms() < max(keep_ms, TIME_RESERVE_MS + 3000 * slowest):
@@ -78,7 +84,7 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
         try:
             out, n = _import_one_page(ImportPageInput.model_validate(out.model_dump(include=_INPUT_FIELDS)),
                                       jobs=jobs, traces=traces, fetch=fetch, failure_log=failure_log, fmt=fmt,
-                                      pages_per_execution=pages_per_execution)
+                                      pages_per_execution=pages_per_execution, batch_traces=batch_traces)
         except TransientSourceError:
             break
         handled += n
@@ -88,14 +94,14 @@ def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepos
 
 def _import_one_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepository,
                      fetch: Callable[[str | None], SourcePage], failure_log: FailureLog,
-                     fmt: str, pages_per_execution: int) -> tuple[ImportPageOutput, int]:
-    """Import one page: fetch, normalize, upsert, count (every failure to the job's files, the first
-    few on the job), report progress; after ``pages_per_execution`` pages in this execution, ask for
-    a new one (``continue_as_new``). With the traces the page held."""
+                     fmt: str, pages_per_execution: int, batch_traces: int = 1) -> tuple[ImportPageOutput, int]:
+    """Import one batch of source pages (``_fetch_batch``): fetch, normalize, upsert, count (every failure to
+    the job's files, the first few on the job), report progress; after ``pages_per_execution`` source pages
+    in this execution, ask for a new one (``continue_as_new``). With the traces the batch held."""
     key = (inp.workspace_id, inp.job_id)
     if not jobs.mark_running(*key):
         return ImportPageOutput(**inp.model_dump(exclude={"done"}), done=True), 0
-    page = fetch(inp.cursor)
+    page, pages = _fetch_batch(fetch, inp.cursor, batch_traces)
     integration_id = inp.params.get("integration_id")
     kind = "upload" if inp.params.get("upload_key") else "integration"
     normalized: list[UnifiedTrace] = []
@@ -127,7 +133,7 @@ def _import_one_page(inp: ImportPageInput, *, jobs: JobRepository, traces: Trace
         progress: int | None = min(99, int(100 * page.done_fraction))
     else:
         progress = min(99, int(100 * processed / total)) if total else None
-    stats = {"pages": 1} | ({"bytes_read": page.bytes_read} if page.bytes_read is not None else {})
+    stats = {"pages": pages} | ({"bytes_read": page.bytes_read} if page.bytes_read is not None else {})
     if failures:
         failure_log.write(inp.workspace_id, inp.job_id, part_name(inp.page, inp.cursor), failures)
     try:
@@ -138,15 +144,37 @@ def _import_one_page(inp: ImportPageInput, *, jobs: JobRepository, traces: Trace
     if not counted:  # a retried page, counted by its first attempt (its traces now come back as unchanged)
         processed -= sum(counts.values())
     else:
-        jobs.append_event(key, f"page {inp.page + 1}: {counts['imported']} new, {counts['updated']} updated, "
+        where = f"page {inp.page + 1}" if pages == 1 else f"pages {inp.page + 1}-{inp.page + pages}"
+        jobs.append_event(key, f"{where}: {counts['imported']} new, {counts['updated']} updated, "
                                f"{counts['skipped']} unchanged, {counts['failed']} failed",
                           progress=progress, data={**counts, "processed": processed, "total": total})
     done = page.next_cursor is None
     return ImportPageOutput(job_id=inp.job_id, workspace_id=inp.workspace_id, params=inp.params,
-                            cursor=page.next_cursor, page=inp.page + 1, done=done, processed=processed,
-                            run_pages=inp.run_pages + 1, continued_from=inp.continued_from,
-                            continue_as_new=not done and inp.run_pages + 1 >= pages_per_execution
+                            cursor=page.next_cursor, page=inp.page + pages, done=done, processed=processed,
+                            run_pages=inp.run_pages + pages, continued_from=inp.continued_from,
+                            continue_as_new=not done and inp.run_pages + pages >= pages_per_execution
                             ), sum(counts.values())
+
+
+def _fetch_batch(fetch: Callable[[str | None], SourcePage], cursor: str | None,
+                 batch_traces: int) -> tuple[SourcePage, int]:
+    """Source pages from ``cursor`` on, joined, until they hold ``batch_traces`` traces (failures included),
+    the source ends or BATCH_SECONDS passed; with how many pages. A transient source error after the first
+    page ends the batch before it (the next call meets it again)."""
+    started = time.monotonic()
+    page, pages = fetch(cursor), 1
+    while (page.next_cursor is not None and len(page.traces) + len(page.failures) < batch_traces
+           and time.monotonic() - started < BATCH_SECONDS):
+        try:
+            more = fetch(page.next_cursor)
+        except TransientSourceError:
+            break
+        pages += 1
+        read = [b for b in (page.bytes_read, more.bytes_read) if b is not None]
+        page = SourcePage(traces=page.traces + more.traces, failures=page.failures + more.failures,
+                          next_cursor=more.next_cursor, total=more.total if more.total is not None else page.total,
+                          done_fraction=more.done_fraction, bytes_read=sum(read) if read else None)
+    return page, pages
 
 
 def page_key(cursor: str | None) -> str:

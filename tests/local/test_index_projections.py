@@ -22,14 +22,19 @@ def test_the_local_tables_project_what_resources_declare(stack):
 
 
 def test_listing_traces_never_copies_bodies_into_the_index(http):
+    """New traces get no by_time entry (no sort_key): their time entries are packed in trace_times, as keys."""
     api = new_workspace(http, "projections")
     api.upload_demo(3, seed=2)
-    items = clients.dynamodb_table("traces").query(
+    gsi = clients.dynamodb_table("traces").query(
         IndexName="by_time", KeyConditionExpression=Key("workspace_id").eq(api.workspace_id))["Items"]
-    assert len(items) == 3
-    assert all(set(i) == {"workspace_id", "trace_id", "sort_key", "summary"} for i in items)
+    assert gsi == []
+    packed = clients.dynamodb_table("trace_times").query(
+        KeyConditionExpression=Key("workspace_id").eq(api.workspace_id))["Items"]
+    assert packed and all(set(i) == {"workspace_id", "slot", "entries"} for i in packed)
     listed = api.ok("GET", "/v1/traces")["items"]
-    assert {t["id"] for t in listed} == {i["trace_id"] for i in items} and all(t["name"] for t in listed)
+    entries = [e for i in packed for e in i["entries"]]
+    assert len(listed) == 3 == len(entries) and all(t["name"] for t in listed)
+    assert all(any(e.endswith("#" + t["id"]) for e in entries) for t in listed)
 
 
 def test_lists_return_what_a_single_read_returns(http):

@@ -46,6 +46,7 @@ def test_an_import_continues_in_new_executions_and_finishes_the_job_once(api, mo
     from infra.local.fake_langfuse import FakeLangfuse
 
     monkeypatch.setenv("IOFOLD_IMPORT_PAGES_PER_EXECUTION", "2")
+    monkeypatch.setenv("IOFOLD_IMPORT_BATCH_TRACES", "50")  # one source page per call, as the counts below assume
     reset_settings()
     try:
         with FakeLangfuse(make_demo_traces(n=230, seed=11)) as fake:  # 5 pages of 50: executions of 2, 2 and 1

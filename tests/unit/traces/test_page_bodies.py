@@ -40,7 +40,8 @@ class Calls:
 @pytest.fixture
 def repo(api):
     bucket = clients.s3_bucket(get_settings().bucket)
-    repository = TraceRepository(clients.dynamodb_table("traces"), bucket, inline_bytes=48 * 1024)
+    repository = TraceRepository(clients.dynamodb_table("traces"), bucket, times=clients.dynamodb_table("trace_times"),
+                                 inline_bytes=48 * 1024)
     repository.calls = Calls(bucket)
     return repository
 

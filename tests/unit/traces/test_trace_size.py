@@ -20,7 +20,7 @@ class _Unused:
         raise AssertionError(f"check_size touched storage: {name}")
 
 
-REPO = TraceRepository(_Unused(), _Unused(), inline_bytes=48 * 1024)
+REPO = TraceRepository(_Unused(), _Unused(), times=_Unused(), inline_bytes=48 * 1024)
 
 
 def test_a_body_past_the_sandbox_payload_budget_is_too_large():
