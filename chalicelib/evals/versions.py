@@ -14,7 +14,7 @@ from chalicelib.evals.models import (
 )
 from chalicelib.evals.estimate import metrics_with_estimate
 from chalicelib.evals.repository import EvalRepository
-from chalicelib.evals.results import agrees, metrics_on
+from chalicelib.evals.results import agrees
 from chalicelib.ids import new_id
 from chalicelib.jobs import service as jobs_service
 from chalicelib.jobs.repository import JobRepository
