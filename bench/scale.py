@@ -179,6 +179,9 @@ class Recorder:
         self.phases: dict[str, Usage] = {}
         self._tables: dict[str, str] = {}  # physical → logical
         self._shapes = table_shapes()
+        # functions the product invokes itself (the sandbox): their request was measured at the Invoke, so the
+        # handler's wrapper does not encode the event again (a sandbox event is ~2 MB of traces)
+        self._invoked: set[str] = set()
 
     # -- phases
     def start(self, phase: str) -> Usage:
@@ -215,7 +218,9 @@ class Recorder:
             finally:
                 seconds = time.perf_counter() - started
                 self._function.reset(token)
-                size = max(len(json.dumps(event, default=str)), len(json.dumps(result, default=str)))
+                size = len(json.dumps(result, default=str))
+                if name not in self._invoked:
+                    size = max(size, len(json.dumps(event, default=str)))
                 with self._lock:
                     usage = self._usage()
                     if usage is not None:
@@ -259,6 +264,8 @@ class Recorder:
         elif service == "lambda" and operation == "Invoke":
             largest = 0
             body = params.get("body")
+            # …/functions/<prefix>-<name>/invocations: that handler's requests are measured here
+            self._invoked.add(str(params.get("url_path", "")).rstrip("/").split("/")[-2].rsplit("-", 1)[-1])
             with self._lock:
                 usage = self._usage()
                 if usage is not None and body is not None:
