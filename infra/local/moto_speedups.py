@@ -38,7 +38,14 @@ Patches, all leaving every answer unchanged (failed transactions aside: see belo
   changed size during iteration" when another request wrote to the table during the copy);
 - a GSI Query keeps the sorted matches of its first page on the table, and the next pages (same index
   and hash key) bisect into that order instead of walking and sorting the whole table again; any
-  put, delete or update in the table drops it (listing N traces page by page was O(N^2)).
+  put, delete or update in the table drops it (listing N traces page by page was O(N^2));
+- a GSI Query with a ProjectionExpression of plain top-level names projects each match onto the index's
+  attributes that the expression names, not onto every attribute the index holds first (listing trace ids
+  from ``by_time`` deep-copied each trace's summary map only to drop it again), and measures each match
+  once (Table.query asked for an item's size twice: for the 1 MB page limit and for the running total);
+- a Lambda Invoke takes its Qualifier from the query string and the path only: moto also looked for a
+  ``qualifier`` key in the invoke's payload, parsing the whole payload as JSON first (a sandbox call
+  carries ~2 MB of traces), and so also ran a function version named by the event's own data.
 
 moto is pinned (requirements-dev.txt). ``tests/local/test_moto_speedups.py`` runs the same
 writes and Queries with and without the patches and requires identical answers, so a moto
@@ -65,7 +72,9 @@ from moto.dynamodb import models as backend_module
 from moto.dynamodb import responses as responses_module
 from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models import utilities as utilities_module
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import SecondaryIndex, Table
+from moto.awslambda.responses import LambdaResponse
+from moto.core.responses import BaseResponse
 
 _PLAIN = frozenset(("S", "B", "BOOL"))
 _ORIGINAL: dict[str, Any] = {}
@@ -229,9 +238,14 @@ def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
         _QUERY.gsi = ((given["index_name"], tuple((name, _hashable(value)) for name, value in conditions)), "ask",
                       _version(self))
     _QUERY.projected = _LATER["on"] and _replaced_by_projection(self, given)
+    _QUERY.names = _plain_names(given.get("projection_expressions")) if _EXECUTE["on"] and given.get("index_name") \
+        else None
+    _QUERY.sizes = {} if _EXECUTE["on"] else None
     try:
         return _ORIGINAL["query"](self, *args, **kwargs)
     finally:
+        _QUERY.names = None
+        _QUERY.sizes = None
         _QUERY.scope = None
         _QUERY.page = None
         _QUERY.gsi = None
@@ -526,6 +540,65 @@ def _replaced_by_projection(table: Table, given: dict) -> bool:
         return False
     index = next((i for i in table.all_indexes() if i.name == given["index_name"]), None)
     return index is not None and (index.projection or {}).get("ProjectionType", "ALL") in ("KEYS_ONLY", "INCLUDE")
+
+
+_EXECUTE = {"on": True}  # the speed-ups added for the execute path (session 6); off to compare with main's
+
+
+def use_execute_speedups(enabled: bool) -> None:
+    """Switch the composed GSI projection, the per-Query size memo and the Lambda qualifier lookup on or off
+    (bench/scale.py measures execute with and without them in one run)."""
+    _EXECUTE["on"] = enabled
+
+
+def _plain_names(projection_expressions: Any) -> frozenset[str] | None:
+    """The names of a ProjectionExpression whose paths are all plain top-level attributes; None otherwise."""
+    if not projection_expressions:
+        return None
+    names = set()
+    for expr in projection_expressions:
+        if len(expr) != 1 or _LIST_ELEMENT.match(expr[0]):
+            return None
+        names.add(expr[0])
+    return frozenset(names)
+
+
+def _index_project(self: SecondaryIndex, item: Item) -> Item:
+    """SecondaryIndex.project onto only the attributes the Query's ProjectionExpression will keep (when it
+    names plain top-level attributes): Table.query projects the result again by that expression, which
+    then finds the same values in the same order."""
+    names = getattr(_QUERY, "names", None)
+    kind = (self.projection or {}).get("ProjectionType")
+    if names is None or kind not in ("KEYS_ONLY", "INCLUDE"):
+        return _ORIGINAL["index_project"](self, item)
+    allowed = self.table_key_attrs + [key["AttributeName"] for key in self.schema]
+    if kind == "INCLUDE":
+        allowed = allowed + list(self.projection.get("NonKeyAttributes", []))
+    return item.project([[attr] for attr in dict.fromkeys(allowed) if attr in names])
+
+
+def _item_size(self: Item) -> int:
+    """Item.size, remembered for the Query running on this thread (it asks twice per item it returns)."""
+    sizes = getattr(_QUERY, "sizes", None)
+    if sizes is None:
+        return _ORIGINAL["item_size"](self)
+    found = sizes.get(id(self))
+    if found is None or found[0] is not self:
+        found = sizes[id(self)] = (self, _ORIGINAL["item_size"](self))
+    return found[1]
+
+
+def _lambda_get_param(self: Any, param_name: str, if_none: Any = None) -> Any:
+    """LambdaResponse._get_param, but an Invoke's ``qualifier`` comes from the query string or the path,
+    never from the payload (which moto parsed as JSON to look for it)."""
+    if param_name != "qualifier" or not _EXECUTE["on"] or not self.path.rstrip("/").endswith("/invocations"):
+        return _ORIGINAL["lambda_get_param"](self, param_name, if_none)
+    value = self.querystring.get(param_name)
+    if value is not None:
+        return value[0]
+    return (self.uri_match or {}).get(param_name, if_none)
+
+
 _TABLE_PATCHES = {"sorted_items": _sorted_items, "all_items": _all_items, "query": _query, "put_item": _put_item,
                   "delete_item": _delete_item}
 _COMPARISONS = {
@@ -558,6 +631,12 @@ def install() -> None:
     _ORIGINAL["transact_write_items"] = DynamoDBBackend.__dict__["transact_write_items"]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     Item.project = _project if _LATER["on"] else _ORIGINAL["project"]  # type: ignore[method-assign]
+    _ORIGINAL["index_project"] = SecondaryIndex.__dict__["project"]
+    SecondaryIndex.project = _index_project  # type: ignore[method-assign]
+    _ORIGINAL["item_size"] = Item.__dict__["size"]
+    Item.size = _item_size  # type: ignore[method-assign]
+    _ORIGINAL["lambda_get_param"] = LambdaResponse._get_param  # BaseResponse's unless moto gives Lambda its own
+    LambdaResponse._get_param = _lambda_get_param  # type: ignore[method-assign]
     BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
     DynamoType.cast_value = property(_fast_cast_value)  # type: ignore[method-assign,assignment]
     for name, plain in _COMPARISONS.items():
@@ -573,6 +652,13 @@ def uninstall() -> None:
     utilities_module.dynamo_to_dict = responses_module.dynamo_to_dict = _ORIGINAL.pop("dynamo_to_dict")
     table_module.copy = _ORIGINAL.pop("copy")
     backend_module.copy = _ORIGINAL.pop("backend_copy")
+    SecondaryIndex.project = _ORIGINAL.pop("index_project")  # type: ignore[method-assign]
+    Item.size = _ORIGINAL.pop("item_size")  # type: ignore[method-assign]
+    lambda_get_param = _ORIGINAL.pop("lambda_get_param")
+    if lambda_get_param is BaseResponse._get_param:  # inherited: remove the override
+        del LambdaResponse._get_param
+    else:
+        LambdaResponse._get_param = lambda_get_param  # type: ignore[method-assign]
     for name, value in _ORIGINAL.items():
         owner = (Table if name in _TABLE_PATCHES else BaseJSONSerializer if name.startswith("_serialize")
                  else Item if name == "project"

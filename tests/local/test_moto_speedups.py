@@ -71,6 +71,10 @@ def _queries(strings, numbers, plain) -> list:
         (strings, {"IndexName": "by_at_some", "KeyConditionExpression": Key("pk").eq("p1"),
                    "ProjectionExpression": "sk, nested.k[1], nested.#n, maybe",
                    "ExpressionAttributeNames": {"#n": "none"}}),
+        (strings, {"IndexName": "by_at_some", "KeyConditionExpression": Key("pk").eq("p1"),
+                   "ProjectionExpression": "maybe, sk, flag, nested, #a", "ExpressionAttributeNames": {"#a": "at"}}),
+        (strings, {"IndexName": "by_at_some", "KeyConditionExpression": Key("pk").eq("p2") & Key("at").lt("b"),
+                   "ProjectionExpression": "steps, pk", "ScanIndexForward": False}),
         (strings, {"KeyConditionExpression": Key("pk").eq("p1") & Key("sk").gt("b"),
                    "ProjectionExpression": "nested.k[2].three, flag, steps[1].n, absent"}),
         (numbers, {"KeyConditionExpression": Key("pk").eq("p1")}),
@@ -78,6 +82,8 @@ def _queries(strings, numbers, plain) -> list:
         (numbers, {"KeyConditionExpression": Key("pk").eq("p2") & Key("n").lt(Decimal("12.5")),
                    "ScanIndexForward": False}),
         (numbers, {"IndexName": "by_b", "KeyConditionExpression": Key("pk").eq("p1")}),
+        (numbers, {"IndexName": "by_b", "KeyConditionExpression": Key("pk").eq("p2"),
+                   "ProjectionExpression": "score, b, n"}),
         (numbers, {"KeyConditionExpression": Key("pk").eq("p1"), "FilterExpression": Attr("score").gte(5)}),
         (numbers, {"KeyConditionExpression": Key("pk").eq("nobody")}),
         (plain, {"KeyConditionExpression": Key("pk").eq("a7")}),
@@ -338,3 +344,80 @@ def test_a_failed_transaction_undoes_only_its_own_items(stack):
     finally:
         for table in tables:
             table.delete()
+
+
+def _include_items(ddb):
+    (strings, numbers, plain) = _tables(ddb)
+    with strings.batch_writer() as batch:
+        for i in range(40):
+            batch.put_item(Item={"pk": "p", "sk": f"s{i:03d}", "at": f"a{i:03d}", "maybe": "m",
+                                 "nested": {"deep": [{"k": str(j)} for j in range(20)]}})
+    return strings, numbers, plain
+
+
+def test_a_gsi_query_copies_only_the_attributes_its_projection_expression_keeps(stack, monkeypatch):
+    """Listing ids from an INCLUDE index copies the keys it asks for, not every projected attribute first."""
+    ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+    tables = _include_items(ddb)
+    copied: list[int] = []
+    copy_value = moto_speedups._copy_value
+    monkeypatch.setattr(moto_speedups, "_copy_value", lambda value: (copied.append(1), copy_value(value))[1])
+    answers = {}
+    try:
+        for enabled in (False, True):
+            moto_speedups.use_execute_speedups(enabled)
+            copied.clear()
+            answers[enabled] = tables[0].query(IndexName="by_at_some", KeyConditionExpression=Key("pk").eq("p"),
+                                               ProjectionExpression="pk, sk")["Items"]
+            answers[(enabled, "copies")] = len(copied)
+    finally:
+        moto_speedups.use_execute_speedups(True)
+        for table in tables:
+            table.delete()
+    assert answers[True] == answers[False] and len(answers[True]) == 40
+    assert answers[(True, "copies")] == 40 * 2  # pk and sk of each item (nested has 41 values more each)
+    assert answers[(False, "copies")] > 40 * 40
+
+
+def test_a_query_measures_each_item_once(stack, monkeypatch):
+    """Table.query asks an item's size for the 1 MB limit and again for its running total: measured once."""
+    ddb = boto3.resource("dynamodb", region_name="eu-west-3")
+    tables = _include_items(ddb)
+    measured: list[int] = []
+    item_size = moto_speedups._ORIGINAL["item_size"]
+    monkeypatch.setitem(moto_speedups._ORIGINAL, "item_size", lambda item: (measured.append(1), item_size(item))[1])
+    counts = {}
+    try:
+        for enabled in (False, True):
+            moto_speedups.use_execute_speedups(enabled)
+            measured.clear()
+            tables[0].query(KeyConditionExpression=Key("pk").eq("p"))
+            counts[enabled] = len(measured)
+    finally:
+        moto_speedups.use_execute_speedups(True)
+        for table in tables:
+            table.delete()
+    assert counts == {False: 80, True: 40}
+
+
+def test_an_invoke_payload_naming_a_qualifier_runs_the_function_it_was_sent_to(stack):
+    """Lambda's Invoke takes its Qualifier from the request's query string: a payload with a ``qualifier`` key
+    (moto looked there, after parsing the whole payload) still runs $LATEST."""
+    import json
+
+    from chalicelib.clients import aws_client
+
+    lam = aws_client("lambda")
+    name = next(f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].endswith("-sandbox"))
+    payload = json.dumps({"action": "probe", "qualifier": "no-such-version"})
+    was_installed = moto_speedups.installed()
+    try:
+        moto_speedups.uninstall()
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.invoke(FunctionName=name, Payload=payload)
+        moto_speedups.install()
+        answer = lam.invoke(FunctionName=name, Payload=payload)
+    finally:
+        (moto_speedups.install if was_installed else moto_speedups.uninstall)()
+    assert answer["StatusCode"] == 200
+    assert "no-such-version" not in answer["Payload"].read().decode()  # the handler's own answer, not a lookup error

@@ -11,6 +11,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
@@ -151,6 +152,30 @@ def test_calls_a_handler_hands_to_a_thread_pool_count_for_that_function():
 
     recorder.wrap_handlers({"execute_chunk": handler})["execute_chunk"]({}, None)
     assert usage.calls[("execute_chunk", "s3", "GetObject")] == 3 and recorder.function == "api"
+
+
+def test_an_invoked_functions_request_is_measured_at_the_invoke_not_encoded_again():
+    """The sandbox's ~2 MB request is measured once, at the product's Invoke; its handler's wrapper measures
+    only the answer. A function Step Functions invokes (no Invoke seen) has its event measured by the wrapper."""
+    recorder = Recorder()
+    usage = recorder.start("test")
+    model = SimpleNamespace(service_model=SimpleNamespace(service_name="lambda"), name="Invoke")
+    encoded: list[Any] = []
+
+    class Event(dict):  # what json.dumps would encode
+        def items(self):
+            encoded.append(self)
+            return super().items()
+
+    body = json.dumps({"trace_lines": ["x" * 1000]})
+    recorder.before_call(model, {"url_path": "/2015-03-31/functions/iofold-local-sandbox/invocations",
+                                 "body": body}, {})
+    handlers = recorder.wrap_handlers({"sandbox": lambda event, context: {"results": []},
+                                       "execute_chunk": lambda event, context: {"chunk": 0}})
+    handlers["sandbox"](Event(trace_lines=["x" * 1000]), None)
+    assert encoded == [] and usage.largest_lambda_payload == len(body)
+    handlers["execute_chunk"](Event(chunk=0, padding="y" * 5000), None)
+    assert len(encoded) == 1 and usage.largest_lambda_payload > 5000
 
 
 @pytest.mark.slow
