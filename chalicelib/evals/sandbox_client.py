@@ -5,7 +5,7 @@ which starts the locked-down child)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -13,7 +13,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from chalicelib.sandbox import limits
 from chalicelib.sandbox.runner import SandboxUnavailable, TraceResult
 
-__all__ = ["LambdaSandbox", "Sandbox", "SandboxThrottled", "SandboxUnavailable"]
+__all__ = ["EncodedTrace", "LambdaSandbox", "Sandbox", "SandboxThrottled", "SandboxUnavailable"]
 
 MAX_PAYLOAD_BYTES = 5_000_000  # Lambda's synchronous payload limit is 6 MB
 
@@ -30,6 +30,14 @@ UNAVAILABLE_CODES = frozenset({"ServiceException", "EC2UnexpectedException"})
 class SandboxThrottled(SandboxUnavailable):
     """Lambda refused to run the sandbox function for now (throttled, or out of network interfaces or
     addresses in its subnets); nothing ran. Its class name is the error the state machines retry."""
+
+
+class EncodedTrace(NamedTuple):
+    """A trace already as JSON text (as TraceRepository.get_many_text stores it), sent to the sandbox
+    without being parsed and encoded again."""
+
+    id: str
+    line: str
 
 
 class Sandbox(Protocol):
@@ -52,10 +60,10 @@ class LambdaSandbox:
         self._max_traces = max_traces
         self._remaining_ms = remaining_ms
 
-    def run(self, code: str, traces: list[dict]) -> list[TraceResult]:
+    def run(self, code: str, traces: list[dict] | list[EncodedTrace]) -> list[TraceResult]:
         results: list[TraceResult] = []
-        # Each trace is JSON-encoded once here and reaches the sandbox child unparsed.
-        encoded = [(str(t.get("id")), json.dumps(t, separators=(",", ":"), default=str)) for t in traces]
+        # Each trace is JSON-encoded once (here, or by its store) and reaches the sandbox child unparsed.
+        encoded = [_encoded(t) for t in traces]
         for batch in _batches(encoded, self._max - len(code.encode()) - 1024, self._max_traces):
             if len(batch) == 1 and _payload_size(batch[0][1]) > self._max:
                 results.append(TraceResult(trace_id=batch[0][0], result="error", duration_ms=0,
@@ -115,6 +123,16 @@ class LambdaSandbox:
             raise SandboxUnavailable(f"sandbox returned {len(results)} results and {len(not_run)} not run "
                                      f"for {len(traces)} traces")
         return results
+
+
+def _encoded(trace: dict | EncodedTrace) -> tuple[str, str]:
+    """(id, ASCII JSON line): an EncodedTrace's text as it is unless it is not ASCII (the payload's size
+    budget counts one byte per character), which is parsed and encoded again."""
+    if isinstance(trace, EncodedTrace):
+        if trace.line.isascii():
+            return trace
+        trace = json.loads(trace.line)
+    return str(trace.get("id")), json.dumps(trace, separators=(",", ":"), default=str)
 
 
 def _payload_size(line: str) -> int:

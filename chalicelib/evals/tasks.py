@@ -18,7 +18,7 @@ from chalicelib.evals.models import EvalVersion, Execution
 from chalicelib.evals.estimate import metrics_with_estimate, version_estimate
 from chalicelib.evals.refinement import compare_refinement, is_identical, judge_refinement, results_on_ratings
 from chalicelib.evals.repository import EvalRepository
-from chalicelib.evals.sandbox_client import Sandbox
+from chalicelib.evals.sandbox_client import EncodedTrace, Sandbox
 from chalicelib.evals.trends import RESULT_KINDS, count_results
 from chalicelib.evals.service import EvalSetLookup
 from chalicelib.generation.base import EvalGenerator, GenerationRequest, LabeledTrace
@@ -333,8 +333,8 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
         return {"chunk": chunk, "skipped": True}
     version = evals.get(ev.workspace_id, ev.params["eval_id"])
     ids = files.get(*ev.key, f"chunk-{chunk}")
-    bodies = traces.get_many(ev.workspace_id, ids)
-    results = sandbox.run(version.code, [bodies[t] for t in ids if t in bodies])
+    bodies = traces.get_many_text(ev.workspace_id, ids)  # sent as stored: no parse and re-encode per trace
+    results = sandbox.run(version.code, [EncodedTrace(t, bodies[t]) for t in ids if t in bodies])
     evals.put_executions(_executions(version.id, results))
     tally = count_results(results)  # {"executed", "pass", "fail", "error", "timeout"}
     evals.record_trend(version.id, tally, run=f"{ev.job_id}/{chunk}")

@@ -159,6 +159,14 @@ class TraceRepository:
                           projection="trace_id, body, body_key, body_page, body_at")
         return self._bodies(workspace_id, list(items))
 
+    def get_many_text(self, workspace_id: str, trace_ids: list[str]) -> dict[str, str]:
+        """``get_many``'s traces as their stored JSON text (compact, keys sorted), not parsed: what the
+        sandbox's payload carries as is (evals/sandbox_client.py EncodedTrace)."""
+        items = batch_get(self._table, self._keys(workspace_id, trace_ids),
+                          projection="trace_id, body, body_key, body_page, body_at")
+        packed = self._packed(workspace_id, list(items))
+        return {trace_id: gzip.decompress(data).decode() for trace_id, data in packed.items()}
+
     def summaries(self, workspace_id: str, trace_ids: Iterable[str]) -> dict[str, TraceSummary]:
         """Summaries by id, without loading bodies."""
         items = batch_get(self._table, self._keys(workspace_id, trace_ids), projection="trace_id, summary")
@@ -275,6 +283,11 @@ class TraceRepository:
 
     def _bodies(self, workspace_id: str, items: list[dict]) -> dict[str, dict]:
         """Trace dicts by id from items holding a body inline (older items), in their own object, or in a page."""
+        packed = self._packed(workspace_id, items)
+        return {trace_id: json.loads(gzip.decompress(data)) for trace_id, data in packed.items()}
+
+    def _packed(self, workspace_id: str, items: list[dict]) -> dict[str, bytes]:
+        """The gzipped bodies by id of these items (inline, own object or page member; missing ones left out)."""
         packed: dict[str, bytes] = {}
         members: dict[str, Member] = {}
         for item in items:
@@ -289,8 +302,7 @@ class TraceRepository:
                         raise
             elif (member := _member(item)) is not None:
                 members[trace_id] = member
-        packed |= self._pages.read(workspace_id, members)
-        return {trace_id: json.loads(gzip.decompress(data)) for trace_id, data in packed.items()}
+        return packed | self._pages.read(workspace_id, members)
 
 
 ITEM_BYTES = 1024  # one write unit: a trace's item is kept under this where it can be

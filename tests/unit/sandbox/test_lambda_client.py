@@ -129,3 +129,25 @@ def test_the_real_client_tries_a_throttled_invoke_once_and_raises_sandbox_thrott
         clients.reset_clients()
     assert len(_Throttling.requests) == 1  # no botocore retry: Step Functions retries the task, with jitter
     assert _Throttling.requests[0].endswith("/functions/sandbox/invocations")
+
+
+def test_traces_sent_as_stored_text_make_the_same_payloads_and_results_as_dicts():
+    from chalicelib.evals.sandbox_client import EncodedTrace
+
+    traces = [{"id": f"t{i}", "text": 'quote " back\\slash ' + "x" * (i * 37 % 900)} for i in range(40)]
+    as_dicts, as_text = FakeLambda(), FakeLambda()
+    expected = LambdaSandbox(as_dicts, "sandbox", max_payload_bytes=8_000).run(CODE, traces)
+    lines = [EncodedTrace(t["id"], json.dumps(t, separators=(",", ":"))) for t in traces]
+    got = LambdaSandbox(as_text, "sandbox", max_payload_bytes=8_000).run(CODE, lines)
+    assert [(r.trace_id, r.result, r.reason) for r in got] == [(r.trace_id, r.result, r.reason) for r in expected]
+    assert as_text.sizes == as_dicts.sizes
+
+
+def test_stored_text_that_is_not_ascii_is_encoded_again_so_payloads_stay_under_the_limit():
+    from chalicelib.evals.sandbox_client import EncodedTrace
+
+    traces = [{"id": f"t{i}", "text": "é" * 700} for i in range(12)]  # 1 char, 6 bytes once escaped
+    fake = FakeLambda()
+    lines = [EncodedTrace(t["id"], json.dumps(t, ensure_ascii=False)) for t in traces]
+    results = LambdaSandbox(fake, "sandbox", max_payload_bytes=8_000).run(CODE, lines)
+    assert [r.result for r in results] == ["pass"] * 12 and max(fake.sizes) <= 8_000

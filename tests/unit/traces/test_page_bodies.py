@@ -210,3 +210,13 @@ def test_list_ids_pages_through_the_same_ids_as_list_reading_only_keys(repo):
         if not cursor:
             break
     assert got == expected and len(got) == 15 and max(map(len, requests)) == 4
+
+
+def test_get_many_text_is_the_stored_json_of_each_body_wherever_it_lives(api, repo):
+    big, small = _trace(11, output=secrets.token_hex(100_000)), _trace(12, output="naïve café")
+    repo.upsert_many(api.workspace_id, [big, small], imported_at=NOW)  # own object, page member
+    texts = repo.get_many_text(api.workspace_id, [big.id, small.id, "tr_missing"])
+    assert set(texts) == {big.id, small.id}
+    for trace in (big, small):
+        assert texts[trace.id] == json.dumps(trace.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        assert json.loads(texts[trace.id]) == repo.get_many(api.workspace_id, [trace.id])[trace.id]
