@@ -798,7 +798,8 @@ def compare_speedups(ws: Workspace, repeats: int) -> Comparison:
     return out
 
 
-def run(sizes: list[int], repeats: int, compare_repeats: int = 0) -> tuple[list[PhaseResult], Comparison | None]:
+def run(sizes: list[int], repeats: int, compare_repeats: int = 0, *, bulk_imports: bool = True,
+        ) -> tuple[list[PhaseResult], Comparison | None]:
     """Import and execute at each size (smallest first), every phase measured; then, when asked, execute
     throughput with and without the execute moto speed-ups (main's moto patches as the baseline) on the smallest workspace."""
     recorder = Recorder()
@@ -818,13 +819,13 @@ def run(sizes: list[int], repeats: int, compare_repeats: int = 0) -> tuple[list[
                                           lambda: execute_once(ws))
                     log(f"  {phase.seconds:.1f} s ({n / phase.seconds:.0f} traces/s)")
                     results.append(phase)
-            for index, n in enumerate(sorted(sizes)):  # import: one file of n traces, one job
+            for index, n in enumerate(sorted(sizes) if bulk_imports else []):  # import: one file of n traces, one job
                 log(f"file upload of {n:,} traces (one job)")
                 phase = measure_phase(recorder, executions, f"file upload {n}", n,
                                       lambda n=n, index=index: file_upload(stack, n, seed=200 + index))
                 log(f"  {phase.seconds:.1f} s ({n / phase.seconds:.0f} traces/s)")
                 results.append(phase)
-            for index, n in enumerate(sorted(sizes)):  # import: one connector job over n traces
+            for index, n in enumerate(sorted(sizes) if bulk_imports else []):  # import: one connector job
                 log(f"connector import of {n:,} traces (one job)")
                 phase = measure_phase(recorder, executions, f"connector import {n}", n,
                                       lambda n=n, index=index: connector_import(stack, n, seed=100 + index))
@@ -1063,14 +1064,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     parser.add_argument("--compare-repeats", type=int, default=COMPARE_REPEATS,
                         help="execute runs each way, execute moto speed-ups off and on (0: skip)")
+    parser.add_argument("--uploads-and-execute-only", action="store_true",
+                        help="skip the file-upload and connector imports (for the 100,000-trace run)")
+    parser.add_argument("--name", default="scale", help="results file: bench/results/<name>.md")
     args = parser.parse_args(argv)
     n = SMOKE_TRACES if args.smoke else args.traces
     if args.smoke:
         os.environ.setdefault("IOFOLD_EXECUTE_CHUNK_SIZE", str(SMOKE_CHUNK_SIZE))
     sizes = sorted({max(1, n // 4), n})
     started = time.perf_counter()
-    results, comparison = run(sizes, args.repeats, min(args.compare_repeats, 1) if args.smoke else args.compare_repeats)
+    results, comparison = run(sizes, args.repeats, min(args.compare_repeats, 1) if args.smoke else args.compare_repeats,
+                              bulk_imports=not args.uploads_and_execute_only)
     report = build_report(results, n)
+    report.name = args.name
     if comparison:
         add_comparison(report, comparison)
     report.note(f"Whole bench run: {time.perf_counter() - started:.0f} s for sizes {', '.join(f'{s:,}' for s in sizes)}.")
