@@ -18,6 +18,36 @@ export function fmtAccuracy(m) {
   return ci ? `${fmtPct(m.accuracy)} (${fmtPct(ci[0])}–${fmtPct(ci[1])})` : fmtPct(m.accuracy);
 }
 
+/** True when the API gave the version's estimate on the set's current ratings (`metrics.estimate`; hand-edited
+ * versions have none). */
+export function hasEstimate(m) {
+  return typeof m?.estimate === "number";
+}
+
+/** "84% (70–93%)": the estimate on the current ratings with its 95% interval. */
+export function fmtEstimate(m) {
+  if (!hasEstimate(m)) return "—";
+  const ci = m.estimate_interval;
+  return ci ? `${fmtPct(m.estimate)} (${fmtPct(ci[0])}–${fmtPct(ci[1])})` : fmtPct(m.estimate);
+}
+
+/** What the estimate is made of, in plain words: "Estimated agreement on your current 9 ratings: written from 7,
+ * checked on 2 it never saw (agreed on 50%)." */
+export function estimateExplanation(m) {
+  if (!hasEstimate(m)) return "";
+  const trained = m.estimate_trained ?? 0;
+  const unseen = m.estimate_unseen ?? 0;
+  const total = trained + unseen;
+  const agreed = unseen && m.estimate_unseen_accuracy !== null && m.estimate_unseen_accuracy !== undefined
+    ? ` (agreed on ${fmtPct(m.estimate_unseen_accuracy)})` : "";
+  if (!trained) {  // no held-out estimate at generation: only the ratings it never saw count
+    return `Estimated agreement on your current ratings: checked on ${unseen} it never saw${agreed}; `
+      + "no held-out estimate stands for the ones it was written from.";
+  }
+  return `Estimated agreement on your current ${total} rating${total === 1 ? "" : "s"}: written from ${trained}, `
+    + `checked on ${unseen} it never saw${agreed}.`;
+}
+
 const STATUS_KIND = { active: "good", draft: "info", archived: "", rejected: "bad" };
 
 export function evalStatusBadge(status) {
@@ -73,6 +103,7 @@ export function metricsList(m, { generation = true } = {}) {
     ["Coverage", fmtPct(m.coverage)],
     ["Neutral (not scored)", String(m.neutral ?? 0)],
   ];
+  if (generation && hasEstimate(m)) rows.push(["Estimate on current ratings (95% CI)", fmtEstimate(m)]);
   if (generation && m.heldout_accuracy !== undefined) rows.push(["Held-out accuracy (cross-validated)", fmtPct(m.heldout_accuracy)]);
   if (generation && m.training_accuracy !== undefined) rows.push(["Accuracy on training ratings", fmtPct(m.training_accuracy)]);
   return h("dl", { class: "metrics" }, rows.map(([k, v], i) => h("div", { class: i === 0 ? "metric metric-wide" : "metric" },
@@ -92,11 +123,13 @@ export function confusionMatrix(confusion, caption = "Confusion matrix") {
       h("tr", {}, h("th", { scope: "row" }, "Human bad"), cell(c.fp, false, "fp"), cell(c.tn, true, "tn"))));
 }
 
-/** A compact one-line summary: "held-out 85% · accuracy on rated 90% · κ 0.80 · n 40". */
+/** A compact one-line summary: "estimate 84% (70–93%) · accuracy on rated 90% · κ 0.80 · n 40", with the
+ * generation's held-out figure instead when the version has no estimate on the current ratings. */
 export function metricsLine(m) {
   if (!m || m.n === undefined) return "not measured";
   const parts = [];
-  if (m.heldout_accuracy !== undefined && m.heldout_accuracy !== null) parts.push(`held-out ${fmtPct(m.heldout_accuracy)}`);
+  if (hasEstimate(m)) parts.push(`estimate ${fmtEstimate(m)}`);
+  else if (m.heldout_accuracy !== undefined && m.heldout_accuracy !== null) parts.push(`held-out ${fmtPct(m.heldout_accuracy)}`);
   parts.push(`accuracy on rated ${fmtPct(m.accuracy)}`, `κ ${fmtNum(m.cohen_kappa)}`, `n ${m.n}`);
   if (m.errors) parts.push(`${m.errors} errors`);
   if (m.timeouts) parts.push(`${m.timeouts} timeouts`);

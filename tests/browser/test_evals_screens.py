@@ -3,13 +3,14 @@ the matrix (filters, drill-down, CSV), refine, diff, rollback, export, and the c
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DEMO_TRACES, sign_in
+from tests.browser.conftest import DEMO_TRACES, create_workspace, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -248,3 +249,71 @@ def test_matrix_and_eval_pages_fit_a_phone(phone_page, servers, workspace):
         width = phone_page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"#/{route} is {width}px wide on a 390px phone"
     assert phone_page.js_errors == []
+
+
+def pct(x) -> str:
+    """The dashboard's fmtPct: a share as a whole percentage (JS toFixed rounds a tie up)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return "—" if x is None else f"{Decimal(x * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)}%"
+
+
+def test_version_pages_show_the_estimate_on_current_ratings_else_the_heldout_figure(page, servers):
+    """A generated version shows its estimate on the set's current ratings (metrics.estimate), with its interval
+    and what it is made of, on its page, in the versions list and in the diff; a hand-edited one (no estimate)
+    keeps the generation's held-out figure."""
+    from infra.local.demo_traces import make_demo_cases, make_demo_traces
+
+    ws = create_workspace(servers.api_url, "Estimates")  # more demo traces than the shared workspace's
+    accepted = ws.ok("POST", "/traces/upload?format=langfuse", content="\n".join(json.dumps(t) for t in make_demo_traces(30)),
+                     headers={"Content-Type": "application/x-ndjson"})
+    assert ws.wait_job(accepted["job_id"])["status"] == "succeeded"
+    by_external = {item["source"]["external_id"]: item["id"] for item in ws.ok("GET", "/traces?limit=200")["items"]}
+    rated = [(by_external[c.trace["id"]], c.rating) for c in make_demo_cases(30) if c.rating != "neutral"]
+    pos = [r for r in rated if r[1] == "positive"]
+    neg = [r for r in rated if r[1] == "negative"]
+    written_from = pos[:5] + neg[:5]
+    eval_set = ws.ok("POST", "/eval-sets", json={"name": "Estimates"})
+    rate(ws, eval_set["id"], written_from)
+    job = ws.wait_job(ws.ok("POST", f"/eval-sets/{eval_set['id']}/generate", json={"generator": "offline"})["job_id"])
+    assert job["status"] == "succeeded", job
+    v1 = job["result"]["eval_id"]
+    later = [r for r in rated if r not in written_from]  # rated after v1 was written: it never saw them
+    assert later
+    rate(ws, eval_set["id"], later)
+    assert ws.wait_job(ws.ok("POST", f"/evals/{v1}/execute", json={})["job_id"])["status"] == "succeeded"
+    saved = ws.ok("POST", f"/evals/{v1}/versions", json={"code": ws.ok("GET", f"/evals/{v1}")["code"]})
+    assert ws.wait_job(saved["scoring_job_id"])["status"] == "succeeded"
+    v2 = saved["id"]
+    m1 = ws.ok("GET", f"/evals/{v1}")["metrics"]
+    m2 = ws.ok("GET", f"/evals/{v2}")["metrics"]
+    assert m1["estimate_unseen"] == len(later) and "estimate" not in m2, (m1, m2)
+    shown = f"{pct(m1['estimate'])} ({pct(m1['estimate_interval'][0])}–{pct(m1['estimate_interval'][1])})"
+    trained, unseen = m1["estimate_trained"], m1["estimate_unseen"]
+    assert trained == len(written_from), m1  # 5 of each: the generation made a held-out estimate for them
+    explained = (f"Estimated agreement on your current {trained + unseen} ratings: written from {trained}, "
+                 f"checked on {unseen} it never saw (agreed on {pct(m1['estimate_unseen_accuracy'])}).")
+
+    sign_in(page, servers, ws, f"evals/{v1}")
+    headline = page.locator(".eval-metrics .headline-metric")
+    expect(headline.locator("[data-metric=estimate]")).to_have_text(shown)
+    expect(headline.locator("[data-metric=estimate-explanation]")).to_have_text(explained)
+    expect(headline.locator("[data-metric=heldout]")).to_have_count(0)
+    versions = page.locator(".versions-list")
+    expect(versions.locator(f"li[data-eval-id={v1}] .version-metrics")).to_contain_text(f"estimate {shown}")
+    expect(versions.locator(f"li[data-eval-id={v2}] .version-metrics")).not_to_contain_text("estimate")
+
+    # The hand-edited version has no estimate: its page keeps the held-out figure of its own generation (none).
+    versions.locator(f"li[data-eval-id={v2}] a").click()
+    expect(page.locator(".page-title")).to_contain_text("v2")
+    expect(headline.locator("[data-metric=estimate]")).to_have_count(0)
+    expect(headline.locator("[data-metric=heldout]")).to_have_text(pct((ws.ok("GET", f"/evals/{v2}").get("generation")
+                                                                       or {}).get("heldout_accuracy")))
+    expect(headline).to_contain_text("Held-out accuracy (cross-validated)")
+
+    # The diff puts both side by side: v1's estimate, none for v2.
+    page.locator(".compare select").select_option(v1)
+    page.get_by_role("button", name="Show diff").click()
+    row = page.locator(".diff-view table.diff-metrics tr[data-row=estimate] td")
+    expect(row).to_have_text([shown, "—"])
+    assert page.js_errors == []

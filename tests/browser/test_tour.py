@@ -89,12 +89,13 @@ def test_a_tour_of_every_screen_and_main_action_raises_no_page_error(page, serve
     assert {t: f["rating"] for t, f in feedback.items()} == rated and skipped not in feedback
     assert feedback[next(iter(rated))]["notes"] == "first one <b>with a note</b>"
 
-    # Generate from review mode: the new version's page leads with the held-out accuracy.
+    # Generate from review mode: the new version's page leads with its estimate on the current ratings.
     page.get_by_role("button", name="Generate eval").click()
     expect(page).to_have_url(re.compile(r"#/evals/ev_\w+$"), timeout=60_000)
     v1 = re.search(r"#/evals/(ev_\w+)", page.url).group(1)
     headline = page.locator(".eval-metrics .headline-metric")
-    expect(headline.locator(".headline-label")).to_have_text("Held-out accuracy (cross-validated)")
+    expect(headline.locator(".headline-label")).to_have_text("Estimated accuracy on unseen traces (95% CI)")
+    expect(headline.locator("[data-metric=estimate-explanation]")).to_contain_text("Estimated agreement on your current")
     expect(headline.locator(".headline-secondary")).to_contain_text("on training ratings")
 
     # Run it, with live progress.

@@ -3,7 +3,9 @@
 
 import { api, downloadFile, listAll } from "../api.js";
 import { jobPanel } from "../jobwatch.js";
-import { confusionMatrix, evalStatusBadge, flagWarnings, fmtNum, fmtPct, metricsList } from "../metrics.js";
+import {
+  confusionMatrix, estimateExplanation, evalStatusBadge, flagWarnings, fmtEstimate, fmtNum, fmtPct, hasEstimate, metricsList,
+} from "../metrics.js";
 import { codeView } from "../pyhighlight.js";
 import { handoff } from "../state.js";
 import { actionButton, badge, errorState, fmtCost, fmtTime, h, hashQuery, loading, ratingLabels, toast,
@@ -238,10 +240,20 @@ export async function renderEval(main, evalId) {
   };
 }
 
-/** The headline: held-out (cross-validated) accuracy, with training accuracy secondary and labeled as such. */
+/** The headline: the estimate on the set's current ratings (`metrics.estimate`) with its interval and what it is
+ * made of; without one (hand-edited versions) the generation's held-out (cross-validated) accuracy. Training
+ * accuracy secondary and labeled as such. */
 function accuracyHeadline(gen, m) {
   const heldout = gen.heldout_accuracy ?? m.heldout_accuracy;
   const training = gen.training_accuracy ?? m.training_accuracy;
+  if (hasEstimate(m)) {
+    return h("div", { class: "headline-metric" },
+      h("div", { class: "headline-label", id: "estimate-label" }, "Estimated accuracy on unseen traces (95% CI)"),
+      h("div", { class: "headline-value", "data-metric": "estimate", "aria-labelledby": "estimate-label" }, fmtEstimate(m)),
+      h("p", { class: "muted small", "data-metric": "estimate-explanation" }, estimateExplanation(m)),
+      h("p", { class: "headline-secondary", "data-metric": "training" },
+        `held-out ${fmtPct(heldout)} at generation · ${fmtPct(training)} on training ratings`));
+  }
   const measured = heldout !== null && heldout !== undefined;
   return h("div", { class: "headline-metric" },
     h("div", { class: "headline-label", id: "heldout-label" }, "Held-out accuracy (cross-validated)"),
@@ -333,7 +345,9 @@ function agreesOf(rating, result) {
   return null;
 }
 
-const DIFF_ROWS = [["n", "Scored (n)", (x) => String(x ?? "—")], ["accuracy", "Accuracy", fmtPct],
+// the estimate row is formatted from the side's whole metrics (with its interval); the others from their value
+const DIFF_ROWS = [["estimate", "Estimate on current ratings (95% CI)", null],
+  ["n", "Scored (n)", (x) => String(x ?? "—")], ["accuracy", "Accuracy", fmtPct],
   ["precision", "Precision", fmtPct], ["recall", "Recall", fmtPct], ["f1", "F1", fmtNum],
   ["cohen_kappa", "Cohen's κ", fmtNum], ["errors", "Errors", (x) => String(x ?? 0)],
   ["timeouts", "Timeouts", (x) => String(x ?? 0)], ["coverage", "Coverage", fmtPct]];
@@ -363,8 +377,8 @@ export function diffView(d, traces = new Map()) {
         const after = b.metrics?.[key];
         const better = key === "errors" || key === "timeouts" ? after < before : after > before;
         const delta = typeof before === "number" && typeof after === "number" && before !== after;
-        return h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, fmt(before)),
-          h("td", { class: delta ? (better ? "ok-text" : "error-text") : null }, fmt(after)));
+        return h("tr", { "data-row": key }, h("th", { scope: "row" }, label), h("td", {}, fmt ? fmt(before) : fmtEstimate(a.metrics)),
+          h("td", { class: delta ? (better ? "ok-text" : "error-text") : null }, fmt ? fmt(after) : fmtEstimate(b.metrics)));
       }))),
     h("h3", {}, "Code changes"),
     d.diff ? unifiedDiff(d.diff) : h("p", { class: "muted" }, "The code is identical."),
