@@ -633,28 +633,33 @@ def upload_traces(api: Any, n: int, seed: int, ratings: dict[str, str]) -> tuple
     return time.perf_counter() - started, total_bytes / n / 1024
 
 
+def one_import_job(api: Any, n: int, what: str, start_job: Callable[[], str]) -> float:
+    """Run ``start_job`` (it returns a job id) and wait for that ONE job to import ``n`` traces; seconds
+    from the start to the job's end. Closes ``api``."""
+    try:
+        started = time.perf_counter()
+        done = api.wait_job(start_job(), timeout_s=7200, poll_s=0.5)
+        seconds = time.perf_counter() - started
+    finally:
+        api.close()
+    if done["status"] != "succeeded" or done["result"].get("imported") != n:
+        raise AssertionError(f"{what} ended {done['status']}: {done.get('result') or done.get('error')}")
+    return seconds
+
+
 def connector_import(stack: BenchStack, n: int, seed: int) -> float:
     """Import ``n`` demo traces from a fake Langfuse through ONE connector import job (POST /v1/traces/import)
     into a fresh workspace; seconds from the POST to the job's end."""
     from infra.local.demo_traces import make_demo_traces
     from infra.local.fake_langfuse import FakeLangfuse
 
-    traces = make_demo_traces(n=n, seed=seed)
     api = stack.new_workspace(f"scale connector {n}")
-    try:
-        with FakeLangfuse(traces) as fake:
-            integration = api.ok("POST", "/integrations", status=201, json={
-                "platform": "langfuse", "name": "scale", "base_url": fake.base_url,
-                "credentials": {"public_key": fake.public_key, "secret_key": fake.secret_key}})
-            started = time.perf_counter()
-            job = api.ok("POST", "/traces/import", status=202, json={"integration_id": integration["id"], "filters": {}})
-            done = api.wait_job(job["job_id"], timeout_s=7200, poll_s=0.5)
-            seconds = time.perf_counter() - started
-    finally:
-        api.close()
-    if done["status"] != "succeeded" or done["result"].get("imported") != n:
-        raise AssertionError(f"connector import ended {done['status']}: {done.get('result') or done.get('error')}")
-    return seconds
+    with FakeLangfuse(make_demo_traces(n=n, seed=seed)) as fake:
+        integration = api.ok("POST", "/integrations", status=201, json={
+            "platform": "langfuse", "name": "scale", "base_url": fake.base_url,
+            "credentials": {"public_key": fake.public_key, "secret_key": fake.secret_key}})
+        return one_import_job(api, n, "connector import", lambda: api.ok(
+            "POST", "/traces/import", status=202, json={"integration_id": integration["id"], "filters": {}})["job_id"])
 
 
 def file_upload(stack: BenchStack, n: int, seed: int) -> float:
@@ -666,18 +671,13 @@ def file_upload(stack: BenchStack, n: int, seed: int) -> float:
 
     body = b"".join(json.dumps(t, separators=(",", ":")).encode() + b"\n" for t in make_demo_traces(n=n, seed=seed))
     api = stack.new_workspace(f"scale file {n}")
-    try:
-        started = time.perf_counter()
+
+    def start_job() -> str:
         ticket = api.ok("POST", "/traces/uploads", status=201, json={"format": "langfuse", "filename": "scale.jsonl"})
         httpx.put(ticket["put_url"], content=body, headers=ticket["headers"], timeout=600).raise_for_status()
-        job = api.ok("POST", f"/traces/uploads/{ticket['upload_id']}/import", status=202)
-        done = api.wait_job(job["job_id"], timeout_s=7200, poll_s=0.5)
-        seconds = time.perf_counter() - started
-    finally:
-        api.close()
-    if done["status"] != "succeeded" or done["result"].get("imported") != n:
-        raise AssertionError(f"file upload import ended {done['status']}: {done.get('result') or done.get('error')}")
-    return seconds
+        return api.ok("POST", f"/traces/uploads/{ticket['upload_id']}/import", status=202)["job_id"]
+
+    return one_import_job(api, n, "file upload import", start_job)
 
 
 def make_version(api: Any, ratings: dict[str, str]) -> str:
