@@ -126,7 +126,7 @@ def _generate_and_export(api, *, name: str, text: str, good_tool: str) -> dict:
 def test_hostile_set_name_criteria_notes_and_tool_names_stay_text_in_generated_and_exported_code(api, other, tmp_path):
     hostile = _generate_and_export(api, name=HOSTILE, text=HOSTILE, good_tool="lookup\n    return True, 'pwned'  #")
     plain = _generate_and_export(other, name="cafe 2024 n it s coding utf 7 aao return", text="plain words",
-                                 good_tool="zz_probe")
+                                 good_tool="zz_return")  # a write tool: the hostile name's first verb is "return"
     assert hostile["version"]["name"] == "eval_cafe_2024_n_it_s_coding_utf_7_aao_return"
     assert skeleton(hostile["version"]["code"]) == skeleton(plain["version"]["code"])
     for fmt, text in hostile["exports"].items():
