@@ -44,6 +44,10 @@ export function estimateExplanation(m) {
     return `Estimated agreement on your current ratings: checked on ${unseen} it never saw${agreed}; `
       + "no held-out estimate stands for the ones it was written from.";
   }
+  if (!unseen) {  // every current rating trained it: the held-out estimate at generation stands for all of them
+    return `Estimated from the ${trained} rating${trained === 1 ? "" : "s"} it was written from (held out in turn); `
+      + "ratings you add from now on will be checked directly.";
+  }
   return `Estimated agreement on your current ${total} rating${total === 1 ? "" : "s"}: written from ${trained}, `
     + `checked on ${unseen} it never saw${agreed}.`;
 }
