@@ -17,10 +17,17 @@ from chalicelib.traces.fetchers import page_fetcher
 
 
 def import_page(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Import pages from the event's cursor, within the Lambda ``context``'s remaining time."""
+    """Import pages from the event's cursor, within the Lambda ``context``'s remaining time; after the last
+    page, finish the job (as ``job_finish``: one state, one transition fewer per job). An upload whose file
+    needs preparing first (OTLP, gzip) is handed to the PrepareUpload step (``prepare``)."""
     from chalicelib.config import get_settings
 
     inp = trace_tasks.ImportPageInput.model_validate(event)
+    if not inp.done and inp.params.get("upload_key") and "file_key" not in inp.params:
+        return trace_tasks.ImportPageOutput(**inp.model_dump(), prepare=True).model_dump(mode="json")
+    if inp.done:  # PrepareUpload found the job no longer running
+        finish_job(inp.workspace_id, inp.job_id)
+        return trace_tasks.ImportPageOutput(**inp.model_dump()).model_dump(mode="json")
     with page_fetcher(inp.workspace_id, inp.params) as fetch:
         out = trace_tasks.import_page(inp, jobs=wiring.job_repo(), traces=wiring.trace_repo(), fetch=fetch,
                                       failure_log=FailureLog(wiring.job_files()),
@@ -28,6 +35,8 @@ def import_page(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                                       pages_per_execution=get_settings().import_pages_per_execution,
                                       batch_traces=get_settings().import_batch_traces,
                                       remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
+    if out.done:
+        finish_job(inp.workspace_id, inp.job_id)
     return out.model_dump(mode="json")
 
 
@@ -44,8 +53,13 @@ def upload_prepare(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_finish(event: dict[str, Any]) -> dict[str, Any]:
-    """Mark the job succeeded with its type's result."""
-    workspace_id, job_id = event["workspace_id"], event["job_id"]
+    """Mark the job succeeded with its type's result (the generate and execute machines' last step)."""
+    return finish_job(event["workspace_id"], event["job_id"], event.get("result"))
+
+
+def finish_job(workspace_id: str, job_id: str, task_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mark the job succeeded with its type's result: an import's from its counters (NothingImported for an
+    upload that stored no trace, which fails the job through the machine's Catch), else ``task_result``."""
     jobs = wiring.job_repo()
     job = jobs.get(workspace_id, job_id)
     if job.type in ("import", "upload"):
@@ -59,7 +73,7 @@ def job_finish(event: dict[str, Any]) -> dict[str, Any]:
         if job.params.get("run_active_evals"):
             result["eval_jobs"] = run_active_evals(workspace_id)
     else:
-        result = event.get("result") or {}
+        result = task_result or {}
     jobs_service.finish_job(workspace_id, job_id, result, jobs=jobs)
     return {"job_id": job_id, "status": "succeeded"}
 

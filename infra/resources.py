@@ -123,7 +123,7 @@ class StateMachine:
 
 # Task functions (the names of @app.lambda_function handlers) each state machine calls.
 STATE_MACHINES: tuple[StateMachine, ...] = (
-    StateMachine("import_traces", ("upload_prepare", "import_page", "job_finish", "job_fail"), timeout_seconds=3600),
+    StateMachine("import_traces", ("import_page", "upload_prepare", "job_fail"), timeout_seconds=3600),
     StateMachine("generate_eval", ("generate_load", "generate_candidates", "generate_test", "generate_save",
                                    "job_finish", "job_fail"), timeout_seconds=1800),
     StateMachine("execute_eval", ("execute_prepare", "execute_chunk", "execute_aggregate", "job_finish", "job_fail"),
@@ -227,9 +227,11 @@ FUNCTIONS: tuple[Function, ...] = (
     # an upload's first step: decompress and (OTLP) group the file once, into jobs/ for the pages to read
     Function("upload_prepare", tables=_JOBS, bucket={"uploads/": READ, "jobs/": READ_WRITE},
              timeout_s=900, memory_mb=3008),
-    # jobs/: reads prepared upload files, writes the failures of its page (chalicelib/jobs/failures.py)
-    Function("import_page", tables=(*_TRACES, "integrations", *_JOBS),
-             bucket={"traces/": READ_WRITE, "uploads/": READ, "jobs/": READ_WRITE}, kms=("kms:Decrypt",)),
+    # jobs/: reads prepared upload files, writes the failures of its page (chalicelib/jobs/failures.py);
+    # its last call finishes the job as job_finish does (so it may also start runs of active evals)
+    Function("import_page", tables=(*_TRACES, "integrations", *_JOBS, *_RATINGS, *_EVALS),
+             bucket={"traces/": READ_WRITE, "uploads/": READ, "jobs/": READ_WRITE}, kms=("kms:Decrypt",),
+             state_machines=("execute_eval",)),
     # run-active-evals after an import checks the new traces exist before it starts an execution
     Function("job_finish", tables=(*_JOBS, "integrations", *_TRACES, *_RATINGS, *_EVALS), bucket={"traces/": READ},
              state_machines=("execute_eval",)),

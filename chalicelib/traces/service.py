@@ -20,7 +20,7 @@ from chalicelib.timeutil import format_iso
 from chalicelib.traces.repository import TraceRepository
 from chalicelib.traces.summary import TraceSummary
 from chalicelib.traces.models import CreateUploadRequest, ImportRequest, UploadFormat, UploadTicket
-from chalicelib.traces.uploads import GZIP_MAGIC, UploadStore
+from chalicelib.traces.uploads import GZIP_MAGIC, UploadStore, read_as_is
 
 __all__ = ["CreateUploadRequest", "ImportRequest", "UploadTicket"]
 
@@ -145,7 +145,8 @@ def start_upload(caller: Caller, body: bytes, fmt: str | None, *, content_encodi
         raise ValidationError("the upload is empty: send one JSON trace per line")
     upload_id = new_id("up")
     key = uploads.put(caller.workspace_id, upload_id, body)
-    return _start_upload_job(caller, upload_id, key, fmt, jobs=jobs, sfn=sfn, state_machine_arn=state_machine_arn)
+    return _start_upload_job(caller, upload_id, key, fmt, size=len(body), head=body[:2], jobs=jobs, sfn=sfn,
+                             state_machine_arn=state_machine_arn)
 
 
 def create_upload(caller: Caller, req: CreateUploadRequest, *, uploads: UploadStore) -> UploadTicket:
@@ -172,8 +173,8 @@ def import_upload(caller: Caller, upload_id: str, *, uploads: UploadStore, jobs:
         raise PayloadTooLarge(f"the uploaded file is {size} bytes; the limit is {uploads.max_bytes}")
     if size == 0:
         raise ValidationError("the uploaded file is empty: send one JSON trace per line")
-    job = _start_upload_job(caller, upload_id, key, record.format, jobs=jobs, sfn=sfn,
-                            state_machine_arn=state_machine_arn)
+    job = _start_upload_job(caller, upload_id, key, record.format, size=size, head=uploads.read_range(key, 0, min(2, size)),
+                            jobs=jobs, sfn=sfn, state_machine_arn=state_machine_arn)
     uploads.save_record(caller.workspace_id, record.model_copy(update={"job_id": job.id}))
     return job
 
@@ -184,8 +185,9 @@ def _upload_format(fmt: str | None) -> UploadFormat:
     return fmt  # type: ignore[return-value]
 
 
-def _start_upload_job(caller: Caller, upload_id: str, key: str, fmt: str, *, jobs: JobRepository, sfn: Any,
-                      state_machine_arn: str) -> Job:
+def _start_upload_job(caller: Caller, upload_id: str, key: str, fmt: str, *, size: int, head: bytes,
+                      jobs: JobRepository, sfn: Any, state_machine_arn: str) -> Job:
     params = {"format": fmt, "upload_id": upload_id, "upload_key": key}
+    params = read_as_is(params, size=size, head=head) or params  # else the job's PrepareUpload step names the file
     return jobs_service.start_job(caller.workspace_id, "upload", params, state_machine_arn=state_machine_arn,
                                   jobs=jobs, sfn=sfn)

@@ -58,6 +58,7 @@ KEEP_TIME_SHARE = 0.6  # or below this share of what it had at the start (a page
 class ImportPageOutput(ImportPageInput):
     processed: int = Field(default=0, description="traces handled so far")
     continue_as_new: bool = Field(default=False, description="more pages, and this execution has imported its share")
+    prepare: bool = Field(default=False, description="the upload's file must be prepared (PrepareUpload) first")
 
 
 def import_page(inp: ImportPageInput, *, jobs: JobRepository, traces: TraceRepository,
@@ -221,7 +222,7 @@ class NothingImported(Exception):
 
 
 def finish_import(workspace_id: str, job_id: str, *, jobs: JobRepository) -> dict[str, Any]:
-    """The import's result from the job's counters (the job_finish task for imports): counts,
+    """The import's result from the job's counters (its last import_page call finishes the job): counts,
     ``partial`` when some traces failed and others did not, and the first FAILURES_INLINE
     failures (``failed`` is the total; ``failures_url`` lists them all)."""
     item = jobs.get_item(workspace_id, job_id)

@@ -238,7 +238,8 @@ def prepare_upload(workspace_id: str, job_id: str, params: dict[str, Any], *, jo
         raise UploadRejected("the uploaded file is gone")
     if size > uploads.max_bytes:
         raise UploadRejected(f"the upload is {size} bytes; the limit is {uploads.max_bytes}")
-    gzipped = size >= 2 and uploads.read_range(source, 0, 2) == GZIP_MAGIC
+    head = uploads.read_range(source, 0, 2) if size >= 2 else b""
+    gzipped = head == GZIP_MAGIC
     chunks = uploads.stream(source)
     if gzipped:
         chunks = gunzip(chunks, limit=uploads.max_bytes)
@@ -250,7 +251,16 @@ def prepare_upload(workspace_id: str, job_id: str, params: dict[str, Any], *, jo
         writer = uploads.writer(uploads.prepared_key(workspace_id, job_id))
         _copy(chunks, writer)
         return {**params, "file_key": writer.key, "file_size": writer.size, "numbered": "file"}
-    return {**params, "file_key": source, "file_size": size, "numbered": "file"}
+    return read_as_is(params, size=size, head=head)
+
+
+def read_as_is(params: dict[str, Any], *, size: int, head: bytes) -> dict[str, Any] | None:
+    """The params the pages read when the uploaded file needs no preparing (neither OTLP, whose spans are
+    grouped first, nor gzipped: ``head`` is its first bytes): the file itself; else None. The API calls it
+    with the file it holds, so such an import starts at its first page (no PrepareUpload step)."""
+    if params.get("format") == "otlp" or head[:2] == GZIP_MAGIC:
+        return None
+    return {**params, "file_key": params["upload_key"], "file_size": size, "numbered": "file"}
 
 
 def _copy(chunks: Iterable[bytes], writer: ObjectWriter) -> None:

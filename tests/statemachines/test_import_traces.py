@@ -1,8 +1,10 @@
-"""import_traces.asl.json in moto's interpreter: an upload is prepared once, then paged; an
-upload whose every line fails ends the execution (and the job) failed."""
+"""import_traces.asl.json in moto's interpreter: a plain upload starts at its first page and its last
+page finishes the job; one that needs preparing (gzip, OTLP) is prepared once, then paged; an upload
+whose every line fails ends the execution (and the job) failed."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -13,8 +15,9 @@ from infra.local.demo_traces import make_demo_traces
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
-def _states_entered(api, body: bytes) -> tuple[dict, list[str]]:
-    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw=body, headers=NDJSON, status=202)
+def _states_entered(api, body: bytes, headers: dict | None = None) -> tuple[dict, list[str]]:
+    job = api.ok("POST", "/v1/traces/upload?format=langfuse", raw=body, headers={**NDJSON, **(headers or {})},
+                 status=202)
     done = api.wait_job(job["job_id"])
     arn = wiring.job_repo().get_item(api.workspace_id, job["job_id"])["execution_arn"]
     sfn = clients.aws_client("stepfunctions")
@@ -28,17 +31,28 @@ def _states_entered(api, body: bytes) -> tuple[dict, list[str]]:
     return done, entered
 
 
-def test_an_upload_is_prepared_once_then_paged(api):
-    body = b"\n".join(json.dumps(t).encode() for t in make_demo_traces(n=3)) + b"\n" * 300_000
-    done, entered = _states_entered(api, body)
-    assert done["status"] == "succeeded", done
-    assert entered == ["IsUpload", "PrepareUpload", "ImportPage", "MorePages", "MarkSucceeded"]
+def _body(n: int) -> bytes:
+    return b"\n".join(json.dumps(t).encode() for t in make_demo_traces(n=n)) + b"\n" * 300_000
+
+
+def test_a_plain_upload_is_one_page_and_three_states(api):
+    """The API names the file it holds (nothing to prepare); the one ImportPage call finishes the job."""
+    done, entered = _states_entered(api, _body(3))
+    assert done["status"] == "succeeded" and done["result"]["imported"] == 3, done
+    assert entered == ["ImportPage", "MorePages", "Done"]
+
+
+def test_a_gzipped_upload_is_prepared_once_then_paged(api):
+    done, entered = _states_entered(api, gzip.compress(_body(3)), {"Content-Encoding": "gzip"})
+    assert done["status"] == "succeeded" and done["result"]["imported"] == 3, done
+    assert entered == ["ImportPage", "MorePages", "PrepareUpload", "ImportPage", "MorePages", "Done"]
 
 
 def test_an_upload_whose_every_line_fails_ends_in_the_fail_state(api):
     done, entered = _states_entered(api, b"{bad\n")
     assert done["status"] == "failed" and "NothingImported" in done["error"], done
-    assert entered == ["IsUpload", "PrepareUpload", "ImportPage", "MorePages", "MarkSucceeded", "MarkFailed", "Failed"]
+    assert done["result"]["failed"] == 1, done
+    assert entered == ["ImportPage", "MarkFailed", "Failed"]
 
 
 def test_an_import_continues_in_new_executions_and_finishes_the_job_once(api, monkeypatch):
@@ -82,7 +96,7 @@ def test_an_import_continues_in_new_executions_and_finishes_the_job_once(api, mo
         events = sfn.get_execution_history(executionArn=run["executionArn"], maxResults=1000)["events"]
         entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         assert entered.count("ImportPage") == 1
-        assert ("MarkSucceeded" in entered) == (run["executionArn"] == latest)
+        assert ("Done" in entered) == (run["executionArn"] == latest)
     done_events = [e for e in api.ok("GET", f"/v1/jobs/{job['job_id']}/events?limit=200")["items"]
                    if e["message"] == "done"]
     assert len(done_events) == 1
