@@ -4,6 +4,7 @@ the ASL ``Retry``/``Catch`` blocks match."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Iterator
 
@@ -176,21 +177,23 @@ def execute_prepare(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, **out}
 
 
-def trace_id_pages(workspace_id: str, filters: dict | None) -> Iterator[list[str]]:
-    """The ids of the workspace's traces matching GET /v1/traces-style filters, a page at a time."""
+def trace_id_pages(workspace_id: str, filters: dict | None) -> Iterator[tuple[list[str], list[str | None] | None]]:
+    """The ids of the workspace's traces matching GET /v1/traces-style filters, a page at a time: with the
+    time-index slot of each when only the time range filters (``index_entries``, the items unread), else
+    checked against the items the summary filters read (None)."""
     from chalicelib.traces.service import TraceFilters
 
     f = TraceFilters.model_validate(filters or {})
-    needs_filter = any([f.source, f.tag, f.name, f.integration_id])
-    cursor = None
     repo = wiring.trace_repo()
+    if not any([f.source, f.tag, f.name, f.integration_id]):
+        entries = repo.index_entries(workspace_id, since=f.from_, until=f.to)
+        while batch := list(itertools.islice(entries, 1000)):
+            yield [trace_id for trace_id, _ in batch], [slot for _, slot in batch]
+        return
+    cursor = None
     while True:
-        if needs_filter:
-            page, cursor = repo.list(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to, keep=f.keep)
-            yield [s.id for s in page]
-        else:
-            ids, cursor = repo.list_ids(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to)
-            yield ids
+        page, cursor = repo.list(workspace_id, limit=1000, cursor=cursor, since=f.from_, until=f.to, keep=f.keep)
+        yield [s.id for s in page], None
         if not cursor:
             return
 

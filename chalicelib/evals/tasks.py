@@ -269,38 +269,52 @@ RESULTS_FOLDER = "results"  # where the run's ResultWriter writes its children's
 _PAGE = 100  # ids checked per BatchGetItem
 
 
+# a page of ids, with the time-index slot of each when they were listed without reading their items (else None)
+ListedPage = tuple[list[str], list[str | None] | None]
+
+
 def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceRepository, jobs: JobRepository,
-                    files: JobFiles, chunk_size: int, trace_id_pages: Callable[[str, dict | None], Iterable[list[str]]],
+                    files: JobFiles, chunk_size: int, trace_id_pages: Callable[[str, dict | None], Iterable[ListedPage]],
                     max_concurrency: int, tolerated_failure_percent: float) -> dict:
     """Resolve the trace ids page by page (dropping those already done when only_missing), write them in
     chunks and a manifest of the chunks to S3: what the Distributed Map reads. No more than a page and a
-    chunk of ids is held at once (the requested ids of a request are at most 20,000)."""
+    chunk of ids is held at once (the requested ids of a request are at most 20,000). An unfiltered run
+    lists the time index without reading the traces' items (``index_entries``): a chunk keeps the slot each
+    such id was listed from, and the chunk's own read of the traces drops stale entries (``total`` counts
+    them; the run's results count what ran)."""
     jobs.mark_running(*ev.key)
     eval_id = ev.params["eval_id"]
     evals.get(ev.workspace_id, eval_id)
+    pages: Iterable[ListedPage]
     if ev.params.get("trace_ids") or ev.params.get("trace_ids_file"):
-        pages = _requested_pages(ev, traces=traces, files=files)
+        pages = ((ids, None) for ids in _requested_pages(ev, traces=traces, files=files))
     else:
         pages = trace_id_pages(ev.workspace_id, ev.params.get("filters"))
     manifest: list[dict] = []
-    chunk: list[str] = []
+    chunk: dict[str, list[str | None]] = {}  # id → the slots it was listed from ([] when checked)
     total = skipped = 0
 
     def flush() -> None:
-        files.put(*ev.key, f"chunk-{len(manifest)}", chunk)
+        slots = {t: listed for t, listed in chunk.items() if listed}
+        files.put(*ev.key, f"chunk-{len(manifest)}", {"ids": list(chunk), "slots": slots} if slots else list(chunk))
         manifest.append({"chunk": len(manifest), "size": len(chunk)})
 
-    for page in pages:
-        if ev.params.get("only_missing") and page:
-            done = {trace_id for _, trace_id in evals.results_for([eval_id], page)}
+    for ids, slots in pages:
+        entries = list(zip(ids, slots)) if slots is not None else [(t, None) for t in ids]
+        if ev.params.get("only_missing") and ids:
+            done = {trace_id for _, trace_id in evals.results_for([eval_id], ids)}
             skipped += len(done)
-            page = [t for t in page if t not in done]
-        for trace_id in page:
-            chunk.append(trace_id)
+            entries = [e for e in entries if e[0] not in done]
+        for trace_id, slot in entries:
+            if trace_id in chunk:  # listed twice (once from a stale entry): one chunk, checked against both
+                if slots is not None and chunk[trace_id]:
+                    chunk[trace_id].append(slot)
+                continue
+            chunk[trace_id] = [slot] if slots is not None else []
+            total += 1
             if len(chunk) == chunk_size:
                 flush()
-                chunk = []
-        total += len(page)
+                chunk = {}
     if chunk:
         flush()
     files.put(*ev.key, "manifest", manifest)
@@ -332,13 +346,15 @@ def execute_chunk(ev: JobEvent, chunk: int, *, evals: EvalRepository, traces: Tr
     if jobs.get(*ev.key).status != "running":
         return {"chunk": chunk, "skipped": True}
     version = evals.get(ev.workspace_id, ev.params["eval_id"])
-    ids = files.get(*ev.key, f"chunk-{chunk}")
-    bodies = traces.get_many_text(ev.workspace_id, ids)  # sent as stored: no parse and re-encode per trace
+    listed = files.get(*ev.key, f"chunk-{chunk}")  # its ids, or {"ids", "slots"} when listed unchecked
+    ids, slots = (listed, None) if isinstance(listed, list) else (listed["ids"], listed["slots"])
+    bodies = traces.get_many_text(ev.workspace_id, ids, slots)  # sent as stored: no parse and re-encode per trace
     results = sandbox.run(version.code, [EncodedTrace(t, bodies[t]) for t in ids if t in bodies])
     evals.put_executions(_executions(version.id, results))
     tally = count_results(results)  # {"executed", "pass", "fail", "error", "timeout"}
     evals.record_trend(version.id, tally, run=f"{ev.job_id}/{chunk}")
-    counts = {k: tally[k] for k in RESULT_KINDS}
+    # gone: listed, but deleted since or a stale index entry (the trace is listed, or was, elsewhere)
+    counts = {**{k: tally[k] for k in RESULT_KINDS}, "gone": len(ids) - len(bodies)}
     if total is None:
         total = files.get(*ev.key, "plan")["total"]
     try:
@@ -366,6 +382,7 @@ def execute_aggregate(ev: JobEvent, *, result_manifest: str, evals: EvalReposito
     result files; every chunk counted once, whatever its retries), and the version's metrics on its set's
     rated traces. Failed chunks (within the tolerance) make the result partial: their traces did not run."""
     counts = dict.fromkeys(RESULT_KINDS, 0)
+    gone = 0  # listed traces deleted before their chunk ran (or stale index entries): not in the total
     failed: dict[int, str] = {}
     written = files.read(*ev.key, result_manifest)["ResultFiles"]
     for entry in written.get("SUCCEEDED", []):
@@ -373,6 +390,7 @@ def execute_aggregate(ev: JobEvent, *, result_manifest: str, evals: EvalReposito
             out = json.loads(child["Output"])
             for kind in counts:
                 counts[kind] += int(out.get(kind, 0))
+            gone += int(out.get("gone", 0))
     for status in ("FAILED", "PENDING"):
         for entry in written.get(status, []):
             for child in files.read(*ev.key, entry["Key"]):
@@ -395,6 +413,6 @@ def execute_aggregate(ev: JobEvent, *, result_manifest: str, evals: EvalReposito
         if kept in version.metrics:
             metrics[kept] = version.metrics[kept]
     evals.update(version, metrics=metrics)
-    return {"result": {"eval_id": version.id, "total": plan["total"], "skipped": plan["skipped"],
+    return {"result": {"eval_id": version.id, "total": plan["total"] - gone, "skipped": plan["skipped"],
                        "executed": sum(counts.values()), **counts, "partial": bool(failed),
                        "failed_chunks": len(failed), "not_run": not_run, "metrics": metrics}}

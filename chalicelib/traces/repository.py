@@ -159,11 +159,17 @@ class TraceRepository:
                           projection="trace_id, body, body_key, body_page, body_at")
         return self._bodies(workspace_id, list(items))
 
-    def get_many_text(self, workspace_id: str, trace_ids: list[str]) -> dict[str, str]:
+    def get_many_text(self, workspace_id: str, trace_ids: list[str],
+                      listed_slots: dict[str, list[str | None]] | None = None) -> dict[str, str]:
         """``get_many``'s traces as their stored JSON text (compact, keys sorted), not parsed: what the
-        sandbox's payload carries as is (evals/sandbox_client.py EncodedTrace)."""
+        sandbox's payload carries as is (evals/sandbox_client.py EncodedTrace). ``listed_slots``: ids listed
+        by ``index_entries`` (unchecked), with the slots each was listed from; one whose item names none of
+        them (re-imported since: its current entry is elsewhere in the index) is left out, as a deleted one is."""
         items = batch_get(self._table, self._keys(workspace_id, trace_ids),
-                          projection="trace_id, body, body_key, body_page, body_at")
+                          projection="trace_id, body, body_key, body_page, body_at, time_slot")
+        if listed_slots:
+            items = [i for i in items
+                     if i["trace_id"] not in listed_slots or i.get("time_slot") in listed_slots[i["trace_id"]]]
         packed = self._packed(workspace_id, list(items))
         return {trace_id: gzip.decompress(data).decode() for trace_id, data in packed.items()}
 
@@ -197,6 +203,19 @@ class TraceRepository:
         """The ids ``list`` would return unfiltered, reading only keys (no summaries)."""
         items, nxt = self._by_time(workspace_id, limit, cursor, since, until, summaries=False)
         return [i["trace_id"] for i in items], nxt
+
+    def index_entries(self, workspace_id: str, *, since: str | None = None,
+                      until: str | None = None) -> Iterator[tuple[str, str | None]]:
+        """Every (trace id, slot) of the time index newest first, the packed index's and the legacy GSI's
+        (slot None), WITHOUT reading the items: cheap enough to list a million traces in one call
+        (execute_prepare), but an entry may be stale (its trace deleted or re-imported since), so the reader
+        of the traces checks each against its item (``get_many_text``'s ``listed_slots``)."""
+        before = until + _LAST if until else None
+        packed = ((e.key, e.trace_id, e.slot, None)
+                  for e in self._times.newest_first(workspace_id, before=before, since=since))
+        for _, trace_id, slot, _ in heapq.merge(packed, self._legacy(workspace_id, before, since, False),
+                                                key=lambda c: c[0], reverse=True):
+            yield trace_id, slot
 
     def _by_time(self, workspace_id: str, limit: int, cursor: str | None, since: str | None, until: str | None, *,
                  summaries: bool, filter_fn: Callable[[dict], bool] | None = None) -> tuple[list[dict], str | None]:

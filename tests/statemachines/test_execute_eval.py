@@ -16,6 +16,7 @@ from chalicelib.evals.models import EvalVersion
 from chalicelib.ids import new_id, trace_id_for
 from chalicelib.timeutil import now_iso
 from chalicelib.sources.langfuse.normalize import normalize_langfuse_trace
+from chalicelib.traces.models import UnifiedTrace
 from infra.local import lambda_hook
 from infra.local.demo_traces import make_demo_traces
 
@@ -257,3 +258,23 @@ def test_a_run_with_nothing_left_to_do_maps_over_no_chunks_and_succeeds(api, set
     assert first["result"]["executed"] == 6
     assert {k: again["result"][k] for k in ("total", "skipped", "executed", "partial")} == {
         "total": 0, "skipped": 6, "executed": 0, "partial": False}
+
+
+def test_a_run_over_every_trace_lists_the_index_unread_and_runs_each_trace_once(api, settings):
+    """Re-imported traces leave stale time-index entries, deleted ones too: prepare lists them all without
+    reading the items; each chunk's read drops them, and the result's total is what was there to run."""
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=7)
+    ids = _store_traces(api.workspace_id, 30)
+    repo = wiring.trace_repo()
+    stored = repo.get_many(api.workspace_id, ids[:3])
+    moved = [UnifiedTrace.model_validate({**stored[t], "timestamp": f"2020-01-0{i + 1}T00:00:00Z"})
+             for i, t in enumerate(ids[:3])]
+    assert repo.upsert_many(api.workspace_id, moved, imported_at=now_iso()) == ["updated"] * 3
+    repo.delete(api.workspace_id, ids[-1])
+    assert len(list(repo.index_entries(api.workspace_id))) == 30 + 3  # 3 stale, 1 deleted
+    eval_id = _version(api)
+    done = api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/execute", {}, status=202)["job_id"])
+    result = done["result"]
+    assert result["total"] == result["executed"] == 29 and not result["partial"], result
+    assert sorted(r.trace_id for r in _stored_results(eval_id)) == sorted(ids[:-1])
+    assert result["pass"] + result["fail"] + result["error"] == 29

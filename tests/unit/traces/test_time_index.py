@@ -16,6 +16,7 @@ from chalicelib.config import get_settings
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.storage import encode_cursor, item_size, serialize, to_dynamo
 from chalicelib.traces import timeindex
+from chalicelib.traces.bodies import pack as pack_body
 from chalicelib.traces.models import UnifiedTrace
 from chalicelib.traces.repository import TraceRepository, _stored_summary
 from chalicelib.traces.summary import summarize
@@ -74,6 +75,20 @@ def _all(repo, ws, *, limit, ids=False, **kw) -> list[str]:
         assert pages < 10_000
         if not cursor:
             return out
+
+
+def _listed_for_a_run(repo, ws, **kw) -> list[str]:
+    """What an unfiltered run lists (``index_entries``: the items unread, stale entries included) and keeps
+    after each chunk's own check of its entries (``get_many_text``'s ``listed_slots``), in listing order."""
+    entries = list(repo.index_entries(ws, **kw))
+    rounds: list[dict] = []  # the entries split so that no round holds an id twice (as a chunk never does)
+    for trace_id, slot in entries:
+        free = next((r for r in rounds if trace_id not in r), None)
+        if free is None:
+            rounds.append(free := {})
+        free[trace_id] = slot
+    kept = {(t, r[t]) for r in rounds for t in repo.get_many_text(ws, list(r), {t: [s] for t, s in r.items()})}
+    return [t for t, slot in entries if (t, slot) in kept]
 
 
 # --- packing -----------------------------------------------------------------------------------
@@ -171,6 +186,7 @@ def test_lists_newest_first_across_pages_prefixes_and_page_sizes(api, repo):
         assert want, (since, until)
         assert _all(repo, ws, limit=13, since=since, until=until) == want, (since, until)
         assert _all(repo, ws, limit=100, ids=True, since=since, until=until) == want
+        assert _listed_for_a_run(repo, ws, since=since, until=until) == want
     keep = lambda s: s.id.startswith("c") or s.id.endswith("7")  # noqa: E731
     assert _all(repo, ws, limit=9, keep=keep) == _expected(traces, keep=keep)
 
@@ -188,6 +204,9 @@ def test_a_reimported_trace_lists_once_at_its_new_time_and_a_deleted_one_not_at_
     del traces["tr00040"]
     listed = _all(repo, ws, limit=7)
     assert listed == _expected(traces) and listed[-1] == "tr00010" and "tr00040" not in listed
+    # a run lists the index unread: 3 stale entries (moved, renamed, deleted), each dropped by the chunk's check
+    assert len(list(repo.index_entries(ws))) == len(traces) + 3
+    assert _listed_for_a_run(repo, ws) == listed
     summaries, _ = repo.list(ws, limit=100, cursor=None)
     assert {s.id: s.name for s in summaries}[same_time.id] == "renamed"
     with pytest.raises(NotFound):
@@ -202,7 +221,8 @@ def test_items_written_before_the_packed_index_still_list_merged_and_once(api, r
     with table.batch_writer() as batch:
         for t in legacy:
             batch.put_item(Item=to_dynamo({"workspace_id": ws, "trace_id": t.id, "content_hash": "old",
-                                           "sort_key": time_key(t.timestamp, t.id),
+                                           "sort_key": time_key(t.timestamp, t.id), "body": pack_body(
+                                               t.model_dump_json().encode()),  # inline, as items of then held it
                                            "summary": _stored_summary(summarize(t, imported_at=NOW))}))
     new = _spread("new", 40, T0, timedelta(minutes=5), seed=6)
     repo.upsert_many(ws, new, imported_at=NOW)
@@ -212,6 +232,7 @@ def test_items_written_before_the_packed_index_still_list_merged_and_once(api, r
     traces[reimported.id] = reimported
     assert _all(repo, ws, limit=6) == _expected(traces)
     assert _all(repo, ws, limit=1000, ids=True) == _expected(traces)
+    assert _listed_for_a_run(repo, ws) == _expected(traces)
     assert _all(repo, ws, limit=4, since="2025-03-03T10:00") == _expected(traces, since="2025-03-03T10:00")
     # a cursor handed out by the by_time listing before this change resumes where it pointed
     middle = sorted(time_key(t.timestamp, t.id) for t in legacy)[15]
