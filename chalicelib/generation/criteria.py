@@ -12,7 +12,8 @@ This module reads them as plain English, without knowing any agent's tools:
   Families come from the verb that starts a tool's name (``tool_kind``): "changes", "modify",
   "cancel", "book" ... name the write tools; "look up", "check", "find" ... the read tools. A
   family word next to a noun narrows it ("change ... flights" -> write tools about flights).
-- **Cues**: order ("before", "after", "only after", "right after", "first"), consent ("yes",
+- **Cues**: order ("before", "after", "only after", "only when", "right after", "first"; with a yes/no
+  field a prior tool returns named too, "only when the check said eligible"), consent ("yes",
   "confirm", "explicit"), errors and retries, counts, the final answer, argument values the
   user gave, hand-off to a human, and task success.
 
@@ -45,6 +46,7 @@ SAME_OBJECT = frozenset({"same", "that", "this", "its", "corresponding", "matchi
 ORDER_AFTER = frozenset({"after", "once", "following", "since"})
 ORDER_BEFORE = frozenset({"before", "prior", "first", "beforehand", "preceded", "earlier"})
 ORDER_RIGHT = frozenset({"right", "immediately", "directly", "just", "straight"})
+ORDER_IF = frozenset({"when", "if", "once"})  # after "only": a condition that must hold first ("only when Y said")
 CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
                      "agree", "agrees", "agreed", "approval", "approve", "approves", "approved", "permission",
                      "explicit", "explicitly", "okay", "ok", "proceed", "authorize", "authorizes", "authorization"})
@@ -174,11 +176,25 @@ class Sentence:
 class ToolIndex:
     """The tools seen in the training traces, by name word and by family."""
 
-    def __init__(self, tools: Iterable[str], arguments: dict[str, set[str]] | None = None):
+    def __init__(self, tools: Iterable[str], arguments: dict[str, set[str]] | None = None,
+                 flags: dict[str, set[str]] | None = None):
         self.tools = sorted({t for t in tools if t})
         self.kind = {t: HELPERS["tool_kind"](t) for t in self.tools}
         self.words = {t: name_words(t) for t in self.tools}
         self.arguments = arguments or {}  # tool -> the argument names its calls used
+        self.flags = flags or {}  # tool -> the top-level result fields its calls returned true/false in
+
+    def flags_named(self, tools: Iterable[str], words: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """Yes/no result fields of the tools that a word of the sentence names ("eligible" -> is_eligible),
+        each with the words naming it."""
+        found = set().union(*(self.flags.get(t, set()) for t in tools))
+        out = []
+        for flag in sorted(found):
+            named = [w for w in words if w not in STOPWORDS and len(w) >= 4
+                     and any(same_stem(w, part) for part in name_words(flag))]
+            if named:
+                out.append((flag, list(dict.fromkeys(named))))
+        return out
 
     def shared_arguments(self, later: Iterable[str], earlier: Iterable[str]) -> list[str]:
         """Argument names every one of the later tools and some earlier tool used: the object both act on."""
@@ -283,7 +299,8 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
     words = sentence.words
     found = []
     for p, word in enumerate(words):
-        if word not in ORDER_AFTER and word not in ORDER_BEFORE:
+        conditional = word in ORDER_IF and p > 0 and words[p - 1] == "only"  # "only when/if" reads as "only after"
+        if word not in ORDER_AFTER and word not in ORDER_BEFORE and not conditional:
             continue
         right = any(w in ORDER_RIGHT for w in words[max(0, p - 2): p])
         left_groups = [g for g in sentence.groups if g.position < p]
@@ -295,7 +312,7 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
             inner = [g for g in sentence.groups if g.position > p and (comma is None or g.position < comma)]
             inner = inner or [g for g in sentence.groups if g.position > p]
             outer = left_groups
-        if word in ORDER_AFTER:  # "outer after inner": inner happened first
+        if word in ORDER_AFTER or conditional:  # "outer after inner": inner happened first
             later, earlier = outer, inner
         else:  # "outer before inner": outer happened first
             later, earlier = inner, outer
@@ -342,6 +359,10 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                             out.add("every_call_right_after", (_names(a.tools), _names(b.tools)),
                                     f"every call to {_label(a.tools)} came right after {_label(b.tools)}", s, words,
                                     complexity=rank)
+                        for flag, flag_words in index.flags_named(b.tools, s.words)[:MAX_KEYS]:
+                            out.add("every_call_preceded_by_flag", (_names(a.tools), _names(b.tools), flag),
+                                    f"every call to {_label(a.tools)} came after {_label(b.tools)} said {flag}",
+                                    s, [*words, *flag_words], complexity=rank + 1)
                         for key in index.shared_arguments(a.tools, b.tools)[:MAX_KEYS]:
                             named_key = [w for w in s.words if w in SAME_OBJECT or
                                          any(same_stem(w, part) for part in name_words(key))]
@@ -549,11 +570,17 @@ def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict
     if not sentences:
         return []
     arguments: dict[str, set[str]] = {}
+    flags: dict[str, set[str]] = {}
     for trace in traces:
         for call in trace.get("tool_calls") or []:
-            if isinstance(call, dict) and isinstance(call.get("arguments"), dict):
-                arguments.setdefault(str(call.get("name") or ""), set()).update(str(k) for k in call["arguments"])
-    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments)
+            if not isinstance(call, dict):
+                continue
+            name = str(call.get("name") or "")
+            if isinstance(call.get("arguments"), dict):
+                arguments.setdefault(name, set()).update(str(k) for k in call["arguments"])
+            flags.setdefault(name, set()).update(
+                str(k) for k, v in HELPERS["result_fields"](call).items() if isinstance(v, bool))
+    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments, flags)
     return list(propose(sentences, index).features.values())
 
 

@@ -390,20 +390,23 @@ SUCCESS_FLAGS = ("ok", "success", "succeeded", "successful", "verified", "approv
 FAILURE_STATUSES = ("failed", "failure", "error", "denied", "rejected", "invalid", "declined", "not found")
 
 
-def call_succeeded(call):
-    """True when the call returned no error and its result does not report a failure: no false
-    ok/success/verified/approved... flag and no failed/denied/rejected... status at its top level."""
-    if call.get("error"):
-        return False
+def result_fields(call):
+    """The call's result as a dict (parsed when it is JSON object text); an empty dict otherwise."""
     result = call.get("result")
     if isinstance(result, str) and result.strip()[:1] == "{":
         try:
             result = json.loads(result)
         except ValueError:
-            return True
-    if not isinstance(result, dict):
-        return True
-    for key, value in result.items():
+            return {}
+    return result if isinstance(result, dict) else {}
+
+
+def call_succeeded(call):
+    """True when the call returned no error and its result does not report a failure: no false
+    ok/success/verified/approved... flag and no failed/denied/rejected... status at its top level."""
+    if call.get("error"):
+        return False
+    for key, value in result_fields(call).items():
         key = str(key).lower()
         if value is False and key in SUCCESS_FLAGS:
             return False
@@ -444,6 +447,19 @@ def every_call_preceded_by_same(trace, tools, priors, key):
             return False
         if name in priors and call_succeeded(call) and value is not None:
             done.add(value)
+    return True
+
+
+def every_call_preceded_by_flag(trace, tools, priors, flag):
+    """True when each call to one of the tools came after a call to one of the prior tools whose result said
+    ``flag`` is true (also true when none of the tools was called): "may do X only when Y said it is <flag>"."""
+    said = False
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        if name in tools and not said:
+            return False
+        if name in priors and not call.get("error") and result_fields(call).get(flag) is True:
+            said = True
     return True
 
 

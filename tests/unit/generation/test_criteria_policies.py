@@ -4,6 +4,7 @@ through (a claim of success the tool calls do not back). A library's agent: no b
 
 from __future__ import annotations
 
+import json
 import random
 
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
@@ -122,3 +123,59 @@ def test_success_signs_adds_the_signs_of_a_met_goal_and_subtracts_the_others():
                                                           toolbox(*LIBRARY_TOOLS))}
     assert any(e.startswith('success_signs(trace, ("holds.place",), (') and f.threshold is not None
                for e, f in found.items())
+
+
+def _fines(clear: bool | None, error: str | None = None):
+    return ("call", "fines.check_balance", None if error else json.dumps({"balance": 0 if clear else 12.5,
+                                                                         "clear": clear}), error)
+
+
+def test_every_call_preceded_by_flag_needs_an_earlier_result_that_said_it_is_true():
+    check = HELPERS["every_call_preceded_by_flag"]
+    tools, priors = ("loans.renew",), ("fines.check_balance",)
+    renew = ("call", "loans.renew", "ok", None)
+    assert check(trace_of([_fines(True), renew]), tools, priors, "clear")
+    assert not check(trace_of([_fines(False), renew]), tools, priors, "clear")
+    assert not check(trace_of([renew, _fines(True)]), tools, priors, "clear")
+    assert not check(trace_of([_fines(True, error="timeout"), renew]), tools, priors, "clear")
+    assert not check(trace_of([("call", "fines.check_balance", '{"clear": "yes"}', None), renew]), tools, priors,
+                     "clear")  # only a true value, not text that reads like one
+    assert check(trace_of([_fines(False)]), tools, priors, "clear")
+
+
+def test_only_when_a_check_said_a_yes_no_field_proposes_the_flag_rule_from_the_fields_seen():
+    traces = [trace_of([_fines(True), ("call", "loans.renew", "ok", None)]), *toolbox(*LIBRARY_TOOLS)]
+    rule = 'every_call_preceded_by_flag(trace, ("loans.renew",), ("fines.check_balance",), "clear")'
+    for criteria in ("A loan may be renewed only when the fines check said the account is clear.",
+                     "Renew a loan only if the fines check says the patron is clear.",
+                     "Loans are renewed only after the fines check found the account clear."):
+        assert rule in expressions(criteria, traces), criteria
+    assert rule not in expressions("A loan may be renewed only after the fines were checked.", traces)
+    assert not any("preceded_by_flag" in e for e in expressions(
+        "A loan may be renewed only when the fines check said the account is clear."))  # no result had the field
+
+
+def test_a_flag_policy_in_plain_words_is_learned_and_holds_on_traces_it_never_saw():
+    rng = random.Random(7)
+
+    def attempt(k: int):
+        steps, said = [("user", "Please renew my loan.")], False
+        if rng.random() < 0.8:
+            clear = rng.random() < 0.6
+            steps.append(_fines(clear))
+            said = clear
+        if rng.random() < 0.3:
+            steps.append(("call", "patrons.lookup", "{}", None))
+        steps += [("call", "loans.renew", "ok", None), ("assistant", "Renewed.")]
+        return trace_of(steps, f"t{k}"), said
+
+    data = [attempt(k) for k in range(60)]
+    train, test = data[:20], data[20:]
+    request = GenerationRequest(
+        eval_name="renew_if_clear", criteria="A loan may be renewed only when the fines check said the account is "
+                                             "clear.",
+        examples=[LabeledTrace(trace=t, rating="positive" if good else "negative") for t, good in train])
+    code = OfflineGenerator().generate(request).candidates[0].code
+    check = load_eval(code)
+    assert "every_call_preceded_by_flag" in code
+    assert all(check(t)[0] == good for t, good in test)
