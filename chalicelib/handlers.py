@@ -64,6 +64,8 @@ def finish_job(workspace_id: str, job_id: str, task_result: dict[str, Any] | Non
     jobs = wiring.job_repo()
     job = jobs.get(workspace_id, job_id)
     if job.type in ("import", "upload"):
+        if job.status not in ("queued", "running"):  # ended already (cancelled, or finished by an earlier call):
+            return {"job_id": job_id, "status": job.status}  # no second status update, metric or run of evals
         result = trace_tasks.finish_import(workspace_id, job_id, jobs=jobs)
         if job.type == "upload" and job.status == "running":
             trace_tasks.check_upload_result(result)
