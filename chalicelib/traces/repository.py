@@ -210,12 +210,17 @@ class TraceRepository:
         (slot None), WITHOUT reading the items: cheap enough to list a million traces in one call
         (execute_prepare), but an entry may be stale (its trace deleted or re-imported since), so the reader
         of the traces checks each against its item (``get_many_text``'s ``listed_slots``)."""
-        before = until + _LAST if until else None
+        for _, trace_id, slot, _ in self._candidates(workspace_id, until + _LAST if until else None, since, False):
+            yield trace_id, slot
+
+    def _candidates(self, workspace_id: str, before: str | None, since: str | None,
+                    summaries: bool) -> Iterator[tuple[str, str, str | None, dict | None]]:
+        """(time key, trace id, slot, legacy item) newest first: the packed index's entries (no item) merged with
+        the legacy GSI's (slot None, the item as the GSI holds it)."""
         packed = ((e.key, e.trace_id, e.slot, None)
                   for e in self._times.newest_first(workspace_id, before=before, since=since))
-        for _, trace_id, slot, _ in heapq.merge(packed, self._legacy(workspace_id, before, since, False),
-                                                key=lambda c: c[0], reverse=True):
-            yield trace_id, slot
+        return heapq.merge(packed, self._legacy(workspace_id, before, since, summaries), key=lambda c: c[0],
+                           reverse=True)
 
     def _by_time(self, workspace_id: str, limit: int, cursor: str | None, since: str | None, until: str | None, *,
                  summaries: bool, filter_fn: Callable[[dict], bool] | None = None) -> tuple[list[dict], str | None]:
@@ -226,10 +231,7 @@ class TraceRepository:
         before = min(bounds) if bounds else None
         if before is not None and since is not None and since >= before:
             return [], None
-        packed = ((e.key, e.trace_id, e.slot, None)
-                  for e in self._times.newest_first(workspace_id, before=before, since=since))
-        candidates = heapq.merge(packed,
-                                 self._legacy(workspace_id, before, since, summaries), key=lambda c: c[0], reverse=True)
+        candidates = self._candidates(workspace_id, before, since, summaries)
         projection = "trace_id, time_slot" + (", summary" if summaries else "")
         out: list[tuple[str, dict]] = []
         seen: set[str] = set()

@@ -21,6 +21,16 @@ def expressions(criteria: str, traces=None) -> set[str]:
     return {f.expression() for f in criteria_features(criteria, [], traces or toolbox(*LIBRARY_TOOLS))}
 
 
+def _learned(name: str, criteria: str, data: list[tuple[dict, bool]], *, trained: int) -> tuple[str, bool]:
+    """The code the offline generator writes from the first ``trained`` (trace, good) ratings, and whether it
+    agrees with every other one (traces it never saw)."""
+    request = GenerationRequest(eval_name=name, criteria=criteria, examples=[
+        LabeledTrace(trace=t, rating="positive" if good else "negative") for t, good in data[:trained]])
+    code = OfflineGenerator().generate(request).candidates[0].code
+    check = load_eval(code)
+    return code, all(check(t)[0] == good for t, good in data[trained:])
+
+
 def test_tool_kind_finds_the_verb_after_a_namespace():
     kind = HELPERS["tool_kind"]
     assert [kind(n) for n in ("loans.renew", "holds.place", "catalog.search", "patrons.lookup")] == \
@@ -100,16 +110,10 @@ def test_the_generator_learns_a_two_prerequisite_policy_from_its_words():
         steps += [("call", "loans.renew", "ok", None), ("assistant", "Renewed.")]
         return trace_of(steps, f"t{k}"), looked and checked
 
-    data = [attempt(k) for k in range(60)]
-    train, test = data[:24], data[24:]
-    request = GenerationRequest(
-        eval_name="renew_policy", criteria="A loan may be renewed only after the patron was looked up and the fines "
-                                           "checked.",
-        examples=[LabeledTrace(trace=t, rating="positive" if good else "negative") for t, good in train])
-    code = OfflineGenerator().generate(request).candidates[0].code
-    check = load_eval(code)
+    code, held = _learned("renew_policy", "A loan may be renewed only after the patron was looked up and the fines "
+                                          "checked.", [attempt(k) for k in range(60)], trained=24)
     assert "every_call_preceded_by_all" in code
-    assert all(check(t)[0] == good for t, good in test)
+    assert held
 
 
 def test_success_signs_adds_the_signs_of_a_met_goal_and_subtracts_the_others():
@@ -169,13 +173,7 @@ def test_a_flag_policy_in_plain_words_is_learned_and_holds_on_traces_it_never_sa
         steps += [("call", "loans.renew", "ok", None), ("assistant", "Renewed.")]
         return trace_of(steps, f"t{k}"), said
 
-    data = [attempt(k) for k in range(60)]
-    train, test = data[:20], data[20:]
-    request = GenerationRequest(
-        eval_name="renew_if_clear", criteria="A loan may be renewed only when the fines check said the account is "
-                                             "clear.",
-        examples=[LabeledTrace(trace=t, rating="positive" if good else "negative") for t, good in train])
-    code = OfflineGenerator().generate(request).candidates[0].code
-    check = load_eval(code)
+    code, held = _learned("renew_if_clear", "A loan may be renewed only when the fines check said the account is "
+                                            "clear.", [attempt(k) for k in range(60)], trained=20)
     assert "every_call_preceded_by_flag" in code
-    assert all(check(t)[0] == good for t, good in test)
+    assert held
