@@ -28,6 +28,7 @@ from chalicelib.jobs.repository import JobRepository
 from chalicelib.metrics import pct_text
 from chalicelib.timeutil import now_iso
 from chalicelib.traces.repository import TraceRepository
+from chalicelib.traces.timeindex import page_of
 
 
 STORED_PROMPT_CHARS = 40_000  # a version item must stay well under DynamoDB's 400 KB
@@ -267,6 +268,7 @@ def _clip(text: str | None, limit: int) -> str | None:
 
 RESULTS_FOLDER = "results"  # where the run's ResultWriter writes its children's results
 _PAGE = 100  # ids checked per BatchGetItem
+WINDOW_CHUNKS = 64  # chunks' worth of listed ids that prepare orders by body page before cutting them
 
 
 # a page of ids, with the time-index slot of each when they were listed without reading their items (else None)
@@ -278,10 +280,12 @@ def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceReposit
                     max_concurrency: int, tolerated_failure_percent: float) -> dict:
     """Resolve the trace ids page by page (dropping those already done when only_missing), write them in
     chunks and a manifest of the chunks to S3: what the Distributed Map reads. No more than a page and a
-    chunk of ids is held at once (the requested ids of a request are at most 20,000). An unfiltered run
-    lists the time index without reading the traces' items (``index_entries``): a chunk keeps the slot each
-    such id was listed from, and the chunk's own read of the traces drops stale entries (``total`` counts
-    them; the run's results count what ran)."""
+    window of ids (WINDOW_CHUNKS chunks) is held at once (the requested ids of a request are at most 20,000).
+    An unfiltered run lists the time index without reading the traces' items (``index_entries``): a chunk
+    keeps the slot each such id was listed from, and the chunk's own read of the traces drops stale entries
+    (``total`` counts them; the run's results count what ran). Within a window the ids whose bodies share an
+    import page go to the same chunk (``_by_page``), so a chunk reads a few page objects however the
+    imports spread their traces in time."""
     jobs.mark_running(*ev.key)
     eval_id = ev.params["eval_id"]
     evals.get(ev.workspace_id, eval_id)
@@ -291,13 +295,19 @@ def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceReposit
     else:
         pages = trace_id_pages(ev.workspace_id, ev.params.get("filters"))
     manifest: list[dict] = []
-    chunk: dict[str, list[str | None]] = {}  # id → the slots it was listed from ([] when checked)
+    window: dict[str, list[str | None]] = {}  # id → the slots it was listed from ([] when checked)
     total = skipped = 0
 
-    def flush() -> None:
-        slots = {t: listed for t, listed in chunk.items() if listed}
-        files.put(*ev.key, f"chunk-{len(manifest)}", {"ids": list(chunk), "slots": slots} if slots else list(chunk))
-        manifest.append({"chunk": len(manifest), "size": len(chunk)})
+    def flush(ids: list[str]) -> None:
+        slots = {t: window[t] for t in ids if window[t]}
+        files.put(*ev.key, f"chunk-{len(manifest)}", {"ids": ids, "slots": slots} if slots else ids)
+        manifest.append({"chunk": len(manifest), "size": len(ids)})
+
+    def cut() -> None:
+        order = _by_page(window)
+        for i in range(0, len(order), chunk_size):
+            flush(order[i:i + chunk_size])
+        window.clear()
 
     for ids, slots in pages:
         entries = list(zip(ids, slots)) if slots is not None else [(t, None) for t in ids]
@@ -306,17 +316,16 @@ def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceReposit
             skipped += len(done)
             entries = [e for e in entries if e[0] not in done]
         for trace_id, slot in entries:
-            if trace_id in chunk:  # listed twice (once from a stale entry): one chunk, checked against both
-                if slots is not None and chunk[trace_id]:
-                    chunk[trace_id].append(slot)
+            if trace_id in window:  # listed twice (once from a stale entry): one chunk, checked against both
+                if slots is not None and window[trace_id]:
+                    window[trace_id].append(slot)
                 continue
-            chunk[trace_id] = [slot] if slots is not None else []
+            window[trace_id] = [slot] if slots is not None else []
             total += 1
-            if len(chunk) == chunk_size:
-                flush()
-                chunk = {}
-    if chunk:
-        flush()
+            if len(window) == WINDOW_CHUNKS * chunk_size:
+                cut()
+    if window:
+        cut()
     files.put(*ev.key, "manifest", manifest)
     files.put(*ev.key, "plan", {"total": total, "skipped": skipped})
     jobs.append_event(ev.key, f"running on {total} traces in {len(manifest)} chunks"
@@ -325,6 +334,14 @@ def execute_prepare(ev: JobEvent, *, evals: EvalRepository, traces: TraceReposit
     return {"total": total, "manifest": files.location(*ev.key, "manifest"),
             "results": files.folder(*ev.key, RESULTS_FOLDER), "max_concurrency": max_concurrency,
             "tolerated_failure_percentage": tolerated_failure_percent}
+
+
+def _by_page(window: dict[str, list[str | None]]) -> list[str]:
+    """The window's ids, those listed from the same import page together (pages in the order first listed,
+    ids in their listed order within a page; ids listed without a slot keep theirs, as one group)."""
+    rank: dict[str | None, int] = {}
+    keyed = [(rank.setdefault(page_of(s[0]) if s and s[0] else None, len(rank)), t) for t, s in window.items()]
+    return [t for _, t in sorted(keyed, key=lambda k: k[0])]
 
 
 def _requested_pages(ev: JobEvent, *, traces: TraceRepository, files: JobFiles) -> Iterator[list[str]]:

@@ -114,6 +114,11 @@ def _prefix(slot: str) -> str:
     return slot.rsplit(SEP, 2)[0]
 
 
+def page_of(slot: str) -> str:
+    """The import page whose entries an index item holds (its traces' bodies share that page's object)."""
+    return slot.rsplit(SEP, 2)[1]
+
+
 def _entries(item: dict) -> list[Entry]:
     slot = item["slot"]
     prefix = _prefix(slot)

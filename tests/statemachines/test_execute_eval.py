@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib import clients, wiring
 from chalicelib.config import reset_settings
+from chalicelib.evals import tasks
 from chalicelib.evals.models import EvalVersion
 from chalicelib.ids import new_id, trace_id_for
 from chalicelib.timeutil import now_iso
@@ -130,25 +131,26 @@ def _fail_chunks(failing: set[int]):
 
 def _calls_per_chunk():
     """Within the block, every AWS call an execute_chunk handler makes, by (chunk, service, operation)
-    (botocore's before-call on the clients the product builds)."""
+    (botocore's before-call on the clients the product builds; a context variable, so the calls of the
+    threads a chunk reads with count as the chunk's)."""
     import contextlib
-    import threading
+    import contextvars
 
-    running = threading.local()
+    running: contextvars.ContextVar[int | None] = contextvars.ContextVar("chunk", default=None)
     calls: Counter = Counter()
 
     def record(model, **_):
-        chunk = getattr(running, "chunk", None)
+        chunk = running.get()
         if chunk is not None:
             calls[(chunk, model.service_model.service_name, model.name)] += 1
 
     def wrap(handler):
         def run(event, context):
-            running.chunk = int(event["chunk"])
+            token = running.set(int(event["chunk"]))
             try:
                 return handler(event, context)
             finally:
-                running.chunk = None
+                running.reset(token)
         return run
 
     @contextlib.contextmanager
@@ -188,6 +190,33 @@ def test_a_chunk_reads_only_its_ids_and_makes_a_bounded_number_of_calls(api, set
     events = api.ok("GET", f"/v1/jobs/{job['job_id']}/events")["items"]
     chunk_events = [e for e in events if e["message"].startswith("chunk ")]
     assert len(chunk_events) == 3 and all(e["data"]["total"] == 75 for e in chunk_events), chunk_events
+
+
+def test_a_run_over_every_trace_chunks_by_import_page_so_a_chunk_reads_one_page_object(api, settings):
+    """Three import pages whose traces interleave in time (as uploads of the same period do): listed newest
+    first, every run of 20 ids spans all three pages; prepare groups a window's ids by the page their
+    time-index slot names, so each chunk of 20 reads its chunk file and one page object, once."""
+    settings(IOFOLD_EXECUTE_CHUNK_SIZE=20)
+    shapes = [normalize_langfuse_trace(raw, integration_id=None) for raw in make_demo_traces(n=20, seed=7)]
+    repo = wiring.trace_repo()
+    pages = []
+    for p in range(3):
+        page = [shapes[i].model_copy(update={"id": f"tr_page{p}_{i:02d}",
+                                             "timestamp": f"2026-03-01T{i:02d}:{p * 10:02d}:00Z"})
+                for i in range(20)]
+        assert repo.upsert_many(api.workspace_id, page, imported_at=now_iso()) == ["imported"] * 20
+        pages.append({t.id for t in page})
+    newest = [t for t, _ in repo.index_entries(api.workspace_id)][:20]
+    assert all(any(t in page for t in newest) for page in pages)  # in time order a chunk would span every page
+    eval_id = _version(api)
+    with _calls_per_chunk() as calls:
+        done = api.wait_ok(api.ok("POST", f"/v1/evals/{eval_id}/execute", {}, status=202)["job_id"])
+    assert done["result"]["total"] == done["result"]["executed"] == 60, done["result"]
+    assert sorted({c for c, _, _ in calls}) == [0, 1, 2]
+    for chunk in range(3):
+        assert calls[(chunk, "s3", "GetObject")] == 2, calls  # its chunk file, its page's bodies
+    ran = {r.trace_id for r in _stored_results(eval_id)}
+    assert ran == set().union(*pages)
 
 
 def test_failed_chunks_within_the_tolerance_end_the_job_partial_with_exact_counts(api, settings):
@@ -260,10 +289,15 @@ def test_a_run_with_nothing_left_to_do_maps_over_no_chunks_and_succeeds(api, set
         "total": 0, "skipped": 6, "executed": 0, "partial": False}
 
 
-def test_a_run_over_every_trace_lists_the_index_unread_and_runs_each_trace_once(api, settings):
+@pytest.mark.parametrize("window_chunks", [tasks.WINDOW_CHUNKS, 1])
+def test_a_run_over_every_trace_lists_the_index_unread_and_runs_each_trace_once(api, settings, monkeypatch,
+                                                                               window_chunks):
     """Re-imported traces leave stale time-index entries, deleted ones too: prepare lists them all without
-    reading the items; each chunk's read drops them, and the result's total is what was there to run."""
+    reading the items; each chunk's read drops them, and the result's total is what was there to run (with
+    the listing ordered by page in one window, or cut a chunk at a time: a stale entry and the current one
+    then land in different chunks)."""
     settings(IOFOLD_EXECUTE_CHUNK_SIZE=7)
+    monkeypatch.setattr(tasks, "WINDOW_CHUNKS", window_chunks)
     ids = _store_traces(api.workspace_id, 30)
     repo = wiring.trace_repo()
     stored = repo.get_many(api.workspace_id, ids[:3])
