@@ -421,3 +421,24 @@ def test_an_invoke_payload_naming_a_qualifier_runs_the_function_it_was_sent_to(s
         (moto_speedups.install if was_installed else moto_speedups.uninstall)()
     assert answer["StatusCode"] == 200
     assert "no-such-version" not in answer["Payload"].read().decode()  # the handler's own answer, not a lookup error
+
+
+def test_the_server_finds_services_among_the_same_moto_packages_listed_once(stack, monkeypatch):
+    """The dispatcher's list of moto's service packages, listed once, is the list moto makes per request; a
+    request routed by it still reaches its service, and moto's folder is not listed again."""
+    import os
+
+    from moto import backends
+
+    from chalicelib.clients import aws_client
+
+    original = moto_speedups._ORIGINAL["list_of_moto_modules"]
+    assert backends.list_of_moto_modules() == frozenset(original()) and "dynamodb" in backends.list_of_moto_modules()
+    sts = aws_client("sts")
+    sts.get_caller_identity()  # the service's app is made on its first request
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path=".": listed.append(path) or real_listdir(path))
+    for _ in range(3):
+        sts.get_caller_identity()
+    assert not [p for p in listed if str(p).rstrip("/").endswith("moto")], listed
