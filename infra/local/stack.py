@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from infra import resources
 from infra.local import lambda_hook, moto_speedups
+from infra.local.idle_gc import IdleCollector
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._snapshot_lock = threading.Lock()
         self._snapshot_thread: threading.Thread | None = None
+        self._gc: IdleCollector | None = None
 
     def start(self) -> "LocalStack":
         """Start moto, point this process's AWS clients at it, create or reload everything."""
@@ -64,6 +66,7 @@ class LocalStack:
 
         configure_moto()
         moto_speedups.install()
+        self._gc = IdleCollector().start()  # moto's state is this process's heap: full collections when idle
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
@@ -102,6 +105,8 @@ class LocalStack:
         lambda_hook.uninstall()
         if self._server:
             self._server.stop()
+        if self._gc:
+            self._gc.stop()
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(self.snapshot_every_s):
