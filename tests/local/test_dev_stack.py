@@ -50,12 +50,33 @@ def _wait_ready(proc: subprocess.Popen, data_dir: Path, since: float, timeout_s:
     local = data_dir / "local.json"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
+        if proc.poll() is not None:
+            output = proc.stdout.read()
+            if "Address already in use" in output:
+                raise PortTaken(output)
+            raise AssertionError(output)
         if local.exists() and local.stat().st_mtime >= since:
             return json.loads(local.read_text())
         time.sleep(0.5)
     proc.kill()
     raise AssertionError("the local stack did not become ready:\n" + proc.stdout.read())
+
+
+class PortTaken(Exception):
+    """Another process bound one of the chosen ports between the choice and the stack's bind."""
+
+
+def _start_ready(data_dir: Path, since: float, attempts: int = 3) -> tuple[subprocess.Popen, int, dict]:
+    """Start the stack on a free block of ports and wait until it is ready; (process, port, local.json).
+    A port taken meanwhile (other tests run in parallel) means another block, not a failed test."""
+    for _ in range(attempts):
+        port = _free_port_block()
+        proc = _start(data_dir, port)
+        try:
+            return proc, port, _wait_ready(proc, data_dir, since)
+        except PortTaken:
+            continue
+    raise AssertionError(f"no free block of ports in {attempts} attempts")
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -73,13 +94,11 @@ def _assert_private(data_dir: Path) -> None:
 
 
 def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
-    port = _free_port_block()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     data_dir.chmod(0o755)  # an existing, readable folder gets tightened
-    proc = _start(data_dir, port)
+    proc, port, info = _start_ready(data_dir, since=0)
     try:
-        info = _wait_ready(proc, data_dir, since=0)
         assert info["api_url"] == f"http://127.0.0.1:{port}/v1"
         headers = {"Authorization": f"Bearer {info['api_key']}"}
         traces = httpx.get(f"{info['api_url']}/traces?limit=200", headers=headers).json()["items"]
@@ -95,7 +114,7 @@ def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
     _assert_private(data_dir)
 
     started = time.time()
-    proc = _start(data_dir, port)
+    proc = _start(data_dir, port)  # the same ports: the demo integration names its source's
     try:
         again = _wait_ready(proc, data_dir, since=started - 1)
         assert again["api_key"] == info["api_key"] and again["workspace_id"] == info["workspace_id"]
