@@ -3,12 +3,13 @@
 The local stack keeps every table item and object as Python objects in this process: millions of them
 once a workspace holds tens of thousands of traces. Python's full (generation 2) collection walks every
 one of them, and its own heuristic starts one whenever the heap has grown by a quarter: measured during
-an execute run over 20,000 traces (bench/scale.py), two full collections paused the process for 1.8 and
-2.4 s, and a pause like that in the middle of a sandbox call made its child miss the 5 s start deadline
-(a whole batch reported "timeout", which on AWS, where the sandbox runs alone in its function, cannot
-happen). So here the young generations are collected as usual, and a full collection runs when the
-process has been idle for a check interval (under ``idle_cpu`` of a core) and has collected its young
-generation since the last full collection, or once ``max_wait_s`` has passed without one.
+two execute runs over 20,000 traces (bench/scale.py), the two full collections of each run paused the
+process for 3.6 s and 4.8 s in all. A pause like that in the middle of a sandbox call is the likely
+cause of a whole batch reported "timeout" in a bench run (its child not ready within the 5 s limit),
+which on AWS, where the sandbox runs alone in its function, cannot happen. So here the young generations
+are collected as usual, and a full collection runs when the process has been idle for a check interval
+(under ``idle_cpu`` of a core) and has collected its young generation since the last full collection,
+or once ``max_wait_s`` has passed without one.
 """
 
 from __future__ import annotations
