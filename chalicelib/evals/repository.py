@@ -141,9 +141,11 @@ class EvalRepository:
     # --- executions ---
 
     def put_executions(self, results: Iterable[Execution]) -> None:
+        """Store results; fields at their defaults (no reason, no output) are left out of the item: most
+        results have none, and every read fills them back in (``Execution``'s defaults)."""
         with self._executions.batch_writer(overwrite_by_pkeys=["eval_id", "trace_id"]) as batch:
             for r in results:
-                batch.put_item(Item=to_dynamo(r.model_dump()))
+                batch.put_item(Item=to_dynamo(r.model_dump(exclude_defaults=True)))
 
     def record_trend(self, eval_id: str, counts: dict[str, int], *, run: str) -> bool:
         """Add a run's counts (one chunk, from ``trends.count_results``; ``run`` names it, e.g. ``job/chunk``)

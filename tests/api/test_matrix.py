@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from chalicelib import clients
 from chalicelib.metrics import compute_metrics
 from tests.conftest import Api, new_workspace
 
@@ -207,6 +208,11 @@ def test_drill_down_shows_the_result_the_code_and_the_trace(world, other):
     unrated = world["unrated"][0]
     plain = api.ok("GET", f"/v1/executions/{v2}/{unrated}")
     assert plain["human"] is None and plain["result"] in ("pass", "fail") and plain["code"] == RULE_CODE
+    # a result without output is stored without those attributes, and read back as empty
+    stored = clients.dynamodb_table("executions").get_item(Key={"eval_id": v2, "trace_id": unrated})["Item"]
+    assert {"stdout", "stderr"}.isdisjoint(stored) and (stored["result"], stored["reason"]) == (
+        plain["result"], plain["reason"])
+    assert plain["reason"] and (plain["stdout"], plain["stderr"]) == ("", "")
     assert api.get(f"/v1/executions/{v2}/tr_unknown").status_code == 404
     assert api.get(f"/v1/executions/ev_unknown/{unrated}").status_code == 404
     assert other.get(f"/v1/executions/{v2}/{unrated}").status_code == 404
