@@ -258,6 +258,7 @@ class BenchStack:
 
     api_url: str
     endpoint_url: str
+    local: Any = None  # the LocalStack (infra/local/stack.py)
 
     def client(self, key: str | None = None, workspace_id: str | None = None) -> ApiClient:
         """An API caller for this stack."""
@@ -309,7 +310,7 @@ def local_stack(wrap_handlers: Callable[[dict[str, Any]], dict[str, Any]] | None
     thread.start()
     host, port = server.server.server_address[:2]
     try:
-        yield BenchStack(api_url=f"http://{host}:{port}/v1", endpoint_url=stack.endpoint_url)
+        yield BenchStack(api_url=f"http://{host}:{port}/v1", endpoint_url=stack.endpoint_url, local=stack)
     finally:
         server.shutdown()
         server.server.server_close()

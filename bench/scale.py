@@ -773,10 +773,12 @@ def execute_once(ws: Workspace) -> float:
 
 @dataclass
 class Comparison:
-    """Execute throughput with chunks cut in listing order (baseline: before chunks were grouped by import
-    page) and grouped by page (the product's default), alternating."""
+    """Execute throughput two ways on one workspace, runs alternating: a baseline and an improvement."""
 
     traces: int
+    title: str
+    baseline_label: str
+    improved_label: str
     baseline: list[float] = field(default_factory=list)  # seconds per run
     improved: list[float] = field(default_factory=list)
 
@@ -788,7 +790,9 @@ def compare_page_chunks(ws: Workspace, repeats: int) -> Comparison:
     from chalicelib.evals import tasks
 
     default = tasks.WINDOW_CHUNKS
-    out = Comparison(ws.traces)
+    out = Comparison(ws.traces, "chunks in time order and by import page",
+                     "baseline: each chunk a run of the time listing (as before chunks were grouped by page)",
+                     "chunks grouped by the import page of each id (execute_prepare's window)")
     try:
         for repeat in range(repeats):
             for window, runs in ((1, out.baseline), (default, out.improved)):
@@ -802,13 +806,37 @@ def compare_page_chunks(ws: Workspace, repeats: int) -> Comparison:
     return out
 
 
+def compare_processes(stack: BenchStack, ws: Workspace, repeats: int) -> Comparison:
+    """Run execute over the workspace ``repeats`` times each way, alternating: execute_chunk in the stack's
+    process (the baseline: as the tests and this bench's measured phases run it) and in worker processes
+    of its own, as ``make dev`` runs it (infra/local/source_functions.py). One run first starts the
+    workers (not counted): a dev stack's are warm after its first run."""
+    from infra.local.source_functions import DEV_PROCESS_FUNCTIONS
+
+    out = Comparison(ws.traces, "execute_chunk in the stack's process and in worker processes (make dev)",
+                     "baseline: execute_chunk in the local stack's process, beside moto (tests, measured phases)",
+                     f"{', '.join(DEV_PROCESS_FUNCTIONS)} in worker processes of its own, as `make dev` runs it")
+    with stack.local.in_processes(DEV_PROCESS_FUNCTIONS) as pool:
+        seconds = execute_once(ws)
+        log(f"  workers started: {seconds:.1f} s ({ws.traces / seconds:.0f} traces/s, not counted)")
+        for repeat in range(repeats):
+            for enabled, runs in ((False, out.baseline), (True, out.improved)):
+                pool.enabled = enabled
+                seconds = execute_once(ws)
+                runs.append(seconds)
+                log(f"  compare {repeat + 1}/{repeats}, execute_chunk {'in workers' if enabled else 'in process'}: "
+                    f"{seconds:.1f} s ({ws.traces / seconds:.0f} traces/s)")
+    return out
+
+
 def run(sizes: list[int], repeats: int, compare_repeats: int = 0, *, bulk_imports: bool = True,
-        ) -> tuple[list[PhaseResult], Comparison | None]:
+        ) -> tuple[list[PhaseResult], list[Comparison]]:
     """Import and execute at each size (smallest first), every phase measured; then, when asked, execute
-    throughput with chunks in time order (the baseline) and by import page, on the largest workspace."""
+    throughput compared on the largest workspace: chunks in time order (the baseline) and by import page;
+    execute_chunk in the stack's process (the baseline) and in worker processes."""
     recorder = Recorder()
     results: list[PhaseResult] = []
-    comparison = None
+    comparisons: list[Comparison] = []
     with local_stack(recorder.wrap_handlers) as stack:
         recorder.install()
         workspaces = []
@@ -837,12 +865,14 @@ def run(sizes: list[int], repeats: int, compare_repeats: int = 0, *, bulk_import
                 results.append(phase)
             if compare_repeats:
                 log(f"execute throughput, chunks in time order and by import page, {workspaces[-1].traces:,} traces")
-                comparison = compare_page_chunks(workspaces[-1], compare_repeats)
+                comparisons.append(compare_page_chunks(workspaces[-1], compare_repeats))
+                log(f"execute throughput, execute_chunk in process and in workers, {workspaces[-1].traces:,} traces")
+                comparisons.append(compare_processes(stack, workspaces[-1], compare_repeats))
         finally:
             for ws in workspaces:
                 ws.api.close()
             recorder.uninstall()
-    return results, comparison
+    return results, comparisons
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -1021,13 +1051,11 @@ def add_comparison(report: Report, c: Comparison) -> None:
     """The before/after throughput table: medians of alternating runs, ratio per pair."""
     ratios = [b / i for b, i in zip(c.baseline, c.improved)]
     report.table(["execute over " + f"{c.traces:,} traces", "traces/s (median)", "runs (traces/s)"], [
-        ["baseline: each chunk a run of the time listing (as before chunks were grouped by page)",
-         fmt(c.traces / median(c.baseline)), ", ".join(fmt(c.traces / s) for s in c.baseline)],
-        ["chunks grouped by the import page of each id (execute_prepare's window)", fmt(c.traces / median(c.improved)),
-         ", ".join(fmt(c.traces / s) for s in c.improved)],
+        [c.baseline_label, fmt(c.traces / median(c.baseline)), ", ".join(fmt(c.traces / s) for s in c.baseline)],
+        [c.improved_label, fmt(c.traces / median(c.improved)), ", ".join(fmt(c.traces / s) for s in c.improved)],
         ["speed-up (baseline seconds / improved seconds, per pair)", f"{fmt(median(ratios))}x",
          ", ".join(f"{fmt(r)}x" for r in ratios)],
-    ], caption="Local execute throughput before/after, measured in this run (runs alternate; the same workspace, "
+    ], caption=f"Local execute throughput, {c.title}, measured in this run (runs alternate; the same workspace, "
                "eval and traces):")
 
 
@@ -1066,7 +1094,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_TRACES} traces, print only")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     parser.add_argument("--compare-repeats", type=int, default=COMPARE_REPEATS,
-                        help="execute runs each way, chunks in time order and by import page (0: skip)")
+                        help="execute runs each way, in each comparison (by page, in worker processes; 0: skip)")
     parser.add_argument("--uploads-and-execute-only", action="store_true",
                         help="skip the file-upload and connector imports (for the 100,000-trace run)")
     parser.add_argument("--name", default="scale", help="results file: bench/results/<name>.md")
@@ -1076,11 +1104,11 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("IOFOLD_EXECUTE_CHUNK_SIZE", str(SMOKE_CHUNK_SIZE))
     sizes = sorted({max(1, n // 4), n})
     started = time.perf_counter()
-    results, comparison = run(sizes, args.repeats, min(args.compare_repeats, 1) if args.smoke else args.compare_repeats,
-                              bulk_imports=not args.uploads_and_execute_only)
+    results, comparisons = run(sizes, args.repeats, min(args.compare_repeats, 1) if args.smoke else args.compare_repeats,
+                               bulk_imports=not args.uploads_and_execute_only)
     report = build_report(results, n)
     report.name = args.name
-    if comparison:
+    for comparison in comparisons:
         add_comparison(report, comparison)
     report.note(f"Whole bench run: {time.perf_counter() - started:.0f} s for sizes {', '.join(f'{s:,}' for s in sizes)}.")
     if args.json:

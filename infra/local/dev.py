@@ -21,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from infra.local.source_functions import DEV_PROCESS_FUNCTIONS  # noqa: E402
 from infra.local.stack import LocalStack, make_private_dir, write_private_file  # noqa: E402
 
 logger = logging.getLogger("iofold.dev")
@@ -118,7 +119,7 @@ def main() -> None:
     from infra.local.stack import scope_api
 
     scope_api(app)
-    stack = LocalStack(lambda_handlers(app), data_dir).start()
+    stack = LocalStack(lambda_handlers(app), data_dir, process_functions=DEV_PROCESS_FUNCTIONS).start()
     wiring.reset()
     api_url = f"http://127.0.0.1:{port}/v1"
     start_api_server(app, port)

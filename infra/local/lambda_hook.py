@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 _handlers: dict[str, Handler] = {}
 _dispatch: list[Dispatch] = []
+_routes: list[tuple[Callable[[str], bool], Dispatch]] = []  # (which functions, where they go)
 _original_invoke = LambdaSimpleBackend.invoke
 
 
@@ -40,6 +41,17 @@ def install_dispatcher(dispatch: Dispatch) -> None:
     LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
 
 
+def route(owns: Callable[[str], bool], dispatch: Dispatch) -> None:
+    """Send invokes of the functions ``owns(function name)`` accepts to ``dispatch`` (worker processes,
+    infra/local/source_functions.py); the others keep their handlers."""
+    _routes.append((owns, dispatch))
+
+
+def unroute(dispatch: Dispatch) -> None:
+    """Undo :func:`route`: those functions run their handlers again."""
+    _routes[:] = [(owns, d) for owns, d in _routes if d != dispatch]
+
+
 @contextlib.contextmanager
 def wrapped(name: str, wrap: Callable[[Handler], Handler]) -> Iterator[None]:
     """Within the block, invokes of ``<name>`` run ``wrap(handler)`` instead of the handler: how tests
@@ -56,6 +68,7 @@ def uninstall() -> None:
     """Restore moto's own invoke."""
     _handlers.clear()
     _dispatch.clear()
+    _routes.clear()
     LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
 
 
@@ -68,8 +81,9 @@ def _find(function_name: str) -> Handler | None:
 
 def _invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001 - moto's signature
     fn = self.get_function(function_name, qualifier)
-    if _dispatch:
-        payload, failed = _dispatch[0](fn.function_name, body)
+    dispatch = _dispatch[0] if _dispatch else next((d for owns, d in _routes if owns(fn.function_name)), None)
+    if dispatch is not None:
+        payload, failed = dispatch(fn.function_name, body)
         if failed:
             response_headers["x-amz-function-error"] = "Unhandled"
         return payload

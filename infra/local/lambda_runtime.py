@@ -125,8 +125,9 @@ class Worker:
         self.cfg = cfg
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
+        log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # its owner's alone: a handler's log may quote the traces it read
+        with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-S", str(WORKER), str(code_dir), cfg.handler, str(req_r), str(resp_w),
                  str(cfg.timeout_s), os.pathsep.join(extra_paths)], env=dict(env), cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log,
@@ -220,6 +221,10 @@ class LambdaPool:
                 worker = idle.pop()
                 if worker.alive():
                     return worker
+        return self._start_worker(cfg)
+
+    def _start_worker(self, cfg: FunctionConfig) -> Worker:
+        """A new execution environment: the function's package and layers, as Lambda extracts them."""
         code_dir = self._code.code_dir(cfg.code_sha256)
         paths = [p for sha in cfg.layer_sha256s for p in layer_paths(self._code.code_dir(sha))]
         env = lambda_environment(cfg, code_dir, self._region, self._loopback)

@@ -5,6 +5,7 @@ state snapshotted to a data folder so a restart loses nothing."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -14,7 +15,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from infra import resources
 from infra.local import lambda_hook, moto_speedups
@@ -46,8 +47,12 @@ class LocalStack:
     """moto on loopback with iofold's resources; ``start()`` then ``stop()``."""
 
     def __init__(self, handlers: dict[str, Callable[[Any, Any], Any]], data_dir: Path | None = None,
-                 *, snapshot_every_s: float = 10.0):
+                 *, snapshot_every_s: float = 10.0, process_functions: tuple[str, ...] = ()):
+        """``process_functions`` run in worker processes of their own (infra/local/source_functions.py),
+        the others in this process."""
         self.handlers = handlers
+        self.process_functions = process_functions
+        self._pools: list[Any] = []
         self.data_dir = data_dir
         self.snapshot_every_s = snapshot_every_s
         self.endpoint_url = ""
@@ -80,6 +85,8 @@ class LocalStack:
         self.provisioned = provision()
         os.environ.update(self.provisioned.env)
         reset_clients()
+        if self.process_functions:
+            self._route(self.process_functions)
         if self.data_dir:
             make_private_dir(self.data_dir)
         if self.data_dir and (self.data_dir / "snapshot").exists():
@@ -103,10 +110,32 @@ class LocalStack:
             self._snapshot_thread.join(timeout=30)
         self.snapshot()
         lambda_hook.uninstall()
+        for pool in self._pools:
+            pool.close()
         if self._server:
             self._server.stop()
         if self._gc:
             self._gc.stop()
+
+    @contextlib.contextmanager
+    def in_processes(self, names: tuple[str, ...]) -> Iterator[Any]:
+        """Within the block, the functions ``names`` run in worker processes (bench/scale.py compares)."""
+        pool = self._route(names)
+        try:
+            yield pool
+        finally:
+            lambda_hook.unroute(pool.invoke)
+            self._pools.remove(pool)
+            pool.close()
+
+    def _route(self, names: tuple[str, ...]) -> Any:
+        from infra.local.source_functions import SourcePool
+
+        log_dir = self.data_dir / "logs" if self.data_dir else Path(tempfile.gettempdir()) / "iofold-function-logs"
+        pool = SourcePool(names, log_dir=log_dir, region=LOCAL_ENV["AWS_REGION"])
+        lambda_hook.route(pool.owns, pool.invoke)
+        self._pools.append(pool)
+        return pool
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(self.snapshot_every_s):

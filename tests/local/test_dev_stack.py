@@ -93,6 +93,26 @@ def _assert_private(data_dir: Path) -> None:
     assert found == {name: 0o700 if (data_dir / name).is_dir() else 0o600 for name in found}
 
 
+def _execute_once(info: dict, headers: dict, expected: int) -> None:
+    """Rate a few traces, generate an eval offline and run it over every trace: `make dev` runs the
+    run's chunks in worker processes of their own (infra/local/source_functions.py)."""
+    from infra.local.dev import wait_for_job
+
+    api = info["api_url"]
+    es = httpx.post(f"{api}/eval-sets", headers=headers, json={"name": "dev", "criteria": "the agent helps"}).json()
+    traces = httpx.get(f"{api}/traces?limit=8", headers=headers).json()["items"]
+    for i, trace in enumerate(traces):
+        rated = httpx.put(f"{api}/eval-sets/{es['id']}/feedback/{trace['id']}", headers=headers,
+                          json={"rating": "positive" if i % 2 else "negative", "notes": ""})
+        assert rated.status_code == 200, rated.text
+    job = httpx.post(f"{api}/eval-sets/{es['id']}/generate", headers=headers, json={"generator": "offline"}).json()
+    generated = wait_for_job(api, info["api_key"], job["job_id"])
+    assert generated["status"] == "succeeded", generated
+    run = httpx.post(f"{api}/evals/{generated['result']['eval_id']}/execute", headers=headers, json={}).json()
+    done = wait_for_job(api, info["api_key"], run["job_id"])
+    assert done["status"] == "succeeded" and done["result"]["executed"] == expected, done
+
+
 def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -105,6 +125,7 @@ def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
         assert len(traces) >= 24
         assert httpx.get(info["dashboard_url"]).status_code == 200
         assert httpx.get(info["dashboard_url"] + "config.json").json()["api_url"] == info["api_url"]
+        _execute_once(info, headers, expected=len(traces))
         deleted = traces[0]["id"]
         assert httpx.delete(f"{info['api_url']}/traces/{deleted}", headers=headers).status_code == 204
         integration = httpx.get(f"{info['api_url']}/integrations", headers=headers).json()["items"][0]
@@ -112,6 +133,7 @@ def test_dev_stack_starts_with_demo_data_and_survives_a_restart(tmp_path):
         output = _stop(proc)
     assert "API key" in output
     _assert_private(data_dir)
+    assert any(p.name.endswith("-execute_chunk.log") for p in (data_dir / "logs").iterdir())
 
     started = time.time()
     proc = _start(data_dir, port)  # the same ports: the demo integration names its source's
