@@ -59,7 +59,7 @@ SMOKE_CHUNK_SIZE = 25  # so the smoke sizes (50, 200) span several chunks, as th
 TARGET_TRACES = 1_000_000
 UPLOAD_BYTES = 5_000_000  # per upload body; the API takes 6 MB
 EXECUTE_REPEATS = 1
-COMPARE_REPEATS = 3
+COMPARE_REPEATS = 5
 
 # --- public on-demand prices, us-east-1 (USD), as listed on aws.amazon.com/<service>/pricing ----------
 PRICES_AS_OF = "2026-12 (unchanged since the DynamoDB on-demand cut of 2024-11-01)"
@@ -781,6 +781,7 @@ class Comparison:
     improved_label: str
     baseline: list[float] = field(default_factory=list)  # seconds per run
     improved: list[float] = field(default_factory=list)
+    judged: bool = False  # the improved way is how a user's local stack runs: THROUGHPUT_TARGET applies to it
 
 
 def compare_page_chunks(ws: Workspace, repeats: int) -> Comparison:
@@ -815,7 +816,8 @@ def compare_processes(stack: BenchStack, ws: Workspace, repeats: int) -> Compari
 
     out = Comparison(ws.traces, "execute_chunk in the stack's process and in worker processes (make dev)",
                      "baseline: execute_chunk in the local stack's process, beside moto (tests, measured phases)",
-                     f"{', '.join(DEV_PROCESS_FUNCTIONS)} in worker processes of its own, as `make dev` runs it")
+                     f"{', '.join(DEV_PROCESS_FUNCTIONS)} in worker processes of its own, as `make dev` runs it",
+                     judged=True)
     with stack.local.in_processes(DEV_PROCESS_FUNCTIONS) as pool:
         seconds = execute_once(ws)
         log(f"  workers started: {seconds:.1f} s ({ws.traces / seconds:.0f} traces/s, not counted)")
@@ -957,9 +959,11 @@ def build_report(results: list[PhaseResult], default_traces: int) -> Report:
     if by_size:
         largest = by_size[max(by_size)]
         tps = largest[0].traces / median([p.seconds for p in largest])
-        report.note(f"Local execute throughput at {largest[0].traces:,} traces: {fmt(tps)} traces/s against a target "
-                    f"of {THROUGHPUT_TARGET}: {'pass' if tps >= THROUGHPUT_TARGET else 'FAIL'} (wall-clock on this "
-                    "machine under the load shown above; compare the before/after ratio, measured in the same run).")
+        report.note(f"Local execute throughput at {largest[0].traces:,} traces, every handler in the stack's process "
+                    f"(as the tests run them; these phases count every call there): {fmt(tps)} traces/s against a "
+                    f"target of {THROUGHPUT_TARGET}: {'pass' if tps >= THROUGHPUT_TARGET else 'FAIL'} (wall-clock on "
+                    "this machine under the load shown above; compare the before/after ratio, measured in the same "
+                    "run; `make dev` runs execute_chunk in worker processes: its figure is under the comparison).")
     if len(by_size.get(max(by_size), [])) > 1:
         largest = by_size[max(by_size)]
         walls = [p.seconds for p in largest]
@@ -1057,6 +1061,11 @@ def add_comparison(report: Report, c: Comparison) -> None:
          ", ".join(f"{fmt(r)}x" for r in ratios)],
     ], caption=f"Local execute throughput, {c.title}, measured in this run (runs alternate; the same workspace, "
                "eval and traces):")
+    if c.judged:
+        tps = c.traces / median(c.improved)
+        report.note(f"Local execute throughput as `make dev` runs it, at {c.traces:,} traces: {fmt(tps)} traces/s "
+                    f"(median of {len(c.improved)} runs) against a target of {THROUGHPUT_TARGET}: "
+                    f"{'pass' if tps >= THROUGHPUT_TARGET else 'FAIL'}; slowest run {fmt(c.traces / max(c.improved))}.")
 
 
 def summary(results: list[PhaseResult]) -> dict:
