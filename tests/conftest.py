@@ -239,12 +239,18 @@ def upload_limit(monkeypatch):
 
 def invoke_function(stack, name: str, event: dict | None = None) -> dict:
     """Run one of the stack's functions once through Lambda (as its schedule does); its answer."""
+    error, payload = invoke_function_raw(stack, name, event)
+    assert not error, payload
+    return payload
+
+
+def invoke_function_raw(stack, name: str, event: dict | None = None) -> tuple[str | None, dict]:
+    """Run one of the stack's functions once through Lambda: (its FunctionError or None, its payload)."""
     from chalicelib.clients import aws_client
 
     response = aws_client("lambda").invoke(FunctionName=stack.provisioned.function_arns[name],
                                            Payload=json.dumps(event or {}).encode())
-    assert not response.get("FunctionError"), response["Payload"].read()
-    return json.loads(response["Payload"].read())
+    return response.get("FunctionError"), json.loads(response["Payload"].read())
 
 
 @pytest.fixture

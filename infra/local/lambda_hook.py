@@ -20,7 +20,6 @@ Dispatch = Callable[[str, Any], "tuple[bytes, bool]"]  # (function name, body) â
 logger = logging.getLogger(__name__)
 
 _handlers: dict[str, Handler] = {}
-_dispatch: list[Dispatch] = []
 _routes: list[tuple[Callable[[str], bool], Dispatch]] = []  # (which functions, where they go)
 _original_invoke = LambdaSimpleBackend.invoke
 
@@ -37,7 +36,7 @@ def install_dispatcher(dispatch: Dispatch) -> None:
     function in a process of its own, with its own environment); it returns the response payload
     and whether it is a function error."""
     _handlers.clear()
-    _dispatch[:] = [dispatch]
+    _routes[:] = [(lambda _name: True, dispatch)]
     LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
 
 
@@ -67,21 +66,22 @@ def wrapped(name: str, wrap: Callable[[Handler], Handler]) -> Iterator[None]:
 def uninstall() -> None:
     """Restore moto's own invoke."""
     _handlers.clear()
-    _dispatch.clear()
     _routes.clear()
     LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
 
 
+def names_function(name: str, function_name: str) -> bool:
+    """Whether the deployed ``function_name`` is the app's function ``name`` (``<prefix>-<name>``)."""
+    return function_name == name or function_name.endswith("-" + name)
+
+
 def _find(function_name: str) -> Handler | None:
-    for name, handler in _handlers.items():
-        if function_name == name or function_name.endswith("-" + name):
-            return handler
-    return None
+    return next((handler for name, handler in _handlers.items() if names_function(name, function_name)), None)
 
 
 def _invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001 - moto's signature
     fn = self.get_function(function_name, qualifier)
-    dispatch = _dispatch[0] if _dispatch else next((d for owns, d in _routes if owns(fn.function_name)), None)
+    dispatch = next((d for owns, d in _routes if owns(fn.function_name)), None)
     if dispatch is not None:
         payload, failed = dispatch(fn.function_name, body)
         if failed:

@@ -3,12 +3,15 @@
 The local stack runs every Lambda handler in its own process by default, beside moto: tests wrap
 handlers there to inject faults (``lambda_hook.wrapped``), and the bench counts each function's AWS
 calls there. That process is also moto's, and Python runs one thread at a time in it: an execute run
-over 20,000 traces keeps it at one core (its client half, execute_chunk's, about half of that) while
-the machine's other cores wait. ``make dev`` runs the functions named here (execute_chunk) as the
-rehearsal runs all of them: each invoke goes to a warm worker process (lambda_runtime.Worker), one per
-concurrent invoke, with the function's environment as the template would give it (its own resource
-variables, nothing of the others'), a Lambda context with the function's timeout, and its errors
-returned by name as Lambda returns them. The code is the working tree's, not a package.
+over 20,000 traces kept it at one core while the machine's other core waited (ad hoc /proc readings;
+execute_chunk's client side was about half of its GIL-holding samples in a py-spy profile);
+bench/scale.py measures the two ways against each other (bench/results/scale.md).
+
+``make dev`` runs the functions named here (execute_chunk) as the rehearsal runs all of them: each
+invoke goes to a warm worker process (lambda_runtime.Worker), one per concurrent invoke, with the
+function's environment as the template would give it (its own resource variables, nothing of the
+others'), a Lambda context with the function's timeout, and its errors returned by name as Lambda
+returns them. The code is the working tree's, not a package.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 from pathlib import Path
 
 from infra import resources
+from infra.local.lambda_hook import names_function
 from infra.local.lambda_runtime import FunctionConfig, LambdaPool, Worker, lambda_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +52,7 @@ class SourcePool(LambdaPool):
         return self.enabled and self._logical(function_name) is not None
 
     def _logical(self, function_name: str) -> str | None:
-        return next((n for n in self.names if function_name == n or function_name.endswith("-" + n)), None)
+        return next((n for n in self.names if names_function(n, function_name)), None)
 
     def _config(self, function_name: str) -> FunctionConfig:
         name = self._logical(function_name)

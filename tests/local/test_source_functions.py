@@ -4,13 +4,11 @@ reaches the caller by name, as it does from the function run in this process."""
 
 from __future__ import annotations
 
-import json
-
-from chalicelib import clients
 from chalicelib.config import BUCKET_VAR, SANDBOX_FUNCTION_VAR, table_var
 from infra import resources
 from infra.local import lambda_hook
 from infra.local.source_functions import source_environment
+from tests.conftest import invoke_function_raw
 from tests.statemachines.test_execute_eval import (  # noqa: F401 - settings is a fixture
     _expected, _store_traces, _stored_results, _version, settings,
 )
@@ -46,16 +44,10 @@ def test_a_run_executes_its_chunks_in_worker_processes(stack, api, settings):
     assert 1 <= len(workers) <= 2 and not any(w.alive() for w in workers)  # closed with the block
 
 
-def _invoke_chunk(stack, event: dict) -> tuple[str | None, dict]:
-    response = clients.aws_client("lambda").invoke(FunctionName=stack.provisioned.function_arns["execute_chunk"],
-                                                   Payload=json.dumps(event).encode())
-    return response.get("FunctionError"), json.loads(response["Payload"].read())
-
-
 def test_a_failing_handler_in_a_worker_fails_the_invoke_with_the_same_error(stack):
     event = {"job": {"workspace_id": "ws_missing", "job_id": "job_missing"}, "chunk": 0}
-    here = _invoke_chunk(stack, event)
+    here = invoke_function_raw(stack, "execute_chunk", event)
     with stack.in_processes(("execute_chunk",)):
-        there = _invoke_chunk(stack, event)
+        there = invoke_function_raw(stack, "execute_chunk", event)
     assert here[0] and there[0] == here[0]
     assert there[1]["errorType"] == here[1]["errorType"] and there[1]["errorMessage"] == here[1]["errorMessage"]
