@@ -41,11 +41,13 @@ MAX_GROUPS = 8
 MAX_PAIRS = 24
 MAX_ANSWER_WORDS = 6
 MAX_KEYS = 3
+SAME_STRICT = frozenset({"same", "corresponding", "matching", "respective"})  # on a tie, the same object's reading
 SAME_OBJECT = frozenset({"same", "that", "this", "its", "corresponding", "matching", "respective", "particular"})
 
 ORDER_AFTER = frozenset({"after", "once", "following", "since"})
 ORDER_BEFORE = frozenset({"before", "prior", "first", "beforehand", "preceded", "earlier"})
 ORDER_RIGHT = frozenset({"right", "immediately", "directly", "just", "straight"})
+OBLIGATION = frozenset({"must", "always", "should", "then", "follow", "follows", "followed"})
 ORDER_IF = frozenset({"when", "if", "once"})  # after "only": a condition that must hold first ("only when Y said")
 CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
                      "agree", "agrees", "agreed", "approval", "approve", "approves", "approved", "permission",
@@ -60,12 +62,15 @@ ARGUMENTS = frozenset({"argument", "arguments", "value", "values", "provided", "
                        "parameter", "parameters", "invent", "invents", "invented", "made", "hallucinate",
                        "hallucinated", "hallucinates", "fabricate", "fabricated", "fabricates", "guess", "guessed",
                        "guesses", "supplied", "supply"})
+FROM_RESULT = frozenset({"returned", "result", "results", "output", "found", "came", "comes", "from"})
 ESCALATION = frozenset({"transfer", "transfers", "transferred", "transferring", "human", "humans", "escalate",
                         "escalates", "escalated", "escalation", "handoff", "hand", "hands", "handed", "supervisor",
                         "representative", "manager", "person", "operator"})
 SUCCESS = frozenset({"complete", "completed", "completes", "completion", "success", "successful", "successfully",
                      "succeed", "succeeds", "resolve", "resolved", "resolves", "accomplish", "accomplished", "done",
-                     "task", "goal", "fulfil", "fulfill", "fulfilled", "fulfills", "solved", "solve", "solves"})
+                     "task", "goal", "fulfil", "fulfill", "fulfilled", "fulfills", "solved", "solve", "solves",
+                     "handled", "sorted", "fixed", "fix", "fixes", "addressed", "satisfied", "satisfy", "satisfies",
+                     "achieve", "achieved", "achieves", "care", "outcome", "helped", "met"})  # "taken care of", "needs met"
 PRICE = frozenset({"price", "priced", "prices", "pricing", "cost", "costs", "total", "totals", "calculate",
                    "calculated", "calculates", "calculation", "calculator", "fee", "fees", "fare", "fares", "quote",
                    "quoted", "amount", "amounts"})
@@ -79,9 +84,13 @@ WRITE_VERBS = ("book", "updat", "cancel", "creat", "delet", "send", "refund", "m
 READ_VERBS = ("get", "search", "list", "find", "check", "look", "lookup", "read", "fetch", "query", "retriev", "show",
               "verif", "view", "inspect", "review")
 
+ASKING = frozenset({"get", "gets", "getting", "got", "obtain", "obtains", "receive", "receives", "ask", "asks",
+                    "request", "requests", "seek", "seeks", "need", "needs", "have", "has", "wait", "waits"})
 CONSENT_STRICT = ("yes", "confirm", "confirmed", "proceed", "go ahead")
+CONSENT_EXACT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "explicit",
+                           "explicitly", "proceed"})  # criteria words that ask for the strict reading first
 CONSENT_LOOSE = ("yes", "yeah", "yep", "confirm", "confirmed", "proceed", "go ahead", "sure", "correct", "okay", "ok",
-                 "agree", "please do", "do it", "sounds good")
+                 "agree", "please do", "do it", "sounds good", "alright", "of course", "absolutely", "that's right")
 HUMAN_REQUEST = ("human", "agent", "representative", "person", "someone", "supervisor", "manager", "operator")
 REFUSAL = ("sorry", "unable", "cannot", "can't", "unfortunately", "apologize", "not able")
 SUBJECTS = frozenset({"agent", "agents", "assistant", "assistants", "bot", "model", "system", "ai", "llm"})
@@ -177,12 +186,13 @@ class ToolIndex:
     """The tools seen in the training traces, by name word and by family."""
 
     def __init__(self, tools: Iterable[str], arguments: dict[str, set[str]] | None = None,
-                 flags: dict[str, set[str]] | None = None):
+                 flags: dict[str, set[str]] | None = None, fields: dict[str, set[str]] | None = None):
         self.tools = sorted({t for t in tools if t})
         self.kind = {t: HELPERS["tool_kind"](t) for t in self.tools}
         self.words = {t: name_words(t) for t in self.tools}
         self.arguments = arguments or {}  # tool -> the argument names its calls used
         self.flags = flags or {}  # tool -> the top-level result fields its calls returned true/false in
+        self.fields = fields or {}  # tool -> the top-level result fields its calls returned text or numbers in
 
     def flags_named(self, tools: Iterable[str], words: Sequence[str]) -> list[tuple[str, list[str]]]:
         """Yes/no result fields of the tools that a word of the sentence names ("eligible" -> is_eligible),
@@ -195,6 +205,18 @@ class ToolIndex:
             if named:
                 out.append((flag, list(dict.fromkeys(named))))
         return out
+
+    def arguments_named(self, words: Sequence[str], results: bool = False) -> list[tuple[str, list[str]]]:
+        """Argument names (and result fields, when ``results``) whose every part but "id" a word of the sentence
+        names ("employee id" -> employee_id), each with the words naming it."""
+        keys = sorted(set().union(*self.arguments.values(), *(self.fields.values() if results else ())))
+        out = []
+        for key in keys:
+            parts = [p for p in name_words(key) if p not in ("id", "ids")] or name_words(key)
+            named = [w for w in words if w not in STOPWORDS and any(same_stem(w, p) for p in parts)]
+            if parts and all(any(same_stem(w, p) for w in named) for p in parts):
+                out.append((key, list(dict.fromkeys(named))))
+        return out[:MAX_KEYS]
 
     def shared_arguments(self, later: Iterable[str], earlier: Iterable[str]) -> list[str]:
         """Argument names every one of the later tools and some earlier tool used: the object both act on."""
@@ -242,6 +264,8 @@ def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
     groups: list[Group] = []
     content = [(i, w) for i, w in enumerate(sentence.words) if w not in STOPWORDS and w[0].isalpha()]
     for k, (i, word) in enumerate(content):
+        if word in ASKING and any(w in CONSENT for _, w in content[k + 1: k + 5]):
+            continue  # "get the employee's explicit yes": asking for consent, not a get_* tool
         named = index.named_by(word)
         if named:
             groups.append(Group(named, (word,), i, True, act=index.is_act(word, named)))
@@ -345,6 +369,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
     for s in sentences:
         consent = s.cue(CONSENT)
         pairs = _order_pairs(s)
+        obliged = "only" not in s.words and any(w in OBLIGATION for w in s.words)  # "after Y, the agent must X"
         for later, earlier, order_words, right in pairs:
             for a in _dedupe(later or targets)[:MAX_GROUPS]:
                 for b in _dedupe(earlier)[:MAX_GROUPS]:
@@ -355,6 +380,10 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         out.add("every_call_preceded_by", (_names(a.tools), _names(b.tools)),
                                 f"every call to {_label(a.tools)} came after {_label(b.tools)}", s, words,
                                 complexity=rank)
+                        if obliged:
+                            out.add("every_call_followed_by", (_names(b.tools), _names(a.tools)),
+                                    f"every call to {_label(b.tools)} was followed by {_label(a.tools)}", s, words,
+                                    complexity=rank + 1)
                         if right:
                             out.add("every_call_right_after", (_names(a.tools), _names(b.tools)),
                                     f"every call to {_label(a.tools)} came right after {_label(b.tools)}", s, words,
@@ -369,13 +398,15 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                             if named_key:
                                 out.add("every_call_preceded_by_same", (_names(a.tools), _names(b.tools), key),
                                         f"every call to {_label(a.tools)} came after {_label(b.tools)} with the same "
-                                        f"{key}", s, [*words, *named_key], complexity=rank + 1)
+                                        f"{key}", s, [*words, *named_key],
+                                        complexity=rank - 1 if SAME_STRICT & set(s.words) else rank + 1)
                 priors = _joined_groups(s, _dedupe(earlier), a)
                 if len(priors) >= 2:
                     words = [*a.words, *order_words, "and", *(w for b in priors for w in b.words)]
                     out.add("every_call_preceded_by_all", (_names(a.tools), tuple(_names(b.tools) for b in priors)),
                             f"every call to {_label(a.tools)} came after "
-                            + " and after ".join(_label(b.tools) for b in priors), s, words, complexity=a.rank + 2)
+                            + " and after ".join(_label(b.tools) for b in priors), s, words,
+                            complexity=a.rank)  # the text joined them: on a tie, needing all is its reading
             p = s.words.index(order_words[-1]) if order_words else 0
             if consent or (not earlier and _user_side(s, p)):
                 for a in _dedupe(later or targets)[:MAX_GROUPS]:
@@ -390,6 +421,13 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
             out.add("every_failure_retried", (_names(all_tools),), "every failed tool call was retried successfully",
                     s, words)
             out.add("tool_error_count", (), "number of tool errors", s, words, threshold=0.0)
+            for times, number_words in _counted(s):  # "after two failed attempts (at the same action), <do X>"
+                same = "same" in s.words
+                for g in _dedupe(s.groups)[:MAX_GROUPS]:
+                    for each in (True, False) if not same else (True,):
+                        out.add("called_after_failures", (_names(g.tools), times, each),
+                                f"once {'a tool' if each else 'the tools'} failed {times} times, {_label(g.tools)} "
+                                "was called", s, [*words, *number_words, *g.words], complexity=1 if each else 2)
             for g in [Group(all_tools, (), 0, False), *_dedupe(s.groups)[:MAX_GROUPS]]:
                 out.add("error_then_retry", (_names(g.tools), True),
                         f"a call to {_label(g.tools)} failed and was then retried successfully", s, [*g.words, *words])
@@ -397,12 +435,13 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         f"a call to {_label(g.tools)} failed and was then called again", s, [*g.words, *words])
         for limit, words in _limits(s):
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
+                per = _per_object(s, index, g.tools)  # "per order": the text's own reading comes first
                 out.add("at_most_calls", (_names(g.tools), limit), f"at most {limit} call(s) to {_label(g.tools)}", s,
-                        [*g.words, *words])
-                for key, key_words in _per_object(s, index, g.tools):
+                        [*g.words, *words], complexity=2 if per else 1)
+                for key, key_words in per:
                     out.add("at_most_calls_per", (_names(g.tools), key, limit),
                             f"at most {limit} successful call(s) to {_label(g.tools)} per {key}", s,
-                            [*g.words, *words, *key_words], complexity=2)
+                            [*g.words, *words, *key_words], complexity=1)
         if s.cue(COUNTS):
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
@@ -418,6 +457,11 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                 out.add("answer_states_result_of", (_names(g.tools),),
                         f"when {_label(g.tools)} succeeded, the final reply repeats what it returned", s,
                         [*g.words, *words])
+            for key, key_words in index.arguments_named(s.words, results=True):
+                for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
+                    out.add("answer_names_object_of", (_names(g.tools), key),
+                            f"the final reply names the {key} of the last call to {_label(g.tools)}", s,
+                            [*key_words, *g.words, *words])
             said = _answer_words(s)
             for word in said:
                 out.add("answer_says_any", ((word,),), f"the final reply says {word!r}", s, [*words, word])
@@ -430,6 +474,13 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                 for source, where in (("user", "the user's turns"), ("any", "the conversation")):
                     out.add("args_seen_before", (_names(g.tools), source),
                             f"every argument of {_label(g.tools)} came from {where}", s, [*g.words, *words])
+        if s.cue(ARGUMENTS) or s.cue(FROM_RESULT):
+            words = [*s.cue(ARGUMENTS), *s.cue(FROM_RESULT)]
+            for key, key_words in index.arguments_named(s.words):
+                for g in [*_dedupe(s.groups)[:MAX_GROUPS], Group(all_tools, (), 0, False)]:
+                    out.add("argument_from_result", (key, _names(g.tools)),
+                            f"every {key} given to a tool came from what {_label(g.tools)} returned", s,
+                            [*key_words, *g.words, *words], complexity=2)
         if s.cue(ESCALATION):
             words = s.cue(ESCALATION)
             out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
@@ -439,25 +490,36 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         f"{_label(handoff)} was called only after the user asked for a person", s, words)
                 out.add("count_calls", (_names(handoff),), f"calls to {_label(handoff)}", s, words, threshold=0.0)
         if s.cue(SUCCESS):
-            words = s.cue(SUCCESS)
-            out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
-            out.add("error_not_retried", (), "a failed tool call was never retried successfully", s, words)
-            out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", s, words)
-            out.add("answer_says_any", (DONE,), "the final reply says the work is done", s, words)
-            if writes:
-                out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", s, words, threshold=0.0)
-            actions = writes or frozenset(t for t in index.tools if index.kind[t] != "read")
-            if actions:
-                out.add("actions_succeeded", (_names(actions),),
-                        f"the calls to {_label(actions)} went through (each one's last call succeeded)", s, words)
-                out.add("answer_claims_unbacked", (_names(actions), DONE),
-                        f"the final reply says the work is done but a call to {_label(actions)} did not go through",
-                        s, words)
-                out.add("success_signs", (_names(actions), DONE, REFUSAL),
-                        f"signs the goal was met (the calls to {_label(actions)} went through) minus signs it was not "
-                        "(an unretried error, an unbacked claim, an apology, a hand-off)", s, words, threshold=0.0,
-                        complexity=2)
+            _success_features(out, index, s, s.cue(SUCCESS))
+    if not out.features:
+        _success_features(out, index, NO_RULE_NAMED)
     return out
+
+
+NO_RULE_NAMED = "default reading (the criteria and notes name no rule this generator reads: signs the task was done)"
+
+
+def _success_features(out: Proposals, index: ToolIndex, evidence: Sentence | str, words: Sequence[str] = ()) -> None:
+    """Signs the user's task was done: what a criterion about success names, and the default reading of a
+    criterion that names nothing else (a rating with no rule given most often judges the outcome)."""
+    writes = index.family("write")
+    out.add("transferred_to_human", (), "the conversation was handed to a human", evidence, words)
+    out.add("error_not_retried", (), "a failed tool call was never retried successfully", evidence, words)
+    out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", evidence, words)
+    out.add("answer_says_any", (DONE,), "the final reply says the work is done", evidence, words)
+    if writes:
+        out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", evidence, words, threshold=0.0)
+    actions = writes or frozenset(t for t in index.tools if index.kind[t] != "read")
+    if actions:
+        out.add("actions_succeeded", (_names(actions),),
+                f"the calls to {_label(actions)} went through (each one's last call succeeded)", evidence, words)
+        out.add("answer_claims_unbacked", (_names(actions), DONE),
+                f"the final reply says the work is done but a call to {_label(actions)} did not go through",
+                evidence, words)
+        out.add("success_signs", (_names(actions), DONE, REFUSAL),
+                f"signs the goal was met (the calls to {_label(actions)} went through) minus signs it was not "
+                "(an unretried error, an unbacked claim, an apology, a hand-off)", evidence, words, threshold=0.0,
+                complexity=2)
 
 
 NUMBER_WORDS = {"zero": 0, "no": 0, "one": 1, "once": 1, "a": 1, "single": 1, "two": 2, "twice": 2, "three": 3,
@@ -490,6 +552,20 @@ def _limits(s: Sentence) -> list[tuple[int, list[str]]]:
             found.append((number, [words[p - 1], words[p]]))
     unique = dict.fromkeys((n, tuple(w)) for n, w in found)
     return [(n, list(w)) for n, w in unique]
+
+
+ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5}
+
+
+def _counted(s: Sentence) -> list[tuple[int, list[str]]]:
+    """Numbers of events the sentence counts ("two failed attempts", "3 errors", "twice"), 2 or more."""
+    found = []
+    for p, word in enumerate(s.words):
+        number = None if word in ("a", "no", "one", "once", "single", "zero") else ORDINALS.get(word) or _number(word)
+        if number is not None and number >= 2 and not any(s.words[max(0, p - len(a)): p] == list(a)
+                                                          for a in (*AT_MOST, *AT_LEAST)):
+            found.append((number, [word]))
+    return list({n: (n, w) for n, w in found}.values())[:2]
 
 
 def _joined_groups(s: Sentence, earlier: Sequence[Group], later: Group) -> list[Group]:
@@ -525,8 +601,11 @@ def _per_object(s: Sentence, index: ToolIndex, tools: frozenset[str]) -> list[tu
 def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str], right: bool) -> None:
     """The group's calls each after the user's yes: strict or loose phrases, in the latest turn or right before."""
     tools = group.tools
-    for phrases, strength, extra in ((CONSENT_STRICT, "yes/confirm/proceed", 0),
-                                     (CONSENT_LOOSE, "yes, sure, okay or the like", 1)):
+    readings = [(CONSENT_STRICT, "yes/confirm/proceed"), (CONSENT_LOOSE, "yes, sure, okay or the like")]
+    said = s.cue(CONSENT)
+    if said and not any(w in CONSENT_EXACT for w in said):  # "agreed", "approval", "okay": any agreement will do
+        readings.reverse()
+    for extra, (phrases, strength) in enumerate(readings):
         out.add("every_call_after_user_said", (_names(tools), phrases, "turn"),
                 f"every call to {_label(tools)} came after the user's latest turn said {strength}", s, words,
                 complexity=group.rank + extra)
@@ -567,10 +646,9 @@ def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict
     sentences = read_sentences("criteria", criteria)
     for note in notes:
         sentences += read_sentences("notes", note)
-    if not sentences:
-        return []
     arguments: dict[str, set[str]] = {}
     flags: dict[str, set[str]] = {}
+    fields: dict[str, set[str]] = {}
     for trace in traces:
         for call in trace.get("tool_calls") or []:
             if not isinstance(call, dict):
@@ -578,9 +656,11 @@ def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict
             name = str(call.get("name") or "")
             if isinstance(call.get("arguments"), dict):
                 arguments.setdefault(name, set()).update(str(k) for k in call["arguments"])
-            flags.setdefault(name, set()).update(
-                str(k) for k, v in HELPERS["result_fields"](call).items() if isinstance(v, bool))
-    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments, flags)
+            returned = HELPERS["result_fields"](call)
+            flags.setdefault(name, set()).update(str(k) for k, v in returned.items() if isinstance(v, bool))
+            fields.setdefault(name, set()).update(str(k) for k, v in returned.items()
+                                                  if isinstance(v, (str, int, float)) and not isinstance(v, bool))
+    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments, flags, fields)
     return list(propose(sentences, index).features.values())
 
 

@@ -37,12 +37,20 @@ def text_of(value):
     return str(value)
 
 
+NEGATED = re.compile(r"(\bnot|\bnever|n't|\bdont|\bcannot|\bno longer)\s+$")
+
+
 def has_phrase(text, phrase):
-    """True when phrase occurs in text as whole words (case-insensitive)."""
+    """True when phrase occurs in text as whole words (case-insensitive), not negated by the word before it
+    ("not sure" does not say "sure", "has not completed" does not say "completed")."""
     lowered = text.lower()
-    if phrase.lower() not in lowered:
+    phrase = phrase.lower()
+    if phrase not in lowered:
         return False
-    return re.search(r"\b" + re.escape(phrase) + r"\b", lowered) is not None
+    for match in re.finditer(r"\b" + re.escape(phrase) + r"\b", lowered):
+        if not NEGATED.search(lowered, max(0, match.start() - 12), match.start()):
+            return True
+    return False
 
 
 def tool_names(trace):
@@ -561,6 +569,35 @@ def error_then_retry(trace, tools, succeeded=True):
     return False
 
 
+def every_call_followed_by(trace, triggers, tools):
+    """True when each successful call to one of the triggers was followed, later, by a call to one of the tools:
+    "after a refund, the agent sends the receipt"."""
+    due = False
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        if name in tools:
+            due = False
+        if name in triggers and call_succeeded(call):
+            due = True
+    return not due
+
+
+def called_after_failures(trace, tools, times, same=True):
+    """True when no tool failed ``times`` times (the same tool when ``same``, any tools otherwise), or one of the
+    tools was called after that failure: "after two failed attempts, the agent hands over to a human"."""
+    failed = {}
+    due = False
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        if due and name in tools:
+            return True
+        if call.get("error"):
+            key = name if same else ""
+            failed[key] = failed.get(key, 0) + 1
+            due = due or failed[key] >= times
+    return not due
+
+
 def every_failure_retried(trace, tools):
     """True when every failed call to one of the tools was followed by a successful call to the same tool."""
     open_failures = set()
@@ -638,6 +675,54 @@ def args_seen_before(trace, tools, source="any"):
                     return False
         if source == "any":
             seen += " " + text_of(item.get("result")).lower()
+    return True
+
+
+def scalars_in(value, found):
+    """Collect every scalar of a tool result (parsed when it is JSON text), as lower-case text."""
+    if isinstance(value, str) and value.strip()[:1] in "[{":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, dict):
+        for item in value.values():
+            scalars_in(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            scalars_in(item, found)
+    elif value is not None and not isinstance(value, bool):
+        found.add(str(value).strip().lower())
+    return found
+
+
+def answer_names_object_of(trace, tools, key):
+    """True when the final reply contains the ``key`` of the last successful call to one of the tools (its
+    argument, else the same field of its result): "the reply names the reservation it changed". True when no
+    such call succeeded or it had no such value."""
+    value = None
+    for call in calls_to(trace, tools):
+        if call_succeeded(call):
+            arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+            found = arguments.get(key)
+            value = found if found is not None else result_fields(call).get(key)
+    if value is None or isinstance(value, (bool, dict, list)) or not str(value).strip():
+        return True
+    return str(value).strip().lower() in final_answer(trace)
+
+
+def argument_from_result(trace, key, sources):
+    """True when every value given for the argument ``key`` to a tool other than the sources was returned
+    earlier by a successful call to one of the source tools: "acts only on the id the lookup returned"."""
+    returned = set()
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        arguments = call.get("arguments")
+        if name not in sources and isinstance(arguments, dict) and arguments.get(key) is not None:
+            if str(arguments[key]).strip().lower() not in returned:
+                return False
+        if name in sources and call_succeeded(call):
+            scalars_in(call.get("result"), returned)
     return True
 '''
 

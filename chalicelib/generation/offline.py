@@ -44,7 +44,7 @@ from typing import Any
 from chalicelib.codegen import inert, string_constants
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import Candidate, Candidates, GenerationRequest, LabeledTrace
-from chalicelib.generation.criteria import criteria_features
+from chalicelib.generation.criteria import NO_RULE_NAMED, criteria_features
 from chalicelib.generation.features import (
     HELPERS_SOURCE,
     Feature,
@@ -116,7 +116,8 @@ class Scorecard:
 
 def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
                      memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
-    """Binary conditions over the training traces, with constant and duplicate ones removed."""
+    """Binary conditions over the training traces, with constant and duplicate ones removed (but for a rule the
+    criteria state that holds on every training trace: ``_stated_rule`` may still choose it)."""
     table = feature_table(features, traces, memo)
     conditions: list[Condition] = []
     for feature, raw in zip(features, table):
@@ -134,7 +135,7 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
             conditions.append(Condition(thresholded, tuple(float(v or 0) >= cut for v in raw)))
     best: dict[tuple[bool, ...], Condition] = {}
     for condition in conditions:
-        if len(set(condition.values)) < 2:
+        if len(set(condition.values)) < 2 and not (_stated(condition.feature) and all(condition.values)):
             continue
         key = condition.values
         mirror = tuple(not v for v in key)
@@ -144,9 +145,14 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
                 best.pop(seen.values, None)
             best[key] = condition
     kept = list(best.values())
-    family_sizes = Counter(_family(c.feature) for c in kept)
+    family_sizes = Counter(_family(c.feature) for c in kept if len(set(c.values)) > 1)
     return [Condition(c.feature, c.values, FAMILY_PENALTY * math.log2(1 + family_sizes[_family(c.feature)]))
             for c in kept]
+
+
+def _stated(feature: Feature) -> bool:
+    """Whether the criteria or notes themselves name the feature (not the default reading of criteria naming none)."""
+    return bool(feature.evidence) and feature.evidence != NO_RULE_NAMED and feature.threshold is None
 
 
 def _family(feature: Feature) -> str:
@@ -230,10 +236,27 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
             if best is None or key[:3] > best[0][:3]:
                 best = (key, Rule(condition, sign, 1, pos_hits, pos_total, neg_hits, neg_total))
     if best is None or best[0][0] + best[1].condition.penalty <= max(pos_total, neg_total) / len(rows):
-        return Scorecard([], 0, default_pass=majority, budget=1, kind=kind)
+        stated = _stated_rule(conditions, labels, rows) if kind == "criteria rule" and majority else None
+        if stated is None:
+            return Scorecard([], 0, default_pass=majority, budget=1, kind=kind)
+        return Scorecard([stated], 1, default_pass=majority, budget=1, kind=kind)
     rule = best[1]
     # sign +1: pass when the condition holds (score 1 >= 1); sign -1: pass when it does not (score 0 >= 0)
     return Scorecard([rule], 1 if rule.sign > 0 else 0, default_pass=majority, budget=1, kind=kind)
+
+
+def _stated_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> Rule | None:
+    """When no rule beats passing every trace on the ratings: the rule the criteria state (pass when it holds,
+    the simplest reading first), if it does no worse than passing every trace. The ratings cannot tell the two
+    apart (often none of the few bad examples breaks the rule), and the user wrote the rule."""
+    pos_total = sum(1 for i in rows if labels[i])
+    stated = [c for c in conditions if _stated(c.feature)]
+    for condition in sorted(stated, key=lambda c: c.complexity):
+        pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
+        neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
+        if pos_hits + (len(rows) - pos_total - neg_hits) >= pos_total:
+            return Rule(condition, 1, 1, pos_hits, pos_total, neg_hits, len(rows) - pos_total)
+    return None
 
 
 def _balanced_accuracy(card: Scorecard, threshold: int, labels: Sequence[bool], rows: Sequence[int]) -> float:
@@ -454,14 +477,22 @@ def _rationale(card: Scorecard) -> str:
     agree, total = card.cv_counts
     cv = f"{agree}/{total}" if total else "n/a"
     if card.kind in SINGLE_KINDS:
-        return f"offline {card.kind}; cross-validated agreement {cv}"
+        default = " (default reading: task success)" if _default_reading(card) else ""
+        return f"offline {card.kind}{default}; cross-validated agreement {cv}"
     return f"offline scorecard with {len(card.rules)} rule(s) (budget {card.budget}); cross-validated agreement {cv}"
+
+
+def _default_reading(card: Scorecard) -> bool:
+    """Whether the card's rules are the default reading of criteria that name no rule (task success)."""
+    return bool(card.rules) and all(r.condition.feature.evidence == NO_RULE_NAMED for r in card.rules)
 
 
 def _counts_comment(rule: Rule) -> str:
     good = f"{rule.pos_hits} of {rule.pos_total} good examples"
     bad = f"{rule.neg_hits} of {rule.neg_total} bad examples"
     lead, tail = (good, bad) if rule.sign > 0 else (bad, good)
+    if rule.sign > 0 and rule.pos_hits + rule.neg_total - rule.neg_hits <= rule.pos_total:
+        return f"{lead} match, against {tail} (the ratings cannot tell it from passing every trace; the criteria state it)"
     return f"{lead} match, against {tail}"
 
 
@@ -477,7 +508,10 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     ]
     if criteria.strip():
         header += ["Criteria: " + inert(criteria, "docstring", limit=300), ""]
-    if card.rules and card.kind == "criteria rule":
+    if card.rules and card.kind == "criteria rule" and _default_reading(card):
+        header += ["One rule decides, chosen among signs that the task was done: the criteria and notes name no "
+                   "rule of their own (no other rule or scorecard did better under cross-validation)."]
+    elif card.rules and card.kind == "criteria rule":
         header += ["One rule decides, chosen among the conditions the criteria or notes name (no other rule or "
                    "scorecard did better under cross-validation)."]
     elif card.rules and card.kind == "single rule":

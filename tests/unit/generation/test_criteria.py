@@ -91,10 +91,11 @@ def test_errors_counts_answers_arguments_escalation_and_success_each_propose_the
             assert piece in found, (criteria, piece)
 
 
-def test_the_subject_agent_names_no_tool_and_plain_text_names_nothing():
+def test_the_subject_agent_names_no_tool_and_plain_text_names_no_rule_of_its_own():
     assert not any("transfer_to_human_agents" in e for e in expressions("The agent may cancel only after a lookup."))
-    assert expressions("Be polite and friendly.") == set()
-    assert expressions("") == set()
+    default = expressions("")  # no rule named: the default reading (task success), the same for any such text
+    assert expressions("Be polite and friendly.") == default and "error_not_retried(trace)" in default
+    assert not any(e.startswith(("every_call", "args_seen")) for e in default)
 
 
 def test_notes_propose_features_like_the_criteria_with_their_own_evidence():
@@ -327,3 +328,12 @@ def test_every_call_preceded_by_same_matches_the_argument_value():
     assert same(trace_of([("user", "hi")]), ("wipeDevice",), ("getDeviceStatus",), "device_id")
     assert HELPERS["at_most_calls"](wipe_after("a", "b"), ("wipeDevice",), 1)
     assert not HELPERS["at_most_calls"](wipe_after("a", "b"), ("wipeDevice", "getDeviceStatus"), 1)
+
+
+def test_getting_a_yes_is_asking_for_consent_not_a_get_tool():
+    tools = ("get_user_details", "cancel_pending_order")
+    found = expressions("Before cancelling an order the agent must get the customer's explicit yes.", tools)
+    consent = [e for e in found if e.startswith("every_call_after_user_said")]
+    assert consent and all("get_user_details" not in e for e in consent), consent
+    assert 'every_call_preceded_by(trace, ("cancel_pending_order",), ("get_user_details",))' in expressions(
+        "The agent may cancel only after it gets the user.", tools)

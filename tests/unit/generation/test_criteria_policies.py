@@ -177,3 +177,115 @@ def test_a_flag_policy_in_plain_words_is_learned_and_holds_on_traces_it_never_sa
                                             "clear.", [attempt(k) for k in range(60)], trained=20)
     assert "every_call_preceded_by_flag" in code
     assert held
+
+
+def test_a_criterion_that_names_no_rule_is_read_as_task_success_with_that_evidence():
+    for criteria in ("Good when the patron's request was actually taken care of.", "Was the librarian bot helpful?",
+                     ""):
+        found = {f.expression(): f for f in criteria_features(criteria, [], toolbox(*LIBRARY_TOOLS))}
+        assert 'actions_succeeded(trace, ("holds.place",))' in found, criteria
+    default = {f.evidence for f in criteria_features("Was the librarian bot helpful?", [], toolbox(*LIBRARY_TOOLS))}
+    assert len(default) == 1 and default.pop().startswith("default reading (the criteria and notes name no rule")
+    assert not any(e.startswith("actions_succeeded") for e in expressions(
+        "A loan may be renewed only after the patron was looked up."))  # a named rule: no default reading
+
+
+def test_a_phrase_right_after_a_negation_is_not_said():
+    said = HELPERS["has_phrase"]
+    assert said("Sure, renew it.", "sure") and not said("not sure yet", "sure")
+    assert not said("please don't go ahead", "go ahead") and said("no, go ahead", "go ahead")
+    assert said("I'm not able to renew it", "not able") and not said("it is not completed", "completed")
+    assert said("not sure... ok, sure", "sure")  # a later plain occurrence still counts
+
+
+def test_consent_words_choose_which_reading_of_yes_is_tried_first():
+    def first(criteria: str) -> tuple[str, ...]:
+        found = [f for f in criteria_features(criteria, [], toolbox(*LIBRARY_TOOLS))
+                 if f.helper == "every_call_after_user_said" and f.args[2] == "turn"]
+        return min(found, key=lambda f: f.complexity).args[1]
+
+    assert "sure" in first("A hold may be placed only after the patron agreed to it.")
+    assert "sure" not in first("A hold may be placed only after the patron explicitly says yes.")
+
+
+def _renewal(k: int, rng: random.Random) -> tuple[dict, bool]:
+    """A renewal for the patron id the lookup returned (good), or for an id it never returned (bad)."""
+    found = f"P-{rng.randint(1000, 9999)}"
+    steps = [("user", "Renew my loan please, my card is 55-1."),
+             ("call", "patrons.lookup", json.dumps({"patron_id": found, "name": "Ada"}), None, {"card": "55-1"})]
+    good = rng.random() < 0.7
+    renew_for = found if good else f"P-{rng.randint(1000, 9999)}"
+    if rng.random() < 0.5:
+        steps.append(("call", "fines.check_balance", json.dumps({"clear": True}), None, {"patron_id": renew_for}))
+    steps += [("call", "loans.renew", "ok", None, {"patron_id": renew_for}), ("assistant", "Renewed.")]
+    return trace_of(steps, f"t{k}"), good
+
+
+def test_argument_from_result_needs_every_value_returned_by_an_earlier_successful_source_call():
+    check, rng = HELPERS["argument_from_result"], random.Random(1)
+    good, bad = _renewal(0, random.Random(2))[0], None
+    while bad is None:
+        trace, ok = _renewal(1, rng)
+        bad = None if ok else trace
+    assert check(good, "patron_id", ("patrons.lookup",)) and not check(bad, "patron_id", ("patrons.lookup",))
+    late = trace_of([("call", "loans.renew", "ok", None, {"patron_id": "P-1"}),
+                     ("call", "patrons.lookup", '{"patron_id": "P-1"}', None)])
+    failed = trace_of([("call", "patrons.lookup", '{"patron_id": "P-1"}', "timeout"),
+                       ("call", "loans.renew", "ok", None, {"patron_id": "P-1"})])
+    assert not check(late, "patron_id", ("patrons.lookup",)) and not check(failed, "patron_id", ("patrons.lookup",))
+    assert check(trace_of([("user", "hi")]), "patron_id", ("patrons.lookup",))
+
+
+def test_an_argument_the_lookup_must_have_returned_is_proposed_and_learned_from_its_words():
+    rng = random.Random(5)
+    data = [_renewal(k, rng) for k in range(60)]
+    criteria = "The agent only acts on the patron id the lookup returned, never a made-up one."
+    assert 'argument_from_result(trace, "patron_id", ("patrons.lookup",))' in expressions(
+        criteria, [t for t, _ in data[:20]])
+    code, held = _learned("patron_from_lookup", criteria, data, trained=20)
+    assert "argument_from_result" in code and held
+
+
+def _call(name: str, error: str | None = None, **arguments) -> tuple:
+    return ("call", name, None if error else "{}", error, arguments)
+
+
+def test_called_after_failures_wants_the_tools_once_a_tool_failed_that_many_times():
+    check, escalate = HELPERS["called_after_failures"], ("staff.escalate",)
+    twice = [_call("loans.renew", "503"), _call("loans.renew", "503")]
+    assert not check(trace_of(twice), escalate, 2)
+    assert check(trace_of([*twice, _call("staff.escalate")]), escalate, 2)
+    assert not check(trace_of([_call("staff.escalate"), *twice]), escalate, 2)  # too early
+    mixed = [_call("loans.renew", "503"), _call("holds.place", "503")]
+    assert check(trace_of(mixed), escalate, 2) and not check(trace_of(mixed), escalate, 2, False)
+    found = expressions("After two failed attempts at the same action, the librarian bot escalates to staff.")
+    assert 'called_after_failures(trace, ("staff.escalate",), 2, True)' in found
+    assert 'called_after_failures(trace, ("staff.escalate",), 2, False)' not in found  # "the same action"
+    assert 'called_after_failures(trace, ("staff.escalate",), 3, False)' in expressions(
+        "Escalate to staff after the third error.")
+
+
+def test_after_y_the_agent_must_x_proposes_that_every_y_is_followed_by_x():
+    check = HELPERS["every_call_followed_by"]
+    renew, hold = ("loans.renew",), ("holds.place",)
+    assert check(trace_of([_call("loans.renew"), _call("catalog.search"), _call("holds.place")]), renew, hold)
+    assert not check(trace_of([_call("holds.place"), _call("loans.renew")]), renew, hold)
+    assert check(trace_of([_call("loans.renew", "503")]), renew, hold)  # a renewal that failed obliges nothing
+    rule = 'every_call_followed_by(trace, ("loans.renew",), ("holds.place",))'
+    assert rule in expressions("After renewing a loan, the agent must always place a hold.")
+    assert rule not in expressions("The agent may place a hold only after renewing a loan.")
+
+
+def test_on_a_tie_the_reading_the_text_names_is_tried_first():
+    def simplest(criteria: str, traces=None) -> str:
+        found = criteria_features(criteria, [], traces or toolbox(*LIBRARY_TOOLS))
+        return min(found, key=lambda f: f.complexity).helper
+
+    assert simplest("A loan may be renewed only after the patron was looked up and the fines checked.") == \
+        "every_call_preceded_by_all"
+    traces = [trace_of([_call("patrons.lookup", patron_id="P-1"), _call("loans.renew", patron_id="P-1"),
+                        _call("holds.place", patron_id="P-1")])]
+    assert simplest("A loan may be renewed only after the lookup of that same patron.", traces) == \
+        "every_call_preceded_by_same"
+    assert simplest("Never more than one hold per patron.", traces) == "at_most_calls_per"
+    assert simplest("Never more than one hold.", traces) == "at_most_calls"
