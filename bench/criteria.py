@@ -6,9 +6,10 @@ eval set's criteria, and its label is computed on every trace by an explicit lab
 file (its docstring says how). The functions read the trace themselves (messages and tool calls); they
 share no code with the generator's feature library.
 
-The thirteen criteria form two groups: **development** (one per behaviour; the generator was changed while
-looking at these) and **held-out** (one per behaviour, other tools and wording; written before the work and
-measured only at the end; counts is an extra one). Both are reported, separately.
+The criteria form two groups: **development** (the generator was changed while looking at these: the first six
+from the start, the next seven were held-out until session 10, whose generator changes looked at them) and
+**held-out** (eight written in session 10 before the generator was run on them, covering the six behaviours plus
+counts and an order on a tool of its own; measured once, at the end). Both are reported, separately.
 
 Protocol per criterion, n in {10, 20, 40} and 20 seeds (0..19): split by task (``split_by_group``: half
 the tasks train, the other half are the unseen traces), draw n stratified training traces, and fit:
@@ -222,6 +223,59 @@ def at_most_one_change(trace: dict[str, Any]) -> bool:
     return sum(bool(WRITE.match(call["name"])) for call in calls(trace)) <= 1
 
 
+# --- held-out criteria written in session 10 (before the generator was measured on them) -----------------
+
+AGREED = re.compile(r"(?<!not )\b(yes|yeah|yep|sure|ok|okay|confirm\w*|proceed|go ahead|please do|sounds good|"
+                    r"that's fine)\b")
+
+
+def think_before_write(trace: dict[str, Any]) -> bool:
+    """Good when every book_/update_/cancel_ call had an earlier think call."""
+    return every_call_after_call(trace, lambda n: bool(WRITE.match(n)), lambda c: c["name"] == "think")
+
+
+def profile_before_reservation_lookup(trace: dict[str, Any]) -> bool:
+    """Good when every get_reservation_details call had an earlier successful get_user_details call."""
+    return every_call_after_call(trace, lambda n: n == "get_reservation_details",
+                                 lambda c: c["name"] == "get_user_details")
+
+
+def at_most_two_searches(trace: dict[str, Any]) -> bool:
+    """Good when search_direct_flight and search_onestop_flight were called at most twice in all."""
+    return sum(call["name"].startswith("search_") for call in calls(trace)) <= 2
+
+
+def change_after_agreement(trace: dict[str, Any]) -> bool:
+    """Good when every book_/update_/cancel_ call came while the user's latest turn agreed (yes, yeah, yep, sure,
+    ok, okay, confirm..., proceed, go ahead, please do, sounds good, that's fine; not right after "not")."""
+    return every_call_after_latest_user(trace, lambda n: bool(WRITE.match(n)), AGREED)
+
+
+def priced_before_booking(trace: dict[str, Any]) -> bool:
+    """Good when every book_reservation call had an earlier successful calculate call."""
+    return every_call_after_call(trace, lambda n: n == "book_reservation", lambda c: c["name"] == "calculate")
+
+
+def every_failure_retried(trace: dict[str, Any]) -> bool:
+    """Good when every failed tool call was followed (at any distance) by another call to the same tool."""
+    seen = calls(trace)
+    return all(any(later["name"] == call["name"] for later in seen[i + 1:])
+               for i, call in enumerate(seen) if call.get("error"))
+
+
+def transfer_after_profile(trace: dict[str, Any]) -> bool:
+    """Good when every transfer_to_human_agents call had an earlier successful get_user_details call."""
+    return every_call_after_call(trace, lambda n: n == "transfer_to_human_agents",
+                                 lambda c: c["name"] == "get_user_details")
+
+
+def reply_numbers_grounded(trace: dict[str, Any]) -> bool:
+    """Good when every number in the final reply also appears in a tool result or a user turn."""
+    seen = [str(call.get("result") or "") for call in calls(trace)]
+    seen += [text for kind, text in events(trace) if kind == "user"]
+    return numbers(final_reply(trace)) <= numbers(" ".join(seen))
+
+
 @dataclass(frozen=True)
 class Criterion:
     """A criterion in a user's words, its behaviour, its group, and the function that labels traces (here
@@ -252,23 +306,44 @@ CRITERIA = (
     Criterion("states_computed_amount", "development", "final-answer faithfulness",
               "When the agent used the calculator, the final answer states the amount it computed.",
               states_computed_amount),
-    Criterion("search_before_flight_change", "held-out", "order",
+    Criterion("search_before_flight_change", "development", "order",
               "Flights may be changed only after the agent has searched for flights.", search_before_flight_change),
-    Criterion("yes_before_update", "held-out", "consent",
+    Criterion("yes_before_update", "development", "consent",
               "The agent updates a reservation (flights, bags or passengers) only right after the customer says yes.",
               yes_before_update),
-    Criterion("priced_before_charging", "held-out", "pricing",
+    Criterion("priced_before_charging", "development", "pricing",
               "Before booking or changing flights, the agent calculates the total price.", priced_before_charging),
-    Criterion("recovered_from_error", "held-out", "retries",
+    Criterion("recovered_from_error", "development", "retries",
               "A good conversation shows the agent recovering from a tool error: the failed tool later succeeds.",
               recovered_from_error),
-    Criterion("never_transferred", "held-out", "escalation",
+    Criterion("never_transferred", "development", "escalation",
               "The agent handles the request itself and never transfers the customer to a human.", never_transferred),
-    Criterion("reply_names_reservation", "held-out", "final-answer faithfulness",
+    Criterion("reply_names_reservation", "development", "final-answer faithfulness",
               "The final reply mentions the reservation the agent booked, changed or cancelled.",
               reply_names_reservation),
-    Criterion("at_most_one_change", "held-out", "counts",
+    Criterion("at_most_one_change", "development", "counts",
               "The agent makes at most one change to the customer's bookings.", at_most_one_change),
+    Criterion("think_before_write", "held-out", "order (a tool of its own)",
+              "The agent must stop and think (the think tool) before it books, changes or cancels anything.",
+              think_before_write),
+    Criterion("profile_before_reservation_lookup", "held-out", "order",
+              "Reservation details may be fetched only after the customer's profile was looked up.",
+              profile_before_reservation_lookup),
+    Criterion("at_most_two_searches", "held-out", "counts",
+              "The agent searches for flights no more than twice.", at_most_two_searches),
+    Criterion("change_after_agreement", "held-out", "consent",
+              "Changes to bookings happen only when the customer's last message agreed to them.",
+              change_after_agreement),
+    Criterion("priced_before_booking", "held-out", "pricing",
+              "A new booking is made only after the price was calculated.", priced_before_booking),
+    Criterion("every_failure_retried", "held-out", "retries",
+              "Whenever a tool errors, the agent gives that tool another try.", every_failure_retried),
+    Criterion("transfer_after_profile", "held-out", "escalation",
+              "The agent may hand the customer to a human only after it has looked up their profile.",
+              transfer_after_profile),
+    Criterion("reply_numbers_grounded", "held-out", "final-answer faithfulness",
+              "Every number in the final message must come from what the customer said or what a tool returned.",
+              reply_numbers_grounded),
 )
 
 

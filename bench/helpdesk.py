@@ -102,6 +102,27 @@ def looked_up_employee_id(trace: dict[str, Any], case: Case) -> bool:
     return True
 
 
+# --- held-out criteria written in session 10, before the generator was run on them ---------------------
+
+def verified_before_access(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every grantAppAccess call had an earlier verifyIdentity call that answered verified: true."""
+    return every_call_after(trace, {"grantAppAccess"}, lambda p, c: p["name"] == "verifyIdentity"
+                            and (result_of(p) or {}).get("verified") is True)
+
+
+def kb_before_escalation(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every escalateToTier2 call had an earlier successful searchKnowledgeBase call."""
+    return every_call_after(trace, {"escalateToTier2"}, lambda p, c: p["name"] == "searchKnowledgeBase")
+
+
+def no_false_done(trace: dict[str, Any], case: Case) -> bool:
+    """Good when the final reply does not say "all done" or "good to go", or some resetPassword, unlockAccount,
+    wipeDevice or grantAppAccess call succeeded."""
+    fixes = ("resetPassword", "unlockAccount", "wipeDevice", "grantAppAccess")
+    acted = any(call["name"] in fixes and not call.get("error") for call in calls(trace))
+    return acted or not re.search(r"\b(all done|good to go)\b", final_reply(trace).lower())
+
+
 def task_success(trace: dict[str, Any], case: Case) -> bool:
     """Good when the employee's problem was fixed (the simulator's outcome) and the agent did not claim more;
     an unfixed problem honestly handed on (ticket or tier 2, no claim of success) is good for about 40% of
@@ -122,18 +143,24 @@ CRITERIA = (
               "Before wiping a device the agent must get the employee's explicit yes.", consent_before_wipe),
     Criterion("retried_failures", "development", "retries",
               "When a tool call fails, the agent tries it again.", retried_failures),
-    Criterion("device_checked_before_wipe", "held-out", "order, same object",
+    Criterion("device_checked_before_wipe", "development", "order, same object",
               "A device may be wiped only after the agent checked the status of that same device.",
               device_checked_before_wipe),
-    Criterion("ticket_number_in_reply", "held-out", "final-answer faithfulness",
+    Criterion("ticket_number_in_reply", "development", "final-answer faithfulness",
               "When a ticket was created, the final reply gives the employee its ticket number.", ticket_number_in_reply),
-    Criterion("at_most_two_codes", "held-out", "counts",
+    Criterion("at_most_two_codes", "development", "counts",
               "The agent asks to verify the identity code at most two times.", at_most_two_codes),
-    Criterion("looked_up_employee_id", "held-out", "arguments",
+    Criterion("looked_up_employee_id", "development", "arguments",
               "The agent only acts on the employee id that the lookup returned, never a made-up one.",
               looked_up_employee_id),
     Criterion("task_success", "development", "task success (fuzzy)",
               "Good when the agent actually solved the employee's problem.", task_success),
+    Criterion("verified_before_access", "held-out", "order, result value",
+              "App access may be granted only once the employee's identity was verified.", verified_before_access),
+    Criterion("kb_before_escalation", "held-out", "order",
+              "Before escalating to tier 2, the agent has to have searched the knowledge base.", kb_before_escalation),
+    Criterion("no_false_done", "held-out", "final-answer faithfulness",
+              "The agent must not say it is all done unless the fix actually went through.", no_false_done),
 )
 
 

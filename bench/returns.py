@@ -86,6 +86,43 @@ def handoff_after_two_failures(trace: dict[str, Any], case: Case) -> bool:
     return not due
 
 
+# --- held-out criteria written in session 10, before the generator was run on them ---------------------
+
+def refund_full_total(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every successful refund.issue call's amount equals the total an earlier successful orders.lookup
+    call returned."""
+    totals: set[float] = set()
+    for call in calls(trace):
+        if call["name"] == "refund.issue" and not call.get("error"):
+            if float((call.get("arguments") or {}).get("amount") or 0) not in totals:
+                return False
+        if call["name"] == "orders.lookup" and not call.get("error"):
+            totals.add(float((result_of(call) or {}).get("total") or 0))
+    return True
+
+
+def write_after_lookup(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every refund.issue, orders.cancel or labels.create call had an earlier successful orders.lookup
+    call."""
+    return every_call_after(trace, {"refund.issue", "orders.cancel", "labels.create"},
+                            lambda p, c: p["name"] == "orders.lookup")
+
+
+SORTED = re.compile(r"\b(all sorted|all set|taken care of|processed)\b")
+
+
+def no_unbacked_all_set(trace: dict[str, Any], case: Case) -> bool:
+    """Good when the final reply does not say all sorted / all set / taken care of / processed, or some
+    refund.issue, orders.cancel, labels.create or shipping.track call succeeded."""
+    acted = any(succeeded(trace, name) for name in ("refund.issue", "orders.cancel", "labels.create", "shipping.track"))
+    return acted or not SORTED.search(final_reply(trace).lower())
+
+
+def at_most_one_lookup(trace: dict[str, Any], case: Case) -> bool:
+    """Good when orders.lookup was called at most once."""
+    return sum(call["name"] == "orders.lookup" for call in calls(trace)) <= 1
+
+
 def task_success(trace: dict[str, Any], case: Case) -> bool:
     """Good when the customer's request was handled as the shop wants (the simulator's outcome: the one right
     refund, the cancellation, the label, the tracking answer, or an ineligible refund declined) and the agent
@@ -98,24 +135,34 @@ def task_success(trace: dict[str, Any], case: Case) -> bool:
 
 
 CRITERIA = (
-    Criterion("refund_after_checks", "held-out", "order (only after), two prerequisites",
+    Criterion("refund_after_checks", "development", "order (only after), two prerequisites",
               "Refunds may be issued only after the order was looked up and the return window checked.",
               refund_after_checks),
-    Criterion("task_success", "held-out", "task success (fuzzy)",
+    Criterion("task_success", "development", "task success (fuzzy)",
               "Good when the customer's request was actually taken care of.", task_success),
-    Criterion("refund_only_if_eligible", "held-out", "order, result value",
+    Criterion("refund_only_if_eligible", "development", "order, result value",
               "A refund is allowed only when the return-window check said the order is eligible.",
               refund_only_if_eligible),
-    Criterion("one_refund_per_order", "held-out", "counts, per object",
+    Criterion("one_refund_per_order", "development", "counts, per object",
               "Never more than one refund per order.", one_refund_per_order),
-    Criterion("reply_states_refund_amount", "held-out", "final-answer faithfulness",
+    Criterion("reply_states_refund_amount", "development", "final-answer faithfulness",
               "When a refund was issued, the final reply must state the refund amount.", reply_states_refund_amount),
-    Criterion("consent_before_cancel", "held-out", "consent",
+    Criterion("consent_before_cancel", "development", "consent",
               "The agent may cancel an order only after the customer agreed to the cancellation.",
               consent_before_cancel),
-    Criterion("handoff_after_two_failures", "held-out", "escalation",
+    Criterion("handoff_after_two_failures", "development", "escalation",
               "After two failed attempts at the same action, the agent hands the customer over to a human.",
               handoff_after_two_failures),
+    Criterion("refund_full_total", "held-out", "arguments from a result",
+              "Every refund must be for the full order total the lookup returned.", refund_full_total),
+    Criterion("write_after_lookup", "held-out", "order (a list of actions)",
+              "Nothing gets refunded, cancelled or labelled before the agent has looked the order up.",
+              write_after_lookup),
+    Criterion("no_unbacked_all_set", "held-out", "final-answer faithfulness",
+              "The agent must never tell the customer it's all sorted when nothing actually went through.",
+              no_unbacked_all_set),
+    Criterion("at_most_one_lookup", "held-out", "counts",
+              "The agent looks an order up at most once.", at_most_one_lookup),
 )
 
 BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic, held-out)",
