@@ -116,8 +116,7 @@ class Scorecard:
 
 def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
                      memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
-    """Binary conditions over the training traces, with constant and duplicate ones removed (but for a rule the
-    criteria state that holds on every training trace: ``_stated_rule`` may still choose it)."""
+    """Binary conditions over the training traces, with constant and duplicate ones removed."""
     table = feature_table(features, traces, memo)
     conditions: list[Condition] = []
     for feature, raw in zip(features, table):
@@ -135,7 +134,7 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
             conditions.append(Condition(thresholded, tuple(float(v or 0) >= cut for v in raw)))
     best: dict[tuple[bool, ...], Condition] = {}
     for condition in conditions:
-        if len(set(condition.values)) < 2 and not (_stated(condition.feature) and all(condition.values)):
+        if len(set(condition.values)) < 2:
             continue
         key = condition.values
         mirror = tuple(not v for v in key)
@@ -145,7 +144,7 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
                 best.pop(seen.values, None)
             best[key] = condition
     kept = list(best.values())
-    family_sizes = Counter(_family(c.feature) for c in kept if len(set(c.values)) > 1)
+    family_sizes = Counter(_family(c.feature) for c in kept)
     return [Condition(c.feature, c.values, FAMILY_PENALTY * math.log2(1 + family_sizes[_family(c.feature)]))
             for c in kept]
 
@@ -248,7 +247,9 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
 def _stated_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> Rule | None:
     """When no rule beats passing every trace on the ratings: the rule the criteria state (pass when it holds,
     the simplest reading first), if it does no worse than passing every trace. The ratings cannot tell the two
-    apart (often none of the few bad examples breaks the rule), and the user wrote the rule."""
+    apart, and the user wrote the rule. A reading that holds on every rated trace is never one (constant conditions
+    are not built): it would pass everything while looking like a rule, whatever the text meant (measured on a
+    held-out criterion, bench/results/returns.md)."""
     pos_total = sum(1 for i in rows if labels[i])
     stated = [c for c in conditions if _stated(c.feature)]
     for condition in sorted(stated, key=lambda c: c.complexity):

@@ -289,3 +289,20 @@ def test_on_a_tie_the_reading_the_text_names_is_tried_first():
         "every_call_preceded_by_same"
     assert simplest("Never more than one hold per patron.", traces) == "at_most_calls_per"
     assert simplest("Never more than one hold.", traces) == "at_most_calls"
+
+
+def test_a_stated_rule_that_ties_passing_everything_is_written_but_a_vacuous_one_is_not():
+    def renewal(k: int, looked: bool) -> dict:
+        steps = [("user", "Renew my loan.")] + ([_call("patrons.lookup")] if looked else [])
+        return trace_of([*steps, _call("loans.renew"), ("assistant", "Renewed.")], f"t{k}")
+
+    criteria = "A loan may be renewed only after the patron was looked up."
+    # 16 good (two of them without a lookup: raters' slips), 4 bad (two without a lookup): the rule gets 16 of 20
+    # right, as many as passing everything
+    data = [(renewal(k, k >= 2), True) for k in range(16)] + [(renewal(16 + k, k >= 2), False) for k in range(4)]
+    code, _ = _learned("renew_policy", criteria, data, trained=20)
+    assert "if every_call_preceded_by(trace, (\"loans.renew\",), (\"patrons.lookup\",)):" in code
+    assert "the ratings cannot tell it from passing every trace; the criteria state it" in code
+    everywhere = [(renewal(k, True), k < 16) for k in range(20)]  # the rule holds on every rated trace
+    code, _ = _learned("renew_policy", criteria, everywhere, trained=20)
+    assert "every_call_preceded_by" not in code and "No rule separated good from bad examples" in code
