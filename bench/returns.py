@@ -153,7 +153,7 @@ CRITERIA = (
     Criterion("handoff_after_two_failures", "development", "escalation",
               "After two failed attempts at the same action, the agent hands the customer over to a human.",
               handoff_after_two_failures),
-    Criterion("refund_full_total", "held-out", "arguments from a result",
+    Criterion("refund_full_total", "development", "arguments from a result",
               "Every refund must be for the full order total the lookup returned.", refund_full_total),
     Criterion("write_after_lookup", "held-out", "order (a list of actions)",
               "Nothing gets refunded, cancelled or labelled before the agent has looked the order up.",
