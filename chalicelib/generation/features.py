@@ -263,28 +263,31 @@ def user_turns_after_first_error(trace):
     return count
 
 
-def values_in(value, found):
-    """Collect the distinctive scalar values of a tool result (strings of 4+ chars, numbers of 3+ digits)."""
+def values_in(value, found, distinctive=True):
+    """Collect the scalar values of a tool result (parsed when it is JSON text), as lower-case text: the
+    distinctive ones (strings of 4-40 chars, numbers of 3+ digits), or every one when ``distinctive`` is false."""
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in "[{":
             try:
-                return values_in(json.loads(text), found)
+                return values_in(json.loads(text), found, distinctive)
             except ValueError:
                 pass
-        if 4 <= len(text) <= 40:
+        if not distinctive or 4 <= len(text) <= 40:
             found.add(text.lower())
     elif isinstance(value, bool) or value is None:
         return found
     elif isinstance(value, (int, float)):
-        if abs(value) >= 100:
+        if not distinctive:
+            found.add(str(value).lower())
+        elif abs(value) >= 100:
             found.add(str(int(value)) if value == int(value) else str(value))
     elif isinstance(value, dict):
         for item in value.values():
-            values_in(item, found)
+            values_in(item, found, distinctive)
     elif isinstance(value, list):
         for item in value:
-            values_in(item, found)
+            values_in(item, found, distinctive)
     return found
 
 
@@ -678,24 +681,6 @@ def args_seen_before(trace, tools, source="any"):
     return True
 
 
-def scalars_in(value, found):
-    """Collect every scalar of a tool result (parsed when it is JSON text), as lower-case text."""
-    if isinstance(value, str) and value.strip()[:1] in "[{":
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-    if isinstance(value, dict):
-        for item in value.values():
-            scalars_in(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            scalars_in(item, found)
-    elif value is not None and not isinstance(value, bool):
-        found.add(str(value).strip().lower())
-    return found
-
-
 def answer_names_object_of(trace, tools, key):
     """True when the final reply contains the ``key`` of the last successful call to one of the tools (its
     argument, else the same field of its result): "the reply names the reservation it changed". True when no
@@ -722,7 +707,7 @@ def argument_from_result(trace, key, sources):
             if str(arguments[key]).strip().lower() not in returned:
                 return False
         if name in sources and call_succeeded(call):
-            scalars_in(call.get("result"), returned)
+            values_in(call.get("result"), returned, False)
     return True
 '''
 
