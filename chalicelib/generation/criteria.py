@@ -13,9 +13,15 @@ This module reads them as plain English, without knowing any agent's tools:
   "cancel", "book" ... name the write tools; "look up", "check", "find" ... the read tools. A
   family word next to a noun narrows it ("change ... flights" -> write tools about flights).
 - **Cues**: order ("before", "after", "only after", "only when", "right after", "first"; with a yes/no
-  field a prior tool returns named too, "only when the check said eligible"), consent ("yes",
-  "confirm", "explicit"), errors and retries, counts, the final answer, argument values the
-  user gave, hand-off to a human, and task success.
+  field a prior tool returns named too, "only when the check said eligible"; "after Y, the agent must
+  X" also as an obligation), consent ("yes", "confirm", "explicit"; "agreed" tries any agreement
+  first; a phrase right after "not" is not said), errors and retries ("after two failed attempts,
+  hand over"), counts ("per order"), the final answer (and the object it must name: "mentions the
+  reservation"), argument values the user gave or a named tool returned ("the employee id the lookup
+  returned"), hand-off to a human, and task success ("completed", "taken care of", "solved"...).
+  Criteria that name none of these read as task success (``NO_RULE_NAMED`` is the evidence).
+- **Ties**: readings are ordered so that, when the ratings cannot tell them apart, the one the text
+  states wins: needing all of "X and Y", "that same device", "per order", the strict or loose yes.
 
 Each cue proposes features (helpers of ``features.HELPERS_SOURCE`` with literal arguments):
 "X only after Y" -> ``every_call_preceded_by(trace, X, Y)`` for the tool groups on each side of
