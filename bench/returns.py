@@ -1,9 +1,11 @@
 """A third agent benchmark, through the product's API: an e-commerce returns and refunds agent.
 
-Nobody tuned the generator on it: the traces (``bench/returns_traces.py``: seeded, synthetic, 50 tasks x 4
-attempts, dotted tool names, the shop's own policies and wording) and the criteria below were written after
-the generator's changes for tau-bench and the helpdesk, and every criterion here is **held-out**: its
-results are read only to report, never to change the generator. Each criterion is in plain words (the eval
+The traces (``bench/returns_traces.py``: seeded, synthetic, 50 tasks x 4 attempts, dotted tool names, the
+shop's own policies and wording) and the first seven criteria were written after the generator's changes for
+tau-bench and the helpdesk and were held-out until session 10, whose generator changes looked at them: they
+are **development** now. The last four were written in session 10 before the generator was run on them
+(**held-out**: read only to report); ``refund_full_total`` became development when a change was measured on
+it (commit 602910c). Each criterion is in plain words (the eval
 set's criteria) and labelled by an explicit function in this file on the stored trace (``task_success``
 also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the traces (seeded per
 criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a person is rated good
@@ -165,7 +167,7 @@ CRITERIA = (
               "The agent looks an order up at most once.", at_most_one_lookup),
 )
 
-BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic, held-out)",
+BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic)",
                        make_traces, CRITERIA, HEADLINE, NOISE, TASKS, "bench/returns_traces.py")
 
 
