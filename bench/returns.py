@@ -4,8 +4,8 @@ The traces (``bench/returns_traces.py``: seeded, synthetic, 50 tasks x 4 attempt
 shop's own policies and wording) and the first seven criteria were written after the generator's changes for
 tau-bench and the helpdesk and were held-out until session 10, whose generator changes looked at them: they
 are **development** now. The last four were written in session 10 before the generator was run on them
-(**held-out**: read only to report); ``refund_full_total`` became development when a change was measured on
-it (commit 602910c). Each criterion is in plain words (the eval
+(**held-out**: read only to report); ``refund_full_total`` and ``write_after_lookup`` became development when
+a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). Each criterion is in plain words (the eval
 set's criteria) and labelled by an explicit function in this file on the stored trace (``task_success``
 also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the traces (seeded per
 criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a person is rated good
@@ -157,7 +157,7 @@ CRITERIA = (
               handoff_after_two_failures),
     Criterion("refund_full_total", "development", "arguments from a result",
               "Every refund must be for the full order total the lookup returned.", refund_full_total),
-    Criterion("write_after_lookup", "held-out", "order (a list of actions)",
+    Criterion("write_after_lookup", "development", "order (a list of actions)",
               "Nothing gets refunded, cancelled or labelled before the agent has looked the order up.",
               write_after_lookup),
     Criterion("no_unbacked_all_set", "held-out", "final-answer faithfulness",

@@ -54,6 +54,8 @@ ORDER_AFTER = frozenset({"after", "once", "following", "since"})
 ORDER_BEFORE = frozenset({"before", "prior", "first", "beforehand", "preceded", "earlier"})
 ORDER_RIGHT = frozenset({"right", "immediately", "directly", "just", "straight"})
 OBLIGATION = frozenset({"must", "always", "should", "then", "follow", "follows", "followed"})
+NEGATIONS = frozenset({"never", "not", "no", "nothing", "none", "nor", "don't", "dont", "doesn't", "mustn't",
+                       "cannot", "can't", "shouldn't", "won't"})
 ORDER_IF = frozenset({"when", "if", "once"})  # after "only": a condition that must hold first ("only when Y said")
 CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
                      "agree", "agrees", "agreed", "approval", "approve", "approves", "approved", "permission",
@@ -92,6 +94,7 @@ READ_VERBS = ("get", "search", "list", "find", "check", "look", "lookup", "read"
 
 ASKING = frozenset({"get", "gets", "getting", "got", "obtain", "obtains", "receive", "receives", "ask", "asks",
                     "request", "requests", "seek", "seeks", "need", "needs", "have", "has", "wait", "waits"})
+PASSIVE = frozenset({"get", "gets", "got", "getting", "gotten", "is", "are", "was", "were", "be", "been", "being"})
 CONSENT_STRICT = ("yes", "confirm", "confirmed", "proceed", "go ahead")
 CONSENT_EXACT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "explicit",
                            "explicitly", "proceed"})  # criteria words that ask for the strict reading first
@@ -232,8 +235,11 @@ class ToolIndex:
         return sorted(common & before)
 
     def is_act(self, word: str, tools: frozenset[str]) -> bool:
-        """Whether the word is the verb the tools' names start with ("reset" for resetPassword)."""
-        return any(self.words[t] and same_stem(word, self.words[t][0]) for t in tools)
+        """Whether the word is the verb of the tools' names: their first word ("reset" for resetPassword), or a verb
+        after a namespace ("cancel" for orders.cancel)."""
+        return any(self.words[t] and (same_stem(word, self.words[t][0]) or any(
+            (verb_family(part) or (k == 1 and re.search(r"[./:]", t))) and same_stem(word, part)
+            for k, part in enumerate(self.words[t]) if k)) for t in tools)
 
     def family(self, kind: str) -> frozenset[str]:
         return frozenset(t for t in self.tools if self.kind[t] == kind)
@@ -272,6 +278,9 @@ def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
     for k, (i, word) in enumerate(content):
         if word in ASKING and any(w in CONSENT for _, w in content[k + 1: k + 5]):
             continue  # "get the employee's explicit yes": asking for consent, not a get_* tool
+        following = sentence.words[i + 1] if i + 1 < len(sentence.words) else ""
+        if word in PASSIVE and following.endswith("ed"):
+            continue  # "nothing gets refunded": a passive, not a get_* tool
         named = index.named_by(word)
         if named:
             groups.append(Group(named, (word,), i, True, act=index.is_act(word, named)))
@@ -342,7 +351,9 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
             inner = [g for g in sentence.groups if g.position > p and (comma is None or g.position < comma)]
             inner = inner or [g for g in sentence.groups if g.position > p]
             outer = left_groups
-        if word in ORDER_AFTER or conditional:  # "outer after inner": inner happened first
+        # "never X before Y" / "nothing is X-ed before Y": X only after Y (the negation turns "before" around)
+        negated = word in ORDER_BEFORE and any(w in NEGATIONS for w in words[:p])
+        if word in ORDER_AFTER or conditional or negated:  # "outer after inner": inner happened first
             later, earlier = outer, inner
         else:  # "outer before inner": outer happened first
             later, earlier = inner, outer

@@ -337,3 +337,21 @@ def test_getting_a_yes_is_asking_for_consent_not_a_get_tool():
     assert consent and all("get_user_details" not in e for e in consent), consent
     assert 'every_call_preceded_by(trace, ("cancel_pending_order",), ("get_user_details",))' in expressions(
         "The agent may cancel only after it gets the user.", tools)
+
+
+def test_never_x_before_y_means_x_only_after_y():
+    cancel_after_lookup = 'every_call_preceded_by(trace, ("cancel_pending_order",), ("get_order_details",))'
+    for text in ("The agent never cancels an order before looking up the order details.",
+                 "Do not cancel an order before getting the order details.",
+                 "Nothing gets cancelled before the agent has looked up the order details."):
+        found = expressions(text)
+        assert cancel_after_lookup in found, text
+        assert not any(e.startswith('every_call_preceded_by(trace, ("get_order_details",)') for e in found), text
+
+
+def test_a_list_of_namespaced_verbs_is_one_group_and_a_passive_get_names_no_tool():
+    tools = ("patrons.lookup", "holds.place", "fines.charge", "loans.renew", "catalog.search")  # "renew": no verb list
+    found = expressions("Nothing gets placed, charged or renewed before the agent has looked the patron up.", tools)
+    assert ('every_call_preceded_by(trace, ("fines.charge", "holds.place", "loans.renew"), ("patrons.lookup",))'
+            in found)
+    assert not any("catalog.search" in e for e in found if e.startswith("every_call_preceded_by(trace, ("))
