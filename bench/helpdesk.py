@@ -37,7 +37,7 @@ import re
 from typing import Any
 
 from bench.agent_bench import AgentBenchmark, Case, every_call_after, result_of, run_benchmark
-from bench.criteria import Criterion, calls, events, final_reply
+from bench.criteria import Criterion, calls, events, every_failure_retried, final_reply
 from bench.helpdesk_traces import TASKS, make_traces
 
 NOISE = 0.07
@@ -66,13 +66,12 @@ def consent_before_wipe(trace: dict[str, Any], case: Case) -> bool:
 
 
 def retried_failures(trace: dict[str, Any], case: Case) -> bool:
-    """Good when every failed tool call was followed (at any distance) by another call to the same tool."""
-    seen = calls(trace)
-    return all(any(later["name"] == call["name"] for later in seen[i + 1:])
-               for i, call in enumerate(seen) if call.get("error"))
+    """Good when every failed tool call was followed (at any distance) by another call to the same tool
+    (``bench.criteria.every_failure_retried``'s label, on this agent)."""
+    return every_failure_retried(trace)
 
 
-# --- held-out criteria -------------------------------------------------------------------------
+# --- held-out until session 10 (development since: its generator changes looked at them) ----------
 
 def device_checked_before_wipe(trace: dict[str, Any], case: Case) -> bool:
     """Good when every wipeDevice call had an earlier successful getDeviceStatus call for the same device_id."""
@@ -103,7 +102,7 @@ def looked_up_employee_id(trace: dict[str, Any], case: Case) -> bool:
     return True
 
 
-# --- held-out criteria written in session 10, before the generator was run on them ---------------------
+# --- held-out: written in session 10, before the generator was run on them -------------------------
 
 def verified_before_access(trace: dict[str, Any], case: Case) -> bool:
     """Good when every grantAppAccess call had an earlier verifyIdentity call that answered verified: true."""

@@ -88,7 +88,7 @@ def handoff_after_two_failures(trace: dict[str, Any], case: Case) -> bool:
     return not due
 
 
-# --- held-out criteria written in session 10, before the generator was run on them ---------------------
+# --- written in session 10 before the generator ran on them (CRITERIA says which are still held-out) --
 
 def refund_full_total(trace: dict[str, Any], case: Case) -> bool:
     """Good when every successful refund.issue call's amount equals the total an earlier successful orders.lookup

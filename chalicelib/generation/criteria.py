@@ -93,8 +93,8 @@ READ_VERBS = ("get", "search", "list", "find", "check", "look", "lookup", "read"
               "verif", "view", "inspect", "review")
 
 ASKING = frozenset({"get", "gets", "getting", "got", "obtain", "obtains", "receive", "receives", "ask", "asks",
-                    "request", "requests", "seek", "seeks", "need", "needs", "have", "has", "wait", "waits"})
-PASSIVE = frozenset({"get", "gets", "got", "getting", "gotten", "is", "are", "was", "were", "be", "been", "being"})
+                    "request", "requests", "seek", "seeks", "need", "needs", "wait", "waits"})
+PASSIVE = frozenset({"get", "gets", "got", "getting", "gotten"})  # ("is", "was"... are stopwords: never a tool word)
 CONSENT_STRICT = ("yes", "confirm", "confirmed", "proceed", "go ahead")
 CONSENT_EXACT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "explicit",
                            "explicitly", "proceed"})  # criteria words that ask for the strict reading first
