@@ -14,7 +14,9 @@ written with the rest but their results were read only after the generator's las
 own held-back sets are not these either). ``task_success`` was held-out until session 5's run and is a
 development criterion since session 6 (its results were read; the generator's task-success features were
 then developed on it). Session 10 changed the generator looking at the four held-out criteria of then, which
-are development since; its three held-out criteria were written before that change was run on them.
+are development since; its three held-out criteria were written before that change was run on them, and session 11
+changed the generator looking at them (development since). Session 11's two held-out criteria were written before
+its generator changes and were measured once, after them.
 
 The machinery (upload, split, rate, generate, execute, baselines, report) is ``bench/agent_bench.py``'s,
 shared with ``bench/returns.py``.
@@ -102,7 +104,7 @@ def looked_up_employee_id(trace: dict[str, Any], case: Case) -> bool:
     return True
 
 
-# --- held-out: written in session 10, before the generator was run on them -------------------------
+# --- written in session 10 before the generator ran on them; development since session 11 (looked at) ----
 
 def verified_before_access(trace: dict[str, Any], case: Case) -> bool:
     """Good when every grantAppAccess call had an earlier verifyIdentity call that answered verified: true."""
@@ -121,6 +123,21 @@ def no_false_done(trace: dict[str, Any], case: Case) -> bool:
     fixes = ("resetPassword", "unlockAccount", "wipeDevice", "grantAppAccess")
     acted = any(call["name"] in fixes and not call.get("error") for call in calls(trace))
     return acted or not re.search(r"\b(all done|good to go)\b", final_reply(trace).lower())
+
+
+# --- held-out: written in session 11, before the generator was run on them ---------------------------
+
+def eta_in_escalation_reply(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no escalateToTier2 call succeeded, or the final reply contains the eta_hours one of them
+    returned (as a whole number)."""
+    etas = [str((result_of(c) or {}).get("eta_hours")) for c in calls(trace)
+            if c["name"] == "escalateToTier2" and not c.get("error")]
+    return not etas or any(re.search(rf"\b{re.escape(e)}\b", final_reply(trace)) for e in etas)
+
+
+def search_before_ticket(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every createTicket call had an earlier searchKnowledgeBase call."""
+    return every_call_after(trace, {"createTicket"}, lambda p, c: p["name"] == "searchKnowledgeBase")
 
 
 def task_success(trace: dict[str, Any], case: Case) -> bool:
@@ -155,12 +172,17 @@ CRITERIA = (
               looked_up_employee_id),
     Criterion("task_success", "development", "task success (fuzzy)",
               "Good when the agent actually solved the employee's problem.", task_success),
-    Criterion("verified_before_access", "held-out", "order, result value",
+    Criterion("verified_before_access", "development", "order, result value",
               "App access may be granted only once the employee's identity was verified.", verified_before_access),
-    Criterion("kb_before_escalation", "held-out", "order",
+    Criterion("kb_before_escalation", "development", "order",
               "Before escalating to tier 2, the agent has to have searched the knowledge base.", kb_before_escalation),
-    Criterion("no_false_done", "held-out", "final-answer faithfulness",
+    Criterion("no_false_done", "development", "final-answer faithfulness",
               "The agent must not say it is all done unless the fix actually went through.", no_false_done),
+    Criterion("eta_in_escalation_reply", "held-out", "final-answer faithfulness",
+              "When the agent escalates to tier 2, its final reply tells the employee how long it will take.",
+              eta_in_escalation_reply),
+    Criterion("search_before_ticket", "held-out", "order",
+              "The agent searches the knowledge base before it opens a ticket.", search_before_ticket),
 )
 
 

@@ -5,7 +5,8 @@ shop's own policies and wording) and the first seven criteria were written after
 tau-bench and the helpdesk and were held-out until session 10, whose generator changes looked at them: they
 are **development** now. The last four were written in session 10 before the generator was run on them
 (**held-out**: read only to report); ``refund_full_total`` and ``write_after_lookup`` became development when
-a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). Each criterion is in plain words (the eval
+a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). The last
+two were written in session 11 before that session's generator changes (held-out). Each criterion is in plain words (the eval
 set's criteria) and labelled by an explicit function in this file on the stored trace (``task_success``
 also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the traces (seeded per
 criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a person is rated good
@@ -125,6 +126,24 @@ def at_most_one_lookup(trace: dict[str, Any], case: Case) -> bool:
     return sum(call["name"] == "orders.lookup" for call in calls(trace)) <= 1
 
 
+# --- held-out: written in session 11, before the generator was run on them ---------------------------
+
+def label_after_window_check(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every labels.create call had an earlier successful returns.check_window call for the same
+    order_id."""
+    return every_call_after(trace, {"labels.create"}, lambda p, c: p["name"] == "returns.check_window"
+                            and (p.get("arguments") or {}).get("order_id") == (c.get("arguments") or {}).get("order_id"))
+
+
+def tracking_status_in_reply(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no shipping.track call succeeded, or the final reply contains the status or the last_scan one
+    of them returned."""
+    found = [result_of(c) or {} for c in calls(trace) if c["name"] == "shipping.track" and not c.get("error")]
+    reply = final_reply(trace).lower()
+    return not found or any(str(f.get(k, "")).lower() in reply for f in found for k in ("status", "last_scan")
+                            if f.get(k))
+
+
 def task_success(trace: dict[str, Any], case: Case) -> bool:
     """Good when the customer's request was handled as the shop wants (the simulator's outcome: the one right
     refund, the cancellation, the label, the tracking answer, or an ineligible refund declined) and the agent
@@ -165,6 +184,12 @@ CRITERIA = (
               no_unbacked_all_set),
     Criterion("at_most_one_lookup", "held-out", "counts",
               "The agent looks an order up at most once.", at_most_one_lookup),
+    Criterion("label_after_window_check", "held-out", "order, same object",
+              "A return label is created only once the return window was checked for that same order.",
+              label_after_window_check),
+    Criterion("tracking_status_in_reply", "held-out", "final-answer faithfulness",
+              "If the agent tracked a package, the final reply tells the customer where it is.",
+              tracking_status_in_reply),
 )
 
 BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic)",
