@@ -7,9 +7,11 @@ file (its docstring says how). The functions read the trace themselves (messages
 share no code with the generator's feature library.
 
 The criteria form two groups: **development** (the generator was changed while looking at these: the first six
-from the start, the next seven were held-out until session 10, whose generator changes looked at them) and
-**held-out** (eight written in session 10 before the generator was run on them, covering the six behaviours plus
-counts and an order on a tool of its own; measured once, at the end). Both are reported, separately.
+from the start, the next seven were held-out until session 10, whose generator changes looked at them, and
+``transfer_after_profile``, whose failure session 11 analysed: "profile" names no tool, now read through synonyms)
+and **held-out** (seven written in session 10 before the generator was run on them, covering the six behaviours
+plus counts and an order on a tool of its own, and ``transfer_for_a_reason``, written in session 11 before its
+generator changes were run on it; measured once, at the end). Both are reported, separately.
 
 Protocol per criterion, n in {10, 20, 40} and 20 seeds (0..19): split by task (``split_by_group``: half
 the tasks train, the other half are the unseen traces), draw n stratified training traces, and fit:
@@ -169,7 +171,7 @@ def states_computed_amount(trace: dict[str, Any]) -> bool:
     return not computed or any(found & said for found in computed)
 
 
-# --- held-out criteria ---------------------------------------------------------------------------
+# --- held-out until session 10 (development since) ---------------------------------------------------
 
 def search_before_flight_change(trace: dict[str, Any]) -> bool:
     """Good when every update_reservation_flights call had an earlier successful search_* call."""
@@ -223,7 +225,7 @@ def at_most_one_change(trace: dict[str, Any]) -> bool:
     return sum(bool(WRITE.match(call["name"])) for call in calls(trace)) <= 1
 
 
-# --- held-out criteria written in session 10 (before the generator was measured on them) -----------------
+# --- written in session 10 before the generator was measured on them (held-out but transfer_after_profile) ---
 
 AGREED = re.compile(r"(?<!not )\b(yes|yeah|yep|sure|ok|okay|confirm\w*|proceed|go ahead|please do|sounds good|"
                     r"that's fine)\b")
@@ -274,6 +276,25 @@ def reply_numbers_grounded(trace: dict[str, Any]) -> bool:
     seen = [str(call.get("result") or "") for call in calls(trace)]
     seen += [text for kind, text in events(trace) if kind == "user"]
     return numbers(final_reply(trace)) <= numbers(" ".join(seen))
+
+
+# --- held-out: written in session 11, before the generator was run on it ----------------------------------
+
+PERSON = re.compile(r"\b(human|person|agent|representative|supervisor|someone)\b")
+
+
+def transfer_for_a_reason(trace: dict[str, Any]) -> bool:
+    """Good when every transfer_to_human_agents call came after a user turn naming a human, person, agent,
+    representative, supervisor or someone, or after a tool call that failed."""
+    reason = False
+    for kind, item in events(trace):
+        if kind == "user":
+            reason = reason or bool(PERSON.search(item.lower()))
+            continue
+        if item["name"] == "transfer_to_human_agents" and not reason:
+            return False
+        reason = reason or bool(item.get("error"))
+    return True
 
 
 @dataclass(frozen=True)
@@ -338,9 +359,12 @@ CRITERIA = (
               "A new booking is made only after the price was calculated.", priced_before_booking),
     Criterion("every_failure_retried", "held-out", "retries",
               "Whenever a tool errors, the agent gives that tool another try.", every_failure_retried),
-    Criterion("transfer_after_profile", "held-out", "escalation",
+    Criterion("transfer_after_profile", "development", "escalation",
               "The agent may hand the customer to a human only after it has looked up their profile.",
               transfer_after_profile),
+    Criterion("transfer_for_a_reason", "held-out", "escalation",
+              "The agent may hand the user over to a human only when the user asked for a person or a tool call "
+              "failed.", transfer_for_a_reason),
     Criterion("reply_numbers_grounded", "held-out", "final-answer faithfulness",
               "Every number in the final message must come from what the customer said or what a tool returned.",
               reply_numbers_grounded),

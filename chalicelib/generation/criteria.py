@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.generation.features import HELPERS, STOPWORDS, Feature
@@ -47,6 +47,7 @@ MAX_GROUPS = 8
 MAX_PAIRS = 24
 MAX_ANSWER_WORDS = 6
 MAX_KEYS = 3
+TIE = 0.25  # a complexity step smaller than any rank's: decides only between readings the ranks leave equal
 SAME_STRICT = frozenset({"same", "corresponding", "matching", "respective"})  # on a tie, the same object's reading
 SAME_OBJECT = frozenset({"same", "that", "this", "its", "corresponding", "matching", "respective", "particular"})
 
@@ -84,6 +85,15 @@ PRICE = frozenset({"price", "priced", "prices", "pricing", "cost", "costs", "tot
                    "quoted", "amount", "amounts"})
 PRICE_TOOL_WORDS = ("calc", "calculate", "calculator", "price", "pricing", "quote", "cost", "total", "fare", "fee")
 ESCALATION_TOOL_WORDS = ("transfer", "human", "escalate", "escalation", "handoff")
+SYNONYMS = {  # what business words name in tool names, used only when a word names no tool itself
+    "profile": ("user", "customer", "account", "member"), "account": ("user", "customer", "profile", "member"),
+    "booking": ("reservation", "order"), "reservation": ("booking",), "order": ("purchase",), "purchase": ("order",),
+    "ticket": ("case", "incident", "issue"), "case": ("ticket", "incident"), "incident": ("ticket", "case"),
+    "identity": ("verify", "auth", "authenticate"), "authenticate": ("verify", "auth"), "refund": ("reimburse",),
+    "reimburse": ("refund",), "package": ("shipping", "shipment", "parcel"), "parcel": ("shipping", "shipment"),
+    "shipment": ("shipping",), "article": ("knowledge", "kb", "docs"), "password": ("credential",),
+    "credential": ("password",), "message": ("email", "notify", "notification"), "email": ("message", "notify"),
+}
 SPEAKER = frozenset({"user", "users", "customer", "customers", "client", "caller", "person", "says", "said", "asks",
                      "asked", "requests", "requested", "wants", "user's", "customer's"})
 WRITE_VERBS = ("book", "updat", "cancel", "creat", "delet", "send", "refund", "modif", "add", "remov", "writ", "post",
@@ -176,6 +186,7 @@ class Group:
     specific: bool  # named by a word matching the tools' own names, not only by a family verb
     rank: int = 2  # 1 for what the text names as a whole (a family, or all the tools a list names), 2 for one item
     act: bool = False  # named by a verb: a family verb, or the first word of the tools' names ("reset" -> resetPassword)
+    support: int = 1  # how many places of the text name these same tools ("verified" and "identity": verifyIdentity)
 
 
 @dataclass
@@ -249,6 +260,9 @@ class ToolIndex:
         if word in STOPWORDS or word in SUBJECTS or len(word) < 3 or not word[0].isalpha():
             return frozenset()
         found = {t for t in self.tools if any(same_stem(word, part) for part in self.words[t])}
+        if not found and word not in SPEAKER:
+            synonyms = next((v for k, v in SYNONYMS.items() if same_stem(word, k)), ())
+            found = {t for t in self.tools if any(same_stem(other, part) for other in synonyms for part in self.words[t])}
         if word in PRICE:
             found |= {t for t in self.tools if any(p in PRICE_TOOL_WORDS for p in self.words[t])}
         if word in ESCALATION:
@@ -341,6 +355,8 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
         conditional = word in ORDER_IF and p > 0 and words[p - 1] == "only"  # "only when/if" reads as "only after"
         if word not in ORDER_AFTER and word not in ORDER_BEFORE and not conditional:
             continue
+        if word == "once" and not _once_is_when(words, p):
+            continue
         right = any(w in ORDER_RIGHT for w in words[max(0, p - 2): p])
         left_groups = [g for g in sentence.groups if g.position < p]
         comma = next((i for i in range(p + 1, len(words)) if words[i] == "," and not _continues_list(words, i)), None)
@@ -360,6 +376,17 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
         evidence = [w for w in words[max(0, p - 2): p + 1] if w in ORDER_RIGHT or w in ("only", word)]
         found.append((later, earlier, evidence, right))
     return found
+
+
+ONCE_COUNTS = frozenset({"per", "a", "an", "each", "every", "in", "and", "or", "more", "for", "during", "within", "at",
+                         "only", "again", "total", "overall", "daily", "by", "with", "to"})
+
+
+def _once_is_when(words: Sequence[str], p: int) -> bool:
+    """Whether "once" at ``p`` starts a clause ("only once the identity was verified": after) rather than counts
+    ("only once", "once per order", "once a day")."""
+    following = words[p + 1] if p + 1 < len(words) else ""
+    return bool(following) and following[0].isalpha() and following not in ONCE_COUNTS
 
 
 def _continues_list(words: Sequence[str], comma: int) -> bool:
@@ -392,8 +419,9 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                 for b in _dedupe(earlier)[:MAX_GROUPS]:
                     if not (a.tools & b.tools) and len(out.features) < 400:
                         words = [*a.words, *order_words, *b.words]
-                        # on a tie the stricter reading wins: the whole of what must wait, the exact thing it waits for
-                        rank = a.rank + (3 - b.rank)
+                        # on a tie the stricter reading wins: the whole of what must wait, the exact thing it waits for;
+                        # then the tools more of the text names ("once the identity was verified": verifyIdentity)
+                        rank = a.rank + (3 - b.rank) - TIE * ((a.support > 1) + (b.support > 1))
                         out.add("every_call_preceded_by", (_names(a.tools), _names(b.tools)),
                                 f"every call to {_label(a.tools)} came after {_label(b.tools)}", s, words,
                                 complexity=rank)
@@ -459,11 +487,13 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                     out.add("at_most_calls_per", (_names(g.tools), key, limit),
                             f"at most {limit} successful call(s) to {_label(g.tools)} per {key}", s,
                             [*g.words, *words, *key_words], complexity=1)
-        if s.cue(COUNTS):
+        counts = [w for w in s.cue(COUNTS) if w != "once" or not all(
+            _once_is_when(s.words, p) for p, x in enumerate(s.words) if x == "once")]  # "once Y was done" is order
+        if counts:
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
-                        [*g.words, *s.cue(COUNTS)], threshold=0.0)
-            out.add("repeated_write", (), "the same write tool was called more than once", s, s.cue(COUNTS))
+                        [*g.words, *counts], threshold=0.0)
+            out.add("repeated_write", (), "the same write tool was called more than once", s, counts)
         if s.cue(ANSWER):
             words = s.cue(ANSWER)
             out.add("answer_numbers_grounded", (), "every number in the final reply appeared earlier", s, words)
@@ -508,6 +538,8 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                 out.add("count_calls", (_names(handoff),), f"calls to {_label(handoff)}", s, words, threshold=0.0)
         if s.cue(SUCCESS):
             _success_features(out, index, s, s.cue(SUCCESS))
+        for phrase, words in _claims(s):
+            _claim_features(out, index, s, phrase, words)
     if not out.features:
         _success_features(out, index, NO_RULE_NAMED)
     return out
@@ -539,6 +571,50 @@ def _success_features(out: Proposals, index: ToolIndex, evidence: Sentence | str
                 complexity=2)
 
 
+SAYING = frozenset({"say", "says", "said", "saying", "tell", "tells", "told", "telling", "claim", "claims", "claimed",
+                    "claiming", "announce", "announces", "announced", "report", "reports", "reported", "pretend",
+                    "pretends", "promise", "promises", "promised", "suggest", "suggests", "suggested", "imply"})
+CLAIM_START = frozenset({"it", "it's", "its", "is", "was", "are", "were", "has", "have", "been", "be", "that",
+                         "everything", "everything's", "all's", "they're", "that's", "now"})
+CLAIM_END = frozenset({"unless", "when", "if", "while", "although", "though", "but", "before", "after", "until",
+                       "without", "because", "since", "where", "whereas", "even", "and", "or", ","})
+MAX_CLAIM_WORDS = 3
+
+
+def _claims(s: Sentence) -> list[tuple[str, list[str]]]:
+    """What a sentence says the agent claims ("never say it is all done unless ..." -> "all done", "tell the
+    customer it's all sorted when ..." -> "all sorted"): the words after a saying verb and its "it is"-like
+    opening, up to a clause word, at most three."""
+    found = []
+    words = s.words
+    for p, word in enumerate(words):
+        if word not in SAYING:
+            continue
+        end = next((i for i in range(p + 1, len(words)) if words[i] in CLAIM_END), len(words))
+        starts = [i for i in range(p + 1, end) if words[i] in CLAIM_START]
+        if not starts:
+            continue
+        claimed = words[starts[-1] + 1: end]
+        if 0 < len(claimed) <= MAX_CLAIM_WORDS and all(w[0].isalpha() for w in claimed):
+            found.append((" ".join(claimed), [word, *claimed]))
+    return list(dict(found).items())
+
+
+def _claim_features(out: Proposals, index: ToolIndex, s: Sentence, phrase: str, words: Sequence[str]) -> None:
+    """A claim the text names, said in the final reply: alone, and not backed by the actions (all of them, or any)
+    having gone through; with the usual ways of saying the work is done too."""
+    writes = index.family("write")
+    actions = writes or frozenset(t for t in index.tools if index.kind[t] != "read")
+    out.add("answer_says_any", ((phrase,),), f"the final reply says {phrase!r}", s, words)
+    if not actions:
+        return
+    for phrases, said in (((phrase,), repr(phrase)), ((phrase, *DONE), f"{phrase!r} or that the work is done")):
+        out.add("answer_claims_unbacked", (_names(actions), phrases),
+                f"the final reply says {said} but a call to {_label(actions)} did not go through", s, words)
+        out.add("answer_claims_none_done", (_names(actions), phrases),
+                f"the final reply says {said} but no call to {_label(actions)} went through", s, words)
+
+
 NUMBER_WORDS = {"zero": 0, "no": 0, "one": 1, "once": 1, "a": 1, "single": 1, "two": 2, "twice": 2, "three": 3,
                 "thrice": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 AT_MOST = (("at", "most"), ("no", "more", "than"), ("not", "more", "than"), ("never", "more", "than"), ("up", "to"),
@@ -564,7 +640,8 @@ def _limits(s: Sentence) -> list[tuple[int, list[str]]]:
                 number = _number(words[end])
                 if number is not None and number + shift >= 0:
                     found.append((number + shift, [*phrase, words[end]]))
-        if words[p] in ("once", "twice", "thrice") and p > 0 and words[p - 1] in ("only", "just", "never"):
+        if words[p] in ("once", "twice", "thrice") and p > 0 and words[p - 1] in ("only", "just", "never") \
+                and not (words[p] == "once" and _once_is_when(words, p)):
             number = NUMBER_WORDS[words[p]] - (words[p - 1] == "never")
             found.append((number, [words[p - 1], words[p]]))
     unique = dict.fromkeys((n, tuple(w)) for n, w in found)
@@ -653,8 +730,12 @@ def _dedupe(groups: Sequence[Group]) -> list[Group]:
         groups = [Group(union, words, min(g.position for g in acts), True, 1), *groups]
     seen: dict[frozenset[str], Group] = {}
     for g in sorted(groups, key=lambda g: (g.rank, not g.specific, g.position)):
-        if g.tools not in seen or g.rank < seen[g.tools].rank:
-            seen[g.tools] = g
+        kept = seen.get(g.tools)
+        if kept is None:
+            seen[g.tools] = replace(g)
+        elif (kept.position, kept.words) != (g.position, g.words):  # the same tools named again: one more reason
+            kept.words = tuple(dict.fromkeys([*kept.words, *g.words]))
+            kept.support += g.support
     return list(seen.values())
 
 

@@ -515,6 +515,12 @@ def answer_claims_unbacked(trace, tools, phrases):
     return answer_says_any(trace, phrases) and not actions_succeeded(trace, tools)
 
 
+def answer_claims_none_done(trace, tools, phrases):
+    """True when the final reply says one of the phrases (the work is done) but no call to the tools succeeded:
+    "never say it is all done when nothing went through"."""
+    return answer_says_any(trace, phrases) and not any(call_succeeded(call) for call in calls_to(trace, tools))
+
+
 def success_signs(trace, tools, done, refusal):
     """Signs the user's goal was met minus signs it was not, one point each: the actions went through (+1); a
     failed call was never retried successfully (-1); the reply claims the work is done while the actions did
@@ -772,7 +778,7 @@ class Feature:
     helper: str
     args: tuple[Any, ...] = ()
     threshold: float | None = None
-    complexity: int = 1
+    complexity: float = 1  # lower wins ties (whole steps rank readings; criteria.TIE breaks what they leave)
     description: str = ""
     evidence: str = ""  # what proposed it, in plain words (criteria or notes words); empty for the library's own
     family: str = ""  # the look-alike conditions it is counted with for its prior cost (default: its helper)

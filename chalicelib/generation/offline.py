@@ -74,7 +74,7 @@ class Condition:
     penalty: float = 0.0
 
     @property
-    def complexity(self) -> int:
+    def complexity(self) -> float:
         return self.feature.complexity
 
 

@@ -306,3 +306,63 @@ def test_a_stated_rule_that_ties_passing_everything_is_written_but_a_vacuous_one
     everywhere = [(renewal(k, True), k < 16) for k in range(20)]  # the rule holds on every rated trace
     code, _ = _learned("renew_policy", criteria, everywhere, trained=20)
     assert "every_call_preceded_by" not in code and "No rule separated good from bad examples" in code
+
+
+def test_once_before_a_clause_is_an_order_and_after_only_a_count():
+    order = 'every_call_preceded_by(trace, ("loans.renew",), ("fines.check_balance",))'
+    found = expressions("A loan may be renewed only once the fines were checked.")
+    assert order in found
+    assert not any(e.startswith(("at_most_calls(", "count_calls(")) for e in found)
+    counted = expressions("A loan may be renewed only once.")
+    assert 'at_most_calls(trace, ("loans.renew",), 1)' in counted and order not in counted
+    assert 'at_most_calls(trace, ("loans.renew",), 1)' in expressions("Renew a loan only once per visit.")
+
+
+def test_on_a_tie_the_prerequisite_more_words_name_is_the_rule():
+    """"only once the patron's card was validated": "card" and "validated" both name cards.validate, "patron's"
+    names only patrons.lookup; in the ratings the two always come together, so only the words can decide."""
+    rng = random.Random(11)
+
+    def attempt(k: int, split: bool) -> tuple[dict, bool]:
+        steps, valid = [("user", "Please renew my loan.")], rng.random() < 0.6
+        if split:  # unrated traces: the patron is looked up without a card check, or the other way round
+            first = rng.choice([["patrons.lookup"], ["cards.validate"]]) if valid else [[], ["patrons.lookup"]][k % 2]
+        else:
+            first = ["patrons.lookup", "cards.validate"] if valid else []
+        steps += [("call", name, "{}", None) for name in first]
+        steps += [("call", "loans.renew", "ok", None), ("assistant", "Renewed.")]
+        return trace_of(steps, f"t{k}"), "cards.validate" in first
+
+    data = [attempt(k, False) for k in range(20)] + [attempt(k, True) for k in range(20, 60)]
+    code, held = _learned("renew_after_card", "A loan may be renewed only once the patron's card was validated.",
+                          data, trained=20)
+    assert 'every_call_preceded_by(trace, ("loans.renew",), ("cards.validate",))' in code
+    assert held
+
+
+def test_a_claim_the_criteria_quote_is_checked_against_the_actions():
+    claims = HELPERS["answer_claims_none_done"]
+    tools = ("holds.place", "loans.renew")
+    failed_one = trace_of([("call", "holds.place", "ok", None), ("call", "loans.renew", None, "503"),
+                           ("assistant", "It's all renewed.")])
+    nothing = trace_of([("call", "loans.renew", None, "503"), ("assistant", "It's all renewed.")])
+    honest = trace_of([("call", "loans.renew", None, "503"), ("assistant", "The renewal did not go through.")])
+    assert [claims(t, tools, ("all renewed",)) for t in (failed_one, nothing, honest)] == [False, True, False]
+    for criteria, phrase in (("Never tell the patron it's all renewed unless a renewal went through.", "all renewed"),
+                             ("The bot must not say that everything is taken care of when nothing worked.",
+                              "taken care of")):
+        found = expressions(criteria)
+        assert f'answer_says_any(trace, ("{phrase}",))' in found, criteria
+        assert any(e.startswith("answer_claims_none_done(") and f'("{phrase}",)' in e for e in found), criteria
+
+
+def test_a_business_word_names_the_tools_its_synonyms_name_when_it_names_none_itself():
+    tools = ("get_account_details", "search_catalog", "renew_loan", "transfer_to_librarian")
+    found = {f.expression() for f in criteria_features(
+        "The agent may transfer the patron to a librarian only after it has looked up their profile.", [],
+        toolbox(*tools))}
+    assert 'every_call_preceded_by(trace, ("transfer_to_librarian",), ("get_account_details",))' in found
+    direct = {f.expression() for f in criteria_features("Renew only after looking up the profile.", [],
+                                                        toolbox("get_profile", "get_account_details", "renew_loan"))}
+    assert 'every_call_preceded_by(trace, ("renew_loan",), ("get_profile",))' in direct
+    assert not any('("get_account_details",)' in e for e in direct if e.startswith("every_call_preceded_by("))
