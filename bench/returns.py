@@ -3,14 +3,14 @@
 The traces (``bench/returns_traces.py``: seeded, synthetic, 50 tasks x 4 attempts, dotted tool names, the
 shop's own policies and wording) and the first seven criteria were written after the generator's changes for
 tau-bench and the helpdesk and were held-out until session 10, whose generator changes looked at them: they
-are **development** now. The last four were written in session 10 before the generator was run on them
+are **development** now. The next four were written in session 10 before the generator was run on them
 (**held-out**: read only to report); ``refund_full_total`` and ``write_after_lookup`` became development when
-a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). The last
-two were written in session 11 before that session's generator changes (held-out). Each criterion is in plain words (the eval
-set's criteria) and labelled by an explicit function in this file on the stored trace (``task_success``
-also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the traces (seeded per
-criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a person is rated good
-by some raters, not others).
+a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). The
+last two were written in session 11 before that session's generator changes (held-out). Each criterion is in
+plain words (the eval set's criteria) and labelled by an explicit function in this file on the stored trace
+(``task_success`` also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the
+traces (seeded per criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a
+person is rated good by some raters, not others).
 
 The machinery (upload, split by task, rate through the feedback API, generate offline, execute on the
 held-out traces, baselines, report) is ``bench/agent_bench.py``'s, shared with ``bench/helpdesk.py``.
@@ -132,7 +132,8 @@ def label_after_window_check(trace: dict[str, Any], case: Case) -> bool:
     """Good when every labels.create call had an earlier successful returns.check_window call for the same
     order_id."""
     return every_call_after(trace, {"labels.create"}, lambda p, c: p["name"] == "returns.check_window"
-                            and (p.get("arguments") or {}).get("order_id") == (c.get("arguments") or {}).get("order_id"))
+                            and (p.get("arguments") or {}).get("order_id")
+                            == (c.get("arguments") or {}).get("order_id"))
 
 
 def tracking_status_in_reply(trace: dict[str, Any], case: Case) -> bool:

@@ -8,20 +8,25 @@ This module reads them as plain English, without knowing any agent's tools:
   (``tokens``); nothing else of it is used, so the generator sees ``canonical(text)`` exactly
   as it sees ``text``.
 - **Tools**: a word names the tools whose name holds a word with the same stem ("booking" ->
-  ``book_reservation``; "price" also -> tools named calc/price/quote/cost/total/fare).
+  ``book_reservation``; "price" also -> tools named calc/price/quote/cost/total/fare; a business word that
+  names no tool names what its ``SYNONYMS`` name: "profile" -> ``get_account_details``).
   Families come from the verb that starts a tool's name (``tool_kind``): "changes", "modify",
   "cancel", "book" ... name the write tools; "look up", "check", "find" ... the read tools. A
   family word next to a noun narrows it ("change ... flights" -> write tools about flights).
 - **Cues**: order ("before", "after", "only after", "only when", "right after", "first"; with a yes/no
   field a prior tool returns named too, "only when the check said eligible"; "after Y, the agent must
-  X" also as an obligation), consent ("yes", "confirm", "explicit"; "agreed" tries any agreement
-  first; a phrase right after "not" is not said), errors and retries ("after two failed attempts,
-  hand over"), counts ("per order"), the final answer (and the object it must name: "mentions the
-  reservation"), argument values the user gave or a named tool returned ("the employee id the lookup
-  returned"), hand-off to a human, and task success ("completed", "taken care of", "solved"...).
+  X" also as an obligation; "once" before a clause is "after", after "only" at its end a count),
+  consent ("yes", "confirm", "explicit"; "agreed" tries any agreement first; a phrase right after
+  "not" is not said), errors and retries ("after two failed attempts, hand over"), counts ("per
+  order"), the final answer (and the object it must name: "mentions the reservation"; a claim it
+  must not make unbacked: "never say it is all done unless ..."), argument values the user gave or a
+  named tool returned ("the employee id the lookup returned"), hand-off to a human, and task success
+  ("completed", "taken care of", "solved"...).
   Criteria that name none of these read as task success (``NO_RULE_NAMED`` is the evidence).
 - **Ties**: readings are ordered so that, when the ratings cannot tell them apart, the one the text
-  states wins: needing all of "X and Y", "that same device", "per order", the strict or loose yes.
+  states wins: needing all of "X and Y", "that same device", "per order", the strict or loose yes; then
+  the tools more places of the text name ("once the identity was verified": verifyIdentity, not
+  lookupEmployee).
 
 Each cue proposes features (helpers of ``features.HELPERS_SOURCE`` with literal arguments):
 "X only after Y" -> ``every_call_preceded_by(trace, X, Y)`` for the tool groups on each side of
@@ -262,7 +267,8 @@ class ToolIndex:
         found = {t for t in self.tools if any(same_stem(word, part) for part in self.words[t])}
         if not found and word not in SPEAKER:
             synonyms = next((v for k, v in SYNONYMS.items() if same_stem(word, k)), ())
-            found = {t for t in self.tools if any(same_stem(other, part) for other in synonyms for part in self.words[t])}
+            found = {t for t in self.tools
+                     if any(same_stem(other, part) for other in synonyms for part in self.words[t])}
         if word in PRICE:
             found |= {t for t in self.tools if any(p in PRICE_TOOL_WORDS for p in self.words[t])}
         if word in ESCALATION:
