@@ -15,7 +15,9 @@ This module reads them as plain English, without knowing any agent's tools:
   family word next to a noun narrows it ("change ... flights" -> write tools about flights).
 - **Cues**: order ("before", "after", "only after", "only when", "right after", "first"; with a yes/no
   field a prior tool returns named too, "only when the check said eligible"; "after Y, the agent must
-  X" also as an obligation; "once" before a clause is "after", after "only" at its end a count),
+  X" also as an obligation; "once" before a clause is "after", after "only" at its end a count; "no X
+  unless Y", "don't X until Y", "never X without Y" mean X only after Y; with no order word, "only"
+  splits what waits from what it waits for: "reset passwords only for verified employees"),
   consent ("yes", "confirm", "explicit"; "agreed" tries any agreement first; a phrase right after
   "not" is not said), errors and retries ("after two failed attempts, hand over"), counts ("per
   order"), the final answer (and the object it must name: "mentions the reservation"; a claim it
@@ -26,7 +28,8 @@ This module reads them as plain English, without knowing any agent's tools:
 - **Ties**: readings are ordered so that, when the ratings cannot tell them apart, the one the text
   states wins: needing all of "X and Y", "that same device", "per order", the strict or loose yes; then
   the tools more places of the text name ("once the identity was verified": verifyIdentity, not
-  lookupEmployee).
+  lookupEmployee), not a possessive ("the employee's"); the same object when the text names it and
+  refers back to it ("checking its status"); what is done (a verb) over what it is done to.
 
 Each cue proposes features (helpers of ``features.HELPERS_SOURCE`` with literal arguments):
 "X only after Y" -> ``every_call_preceded_by(trace, X, Y)`` for the tool groups on each side of
@@ -63,8 +66,11 @@ OBLIGATION = frozenset({"must", "always", "should", "then", "follow", "follows",
 NEGATIONS = frozenset({"never", "not", "no", "nothing", "none", "nor", "don't", "dont", "doesn't", "mustn't",
                        "cannot", "can't", "shouldn't", "won't"})
 ORDER_IF = frozenset({"when", "if", "once"})  # after "only": a condition that must hold first ("only when Y said")
+CONDITION = frozenset({"unless", "until", "till"})  # "no X unless Y", "don't X until Y": X only after Y
+ONLY_FOR = frozenset({"for", "to", "with", "whose", "who", "where", "on", "if", "when"})  # "X only for verified Y"
+ANAPHORA = frozenset({"it", "its", "them", "their", "that", "this"})  # "checking its status": the same object
 CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
-                     "agree", "agrees", "agreed", "approval", "approve", "approves", "approved", "permission",
+                     "consented", "agree", "agrees", "agreed", "agreement", "approval", "approve", "approves", "approved", "permission",
                      "explicit", "explicitly", "okay", "ok", "proceed", "authorize", "authorizes", "authorization"})
 ERRORS = frozenset({"error", "errors", "fail", "fails", "failed", "failure", "failures", "failing", "retry", "retries",
                     "retried", "retrying", "again", "recover", "recovers", "recovered", "exception", "exceptions"})
@@ -193,6 +199,11 @@ class Group:
     act: bool = False  # named by a verb: a family verb, or the first word of the tools' names ("reset" -> resetPassword)
     support: int = 1  # how many places of the text name these same tools ("verified" and "identity": verifyIdentity)
 
+    @property
+    def modifier(self) -> bool:
+        """Named only by possessives ("the employee's identity"): what the text's noun belongs to, not the noun."""
+        return all(w.endswith("'s") for w in self.words)
+
 
 @dataclass
 class Sentence:
@@ -253,9 +264,16 @@ class ToolIndex:
     def is_act(self, word: str, tools: frozenset[str]) -> bool:
         """Whether the word is the verb of the tools' names: their first word ("reset" for resetPassword), or a verb
         after a namespace ("cancel" for orders.cancel)."""
-        return any(self.words[t] and (same_stem(word, self.words[t][0]) or any(
-            (verb_family(part) or (k == 1 and re.search(r"[./:]", t))) and same_stem(word, part)
-            for k, part in enumerate(self.words[t]) if k)) for t in tools)
+        for t in tools:
+            parts = self.words[t]
+            verb = 1 if re.search(r"[./:]", t) else 0  # "orders.cancel": "orders" is the namespace, a noun
+            if parts[verb:verb + 1] and same_stem(word, parts[verb]):
+                return True
+            if verb and parts and word.endswith(("ed", "ing")) and same_stem(word, parts[0]):
+                return True  # ... unless the text makes a verb of it: "labelled" (labels.create)
+            if any(verb_family(part) and same_stem(word, part) for k, part in enumerate(parts) if k or verb):
+                return True
+        return False
 
     def family(self, kind: str) -> frozenset[str]:
         return frozenset(t for t in self.tools if self.kind[t] == kind)
@@ -359,6 +377,7 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
     found = []
     for p, word in enumerate(words):
         conditional = word in ORDER_IF and p > 0 and words[p - 1] == "only"  # "only when/if" reads as "only after"
+        conditional = conditional or word in CONDITION or (word == "without" and _negated(words, p))
         if word not in ORDER_AFTER and word not in ORDER_BEFORE and not conditional:
             continue
         if word == "once" and not _once_is_when(words, p):
@@ -374,14 +393,38 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
             inner = inner or [g for g in sentence.groups if g.position > p]
             outer = left_groups
         # "never X before Y" / "nothing is X-ed before Y": X only after Y (the negation turns "before" around)
-        negated = word in ORDER_BEFORE and any(w in NEGATIONS for w in words[:p])
+        negated = word in ORDER_BEFORE and _negated(words, p)
         if word in ORDER_AFTER or conditional or negated:  # "outer after inner": inner happened first
             later, earlier = outer, inner
         else:  # "outer before inner": outer happened first
             later, earlier = inner, outer
         evidence = [w for w in words[max(0, p - 2): p + 1] if w in ORDER_RIGHT or w in ("only", word)]
         found.append((later, earlier, evidence, right))
-    return found
+    return found or _only_pair(sentence)
+
+
+def _negated(words: Sequence[str], p: int) -> bool:
+    return any(w in NEGATIONS for w in words[:p])
+
+
+def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[str], bool]]:
+    """With no order word, "only" still splits what waits from what it waits for: "reset passwords only for
+    verified employees", "passwords are only reset for employees whose identity was verified", "only refund
+    orders the check found eligible" (an "only" that opens the sentence governs the verb after it)."""
+    words = sentence.words
+    if "only" not in words:
+        return []
+    p = words.index("only")
+    split = next((i for i in range(p + 1, min(len(words), p + 5)) if words[i] in ONLY_FOR), None)
+    left = [g for g in sentence.groups if g.position < (split if split is not None else p)]
+    if not left and split is None:
+        first = min((g.position for g in sentence.groups if g.position > p), default=None)
+        if first is None:
+            return []
+        left = [g for g in sentence.groups if g.position == first]
+        split = first
+    right = [g for g in sentence.groups if g.position > (split if split is not None else p)]
+    return [(left, right, ["only"], False)] if left and right else []
 
 
 ONCE_COUNTS = frozenset({"per", "a", "an", "each", "every", "in", "and", "or", "more", "for", "during", "within", "at",
@@ -396,9 +439,11 @@ def _once_is_when(words: Sequence[str], p: int) -> bool:
 
 
 def _continues_list(words: Sequence[str], comma: int) -> bool:
-    """Whether the comma at ``comma`` separates items of a list ("books, changes or cancels") rather than clauses."""
+    """Whether the comma at ``comma`` separates items of a list ("books, changes or cancels", "booking, changing")
+    rather than clauses (a bare verb after it opens a command: "Before issuing a refund, look up the order")."""
     following = words[comma + 1] if comma + 1 < len(words) else ""
-    return following in ("and", "or") or verb_family(following) is not None
+    inflected = following.endswith(("s", "ing", "ed"))
+    return following in ("and", "or") or (verb_family(following) is not None and inflected)
 
 
 def _user_side(sentence: Sentence, start: int) -> bool:
@@ -427,7 +472,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         words = [*a.words, *order_words, *b.words]
                         # on a tie the stricter reading wins: the whole of what must wait, the exact thing it waits for;
                         # then the tools more of the text names ("once the identity was verified": verifyIdentity)
-                        rank = a.rank + (3 - b.rank) - TIE * ((a.support > 1) + (b.support > 1))
+                        rank = a.rank + (3 - b.rank) - TIE * ((a.support > 1) + (b.support > 1) - b.modifier)
                         out.add("every_call_preceded_by", (_names(a.tools), _names(b.tools)),
                                 f"every call to {_label(a.tools)} came after {_label(b.tools)}", s, words,
                                 complexity=rank)
@@ -447,10 +492,12 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                             named_key = [w for w in s.words if w in SAME_OBJECT or
                                          any(same_stem(w, part) for part in name_words(key))]
                             if named_key:
+                                # "that same device", or the object named and then referred to ("its status")
+                                strict = SAME_STRICT & set(s.words) or (ANAPHORA & set(s.words) and any(
+                                    w not in SAME_OBJECT for w in named_key))
                                 out.add("every_call_preceded_by_same", (_names(a.tools), _names(b.tools), key),
                                         f"every call to {_label(a.tools)} came after {_label(b.tools)} with the same "
-                                        f"{key}", s, [*words, *named_key],
-                                        complexity=rank - 1 if SAME_STRICT & set(s.words) else rank + 1)
+                                        f"{key}", s, [*words, *named_key], complexity=rank - 1 if strict else rank + 1)
                 priors = _joined_groups(s, _dedupe(earlier), a)
                 if len(priors) >= 2:
                     words = [*a.words, *order_words, "and", *(w for b in priors for w in b.words)]
@@ -493,8 +540,9 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                     out.add("at_most_calls_per", (_names(g.tools), key, limit),
                             f"at most {limit} successful call(s) to {_label(g.tools)} per {key}", s,
                             [*g.words, *words, *key_words], complexity=1)
-        counts = [w for w in s.cue(COUNTS) if w != "once" or not all(
-            _once_is_when(s.words, p) for p, x in enumerate(s.words) if x == "once")]  # "once Y was done" is order
+        counts = [w for w in s.cue(COUNTS) if (w != "once" or not all(
+            _once_is_when(s.words, p) for p, x in enumerate(s.words) if x == "once"))  # "once Y was done" is order
+                  and (w != "never" or not pairs)]  # "never X without Y" negates the order, counts nothing
         if counts:
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
@@ -705,7 +753,9 @@ def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str
     said = s.cue(CONSENT)
     if said and not any(w in CONSENT_EXACT for w in said):  # "agreed", "approval", "okay": any agreement will do
         readings.reverse()
+    extra_tie = 0 if group.act else TIE  # what is done ("cancel") waits for the yes, before what it is done to
     for extra, (phrases, strength) in enumerate(readings):
+        extra += extra_tie
         out.add("every_call_after_user_said", (_names(tools), phrases, "turn"),
                 f"every call to {_label(tools)} came after the user's latest turn said {strength}", s, words,
                 complexity=group.rank + extra)

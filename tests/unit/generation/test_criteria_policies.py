@@ -366,3 +366,66 @@ def test_a_business_word_names_the_tools_its_synonyms_name_when_it_names_none_it
                                                         toolbox("get_profile", "get_account_details", "renew_loan"))}
     assert 'every_call_preceded_by(trace, ("renew_loan",), ("get_profile",))' in direct
     assert not any('("get_account_details",)' in e for e in direct if e.startswith("every_call_preceded_by("))
+
+
+def test_unless_until_and_a_negated_without_read_as_only_after():
+    rule = 'every_call_preceded_by(trace, ("loans.renew",), ("fines.check_balance",))'
+    for criteria in ("No loan is renewed unless the fines were checked.",
+                     "Don't renew a loan until the fines have been checked.",
+                     "Never renew a loan without checking the fines first.",
+                     "Never renew a loan without a fines check."):
+        found = expressions(criteria)
+        assert rule in found, criteria
+        assert not any(e.startswith(("count_calls(", "at_most_calls(")) for e in found), criteria
+    assert rule not in expressions("The agent renews loans without delay.")  # no negation: no condition
+
+
+def test_only_splits_what_waits_from_what_it_waits_for_when_no_order_word_does():
+    traces = [trace_of([_fines(True), ("call", "loans.renew", "ok", None)]), *toolbox(*LIBRARY_TOOLS)]
+    assert 'every_call_preceded_by(trace, ("loans.renew",), ("fines.check_balance",))' in expressions(
+        "Loans are only renewed for patrons whose fines were checked.", traces)
+    assert 'every_call_preceded_by_flag(trace, ("loans.renew",), ("fines.check_balance",), "clear")' in expressions(
+        "Only renew loans the fines check found clear.", traces)
+    assert not any(e.startswith("every_call_preceded_by(") for e in expressions("Only the librarian renews loans."))
+
+
+def test_a_leading_clause_ends_at_a_comma_before_a_command():
+    found = expressions("Before renewing a loan, look up the patron and check the fines.")
+    assert 'every_call_preceded_by_all(trace, ("loans.renew",), (("patrons.lookup",), ("fines.check_balance",)))' \
+        in found
+    listed = expressions("Before renewing, placing or cancelling anything, look up the patron.")
+    assert any(e.startswith('every_call_preceded_by(trace, ("holds.place", "loans.renew"') for e in listed)
+
+
+def test_an_object_named_then_referred_to_prefers_the_same_object_reading():
+    hold = ("call", "holds.place", "ok", None, {"book_id": "b1"})
+    search = ("call", "catalog.search", "ok", None, {"book_id": "b1"})
+    traces = [trace_of([search, hold]), *toolbox(*LIBRARY_TOOLS)]
+    same = 'every_call_preceded_by_same(trace, ("holds.place",), ("catalog.search",), "book_id")'
+    plain = 'every_call_preceded_by(trace, ("holds.place",), ("catalog.search",))'
+    ranks = {f.expression(): f.complexity for f in criteria_features(
+        "Search the catalog for a book before placing a hold on it.", [], traces)}
+    assert ranks[same] < ranks[plain]
+    ranks = {f.expression(): f.complexity for f in criteria_features(
+        "Search the catalog for the book before placing a hold.", [], traces)}
+    assert ranks[same] > ranks[plain]  # no reference back to the book: the plain order first
+
+
+def test_a_namespace_is_a_noun_unless_the_text_makes_a_verb_of_it():
+    tools = (*LIBRARY_TOOLS, "loans.lookup", "emails.send")
+    ranks = {f.expression(): f.complexity for f in criteria_features(
+        "Never renew a loan without the patron's agreement.", [], toolbox(*tools))}
+    alone = [r for e, r in ranks.items() if e.startswith('every_call_after_user_said(trace, ("loans.renew",), (')]
+    both = [r for e, r in ranks.items()
+            if e.startswith('every_call_after_user_said(trace, ("loans.lookup", "loans.renew"), (')]
+    assert alone and min(alone) < min(both or [99])  # "a loan" is what is renewed, not a second action
+    assert 'every_call_preceded_by(trace, ("emails.send", "loans.renew"), ("patrons.lookup",))' in {
+        f.expression() for f in criteria_features("Nothing gets emailed or renewed before the patron was looked up.",
+                                                  [], toolbox(*tools))}
+
+
+def test_a_possessive_names_what_the_noun_belongs_to_not_what_must_come_first():
+    ranks = {f.expression(): f.complexity for f in criteria_features(
+        "A loan may be renewed only after the patron's card.", [], toolbox(*LIBRARY_TOOLS, "cards.validate"))}
+    card = ranks['every_call_preceded_by(trace, ("loans.renew",), ("cards.validate",))']
+    assert card < ranks['every_call_preceded_by(trace, ("loans.renew",), ("patrons.lookup",))']
