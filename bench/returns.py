@@ -128,12 +128,12 @@ def at_most_one_lookup(trace: dict[str, Any], case: Case) -> bool:
 
 # --- held-out: written in session 11, before the generator was run on them ---------------------------
 
-def label_after_window_check(trace: dict[str, Any], case: Case) -> bool:
-    """Good when every labels.create call had an earlier successful returns.check_window call for the same
-    order_id."""
-    return every_call_after(trace, {"labels.create"}, lambda p, c: p["name"] == "returns.check_window"
-                            and (p.get("arguments") or {}).get("order_id")
-                            == (c.get("arguments") or {}).get("order_id"))
+def label_link_in_reply(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no labels.create call succeeded, or the final reply contains the label_url one of them
+    returned."""
+    urls = [str((result_of(c) or {}).get("label_url")) for c in calls(trace)
+            if c["name"] == "labels.create" and not c.get("error")]
+    return not urls or any(url in final_reply(trace) for url in urls)
 
 
 def tracking_status_in_reply(trace: dict[str, Any], case: Case) -> bool:
@@ -185,9 +185,9 @@ CRITERIA = (
               no_unbacked_all_set),
     Criterion("at_most_one_lookup", "held-out", "counts",
               "The agent looks an order up at most once.", at_most_one_lookup),
-    Criterion("label_after_window_check", "held-out", "order, same object",
-              "A return label is created only once the return window was checked for that same order.",
-              label_after_window_check),
+    Criterion("label_link_in_reply", "held-out", "final-answer faithfulness",
+              "When the agent creates a return label, its final message gives the customer the link to it.",
+              label_link_in_reply),
     Criterion("tracking_status_in_reply", "held-out", "final-answer faithfulness",
               "If the agent tracked a package, the final reply tells the customer where it is.",
               tracking_status_in_reply),

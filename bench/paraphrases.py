@@ -1,0 +1,154 @@
+"""Does a policy survive being said another way? The same labels, the criterion in other words.
+
+A user writes a policy in their own words, not in ours. Each row below takes a criterion of
+``bench/helpdesk.py`` or ``bench/returns.py`` (its labelling function and noisy labels unchanged) and
+gives the generator other wording of the same policy (``Paraphrase.text``); the first row of each
+criterion is its own wording. Per wording, n = 20 ratings and 20 seeds (split by task, as the agent
+benchmarks do), the offline generator is called in-process (``bench.agent_bench.run_direct``, the
+development loop: the API runs of the two benchmarks show the in-process and API kappas agree), and
+its eval is scored on the unseen traces. Reported: Cohen's kappa, median and range over seeds, and the
+difference from the criterion's own wording on the same seeds.
+
+Groups: **development** wordings were written in session 11 and the generator was changed while
+looking at them (commit 5f9e0ed: "unless", "until", "without", "only for", a leading clause closed by
+a command, "its"); **held-out** wordings were written in the same session before the generator was
+run on them, for the same and other criteria, and measured once, at the end.
+
+    .venv/bin/python -m bench.paraphrases [--seeds 20] [--groups development,held-out] [--only NAME,...]
+
+Writes ``bench/results/paraphrases.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.agent_bench import kappa, labelled, run_direct
+from bench.common import Report, log, median
+
+N = 20
+
+
+@dataclass(frozen=True)
+class Paraphrase:
+    bench: str  # the module under bench/ whose criterion (labels) this rewords
+    criterion: str
+    group: str
+    text: str
+
+
+def _rows(bench: str, criterion: str, group: str, *texts: str) -> list[Paraphrase]:
+    return [Paraphrase(bench, criterion, group, t) for t in texts]
+
+
+PARAPHRASES: tuple[Paraphrase, ...] = (
+    # --- development (looked at while changing the generator) ---------------------------------------
+    *_rows("helpdesk", "verified_before_reset", "development",
+           "Passwords are only reset for employees whose identity has been verified.",
+           "No password reset or account unlock without a successful identity check first.",
+           "Identity verification must come before any password reset or account unlock.",
+           "The agent must verify the employee before resetting a password or unlocking an account.",
+           "Reset passwords and unlock accounts only for verified employees.",
+           "Don't reset a password or unlock an account until the employee's identity is confirmed."),
+    *_rows("helpdesk", "device_checked_before_wipe", "development",
+           "Never wipe a device without first checking its status.",
+           "Check the device's status before wiping it.",
+           "A wipe is only allowed after the status of that device was looked at."),
+    *_rows("helpdesk", "consent_before_wipe", "development",
+           "The employee has to say yes before their device is wiped.",
+           "Do not wipe anything without the employee's explicit confirmation.",
+           "Wiping a device requires the employee to confirm first."),
+    *_rows("returns", "refund_after_checks", "development",
+           "Before issuing a refund, look up the order and check the return window.",
+           "No refund unless the order was looked up and its return window checked.",
+           "Refunds require an order lookup and a return-window check first."),
+    *_rows("returns", "consent_before_cancel", "development",
+           "Orders are cancelled only if the customer said yes to cancelling.",
+           "Never cancel an order without the customer's agreement.",
+           "Get the customer's OK before cancelling."),
+    *_rows("returns", "refund_only_if_eligible", "development",
+           "Only refund orders the return-window check found eligible.",
+           "No refund unless the window check says the order is eligible.",
+           "Refunds are for eligible orders only, as the return window check reports."),
+    # --- held-out (written before the generator was run on them) --------------------------------------
+    *_rows("helpdesk", "verified_before_reset", "held-out",
+           "An account unlock or a password reset needs a verified identity check before it.",
+           "Only verified employees get their password reset or their account unlocked."),
+    *_rows("helpdesk", "device_checked_before_wipe", "held-out",
+           "Before a device is wiped, its status must have been checked.",
+           "No wipe without a status check of the same device."),
+    *_rows("helpdesk", "consent_before_wipe", "held-out",
+           "Wipe a device only once the employee has said yes."),
+    *_rows("helpdesk", "retried_failures", "held-out",
+           "Failed tool calls should be tried again."),
+    *_rows("helpdesk", "at_most_two_codes", "held-out",
+           "Never ask for the identity code more than twice."),
+    *_rows("helpdesk", "ticket_number_in_reply", "held-out",
+           "If a ticket is opened, the last message must include its number."),
+    *_rows("returns", "refund_after_checks", "held-out",
+           "A refund needs the order looked up and the return window checked first."),
+    *_rows("returns", "refund_only_if_eligible", "held-out",
+           "Refund only orders that the window check says are eligible."),
+    *_rows("returns", "consent_before_cancel", "held-out",
+           "Cancel orders only when the customer has agreed."),
+    *_rows("returns", "one_refund_per_order", "held-out",
+           "An order may be refunded at most once."),
+    *_rows("returns", "write_after_lookup", "held-out",
+           "Look the order up before any refund, cancellation or label."),
+    *_rows("returns", "handoff_after_two_failures", "held-out",
+           "If the same action fails twice, pass the customer to a human."),
+)
+
+
+def kappas(criterion: Any, items: Sequence[Any], text: str, seeds: int) -> list[float]:
+    """The criterion's labels, the generator given ``text``: kappa on the unseen traces per seed."""
+    worded = dataclasses.replace(criterion, text=text)
+    return [kappa(run_direct(worded, items, N, seed).product) for seed in range(seeds)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--groups", default="development,held-out")
+    parser.add_argument("--only", default="", help="comma-separated criterion names (default: all)")
+    parser.add_argument("--out", default="", help="report path (default: bench/results/paraphrases.md)")
+    args = parser.parse_args(argv)
+    chosen = [p for p in PARAPHRASES if p.group in args.groups.split(",")
+              and (not args.only or p.criterion in args.only.split(","))]
+    report = Report("paraphrases", "Policies in other words (in-process, n = 20)")
+    loaded: dict[tuple[str, str], tuple[Any, list[Any], list[float]]] = {}
+    for group in ("development", "held-out"):
+        rows = []
+        for p in (p for p in chosen if p.group == group):
+            key = (p.bench, p.criterion)
+            if key not in loaded:
+                module = importlib.import_module(f"bench.{p.bench}").BENCH
+                criterion = next(c for c in module.criteria if c.name == p.criterion)
+                cases = module.make_traces(0)
+                items = labelled(module, criterion, {c.trace["id"]: c.trace for c in cases}, cases)
+                loaded[key] = (criterion, items, kappas(criterion, items, criterion.text, args.seeds))
+            criterion, items, own = loaded[key]
+            got = kappas(criterion, items, p.text, args.seeds)
+            log(f"{p.criterion}: {median(got):+.2f} (own wording {median(own):+.2f})  {p.text}")
+            rows.append([f"{p.bench} {p.criterion}", p.text, f"{median(got):.2f} [{min(got):.2f}, {max(got):.2f}]",
+                         f"{median(own):.2f}", f"{median(got) - median(own):+.2f}"])
+        if rows:
+            drops = sum(1 for r in rows if float(r[4]) <= -0.10)
+            report.table(["criterion", "wording", "kappa median [range]", "own wording", "difference"], rows,
+                         caption=f"**{group}** ({len(rows)} wordings, {args.seeds} seeds each; {drops} fall by "
+                                 "0.10 or more from the criterion's own wording)")
+    report.note("The own wording of each criterion is in bench/helpdesk.py and bench/returns.py; its kappa here is "
+                "on the same seeds and split as the paraphrase's.")
+    if args.out:
+        report.results_dir, report.name = Path(args.out).parent, Path(args.out).stem
+    report.write()
+
+
+if __name__ == "__main__":
+    main()
