@@ -11,7 +11,8 @@ difference from the criterion's own wording on the same seeds.
 
 Groups: **development** wordings were written in session 11 and the generator was changed while
 looking at them (commit 5f9e0ed: "unless", "until", "without", "only for", a leading clause closed by
-a command, "its"); **held-out** wordings were written in the same session before the generator was
+a command, "its"; the commit after it: limits said after the number, "not ... twice", "any given",
+"tell ... at the end", an item listed with actions); **held-out** wordings were written in the same session before the generator was
 run on them, for the same and other criteria, and measured once, at the end.
 
     .venv/bin/python -m bench.paraphrases [--seeds 20] [--groups development,held-out] [--only NAME,...]
@@ -76,6 +77,34 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "Only refund orders the return-window check found eligible.",
            "No refund unless the window check says the order is eligible.",
            "Refunds are for eligible orders only, as the return window check reports."),
+    *_rows("helpdesk", "retried_failures", "development",
+           "If a call errors, the agent retries it.",
+           "Errors from tools must not be left without a second attempt.",
+           "Every failed call is attempted again."),
+    *_rows("helpdesk", "at_most_two_codes", "development",
+           "The identity code may be checked no more than two times.",
+           "Don't verify the code more than twice.",
+           "Two identity checks at most."),
+    *_rows("helpdesk", "ticket_number_in_reply", "development",
+           "The final message includes the ticket id whenever a ticket was created.",
+           "When opening a ticket, tell the employee its number at the end.",
+           "Any ticket the agent opens must be quoted by number in its last reply."),
+    *_rows("helpdesk", "looked_up_employee_id", "development",
+           "Employee ids used in tool calls must come from the lookup result.",
+           "Never invent an employee id: use the one the lookup returned."),
+    *_rows("returns", "one_refund_per_order", "development",
+           "Each order gets at most one refund.",
+           "An order must not be refunded twice.",
+           "Only one refund for any given order."),
+    *_rows("returns", "reply_states_refund_amount", "development",
+           "If the agent refunds money, it tells the customer how much in the final reply.",
+           "The last message must say the amount refunded whenever a refund went out."),
+    *_rows("returns", "handoff_after_two_failures", "development",
+           "When an action fails two times in a row, the customer should be transferred to a person.",
+           "Two failures of the same tool mean the agent must escalate to a human."),
+    *_rows("returns", "write_after_lookup", "development",
+           "The order must be looked up before anything is refunded, cancelled or labelled.",
+           "No refund, cancellation or label until the order has been looked up."),
     # --- held-out (written before the generator was run on them) --------------------------------------
     *_rows("helpdesk", "verified_before_reset", "held-out",
            "An account unlock or a password reset needs a verified identity check before it.",

@@ -70,13 +70,15 @@ CONDITION = frozenset({"unless", "until", "till"})  # "no X unless Y", "don't X 
 ONLY_FOR = frozenset({"for", "to", "with", "whose", "who", "where", "on", "if", "when"})  # "X only for verified Y"
 ANAPHORA = frozenset({"it", "its", "them", "their", "that", "this"})  # "checking its status": the same object
 CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
-                     "consented", "agree", "agrees", "agreed", "agreement", "approval", "approve", "approves", "approved", "permission",
-                     "explicit", "explicitly", "okay", "ok", "proceed", "authorize", "authorizes", "authorization"})
+                     "consented", "agree", "agrees", "agreed", "agreement", "approval", "approve", "approves",
+                     "approved", "permission", "explicit", "explicitly", "okay", "ok", "proceed", "authorize", "authorizes", "authorization"})
 ERRORS = frozenset({"error", "errors", "fail", "fails", "failed", "failure", "failures", "failing", "retry", "retries",
                     "retried", "retrying", "again", "recover", "recovers", "recovered", "exception", "exceptions"})
 COUNTS = frozenset({"once", "twice", "times", "more", "less", "fewer", "most", "least", "many", "number", "count",
                     "repeated", "repeat", "repeats", "repeatedly", "multiple", "single", "several", "never"})
-ANSWER = frozenset({"answer", "answers", "reply", "replies", "response", "responds", "respond", "mention", "mentions", "mentioned", "summary", "summarize", "summarizes", "final",
+ANSWER = frozenset({"answer", "answers", "reply", "replies", "response", "responds", "respond", "mention", "mentions",
+                    "mentioned", "summary", "summarize", "summarizes", "final", "tell", "tells", "told", "inform",
+                    "informs", "end",
                     "states", "quote", "quotes", "quoted", "report", "reports", "message"})
 ARGUMENTS = frozenset({"argument", "arguments", "value", "values", "provided", "provide", "provides", "gave", "given",
                        "parameter", "parameters", "invent", "invents", "invented", "made", "hallucinate",
@@ -340,6 +342,9 @@ def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
                 both = named & index.named_by(other)
                 if both and both != named:
                     groups.append(Group(both, (word, other), i, True))
+    for g in groups:  # an item listed with actions is one ("no refund, cancellation or label": labels.create)
+        g.act = g.act or g.specific and any(h.act and abs(h.position - g.position) == 2 and sentence.words[
+            (g.position + h.position) // 2] in (",", "or", "and") for h in groups)
     return groups
 
 
@@ -534,19 +539,22 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
         for limit, words in _limits(s):
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 per = _per_object(s, index, g.tools)  # "per order": the text's own reading comes first
+                # then what is done (a verb), not a whole family, not the object counted per ("per patron")
+                nouns = {noun for word, noun in zip(s.words, s.words[1:]) if word in PER_OBJECT}
+                vague = TIE * (2 * all(w in nouns for w in g.words) + (not g.specific) - g.act)
                 out.add("at_most_calls", (_names(g.tools), limit), f"at most {limit} call(s) to {_label(g.tools)}", s,
-                        [*g.words, *words], complexity=2 if per else 1)
+                        [*g.words, *words], complexity=(2 if per else 1) + vague)
                 for key, key_words in per:
                     out.add("at_most_calls_per", (_names(g.tools), key, limit),
                             f"at most {limit} successful call(s) to {_label(g.tools)} per {key}", s,
-                            [*g.words, *words, *key_words], complexity=1)
+                            [*g.words, *words, *key_words], complexity=1 + vague)
         counts = [w for w in s.cue(COUNTS) if (w != "once" or not all(
             _once_is_when(s.words, p) for p, x in enumerate(s.words) if x == "once"))  # "once Y was done" is order
                   and (w != "never" or not pairs)]  # "never X without Y" negates the order, counts nothing
         if counts:
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 out.add("count_calls", (_names(g.tools),), f"calls to {_label(g.tools)}", s,
-                        [*g.words, *counts], threshold=0.0)
+                        [*g.words, *counts], threshold=0.0, complexity=1 + TIE * (not g.specific))
             out.add("repeated_write", (), "the same write tool was called more than once", s, counts)
         if s.cue(ANSWER):
             words = s.cue(ANSWER)
@@ -672,7 +680,7 @@ def _claim_features(out: Proposals, index: ToolIndex, s: Sentence, phrase: str, 
 NUMBER_WORDS = {"zero": 0, "no": 0, "one": 1, "once": 1, "a": 1, "single": 1, "two": 2, "twice": 2, "three": 3,
                 "thrice": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 AT_MOST = (("at", "most"), ("no", "more", "than"), ("not", "more", "than"), ("never", "more", "than"), ("up", "to"),
-           ("maximum", "of"), ("max",))
+           ("maximum", "of"), ("max",), ("only",), ("just",))  # "only one refund per order"
 AT_LEAST = (("at", "least"), ("no", "fewer", "than"), ("no", "less", "than"), ("minimum", "of"))
 
 
@@ -690,14 +698,24 @@ def _limits(s: Sentence) -> list[tuple[int, list[str]]]:
     for p in range(len(words)):
         for phrase, shift in [*((a, 0) for a in AT_MOST), *((a, -1) for a in AT_LEAST)]:
             end = p + len(phrase)
-            if tuple(words[p:end]) == phrase and end < len(words):
-                number = _number(words[end])
+            if tuple(words[p:end]) != phrase:
+                continue
+            after = _number(words[end]) if end < len(words) else None
+            if phrase in (("only",), ("just",)) and end < len(words) and words[end] in ("once", "twice", "a", "no"):
+                continue  # "only once" is read below ("only once the check passed" is an order); "only a few"
+            if after is not None and after + shift >= 0:
+                found.append((after + shift, [*phrase, words[end]]))
+            elif len(phrase) == 2 and (end == len(words) or not words[end][0].isalnum()):  # "two checks at most"
+                before = next((w for w in reversed(words[max(0, p - 5): p]) if w not in ("a", "no")
+                               and _number(w) is not None), "")
+                number = _number(before)
                 if number is not None and number + shift >= 0:
-                    found.append((number + shift, [*phrase, words[end]]))
-        if words[p] in ("once", "twice", "thrice") and p > 0 and words[p - 1] in ("only", "just", "never") \
+                    found.append((number + shift, [before, *phrase]))
+        if words[p] in ("once", "twice", "thrice") and p > 0 and words[p - 1] in ("only", "just") \
                 and not (words[p] == "once" and _once_is_when(words, p)):
-            number = NUMBER_WORDS[words[p]] - (words[p - 1] == "never")
-            found.append((number, [words[p - 1], words[p]]))
+            found.append((NUMBER_WORDS[words[p]], [words[p - 1], words[p]]))
+        elif words[p] in ("twice", "thrice") and _negated(words, p):  # "never twice", "must not be searched twice"
+            found.append((NUMBER_WORDS[words[p]] - 1, [next(w for w in words[:p] if w in NEGATIONS), words[p]]))
     unique = dict.fromkeys((n, tuple(w)) for n, w in found)
     return [(n, list(w)) for n, w in unique]
 
@@ -731,7 +749,7 @@ def _joined_groups(s: Sentence, earlier: Sequence[Group], later: Group) -> list[
     return chosen[:MAX_KEYS] if len(chosen) >= 2 else []
 
 
-PER_OBJECT = frozenset({"per", "each", "every", "same"})
+PER_OBJECT = frozenset({"per", "each", "every", "same", "given"})  # "for any given order"
 
 
 def _per_object(s: Sentence, index: ToolIndex, tools: frozenset[str]) -> list[tuple[str, list[str]]]:

@@ -429,3 +429,33 @@ def test_a_possessive_names_what_the_noun_belongs_to_not_what_must_come_first():
         "A loan may be renewed only after the patron's card.", [], toolbox(*LIBRARY_TOOLS, "cards.validate"))}
     card = ranks['every_call_preceded_by(trace, ("loans.renew",), ("cards.validate",))']
     assert card < ranks['every_call_preceded_by(trace, ("loans.renew",), ("patrons.lookup",))']
+
+
+def test_limits_said_after_the_number_by_only_or_per_any_given_object():
+    def limits(text: str) -> set[str]:
+        return {e for e in expressions(text) if e.startswith("at_most_calls")}
+
+    assert 'at_most_calls(trace, ("catalog.search",), 2)' in limits("Two catalog searches at most.")
+    assert 'at_most_calls(trace, ("catalog.search",), 1)' in limits("The catalog must not be searched twice.")
+    traces = [trace_of([("call", "holds.place", "ok", None, {"book_id": "b1"})]), *toolbox(*LIBRARY_TOOLS)]
+    found = {f.expression(): f.complexity for f in criteria_features("Only one hold for any given book.", [], traces)}
+    assert found['at_most_calls_per(trace, ("holds.place",), "book_id", 1)'] < found[
+        'at_most_calls(trace, ("holds.place",), 1)']
+    assert not limits("A loan may be renewed only once the fines were checked.")  # "only once" + clause: an order
+    ranks = {f.expression(): f.complexity for f in criteria_features("Two patron reads at most.", [],
+                                                                     toolbox(*LIBRARY_TOOLS))}
+    assert ranks['at_most_calls(trace, ("patrons.lookup",), 2)'] < ranks[
+        'at_most_calls(trace, ("catalog.search", "fines.check_balance", "patrons.lookup"), 2)']  # not the family
+
+
+def test_telling_the_user_at_the_end_is_about_the_final_reply():
+    found = expressions("When placing a hold, tell the patron its number at the end.")
+    assert any(e.startswith('answer_repeats_value_of(trace, ("holds.place",))') for e in found)
+
+
+def test_an_item_listed_with_actions_is_an_action_too():
+    tools = (*LIBRARY_TOOLS, "receipts.print")
+    found = {f.expression() for f in criteria_features(
+        "No renewal, hold or receipt until the patron has been looked up.", [], toolbox(*tools))}
+    assert 'every_call_preceded_by(trace, ("holds.place", "loans.renew", "receipts.print"), ("patrons.lookup",))' \
+        in found
