@@ -1,13 +1,13 @@
 """Does a policy survive being said another way? The same labels, the criterion in other words.
 
 A user writes a policy in their own words, not in ours. Each row below takes a criterion of
-``bench/helpdesk.py`` or ``bench/returns.py`` (its labelling function and noisy labels unchanged) and
-gives the generator other wording of the same policy (``Paraphrase.text``); the first row of each
-criterion is its own wording. Per wording, n = 20 ratings and 20 seeds (split by task, as the agent
-benchmarks do), the offline generator is called in-process (``bench.agent_bench.run_direct``, the
-development loop: the API runs of the two benchmarks show the in-process and API kappas agree), and
-its eval is scored on the unseen traces. Reported: Cohen's kappa, median and range over seeds, and the
-difference from the criterion's own wording on the same seeds.
+``bench/helpdesk.py``, ``bench/returns.py`` or ``bench/criteria.py`` (tau-bench; its labelling function
+and labels unchanged) and gives the generator other wording of the same policy (``Paraphrase.text``).
+Per wording, n = 20 ratings and 20 seeds (split by task, as the benchmarks do), the offline generator is
+called in-process (the development loop: the agent benchmarks' API runs show in-process and API kappas
+agree) and its eval is scored on the unseen traces. Reported: Cohen's kappa, median and range over
+seeds, and the difference from the criterion's own wording on the same seeds and splits. The tau rows
+need the shared traces (``../shared/data``) and are skipped, with a note, without them.
 
 Groups: **development** wordings were written in session 11 and the generator was changed while
 looking at them (commit 5f9e0ed: "unless", "until", "without", "only for", a leading clause closed by
@@ -23,17 +23,20 @@ Writes ``bench/results/paraphrases.md``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.agent_bench import kappa, labelled, run_direct
+from bench.agent_bench import labelled
 from bench.common import Report, log, median
+from chalicelib.generation.base import GenerationRequest, LabeledTrace
+from chalicelib.generation.evaluation import LabeledItem, run_predictor, score_predictions, split_by_group
+from chalicelib.generation.offline import OfflineGenerator, load_eval
 
 N = 20
+SOURCES = {"helpdesk": "helpdesk", "returns": "returns", "criteria": "tau-bench"}  # the module -> the report's name
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,26 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
     *_rows("returns", "write_after_lookup", "development",
            "The order must be looked up before anything is refunded, cancelled or labelled.",
            "No refund, cancellation or label until the order has been looked up."),
+    *_rows("criteria", "profile_before_change", "development",
+           "Look up the user's details before booking, changing or cancelling anything.",
+           "No booking, change or cancellation until the user's profile has been retrieved.",
+           "Bookings, changes and cancellations are only made for users whose details were looked up."),
+    *_rows("criteria", "yes_before_change", "development",
+           "Never change a booking without the customer's explicit yes right before it.",
+           "Each booking, update or cancellation needs an explicit confirmation from the customer immediately "
+           "before."),
+    *_rows("criteria", "calculator_before_change", "development",
+           "No booking, change or cancellation unless the amounts were computed with the calculator first.",
+           "Use the calculator before any booking, change or cancellation."),
+    *_rows("criteria", "transfer_only_on_request", "development",
+           "Don't hand the customer to a human unless they ask for one.",
+           "Transfers to human agents happen only at the customer's request."),
+    *_rows("criteria", "search_before_flight_change", "development",
+           "Search for flights before changing any.", "No flight change without a flight search first."),
+    *_rows("criteria", "at_most_one_change", "development",
+           "One booking change at most.", "The customer's bookings must not be changed twice."),
+    *_rows("criteria", "reply_names_reservation", "development",
+           "At the end, tell the customer which reservation was booked, changed or cancelled."),
     # --- held-out (written before the generator was run on them) --------------------------------------
     *_rows("helpdesk", "verified_before_reset", "held-out",
            "An account unlock or a password reset needs a verified identity check before it.",
@@ -132,13 +155,51 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "Look the order up before any refund, cancellation or label."),
     *_rows("returns", "handoff_after_two_failures", "held-out",
            "If the same action fails twice, pass the customer to a human."),
+    *_rows("criteria", "profile_before_change", "held-out",
+           "The user's details have to be fetched before the agent books, changes or cancels anything."),
+    *_rows("criteria", "yes_before_change", "held-out",
+           "Book, update or cancel only right after the customer has said yes."),
+    *_rows("criteria", "calculator_before_change", "held-out",
+           "Amounts are worked out with the calculator before any booking, change or cancellation is made."),
+    *_rows("criteria", "transfer_only_on_request", "held-out",
+           "Never transfer to a human agent unless the customer requested a person."),
+    *_rows("criteria", "search_before_flight_change", "held-out",
+           "A flight change needs a flight search before it."),
+    *_rows("criteria", "at_most_one_change", "held-out",
+           "No more than a single change to the customer's bookings."),
+    *_rows("criteria", "reply_names_reservation", "held-out",
+           "The last message names the reservation that was booked, changed or cancelled."),
+    *_rows("criteria", "never_transferred", "held-out",
+           "The customer is never handed over to a human agent."),
 )
 
 
-def kappas(criterion: Any, items: Sequence[Any], text: str, seeds: int) -> list[float]:
+def labelled_items(bench: str, name: str) -> tuple[Any, list[LabeledItem]] | None:
+    """The criterion and its labelled traces (noisy for the agent benchmarks); None without tau's shared data."""
+    module = importlib.import_module(f"bench.{bench}")
+    criterion = next(c for c in module.CRITERIA if c.name == name)
+    if bench == "criteria":
+        if not module.DATA.exists():
+            return None
+        return criterion, [LabeledItem(trace, group, criterion.judge(trace)) for trace, group in module.load_items()]
+    cases = module.BENCH.make_traces(0)
+    return criterion, labelled(module.BENCH, criterion, {c.trace["id"]: c.trace for c in cases}, cases)
+
+
+def kappas(generator: OfflineGenerator, name: str, items: Sequence[LabeledItem], text: str, seeds: int) -> list[float]:
     """The criterion's labels, the generator given ``text``: kappa on the unseen traces per seed."""
-    worded = dataclasses.replace(criterion, text=text)
-    return [kappa(run_direct(worded, items, N, seed).product) for seed in range(seeds)]
+    out = []
+    for seed in range(seeds):
+        try:
+            split = split_by_group(items, n_train=N, seed=seed)
+        except ValueError:  # the training half of the tasks lacks a class: the seed is skipped for every wording
+            continue
+        request = GenerationRequest(eval_name=name, criteria=text, seed=seed, candidates=1, examples=[
+            LabeledTrace(trace=i.trace, rating="positive" if i.good else "negative") for i in split.train])
+        check = load_eval(generator.generate(request).candidates[0].code)
+        metrics = score_predictions(split.heldout, run_predictor(lambda t, check=check: check(t)[0], split.heldout))
+        out.append(metrics.cohen_kappa or 0.0)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,29 +212,34 @@ def main(argv: list[str] | None = None) -> None:
     chosen = [p for p in PARAPHRASES if p.group in args.groups.split(",")
               and (not args.only or p.criterion in args.only.split(","))]
     report = Report("paraphrases", "Policies in other words (in-process, n = 20)")
-    loaded: dict[tuple[str, str], tuple[Any, list[Any], list[float]]] = {}
+    generator = OfflineGenerator(memo={})  # feature values by trace id: every bench's ids are its own
+    loaded: dict[tuple[str, str], tuple[Any, list[LabeledItem], list[float]] | None] = {}
+    skipped = set()
     for group in ("development", "held-out"):
         rows = []
         for p in (p for p in chosen if p.group == group):
             key = (p.bench, p.criterion)
             if key not in loaded:
-                module = importlib.import_module(f"bench.{p.bench}").BENCH
-                criterion = next(c for c in module.criteria if c.name == p.criterion)
-                cases = module.make_traces(0)
-                items = labelled(module, criterion, {c.trace["id"]: c.trace for c in cases}, cases)
-                loaded[key] = (criterion, items, kappas(criterion, items, criterion.text, args.seeds))
+                found = labelled_items(p.bench, p.criterion)
+                loaded[key] = found and (*found, kappas(generator, p.criterion, found[1], found[0].text, args.seeds))
+            if loaded[key] is None:
+                skipped.add(p.criterion)
+                continue
             criterion, items, own = loaded[key]
-            got = kappas(criterion, items, p.text, args.seeds)
+            got = kappas(generator, p.criterion, items, p.text, args.seeds)
             log(f"{p.criterion}: {median(got):+.2f} (own wording {median(own):+.2f})  {p.text}")
-            rows.append([f"{p.bench} {p.criterion}", p.text, f"{median(got):.2f} [{min(got):.2f}, {max(got):.2f}]",
+            rows.append([f"{SOURCES[p.bench]} {p.criterion}", p.text, f"{median(got):.2f} [{min(got):.2f}, {max(got):.2f}]",
                          f"{median(own):.2f}", f"{median(got) - median(own):+.2f}"])
         if rows:
             drops = sum(1 for r in rows if float(r[4]) <= -0.10)
             report.table(["criterion", "wording", "kappa median [range]", "own wording", "difference"], rows,
                          caption=f"**{group}** ({len(rows)} wordings, {args.seeds} seeds each; {drops} fall by "
                                  "0.10 or more from the criterion's own wording)")
-    report.note("The own wording of each criterion is in bench/helpdesk.py and bench/returns.py; its kappa here is "
-                "on the same seeds and split as the paraphrase's.")
+    if skipped:
+        report.note(f"Skipped (tau-bench data not found at {importlib.import_module('bench.criteria').DATA}): "
+                    + ", ".join(sorted(skipped)))
+    report.note("The own wording of each criterion is in bench/helpdesk.py, bench/returns.py and bench/criteria.py; "
+                "its kappa here is on the same seeds and splits as the paraphrase's.")
     if args.out:
         report.results_dir, report.name = Path(args.out).parent, Path(args.out).stem
     report.write()

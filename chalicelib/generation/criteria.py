@@ -389,7 +389,9 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
             continue
         right = any(w in ORDER_RIGHT for w in words[max(0, p - 2): p])
         left_groups = [g for g in sentence.groups if g.position < p]
-        comma = next((i for i in range(p + 1, len(words)) if words[i] == "," and not _continues_list(words, i)), None)
+        named = {g.position for g in sentence.groups}
+        comma = next((i for i in range(p + 1, len(words)) if words[i] == "," and not _continues_list(words, i, named)),
+                     None)
         if not left_groups and comma is not None:
             inner = [g for g in sentence.groups if p < g.position < comma]
             outer = [g for g in sentence.groups if g.position > comma]
@@ -443,12 +445,13 @@ def _once_is_when(words: Sequence[str], p: int) -> bool:
     return bool(following) and following[0].isalpha() and following not in ONCE_COUNTS
 
 
-def _continues_list(words: Sequence[str], comma: int) -> bool:
-    """Whether the comma at ``comma`` separates items of a list ("books, changes or cancels", "booking, changing")
-    rather than clauses (a bare verb after it opens a command: "Before issuing a refund, look up the order")."""
+def _continues_list(words: Sequence[str], comma: int, named: set[int]) -> bool:
+    """Whether the comma at ``comma`` separates items of a list ("books, changes or cancels", "booking, changing",
+    "any booking, change or cancellation") rather than clauses (a bare verb and more words after it open a
+    command: "Before issuing a refund, look up the order"); ``named``: positions of words that name tools."""
     following = words[comma + 1] if comma + 1 < len(words) else ""
-    inflected = following.endswith(("s", "ing", "ed"))
-    return following in ("and", "or") or (verb_family(following) is not None and inflected)
+    item = following.endswith(("s", "ing", "ed")) or words[comma + 2: comma + 3] in ([","], ["or"], ["and"])
+    return following in ("and", "or") or ((verb_family(following) is not None or comma + 1 in named) and item)
 
 
 def _user_side(sentence: Sentence, start: int) -> bool:

@@ -395,6 +395,9 @@ def test_a_leading_clause_ends_at_a_comma_before_a_command():
         in found
     listed = expressions("Before renewing, placing or cancelling anything, look up the patron.")
     assert any(e.startswith('every_call_preceded_by(trace, ("holds.place", "loans.renew"') for e in listed)
+    nouns = expressions("Look up the patron before any renewal, hold or search.")  # a list of nouns, not a clause
+    assert 'every_call_preceded_by(trace, ("catalog.search", "holds.place", "loans.renew"), ("patrons.lookup",))' \
+        in nouns
 
 
 def test_an_object_named_then_referred_to_prefers_the_same_object_reading():
