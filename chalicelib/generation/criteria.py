@@ -813,6 +813,7 @@ def _dedupe(groups: Sequence[Group]) -> list[Group]:
         elif (kept.position, kept.words) != (g.position, g.words):  # the same tools named again: one more reason
             kept.words = tuple(dict.fromkeys([*kept.words, *g.words]))
             kept.support += g.support
+            kept.act = kept.act or g.act  # "the identity code may be checked": named by a noun and its verb
     return list(seen.values())
 
 
