@@ -10,10 +10,11 @@ seeds, and the difference from the criterion's own wording on the same seeds and
 need the shared traces (``../shared/data``) and are skipped, with a note, without them.
 
 Groups: **development** wordings were written in session 11 and the generator was changed while
-looking at them (commit 5f9e0ed: "unless", "until", "without", "only for", a leading clause closed by
-a command, "its"; the commit after it: limits said after the number, "not ... twice", "any given",
-"tell ... at the end", an item listed with actions); **held-out** wordings were written in the same session before the generator was
-run on them, for the same and other criteria, and measured once, at the end.
+looking at them (commits 5f9e0ed..: "unless", "until", "without", "only for", a leading clause closed
+by a command, "its", limits said after the number, "not ... twice", "any given", "tell ... at the
+end", an item listed with actions, a list of nouns after "before any"); **held-out** wordings were
+written in the same session before the generator was run on them, for the same and other criteria, and
+measured once, at the end.
 
     .venv/bin/python -m bench.paraphrases [--seeds 20] [--groups development,held-out] [--only NAME,...]
 
@@ -228,8 +229,9 @@ def main(argv: list[str] | None = None) -> None:
             criterion, items, own = loaded[key]
             got = kappas(generator, p.criterion, items, p.text, args.seeds)
             log(f"{p.criterion}: {median(got):+.2f} (own wording {median(own):+.2f})  {p.text}")
-            rows.append([f"{SOURCES[p.bench]} {p.criterion}", p.text, f"{median(got):.2f} [{min(got):.2f}, {max(got):.2f}]",
-                         f"{median(own):.2f}", f"{median(got) - median(own):+.2f}"])
+            rows.append([f"{SOURCES[p.bench]} {p.criterion}", p.text,
+                         f"{median(got):.2f} [{min(got):.2f}, {max(got):.2f}]", f"{median(own):.2f}",
+                         f"{median(got) - median(own):+.2f}"])
         if rows:
             drops = sum(1 for r in rows if float(r[4]) <= -0.10)
             report.table(["criterion", "wording", "kappa median [range]", "own wording", "difference"], rows,

@@ -71,15 +71,15 @@ ONLY_FOR = frozenset({"for", "to", "with", "whose", "who", "where", "on", "if", 
 ANAPHORA = frozenset({"it", "its", "them", "their", "that", "this"})  # "checking its status": the same object
 CONSENT = frozenset({"yes", "confirm", "confirms", "confirmed", "confirmation", "confirming", "consent", "consents",
                      "consented", "agree", "agrees", "agreed", "agreement", "approval", "approve", "approves",
-                     "approved", "permission", "explicit", "explicitly", "okay", "ok", "proceed", "authorize", "authorizes", "authorization"})
+                     "approved", "permission", "explicit", "explicitly", "okay", "ok", "proceed", "authorize",
+                     "authorizes", "authorization"})
 ERRORS = frozenset({"error", "errors", "fail", "fails", "failed", "failure", "failures", "failing", "retry", "retries",
                     "retried", "retrying", "again", "recover", "recovers", "recovered", "exception", "exceptions"})
 COUNTS = frozenset({"once", "twice", "times", "more", "less", "fewer", "most", "least", "many", "number", "count",
                     "repeated", "repeat", "repeats", "repeatedly", "multiple", "single", "several", "never"})
 ANSWER = frozenset({"answer", "answers", "reply", "replies", "response", "responds", "respond", "mention", "mentions",
                     "mentioned", "summary", "summarize", "summarizes", "final", "tell", "tells", "told", "inform",
-                    "informs", "end",
-                    "states", "quote", "quotes", "quoted", "report", "reports", "message"})
+                    "informs", "end", "states", "quote", "quotes", "quoted", "report", "reports", "message"})
 ARGUMENTS = frozenset({"argument", "arguments", "value", "values", "provided", "provide", "provides", "gave", "given",
                        "parameter", "parameters", "invent", "invents", "invented", "made", "hallucinate",
                        "hallucinated", "hallucinates", "fabricate", "fabricated", "fabricates", "guess", "guessed",
@@ -198,7 +198,7 @@ class Group:
     position: int
     specific: bool  # named by a word matching the tools' own names, not only by a family verb
     rank: int = 2  # 1 for what the text names as a whole (a family, or all the tools a list names), 2 for one item
-    act: bool = False  # named by a verb: a family verb, or the first word of the tools' names ("reset" -> resetPassword)
+    act: bool = False  # named by a verb (``ToolIndex.is_act``) or listed with one ("no refund, cancellation or label")
     support: int = 1  # how many places of the text name these same tools ("verified" and "identity": verifyIdentity)
 
     @property
@@ -264,8 +264,9 @@ class ToolIndex:
         return sorted(common & before)
 
     def is_act(self, word: str, tools: frozenset[str]) -> bool:
-        """Whether the word is the verb of the tools' names: their first word ("reset" for resetPassword), or a verb
-        after a namespace ("cancel" for orders.cancel)."""
+        """Whether the word is the verb of the tools' names: their first word ("reset" for resetPassword), the word
+        after a namespace ("cancel" for orders.cancel; the namespace is a noun, "an order", unless the text makes a
+        verb of it: "labelled" for labels.create), or a family verb anywhere in the name."""
         for t in tools:
             parts = self.words[t]
             verb = 1 if re.search(r"[./:]", t) else 0  # "orders.cancel": "orders" is the namespace, a noun
@@ -411,6 +412,7 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
 
 
 def _negated(words: Sequence[str], p: int) -> bool:
+    """Whether a negation comes before position ``p`` in the sentence."""
     return any(w in NEGATIONS for w in words[:p])
 
 
@@ -423,14 +425,12 @@ def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[
         return []
     p = words.index("only")
     split = next((i for i in range(p + 1, min(len(words), p + 5)) if words[i] in ONLY_FOR), None)
-    left = [g for g in sentence.groups if g.position < (split if split is not None else p)]
-    if not left and split is None:
-        first = min((g.position for g in sentence.groups if g.position > p), default=None)
-        if first is None:
-            return []
-        left = [g for g in sentence.groups if g.position == first]
-        split = first
-    right = [g for g in sentence.groups if g.position > (split if split is not None else p)]
+    cut = split if split is not None else p
+    left = [g for g in sentence.groups if g.position < cut]
+    if not left and split is None:  # "only refund orders ...": the verb after "only" is what waits
+        cut = min((g.position for g in sentence.groups if g.position > p), default=len(words))
+        left = [g for g in sentence.groups if g.position == cut]
+    right = [g for g in sentence.groups if g.position > cut]
     return [(left, right, ["only"], False)] if left and right else []
 
 
@@ -774,16 +774,15 @@ def _consent_features(out: Proposals, group: Group, s: Sentence, words: list[str
     said = s.cue(CONSENT)
     if said and not any(w in CONSENT_EXACT for w in said):  # "agreed", "approval", "okay": any agreement will do
         readings.reverse()
-    extra_tie = 0 if group.act else TIE  # what is done ("cancel") waits for the yes, before what it is done to
+    rank = group.rank + (0 if group.act else TIE)  # what is done ("cancel") waits for the yes, not what it is done to
     for extra, (phrases, strength) in enumerate(readings):
-        extra += extra_tie
         out.add("every_call_after_user_said", (_names(tools), phrases, "turn"),
                 f"every call to {_label(tools)} came after the user's latest turn said {strength}", s, words,
-                complexity=group.rank + extra)
+                complexity=rank + extra)
         if right:
             out.add("every_call_after_user_said", (_names(tools), phrases, "call"),
                     f"every call to {_label(tools)} came right after a user turn saying {strength}", s, words,
-                    complexity=group.rank + extra + 1)
+                    complexity=rank + extra + 1)
 
 
 CUE_WORDS = ANSWER | CONSENT | ERRORS | COUNTS | SUCCESS | SPEAKER | ORDER_AFTER | ORDER_BEFORE | ORDER_RIGHT
