@@ -343,9 +343,13 @@ def find_groups(sentence: Sentence, index: ToolIndex) -> list[Group]:
                 both = named & index.named_by(other)
                 if both and both != named:
                     groups.append(Group(both, (word, other), i, True))
-    for g in groups:  # an item listed with actions is one ("no refund, cancellation or label": labels.create)
-        g.act = g.act or g.specific and any(h.act and abs(h.position - g.position) == 2 and sentence.words[
-            (g.position + h.position) // 2] in (",", "or", "and") for h in groups)
+    acts = {g.position for g in groups if g.act}
+    for g in sorted(groups, key=lambda g: g.position):  # an item listed with actions is one ("no refund,
+        # cancellation or label": labels.create), not a noun before one ("booking or flight change")
+        g.act = g.act or g.specific and g.position + 1 not in acts and any(
+            abs(a - g.position) == 2 and sentence.words[(g.position + a) // 2] in (",", "or", "and") for a in acts)
+        if g.act:
+            acts.add(g.position)
     return groups
 
 

@@ -462,3 +462,7 @@ def test_an_item_listed_with_actions_is_an_action_too():
         "No renewal, hold or receipt until the patron has been looked up.", [], toolbox(*tools))}
     assert 'every_call_preceded_by(trace, ("holds.place", "loans.renew", "receipts.print"), ("patrons.lookup",))' \
         in found
+    noun = {f.expression() for f in criteria_features("No renewal or catalog update until the patron was looked up.",
+                                                      [], toolbox(*LIBRARY_TOOLS, "catalog.update"))}
+    assert 'every_call_preceded_by(trace, ("catalog.update", "loans.renew"), ("patrons.lookup",))' in noun
+    assert not any('"catalog.search", "catalog.update", "loans.renew"' in e for e in noun)  # "catalog" modifies
