@@ -18,7 +18,7 @@ measured once, at the end.
 
     .venv/bin/python -m bench.paraphrases [--seeds 20] [--groups development,held-out] [--only NAME,...]
 
-Writes ``bench/results/paraphrases.md``.
+Writes ``bench/results/paraphrases.md`` (hand-written "## " sections are kept).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.agent_bench import labelled
+from bench.agent_bench import hand_sections, labelled
 from bench.common import Report, log, median
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
 from chalicelib.generation.evaluation import LabeledItem, run_predictor, score_predictions, split_by_group
@@ -244,7 +244,10 @@ def main(argv: list[str] | None = None) -> None:
                 "its kappa here is on the same seeds and splits as the paraphrase's.")
     if args.out:
         report.results_dir, report.name = Path(args.out).parent, Path(args.out).stem
-    report.write()
+    kept = hand_sections(report.results_dir / f"{report.name}.md")
+    path = report.write()
+    if kept:
+        path.write_text(path.read_text() + "\n" + kept)
 
 
 if __name__ == "__main__":
