@@ -24,6 +24,7 @@ Writes ``bench/results/paraphrases.md`` (hand-written "## " sections are kept).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -175,6 +176,13 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
 )
 
 
+@functools.cache
+def _traces(bench: str) -> tuple[Any, ...]:
+    """A bench's traces, loaded once per run: tau's (trace, task) pairs, or an agent benchmark's cases."""
+    module = importlib.import_module(f"bench.{bench}")
+    return tuple(module.load_items() if bench == "criteria" else module.BENCH.make_traces(0))
+
+
 def labelled_items(bench: str, name: str) -> tuple[Any, list[LabeledItem]] | None:
     """The criterion and its labelled traces (noisy for the agent benchmarks); None without tau's shared data."""
     module = importlib.import_module(f"bench.{bench}")
@@ -182,8 +190,8 @@ def labelled_items(bench: str, name: str) -> tuple[Any, list[LabeledItem]] | Non
     if bench == "criteria":
         if not module.DATA.exists():
             return None
-        return criterion, [LabeledItem(trace, group, criterion.judge(trace)) for trace, group in module.load_items()]
-    cases = module.BENCH.make_traces(0)
+        return criterion, [LabeledItem(trace, group, criterion.judge(trace)) for trace, group in _traces(bench)]
+    cases = _traces(bench)
     return criterion, labelled(module.BENCH, criterion, {c.trace["id"]: c.trace for c in cases}, cases)
 
 

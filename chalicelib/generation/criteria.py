@@ -384,6 +384,7 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
     """(later groups, earlier groups, order words, right-after?) for each order word in the sentence.
     "X after Y": X is later; "X before Y": Y is later; "Before X, Y" / "After Y, X" use the comma."""
     words = sentence.words
+    named = {g.position for g in sentence.groups}
     found = []
     for p, word in enumerate(words):
         conditional = word in ORDER_IF and p > 0 and words[p - 1] == "only"  # "only when/if" reads as "only after"
@@ -394,7 +395,6 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
             continue
         right = any(w in ORDER_RIGHT for w in words[max(0, p - 2): p])
         left_groups = [g for g in sentence.groups if g.position < p]
-        named = {g.position for g in sentence.groups}
         comma = next((i for i in range(p + 1, len(words)) if words[i] == "," and not _continues_list(words, i, named)),
                      None)
         if not left_groups and comma is not None:
@@ -543,11 +543,11 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         f"a call to {_label(g.tools)} failed and was then retried successfully", s, [*g.words, *words])
                 out.add("error_then_retry", (_names(g.tools), False),
                         f"a call to {_label(g.tools)} failed and was then called again", s, [*g.words, *words])
+        nouns = {noun for word, noun in zip(s.words, s.words[1:]) if word in PER_OBJECT}  # "per patron"
         for limit, words in _limits(s):
             for g in _dedupe(s.groups or targets)[:MAX_GROUPS]:
                 per = _per_object(s, index, g.tools)  # "per order": the text's own reading comes first
-                # then what is done (a verb), not a whole family, not the object counted per ("per patron")
-                nouns = {noun for word, noun in zip(s.words, s.words[1:]) if word in PER_OBJECT}
+                # then what is done (a verb), not a whole family, not the object counted per
                 vague = TIE * (2 * all(w in nouns for w in g.words) + (not g.specific) - g.act)
                 out.add("at_most_calls", (_names(g.tools), limit), f"at most {limit} call(s) to {_label(g.tools)}", s,
                         [*g.words, *words], complexity=(2 if per else 1) + vague)
@@ -617,6 +617,11 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
 NO_RULE_NAMED = "default reading (the criteria and notes name no rule this generator reads: signs the task was done)"
 
 
+def _actions(index: ToolIndex) -> frozenset[str]:
+    """The tools whose calls do the user's work: the write tools, or every tool that is not a read when none is."""
+    return index.family("write") or frozenset(t for t in index.tools if index.kind[t] != "read")
+
+
 def _success_features(out: Proposals, index: ToolIndex, evidence: Sentence | str, words: Sequence[str] = ()) -> None:
     """Signs the user's task was done: what a criterion about success names, and the default reading of a
     criterion that names nothing else (a rating with no rule given most often judges the outcome)."""
@@ -627,7 +632,7 @@ def _success_features(out: Proposals, index: ToolIndex, evidence: Sentence | str
     out.add("answer_says_any", (DONE,), "the final reply says the work is done", evidence, words)
     if writes:
         out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", evidence, words, threshold=0.0)
-    actions = writes or frozenset(t for t in index.tools if index.kind[t] != "read")
+    actions = _actions(index)
     if actions:
         out.add("actions_succeeded", (_names(actions),),
                 f"the calls to {_label(actions)} went through (each one's last call succeeded)", evidence, words)
@@ -672,8 +677,7 @@ def _claims(s: Sentence) -> list[tuple[str, list[str]]]:
 def _claim_features(out: Proposals, index: ToolIndex, s: Sentence, phrase: str, words: Sequence[str]) -> None:
     """A claim the text names, said in the final reply: alone, and not backed by the actions (all of them, or any)
     having gone through; with the usual ways of saying the work is done too."""
-    writes = index.family("write")
-    actions = writes or frozenset(t for t in index.tools if index.kind[t] != "read")
+    actions = _actions(index)
     out.add("answer_says_any", ((phrase,),), f"the final reply says {phrase!r}", s, words)
     if not actions:
         return
