@@ -360,11 +360,14 @@ class Proposals:
     features: dict[tuple[str, tuple[Any, ...]], Feature] = field(default_factory=dict)
 
     def add(self, helper: str, args: tuple[Any, ...], description: str, evidence: Sentence | str,
-            words: Iterable[str] = (), *, threshold: float | None = None, complexity: int = 1) -> None:
+            words: Iterable[str] = (), *, threshold: float | None = None, complexity: int = 1,
+            named: bool = True) -> None:
         key = (helper, args)
-        if key in self.features:
-            return
-        if isinstance(evidence, Sentence):
+        if key in self.features and (self.features[key].evidence or not named):
+            return  # the first naming stands; a feature proposed unnamed becomes named when some words name it
+        if not named:
+            evidence = ""
+        elif isinstance(evidence, Sentence):
             quoted = ", ".join(f'"{w}"' for w in dict.fromkeys(words))
             evidence = f"{evidence.source} words {quoted}" if quoted else f"{evidence.source}"
         self.features[key] = Feature(helper, args, threshold, complexity, description, evidence=evidence,
@@ -624,21 +627,26 @@ def _actions(index: ToolIndex) -> frozenset[str]:
 
 def _success_features(out: Proposals, index: ToolIndex, evidence: Sentence | str, words: Sequence[str] = ()) -> None:
     """Signs the user's task was done: what a criterion about success names, and the default reading of a
-    criterion that names nothing else (a rating with no rule given most often judges the outcome)."""
+    criterion that names nothing else (a rating with no rule given most often judges the outcome).
+
+    The words name the sum of the signs (``success_signs``) and whether the actions went through. Each other sign
+    alone is proposed unnamed: on 20 ratings one sign often fits better than the sum by chance (an apology, a
+    count of writes), and a named one would be picked without having to beat anything significantly."""
     writes = index.family("write")
-    out.add("transferred_to_human", (), "the conversation was handed to a human", evidence, words)
-    out.add("error_not_retried", (), "a failed tool call was never retried successfully", evidence, words)
-    out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", evidence, words)
-    out.add("answer_says_any", (DONE,), "the final reply says the work is done", evidence, words)
+    sign = {"named": False}
+    out.add("transferred_to_human", (), "the conversation was handed to a human", evidence, words, **sign)
+    out.add("error_not_retried", (), "a failed tool call was never retried successfully", evidence, words, **sign)
+    out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", evidence, words, **sign)
+    out.add("answer_says_any", (DONE,), "the final reply says the work is done", evidence, words, **sign)
     if writes:
-        out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", evidence, words, threshold=0.0)
+        out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", evidence, words, threshold=0.0, **sign)
     actions = _actions(index)
     if actions:
         out.add("actions_succeeded", (_names(actions),),
                 f"the calls to {_label(actions)} went through (each one's last call succeeded)", evidence, words)
         out.add("answer_claims_unbacked", (_names(actions), DONE),
                 f"the final reply says the work is done but a call to {_label(actions)} did not go through",
-                evidence, words)
+                evidence, words, **sign)
         out.add("success_signs", (_names(actions), DONE, REFUSAL),
                 f"signs the goal was met (the calls to {_label(actions)} went through) minus signs it was not "
                 "(an unretried error, an unbacked claim, an apology, a hand-off)", evidence, words, threshold=0.0,

@@ -127,6 +127,13 @@ def test_success_signs_adds_the_signs_of_a_met_goal_and_subtracts_the_others():
                                                           toolbox(*LIBRARY_TOOLS))}
     assert any(e.startswith('success_signs(trace, ("holds.place",), (') and f.threshold is not None
                for e, f in found.items())
+    # the criteria name the sum and whether the actions went through; each sign alone is left to the ratings
+    named = {f.helper for f in found.values() if f.evidence}
+    assert named == {"success_signs", "actions_succeeded"}
+    assert {"answer_says_any", "answer_claims_unbacked", "count_calls"} <= {f.helper for f in found.values()}
+    both = criteria_features("Good when the request was resolved. The agent hands the patron to staff only when "
+                             "they ask for a person.", [], toolbox(*LIBRARY_TOOLS))
+    assert any(f.helper == "transferred_to_human" and f.evidence for f in both)  # named by the second sentence
 
 
 def _fines(clear: bool | None, error: str | None = None):
@@ -185,7 +192,7 @@ def test_a_criterion_that_names_no_rule_is_read_as_task_success_with_that_eviden
         found = {f.expression(): f for f in criteria_features(criteria, [], toolbox(*LIBRARY_TOOLS))}
         assert 'actions_succeeded(trace, ("holds.place",))' in found, criteria
     default = {f.evidence for f in criteria_features("Was the librarian bot helpful?", [], toolbox(*LIBRARY_TOOLS))}
-    assert len(default) == 1 and default.pop().startswith("default reading (the criteria and notes name no rule")
+    assert len(default - {""}) == 1 and (default - {""}).pop().startswith("default reading (the criteria and notes")
     assert not any(e.startswith("actions_succeeded") for e in expressions(
         "A loan may be renewed only after the patron was looked up."))  # a named rule: no default reading
 
