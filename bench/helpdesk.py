@@ -16,7 +16,8 @@ development criterion since session 6 (its results were read; the generator's ta
 then developed on it). Session 10 changed the generator looking at the four held-out criteria of then, which
 are development since; its three held-out criteria were written before that change was run on them, and session 11
 changed the generator looking at them (development since). Session 11's two held-out criteria were written before
-its generator changes and were measured once, after them.
+its generator changes and were measured once, after them. Session 12 wrote ticket_after_fix before its generator
+changes ran on it.
 
 The machinery (upload, split, rate, generate, execute, baselines, report) is ``bench/agent_bench.py``'s,
 shared with ``bench/returns.py``.
@@ -152,6 +153,19 @@ def task_success(trace: dict[str, Any], case: Case) -> bool:
     return handed_on and random.Random(f"fuzzy-{case.trace['id']}").random() < 0.4
 
 
+# --- held-out: written in session 12, before the generator was run on them ---------------------------
+
+FIXES = {"resetPassword", "unlockAccount", "grantAppAccess"}
+
+
+def ticket_after_fix(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every successful resetPassword, unlockAccount or grantAppAccess call was followed (at any
+    distance) by a createTicket call."""
+    made = calls(trace)
+    return all(any(later["name"] == "createTicket" for later in made[k + 1:])
+               for k, call in enumerate(made) if call["name"] in FIXES and not call.get("error"))
+
+
 CRITERIA = (
     Criterion("verified_before_reset", "development", "order (only after)",
               "The agent may reset a password or unlock an account only after it has verified the employee's identity.",
@@ -183,6 +197,9 @@ CRITERIA = (
               eta_in_escalation_reply),
     Criterion("search_before_ticket", "held-out", "order",
               "The agent searches the knowledge base before it opens a ticket.", search_before_ticket),
+    Criterion("ticket_after_fix", "held-out", "order (followed by)",
+              "Whenever the agent resets a password, unlocks an account or grants app access, it must open a ticket "
+              "afterwards to record it.", ticket_after_fix),
 )
 
 

@@ -6,7 +6,9 @@ tau-bench and the helpdesk and were held-out until session 10, whose generator c
 are **development** now. The next four were written in session 10 before the generator was run on them
 (**held-out**: read only to report); ``refund_full_total`` and ``write_after_lookup`` became development when
 a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). The
-last two were written in session 11 before that session's generator changes (held-out). Each criterion is in
+two after them were written in session 11 before that session's generator changes; session 12 looked at
+no_unbacked_all_set and tracking_status_in_reply (development since) and wrote cancel_only_unshipped before the
+generator ran on it (held-out). Each criterion is in
 plain words (the eval set's criteria) and labelled by an explicit function in this file on the stored trace
 (``task_success`` also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the
 traces (seeded per criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a
@@ -126,7 +128,7 @@ def at_most_one_lookup(trace: dict[str, Any], case: Case) -> bool:
     return sum(call["name"] == "orders.lookup" for call in calls(trace)) <= 1
 
 
-# --- held-out: written in session 11, before the generator was run on them ---------------------------
+# --- written in session 11, before the generator was run on them (CRITERIA says which are still held-out)
 
 def label_link_in_reply(trace: dict[str, Any], case: Case) -> bool:
     """Good when no labels.create call succeeded, or the final reply contains the label_url one of them
@@ -143,6 +145,20 @@ def tracking_status_in_reply(trace: dict[str, Any], case: Case) -> bool:
     reply = final_reply(trace).lower()
     return not found or any(str(f.get(k, "")).lower() in reply for f in found for k in ("status", "last_scan")
                             if f.get(k))
+
+
+# --- held-out: written in session 12, before the generator was run on them ---------------------------
+
+def cancel_only_unshipped(trace: dict[str, Any], case: Case) -> bool:
+    """Good when every orders.cancel call came after a successful orders.lookup call and the latest such lookup
+    returned a status other than shipped or delivered."""
+    status = None
+    for call in calls(trace):
+        if call["name"] == "orders.lookup" and not call.get("error"):
+            status = (result_of(call) or {}).get("status")
+        if call["name"] == "orders.cancel" and status in (None, "shipped", "delivered"):
+            return False
+    return True
 
 
 def task_success(trace: dict[str, Any], case: Case) -> bool:
@@ -180,7 +196,7 @@ CRITERIA = (
     Criterion("write_after_lookup", "development", "order (a list of actions)",
               "Nothing gets refunded, cancelled or labelled before the agent has looked the order up.",
               write_after_lookup),
-    Criterion("no_unbacked_all_set", "held-out", "final-answer faithfulness",
+    Criterion("no_unbacked_all_set", "development", "final-answer faithfulness",
               "The agent must never tell the customer it's all sorted when nothing actually went through.",
               no_unbacked_all_set),
     Criterion("at_most_one_lookup", "held-out", "counts",
@@ -188,9 +204,11 @@ CRITERIA = (
     Criterion("label_link_in_reply", "held-out", "final-answer faithfulness",
               "When the agent creates a return label, its final message gives the customer the link to it.",
               label_link_in_reply),
-    Criterion("tracking_status_in_reply", "held-out", "final-answer faithfulness",
+    Criterion("tracking_status_in_reply", "development", "final-answer faithfulness",
               "If the agent tracked a package, the final reply tells the customer where it is.",
               tracking_status_in_reply),
+    Criterion("cancel_only_unshipped", "held-out", "order, result value (a status)",
+              "An order may only be cancelled if the lookup shows it has not shipped yet.", cancel_only_unshipped),
 )
 
 BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic)",
