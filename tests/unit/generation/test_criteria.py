@@ -4,13 +4,14 @@ what the new sequence helpers measure, and that the generator uses a named rule 
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
-from chalicelib.generation.criteria import canonical, criteria_features, tokens
+from chalicelib.generation.criteria import NO_RULE_NAMED, canonical, criteria_features, tokens
 from chalicelib.generation.features import HELPERS, Feature, argument_source
 from chalicelib.generation import offline
 from chalicelib.generation.offline import OfflineGenerator, Scorecard, load_eval, rank_models
@@ -219,20 +220,32 @@ def card(kind: str, correct: list[float]) -> Scorecard:
                      cv_agreement=sum(correct) / len(correct))
 
 
+def ruled(scorecard: Scorecard, evidence: str = "") -> Scorecard:
+    """A stand-in rule on the card, named by ``evidence`` (empty: a condition no words name)."""
+    named = SimpleNamespace(condition=SimpleNamespace(feature=SimpleNamespace(evidence=evidence)))
+    scorecard.rules = [named]  # type: ignore[list-item]
+    return scorecard
+
+
 def test_the_criteria_rule_leads_only_until_another_model_is_significantly_better():
-    named = card("criteria rule", [1.0] * 14 + [0.0] * 6)
-    single = card("single rule", [1.0] * 15 + [0.0] * 5)
-    named.rules = single.rules = [object()]  # type: ignore[list-item]
+    named = ruled(card("criteria rule", [1.0] * 14 + [0.0] * 6), "criteria words \"cancel\"")
+    single = ruled(card("single rule", [1.0] * 15 + [0.0] * 5))
     assert rank_models([single, named])[0] is named  # one more agreement is noise
-    much_better = card("single rule", [1.0] * 20)
-    much_better.rules = [object()]  # type: ignore[list-item]
+    much_better = ruled(card("single rule", [1.0] * 20))
     assert rank_models([much_better, named])[0] is much_better  # six more, all on its side: significant
+
+
+def test_a_rule_the_users_words_name_needs_stronger_evidence_than_the_default_reading():
+    five_more = ruled(card("single rule", [1.0] * 19 + [0.0]))  # 5 wins, 0 losses: 1.645 < 5 / sqrt(5) < 2.326
+    written = ruled(card("criteria rule", [1.0] * 14 + [0.0] * 6), "criteria words \"cancel\"")
+    guessed = ruled(card("criteria rule", [1.0] * 14 + [0.0] * 6), NO_RULE_NAMED)
+    assert rank_models([five_more, written])[0] is written
+    assert rank_models([five_more, guessed])[0] is five_more
 
 
 def test_a_criteria_rule_that_found_nothing_does_not_lead():
     empty = card("criteria rule", [1.0] * 20)
-    single = card("single rule", [0.5] * 20)
-    single.rules = [object()]  # type: ignore[list-item]
+    single = ruled(card("single rule", [0.5] * 20))
     assert rank_models([empty, single])[0] is single
 
 
