@@ -22,8 +22,9 @@ This module reads them as plain English, without knowing any agent's tools:
   "not" is not said), errors and retries ("after two failed attempts, hand over"), counts ("per
   order"), the final answer (and the object it must name: "mentions the reservation"; a claim it
   must not make unbacked: "never say it is all done unless ..."), argument values the user gave or a
-  named tool returned ("the employee id the lookup returned"), hand-off to a human, and task success
-  ("completed", "taken care of", "solved"...).
+  named tool returned ("the employee id the lookup returned"; a result field given under another name: "for
+  the full order total the lookup returned"), hand-off to a human, and task success ("completed", "taken
+  care of", "solved"...: the sum of its signs; each sign alone is left to the ratings).
   Criteria that name none of these read as task success (``NO_RULE_NAMED`` is the evidence).
 - **Ties**: readings are ordered so that, when the ratings cannot tell them apart, the one the text
   states wins: needing all of "X and Y", "that same device", "per order", the strict or loose yes; then
@@ -600,6 +601,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                     out.add("argument_from_result", (key, _names(g.tools)),
                             f"every {key} given to a tool came from what {_label(g.tools)} returned", s,
                             [*key_words, *g.words, *words], complexity=2)
+            _field_features(out, index, s, words)
         if s.cue(ESCALATION):
             words = s.cue(ESCALATION)
             out.add("transferred_to_human", (), "the conversation was handed to a human", s, words)
@@ -615,6 +617,22 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
     if not out.features:
         _success_features(out, index, NO_RULE_NAMED)
     return out
+
+
+def _field_features(out: Proposals, index: ToolIndex, s: Sentence, words: Sequence[str]) -> None:
+    """A result field the sentence names ("the total the lookup returned") that the tools it names take as an
+    argument under another name: each of their arguments, matched to the field the other tools returned."""
+    arguments = set().union(*index.arguments.values()) if index.arguments else set()
+    for name, field_words in index.arguments_named(s.words, results=True):
+        sources = frozenset(t for t, fields in index.fields.items() if name in fields)
+        if name in arguments or not sources or name_words(name)[-1:] in (["id"], ["ids"]):
+            continue  # an id names an object: argument_from_result's case
+        for g in _dedupe(s.groups)[:MAX_GROUPS]:
+            targets = g.tools - sources
+            for key in sorted(set().union(*(index.arguments.get(t, set()) for t in targets)) if targets else ()):
+                out.add("argument_matches_field", (_names(targets), key, _names(sources), name),
+                        f"every {key} given to {_label(targets)} is a {name} {_label(sources)} returned", s,
+                        [*field_words, *g.words, *words], complexity=2)
 
 
 NO_RULE_NAMED = "default reading (the criteria and notes name no rule this generator reads: signs the task was done)"

@@ -702,6 +702,31 @@ def answer_names_object_of(trace, tools, key):
     return str(value).strip().lower() in final_answer(trace)
 
 
+def plain_value(value):
+    """A value as compared across calls: a number by its value (298, 298.0 and "298.00" are one), text lowercased."""
+    text = str(value).strip().lower()
+    try:
+        return repr(float(text))
+    except ValueError:
+        return text
+
+
+def argument_matches_field(trace, tools, key, sources, field):
+    """True when every successful call to one of the tools gave the argument ``key`` a value that an earlier
+    successful call to one of the sources returned as its ``field``: "every refund is for the total the lookup
+    returned". Calls without that argument are not judged."""
+    returned = set()
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+        if name in tools and call_succeeded(call) and arguments.get(key) is not None:
+            if plain_value(arguments[key]) not in returned:
+                return False
+        if name in sources and call_succeeded(call) and result_fields(call).get(field) is not None:
+            returned.add(plain_value(result_fields(call)[field]))
+    return True
+
+
 def argument_from_result(trace, key, sources):
     """True when every value given for the argument ``key`` to a tool other than the sources was returned
     earlier by a successful call to one of the source tools: "acts only on the id the lookup returned"."""

@@ -253,6 +253,38 @@ def test_an_argument_the_lookup_must_have_returned_is_proposed_and_learned_from_
     assert "argument_from_result" in code and held
 
 
+def _payment(k: int, rng: random.Random) -> tuple[dict, bool]:
+    """A patron pays a fine: the check returns the balance; good when the payment is for that balance."""
+    balance = round(rng.uniform(1, 40), 2)
+    paid = balance if k % 3 else round(balance / 2, 2)
+    steps = [("user", f"I want to pay my fine, patron P-{k}."),
+             ("call", "fines.check_balance", json.dumps({"patron_id": f"P-{k}", "balance": balance}), None,
+              {"patron_id": f"P-{k}"}),
+             ("call", "fines.pay", json.dumps({"receipt": f"R-{k}"}), None, {"patron_id": f"P-{k}", "amount": paid}),
+             ("assistant", "Paid, thank you.")]
+    return trace_of(steps, f"t{k}"), paid == balance
+
+
+def test_argument_matches_field_compares_an_argument_with_a_field_an_earlier_call_returned():
+    check = HELPERS["argument_matches_field"]
+    args = (("fines.pay",), "amount", ("fines.check_balance",), "balance")
+    check_12 = ("call", "fines.check_balance", '{"balance": 12.5}', None)
+    assert check(trace_of([check_12, ("call", "fines.pay", "{}", None, {"amount": "12.50"})]), *args)
+    assert not check(trace_of([check_12, ("call", "fines.pay", "{}", None, {"amount": 6.25})]), *args)
+    assert not check(trace_of([("call", "fines.pay", "{}", None, {"amount": 12.5}), check_12]), *args)  # too late
+    assert check(trace_of([check_12, ("call", "fines.pay", None, "503", {"amount": 1})]), *args)  # did not go through
+
+
+def test_a_result_field_the_criteria_name_is_matched_to_the_arguments_of_the_tools_they_name():
+    rng = random.Random(8)
+    data = [_payment(k, rng) for k in range(60)]
+    criteria = "Every fine payment must be for the full balance the check returned."
+    assert ('argument_matches_field(trace, ("fines.pay",), "amount", ("fines.check_balance",), "balance")'
+            in expressions(criteria, [t for t, _ in data[:20]]))
+    code, held = _learned("full_balance", criteria, data, trained=20)
+    assert "argument_matches_field" in code and held
+
+
 def _call(name: str, error: str | None = None, **arguments) -> tuple:
     return ("call", name, None if error else "{}", error, arguments)
 
