@@ -253,6 +253,30 @@ def test_an_argument_the_lookup_must_have_returned_is_proposed_and_learned_from_
     assert "argument_from_result" in code and held
 
 
+def _loan(k: int, rng: random.Random, *, looked_up: bool) -> dict:
+    steps = [("user", rng.choice(["Renew my loan please.", "Can I keep the book longer?", "Extend my loan."]))]
+    if looked_up:
+        steps.append(("call", "patrons.lookup", json.dumps({"patron_id": f"P-{k}"}), None, {"card": f"C-{k}"}))
+    if rng.random() < 0.5:
+        steps.append(("call", "fines.check_balance", json.dumps({"clear": True}), None, {"patron_id": f"P-{k}"}))
+    steps += [("call", "loans.renew", "ok", None, {"patron_id": f"P-{k}"}),
+              ("assistant", rng.choice(["Renewed.", "Done, enjoy the book!", "Your loan is extended by two weeks."]))]
+    return trace_of(steps, f"t{k}")
+
+
+def test_a_stated_rule_no_rated_trace_breaks_is_still_written_when_nothing_separates_the_ratings():
+    """Rare violations: the 20 ratings hold none (their three bad ratings are rater noise), so the stated rule
+    holds on every rated trace. It is written, and catches the violations among traces never rated."""
+    rng = random.Random(3)
+    rated = [(_loan(k, rng, looked_up=True), k % 7 != 3) for k in range(20)]
+    unseen = [(_loan(k, rng, looked_up=k % 2 == 0), k % 2 == 0) for k in range(20, 60)]
+    code, held = _learned("renew_after_lookup", "A loan may be renewed only after the patron was looked up.",
+                          rated + unseen, trained=20)
+    assert 'every_call_preceded_by(trace, ("loans.renew",), ("patrons.lookup",))' in code
+    assert "the ratings cannot tell it from passing every trace; the criteria state it" in code
+    assert held
+
+
 def _payment(k: int, rng: random.Random) -> tuple[dict, bool]:
     """A patron pays a fine: the check returns the balance; good when the payment is for that balance."""
     balance = round(rng.uniform(1, 40), 2)
@@ -330,7 +354,7 @@ def test_on_a_tie_the_reading_the_text_names_is_tried_first():
     assert simplest("Never more than one hold.", traces) == "at_most_calls"
 
 
-def test_a_stated_rule_that_ties_passing_everything_is_written_but_a_vacuous_one_is_not():
+def test_a_stated_rule_that_ties_passing_everything_is_written():
     def renewal(k: int, looked: bool) -> dict:
         steps = [("user", "Renew my loan.")] + ([_call("patrons.lookup")] if looked else [])
         return trace_of([*steps, _call("loans.renew"), ("assistant", "Renewed.")], f"t{k}")
@@ -342,9 +366,7 @@ def test_a_stated_rule_that_ties_passing_everything_is_written_but_a_vacuous_one
     code, _ = _learned("renew_policy", criteria, data, trained=20)
     assert "if every_call_preceded_by(trace, (\"loans.renew\",), (\"patrons.lookup\",)):" in code
     assert "the ratings cannot tell it from passing every trace; the criteria state it" in code
-    everywhere = [(renewal(k, True), k < 16) for k in range(20)]  # the rule holds on every rated trace
-    code, _ = _learned("renew_policy", criteria, everywhere, trained=20)
-    assert "every_call_preceded_by" not in code and "No rule separated good from bad examples" in code
+    # when it holds on every rated trace: test_a_stated_rule_no_rated_trace_breaks_is_still_written_...
 
 
 def test_once_before_a_clause_is_an_order_and_after_only_a_count():
