@@ -361,8 +361,8 @@ class Proposals:
     features: dict[tuple[str, tuple[Any, ...]], Feature] = field(default_factory=dict)
 
     def add(self, helper: str, args: tuple[Any, ...], description: str, evidence: Sentence | str,
-            words: Iterable[str] = (), *, threshold: float | None = None, complexity: int = 1,
-            named: bool = True) -> None:
+            words: Iterable[str] = (), *, threshold: float | None = None, complexity: float = 1,
+            named: bool = True, violation: bool = False) -> None:
         key = (helper, args)
         if key in self.features and (self.features[key].evidence or not named):
             return  # the first naming stands; a feature proposed unnamed becomes named when some words name it
@@ -372,7 +372,7 @@ class Proposals:
             quoted = ", ".join(f'"{w}"' for w in dict.fromkeys(words))
             evidence = f"{evidence.source} words {quoted}" if quoted else f"{evidence.source}"
         self.features[key] = Feature(helper, args, threshold, complexity, description, evidence=evidence,
-                                     family="criteria")
+                                     family="criteria", violation=violation)
 
 
 def _names(tools: frozenset[str]) -> tuple[str, ...]:
@@ -704,14 +704,16 @@ def _claim_features(out: Proposals, index: ToolIndex, s: Sentence, phrase: str, 
     """A claim the text names, said in the final reply: alone, and not backed by the actions (all of them, or any)
     having gone through; with the usual ways of saying the work is done too."""
     actions = _actions(index)
-    out.add("answer_says_any", ((phrase,),), f"the final reply says {phrase!r}", s, words)
+    quoted = {"violation": True, "complexity": 1 - TIE}  # what must not be said, in the text's own words
+    out.add("answer_says_any", ((phrase,),), f"the final reply says {phrase!r}", s, words, **quoted)
     if not actions:
         return
     for phrases, said in (((phrase,), repr(phrase)), ((phrase, *DONE), f"{phrase!r} or that the work is done")):
         out.add("answer_claims_unbacked", (_names(actions), phrases),
-                f"the final reply says {said} but a call to {_label(actions)} did not go through", s, words)
+                f"the final reply says {said} but a call to {_label(actions)} did not go through", s, words,
+                **quoted)
         out.add("answer_claims_none_done", (_names(actions), phrases),
-                f"the final reply says {said} but no call to {_label(actions)} went through", s, words)
+                f"the final reply says {said} but no call to {_label(actions)} went through", s, words, **quoted)
 
 
 NUMBER_WORDS = {"zero": 0, "no": 0, "one": 1, "once": 1, "a": 1, "single": 1, "two": 2, "twice": 2, "three": 3,

@@ -150,11 +150,13 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
             for c in kept]
 
 
-def _held_everywhere(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
-                     memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
-    """The features that hold on every one of the traces, as conditions (``build_conditions`` drops them)."""
-    return [Condition(f, tuple(True for _ in traces)) for f, raw in zip(features, feature_table(features, traces, memo))
-            if all(bool(v) for v in raw)]
+def _passed_everywhere(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
+                       memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
+    """The stated readings every one of the traces passes (holds everywhere; for a violation, holds nowhere), as
+    conditions (``build_conditions`` drops constant ones)."""
+    return [Condition(f, tuple(not f.violation for _ in traces))
+            for f, raw in zip(features, feature_table(features, traces, memo))
+            if all(bool(v) != f.violation for v in raw)]
 
 
 def _stated(feature: Feature) -> bool:
@@ -247,7 +249,7 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
         stated = _stated_rule([*conditions, *always], labels, rows) if kind == "criteria rule" and majority else None
         if stated is None:
             return Scorecard([], 0, default_pass=majority, budget=1, kind=kind)
-        return Scorecard([stated], 1, default_pass=majority, budget=1, kind=kind)
+        return Scorecard([stated], 1 if stated.sign > 0 else 0, default_pass=majority, budget=1, kind=kind)
     rule = best[1]
     # sign +1: pass when the condition holds (score 1 >= 1); sign -1: pass when it does not (score 0 >= 0)
     return Scorecard([rule], 1 if rule.sign > 0 else 0, default_pass=majority, budget=1, kind=kind)
@@ -263,12 +265,15 @@ def _stated_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: 
     again in session 12 on 22 development criteria of the helpdesk and returns benches and 14 of tau-bench: six
     rise by 0.02-0.04 (several seeds' worst case from ~0.00 to 0.18-0.59), none falls."""
     pos_total = sum(1 for i in rows if labels[i])
+    neg_total = len(rows) - pos_total
     stated = [c for c in conditions if _stated(c.feature)]
     for condition in sorted(stated, key=lambda c: (len(set(c.values)) < 2, c.complexity)):
         pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
         neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
-        if pos_hits + (len(rows) - pos_total - neg_hits) >= pos_total:
-            return Rule(condition, 1, 1, pos_hits, pos_total, neg_hits, len(rows) - pos_total)
+        sign = -1 if condition.feature.violation else 1
+        right = pos_hits + neg_total - neg_hits if sign > 0 else pos_total - pos_hits + neg_hits
+        if right >= pos_total:
+            return Rule(condition, sign, 1, pos_hits, pos_total, neg_hits, neg_total)
     return None
 
 
@@ -386,8 +391,8 @@ class OfflineGenerator:
         forbidden = _forbidden_literals(examples)
         conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)] + list(extra)
         named = [c for c in conditions if c.feature.evidence]
-        always = _held_everywhere([f for f in features if _stated(f) and not _names_forbidden(f, forbidden)], traces,
-                                  self.memo)
+        always = _passed_everywhere([f for f in features if _stated(f) and not _names_forbidden(f, forbidden)],
+                                    traces, self.memo)
         rows = list(range(len(examples)))
 
         models: list[tuple[str, int, Callable[[list[int]], Scorecard]]] = [
@@ -517,7 +522,9 @@ def _counts_comment(rule: Rule) -> str:
     good = f"{rule.pos_hits} of {rule.pos_total} good examples"
     bad = f"{rule.neg_hits} of {rule.neg_total} bad examples"
     lead, tail = (good, bad) if rule.sign > 0 else (bad, good)
-    if rule.sign > 0 and rule.pos_hits + rule.neg_total - rule.neg_hits <= rule.pos_total:
+    right = (rule.pos_hits + rule.neg_total - rule.neg_hits if rule.sign > 0
+             else rule.pos_total - rule.pos_hits + rule.neg_hits)
+    if right <= rule.pos_total and rule.neg_total <= rule.pos_total:
         return f"{lead} match, against {tail} (the ratings cannot tell it from passing every trace; the criteria state it)"
     return f"{lead} match, against {tail}"
 

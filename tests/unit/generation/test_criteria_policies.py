@@ -277,6 +277,28 @@ def test_a_stated_rule_no_rated_trace_breaks_is_still_written_when_nothing_separ
     assert held
 
 
+def test_a_claim_the_criteria_forbid_is_the_rule_even_when_no_rated_reply_makes_it():
+    """"Never say X unless ...": the claim reading fails a trace when it holds. No rated reply makes the claim
+    (the bad ratings are rater noise), so the rule is written from the words, with that sign."""
+    rng = random.Random(4)
+
+    def hold(k: int, went: bool, reply: str) -> dict:
+        steps = [("user", "Place a hold on Dune for me."),
+                 ("call", "holds.place", "ok" if went else None, None if went else "503", {"book_id": f"b{k}"})]
+        return trace_of([*steps, ("assistant", reply)], f"t{k}")
+
+    replies = ["The hold is placed.", "Your hold is in, we'll email you.", "Sorry, holds are down right now."]
+    rated = [(hold(k, k % 4 != 0, rng.choice(replies)), k % 9 != 4) for k in range(20)]
+    code, _ = _learned("no_false_all_set", "Never tell the patron it's all set unless the hold went through.",
+                       rated, trained=20)
+    assert '("all set",)' in code and "score -= 1" in code
+    assert "the ratings cannot tell it from passing every trace; the criteria state it" in code
+    check = load_eval(code)
+    unbacked = [hold(k, False, "You're all set!") for k in range(20, 30)]
+    plain = [hold(k, k % 2 == 0, rng.choice(replies)) for k in range(30, 50)]
+    assert not any(check(t)[0] for t in unbacked) and all(check(t)[0] for t in plain)
+
+
 def _payment(k: int, rng: random.Random) -> tuple[dict, bool]:
     """A patron pays a fine: the check returns the balance; good when the payment is for that balance."""
     balance = round(rng.uniform(1, 40), 2)
