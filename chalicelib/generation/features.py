@@ -524,13 +524,21 @@ def answer_claims_none_done(trace, tools, phrases):
 def success_signs(trace, tools, done, refusal):
     """Signs the user's goal was met minus signs it was not, one point each: the actions went through (+1); a
     failed call was never retried successfully (-1); the reply claims the work is done while the actions did
-    not go through (-1); the reply apologizes or refuses (-1); the conversation was handed to a human (-1)."""
+    not go through (-1); the reply apologizes or refuses (-1), unless a tool said no (``result_said_no``: declining
+    what the tools ruled out is the right outcome); the conversation was handed to a human (-1)."""
     score = 1 if actions_succeeded(trace, tools) else 0
     score -= 1 if error_not_retried(trace) else 0
     score -= 1 if answer_claims_unbacked(trace, tools, done) else 0
-    score -= 1 if answer_says_any(trace, refusal) else 0
+    score -= 1 if answer_says_any(trace, refusal) and not result_said_no(trace) else 0
     score -= 1 if transferred_to_human(trace) else 0
     return score
+
+
+def result_said_no(trace):
+    """True when a successful tool call returned a false flag at its top level ("eligible": false): a reason
+    the tools gave for not doing what was asked."""
+    return any(call_succeeded(call) and any(value is False for value in result_fields(call).values())
+               for call in trace.get("tool_calls") or [])
 
 
 def at_most_calls(trace, tools, limit):

@@ -123,6 +123,12 @@ def test_success_signs_adds_the_signs_of_a_met_goal_and_subtracts_the_others():
     claimed = trace_of([("call", "holds.place", None, "503"), ("assistant", "You're all set.")])
     handed = trace_of([("call", "staff.escalate", "ok", None), ("assistant", "Sorry, a human agent will help.")])
     assert [signs(t, tools, done, refusal) for t in (went, claimed, handed)] == [1, -2, -2]
+    owed = ("call", "fines.check_balance", json.dumps({"clear": False, "balance": 12.5}), None)
+    declined = trace_of([owed, ("assistant", "Sorry, you owe a fine, so I can't place the hold.")])
+    apologized = trace_of([("call", "fines.check_balance", json.dumps({"clear": True}), None),
+                           ("assistant", "Sorry, I can't place the hold.")])
+    assert signs(declined, tools, done, refusal) == 0 and signs(apologized, tools, done, refusal) == -1
+    assert HELPERS["result_said_no"](declined) and not HELPERS["result_said_no"](apologized)
     found = {f.expression(): f for f in criteria_features("Good when the patron's request was resolved.", [],
                                                           toolbox(*LIBRARY_TOOLS))}
     assert any(e.startswith('success_signs(trace, ("holds.place",), (') and f.threshold is not None
