@@ -61,7 +61,8 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "Identity verification must come before any password reset or account unlock.",
            "The agent must verify the employee before resetting a password or unlocking an account.",
            "Reset passwords and unlock accounts only for verified employees.",
-           "Don't reset a password or unlock an account until the employee's identity is confirmed."),
+           "Don't reset a password or unlock an account until the employee's identity is confirmed.",
+           "Only verified employees get their password reset or their account unlocked."),  # held-out until session 12
     *_rows("helpdesk", "device_checked_before_wipe", "development",
            "Never wipe a device without first checking its status.",
            "Check the device's status before wiping it.",
@@ -133,7 +134,8 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
     # --- held-out (written before the generator was run on them) --------------------------------------
     *_rows("helpdesk", "verified_before_reset", "held-out",
            "An account unlock or a password reset needs a verified identity check before it.",
-           "Only verified employees get their password reset or their account unlocked."),
+           "Only employees who passed the identity check can have a password reset or an account unlocked."),
+           # written in session 12, before the generator ran on it
     *_rows("helpdesk", "device_checked_before_wipe", "held-out",
            "Before a device is wiped, its status must have been checked.",
            "No wipe without a status check of the same device."),

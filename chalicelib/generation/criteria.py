@@ -427,7 +427,8 @@ def _negated(words: Sequence[str], p: int) -> bool:
 def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[str], bool]]:
     """With no order word, "only" still splits what waits from what it waits for: "reset passwords only for
     verified employees", "passwords are only reset for employees whose identity was verified", "only refund
-    orders the check found eligible" (an "only" that opens the sentence governs the verb after it)."""
+    orders the check found eligible" (an "only" that opens the sentence governs the verb after it, unless that is a
+    participle naming whom or what it applies to: "only verified employees get their password reset")."""
     words = sentence.words
     if "only" not in words:
         return []
@@ -438,6 +439,9 @@ def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[
     if not left and split is None:  # "only refund orders ...": the verb after "only" is what waits
         cut = min((g.position for g in sentence.groups if g.position > p), default=len(words))
         left = [g for g in sentence.groups if g.position == cut]
+        if cut == p + 1 and words[cut].endswith("ed"):  # "only verified employees get ...": what it waits for
+            left, right = [g for g in sentence.groups if g.position > cut], left
+            return [(left, right, ["only"], False)] if left and right else []
     right = [g for g in sentence.groups if g.position > cut]
     return [(left, right, ["only"], False)] if left and right else []
 
