@@ -518,13 +518,14 @@ def _default_reading(card: Scorecard) -> bool:
     return bool(card.rules) and all(r.condition.feature.evidence == NO_RULE_NAMED for r in card.rules)
 
 
-def _counts_comment(rule: Rule) -> str:
+def _counts_comment(rule: Rule, stated: bool = False) -> str:
+    """How the rated examples split on the rule; ``stated``: the rule is the criteria rule's stated reading."""
     good = f"{rule.pos_hits} of {rule.pos_total} good examples"
     bad = f"{rule.neg_hits} of {rule.neg_total} bad examples"
     lead, tail = (good, bad) if rule.sign > 0 else (bad, good)
     right = (rule.pos_hits + rule.neg_total - rule.neg_hits if rule.sign > 0
              else rule.pos_total - rule.pos_hits + rule.neg_hits)
-    if right <= rule.pos_total and rule.neg_total <= rule.pos_total:
+    if stated and right <= rule.pos_total and rule.neg_total <= rule.pos_total:
         return f"{lead} match, against {tail} (the ratings cannot tell it from passing every trace; the criteria state it)"
     return f"{lead} match, against {tail}"
 
@@ -580,7 +581,8 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     for rule in card.rules:
         feature = rule.condition.feature
         described = feature.describe()  # built from trace text: only through inert()
-        lines.append(f"    # {_counts_comment(rule)}: {inert(described, 'comment')}.")
+        stated = card.kind == "criteria rule" and _stated(feature)
+        lines.append(f"    # {_counts_comment(rule, stated)}: {inert(described, 'comment')}.")
         if feature.evidence:
             lines.append(f"    # Named by the {inert(feature.evidence, 'comment', limit=200)}.")
         lines.append(f"    if {feature.expression()}:")

@@ -11,12 +11,15 @@ import pytest
 
 from chalicelib.errors import GenerationError
 from chalicelib.generation.base import GenerationRequest, LabeledTrace
-from chalicelib.generation.features import candidate_features
+from chalicelib.generation.features import Feature, candidate_features
 from chalicelib.generation.offline import (
+    Condition,
     OfflineGenerator,
+    Rule,
     Scorecard,
     build_conditions,
     cross_validate_code,
+    emit_code,
     load_eval,
     rank_models,
     significantly_better,
@@ -292,3 +295,14 @@ def test_cross_validate_code_scores_a_perfect_rule_as_perfect() -> None:
         return generator.generate(request_for(train, candidates=1)).candidates[0].code
 
     assert cross_validate_code(make_code, examples, folds=4) >= 0.9
+
+
+def test_only_the_stated_reading_of_a_criteria_rule_is_said_to_tie_passing_everything() -> None:
+    stated = Feature("called", ("loans.renew",), evidence='criteria words "renew"')
+    weak = Rule(Condition(stated, (True,) * 20), 1, 1, 10, 17, 0, 3)  # 13 of 20 right: passing everything gets 17
+    note = "the ratings cannot tell it from passing every trace; the criteria state it"
+    labels = [True] * 17 + [False] * 3
+    assert note in emit_code("renew", Scorecard([weak], 1, kind="criteria rule"), labels)
+    assert note not in emit_code("renew", Scorecard([weak], 1, kind="scorecard", budget=4), labels)
+    unnamed = Rule(Condition(Feature("latency_seconds", (), 28.0), (True,) * 20), -1, 1, 7, 17, 3, 3)
+    assert note not in emit_code("renew", Scorecard([unnamed], 0, kind="criteria rule"), labels)
