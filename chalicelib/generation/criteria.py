@@ -655,20 +655,21 @@ def _success_features(out: Proposals, index: ToolIndex, evidence: Sentence | str
     alone is proposed unnamed: on 20 ratings one sign often fits better than the sum by chance (an apology, a
     count of writes), and a named one would be picked without having to beat anything significantly."""
     writes = index.family("write")
-    sign = {"named": False}
-    out.add("transferred_to_human", (), "the conversation was handed to a human", evidence, words, **sign)
-    out.add("error_not_retried", (), "a failed tool call was never retried successfully", evidence, words, **sign)
-    out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", evidence, words, **sign)
-    out.add("answer_says_any", (DONE,), "the final reply says the work is done", evidence, words, **sign)
+    alone = {"named": False}
+    out.add("transferred_to_human", (), "the conversation was handed to a human", evidence, words, **alone)
+    out.add("error_not_retried", (), "a failed tool call was never retried successfully", evidence, words, **alone)
+    out.add("answer_says_any", (REFUSAL,), "the final reply apologizes or refuses", evidence, words, **alone)
+    out.add("answer_says_any", (DONE,), "the final reply says the work is done", evidence, words, **alone)
     if writes:
-        out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", evidence, words, threshold=0.0, **sign)
+        out.add("count_calls", (_names(writes),), f"calls to {_label(writes)}", evidence, words, threshold=0.0,
+                **alone)
     actions = _actions(index)
     if actions:
         out.add("actions_succeeded", (_names(actions),),
                 f"the calls to {_label(actions)} went through (each one's last call succeeded)", evidence, words)
         out.add("answer_claims_unbacked", (_names(actions), DONE),
                 f"the final reply says the work is done but a call to {_label(actions)} did not go through",
-                evidence, words, **sign)
+                evidence, words, **alone)
         out.add("success_signs", (_names(actions), DONE, REFUSAL),
                 f"signs the goal was met (the calls to {_label(actions)} went through) minus signs it was not "
                 "(an unretried error, an unbacked claim, an apology, a hand-off)", evidence, words, threshold=0.0,

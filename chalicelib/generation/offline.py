@@ -91,6 +91,13 @@ class Rule:
     neg_hits: int
     neg_total: int
 
+    @property
+    def right(self) -> int:
+        """The rated examples it gets right on its own (pass when it holds, or when it does not for sign -1)."""
+        if self.sign > 0:
+            return self.pos_hits + self.neg_total - self.neg_hits
+        return self.pos_total - self.pos_hits + self.neg_hits
+
 
 @dataclass
 class Scorecard:
@@ -159,9 +166,14 @@ def _passed_everywhere(features: Sequence[Feature], traces: Sequence[dict[str, A
             if all(bool(v) != f.violation for v in raw)]
 
 
-def _stated(feature: Feature) -> bool:
+def _worded(feature: Feature) -> bool:
     """Whether the criteria or notes themselves name the feature (not the default reading of criteria naming none)."""
-    return bool(feature.evidence) and feature.evidence != NO_RULE_NAMED and feature.threshold is None
+    return bool(feature.evidence) and feature.evidence != NO_RULE_NAMED
+
+
+def _stated(feature: Feature) -> bool:
+    """A rule the words state as it is (no threshold the ratings chose)."""
+    return _worded(feature) and feature.threshold is None
 
 
 def _family(feature: Feature) -> str:
@@ -260,20 +272,19 @@ def _stated_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: 
     the simplest reading first), if it does no worse than passing every trace. The ratings cannot tell the two
     apart, and the user wrote the rule. Readings that separate the ratings come first; one that holds on every
     rated trace comes last: with rare violations, 20 ratings often hold none the rule would catch (or only label
-    noise), and the stated rule still catches them on unseen traces, where a rule fitted to that noise does not.
-    Session 10 dropped such readings when the one written for refund_full_total was a wrong reading; measured
-    again in session 12 on 22 development criteria of the helpdesk and returns benches and 14 of tau-bench: six
-    rise by 0.02-0.04 (several seeds' worst case from ~0.00 to 0.18-0.59), none falls."""
+    noise), and the stated rule still catches them on unseen traces, where a rule fitted to that noise does not
+    (measured on the benches' development criteria: bench/results/returns.md and helpdesk.md, session 12). A
+    reading of what must not happen (``Feature.violation``) is stated the other way round: pass when it does not
+    hold."""
     pos_total = sum(1 for i in rows if labels[i])
     neg_total = len(rows) - pos_total
     stated = [c for c in conditions if _stated(c.feature)]
     for condition in sorted(stated, key=lambda c: (len(set(c.values)) < 2, c.complexity)):
         pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
         neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
-        sign = -1 if condition.feature.violation else 1
-        right = pos_hits + neg_total - neg_hits if sign > 0 else pos_total - pos_hits + neg_hits
-        if right >= pos_total:
-            return Rule(condition, sign, 1, pos_hits, pos_total, neg_hits, neg_total)
+        rule = Rule(condition, -1 if condition.feature.violation else 1, 1, pos_hits, pos_total, neg_hits, neg_total)
+        if rule.right >= pos_total:
+            return rule
     return None
 
 
@@ -461,8 +472,7 @@ def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
 
 def _written(card: Scorecard) -> bool:
     """A criteria rule the user's own words name (not the default reading of criteria that name no rule)."""
-    return card.kind == "criteria rule" and any(r.condition.feature.evidence not in ("", NO_RULE_NAMED)
-                                                for r in card.rules)
+    return card.kind == "criteria rule" and any(_worded(r.condition.feature) for r in card.rules)
 
 
 def training_examples(request: GenerationRequest) -> list[LabeledTrace]:
@@ -523,9 +533,7 @@ def _counts_comment(rule: Rule, stated: bool = False) -> str:
     good = f"{rule.pos_hits} of {rule.pos_total} good examples"
     bad = f"{rule.neg_hits} of {rule.neg_total} bad examples"
     lead, tail = (good, bad) if rule.sign > 0 else (bad, good)
-    right = (rule.pos_hits + rule.neg_total - rule.neg_hits if rule.sign > 0
-             else rule.pos_total - rule.pos_hits + rule.neg_hits)
-    if stated and right <= rule.pos_total and rule.neg_total <= rule.pos_total:
+    if stated and rule.right <= rule.pos_total and rule.neg_total <= rule.pos_total:
         return f"{lead} match, against {tail} (the ratings cannot tell it from passing every trace; the criteria state it)"
     return f"{lead} match, against {tail}"
 
