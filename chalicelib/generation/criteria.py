@@ -439,10 +439,9 @@ def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[
     if not left and split is None:  # "only refund orders ...": the verb after "only" is what waits
         cut = min((g.position for g in sentence.groups if g.position > p), default=len(words))
         left = [g for g in sentence.groups if g.position == cut]
-        if cut == p + 1 and words[cut].endswith("ed"):  # "only verified employees get ...": what it waits for
-            left, right = [g for g in sentence.groups if g.position > cut], left
-            return [(left, right, ["only"], False)] if left and right else []
     right = [g for g in sentence.groups if g.position > cut]
+    if split is None and cut == p + 1 < len(words) and words[cut].endswith("ed"):
+        left, right = right, left  # "only verified employees get ...": the participle is what it waits for
     return [(left, right, ["only"], False)] if left and right else []
 
 

@@ -476,6 +476,8 @@ def test_only_splits_what_waits_from_what_it_waits_for_when_no_order_word_does()
     assert 'every_call_preceded_by_flag(trace, ("loans.renew",), ("fines.check_balance",), "clear")' in expressions(
         "Only renew loans the fines check found clear.", traces)
     assert not any(e.startswith("every_call_preceded_by(") for e in expressions("Only the librarian renews loans."))
+    for ending in ("Only.", "The agent acts only"):  # an "only" with nothing after it reads as no rule
+        assert not any(e.startswith("every_call_preceded_by(") for e in expressions(ending))
     # a participle after an opening "only" names whom it applies to: the verb after it waits, not the participle
     found = expressions("Only verified patrons get their loans renewed.", toolbox("patrons.verify", "loans.renew"))
     assert 'every_call_preceded_by(trace, ("loans.renew",), ("patrons.verify",))' in found
