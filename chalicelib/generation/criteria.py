@@ -625,7 +625,7 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
 def _field_features(out: Proposals, index: ToolIndex, s: Sentence, words: Sequence[str]) -> None:
     """A result field the sentence names ("the total the lookup returned") that the tools it names take as an
     argument under another name: each of their arguments, matched to the field the other tools returned."""
-    arguments = set().union(*index.arguments.values()) if index.arguments else set()
+    arguments = set().union(*index.arguments.values())
     for name, field_words in index.arguments_named(s.words, results=True):
         sources = frozenset(t for t, fields in index.fields.items() if name in fields)
         if name in arguments or not sources or name_words(name)[-1:] in (["id"], ["ids"]):

@@ -730,8 +730,9 @@ def argument_matches_field(trace, tools, key, sources, field):
         if name in tools and call_succeeded(call) and arguments.get(key) is not None:
             if plain_value(arguments[key]) not in returned:
                 return False
-        if name in sources and call_succeeded(call) and result_fields(call).get(field) is not None:
-            returned.add(plain_value(result_fields(call)[field]))
+        value = result_fields(call).get(field) if name in sources and call_succeeded(call) else None
+        if value is not None:
+            returned.add(plain_value(value))
     return True
 
 

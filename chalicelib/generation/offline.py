@@ -123,9 +123,11 @@ class Scorecard:
 
 
 def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
-                     memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
-    """Binary conditions over the training traces, with constant and duplicate ones removed."""
-    table = feature_table(features, traces, memo)
+                     memo: dict[tuple[Any, ...], Any] | None = None,
+                     table: Sequence[Sequence[Any]] | None = None) -> list[Condition]:
+    """Binary conditions over the training traces, with constant and duplicate ones removed. ``table``: the
+    features' raw values (``feature_table``) when the caller already has them."""
+    table = feature_table(features, traces, memo) if table is None else table
     conditions: list[Condition] = []
     for feature, raw in zip(features, table):
         if feature.threshold is None:
@@ -157,13 +159,12 @@ def build_conditions(features: Sequence[Feature], traces: Sequence[dict[str, Any
             for c in kept]
 
 
-def _passed_everywhere(features: Sequence[Feature], traces: Sequence[dict[str, Any]],
-                       memo: dict[tuple[Any, ...], Any] | None = None) -> list[Condition]:
-    """The stated readings every one of the traces passes (holds everywhere; for a violation, holds nowhere), as
-    conditions (``build_conditions`` drops constant ones)."""
-    return [Condition(f, tuple(not f.violation for _ in traces))
-            for f, raw in zip(features, feature_table(features, traces, memo))
-            if all(bool(v) != f.violation for v in raw)]
+def _passed_everywhere(features: Sequence[Feature], table: Sequence[Sequence[Any]],
+                       forbidden: Sequence[str]) -> list[Condition]:
+    """The stated readings every trace of ``table`` (the features' raw values) passes: holds everywhere, or for a
+    violation holds nowhere; as conditions (``build_conditions`` drops constant ones)."""
+    return [Condition(f, tuple(not f.violation for _ in raw)) for f, raw in zip(features, table)
+            if _stated(f) and not _names_forbidden(f, forbidden) and all(bool(v) != f.violation for v in raw)]
 
 
 def _worded(feature: Feature) -> bool:
@@ -398,12 +399,12 @@ class OfflineGenerator:
         labels = [e.rating == "positive" for e in examples]
         notes = [e.notes for e in examples if e.notes]
         features = candidate_features(traces) + criteria_features(request.criteria, notes, traces)
-        conditions = build_conditions(features, traces, self.memo)
+        table = feature_table(features, traces, self.memo)
+        conditions = build_conditions(features, traces, table=table)
         forbidden = _forbidden_literals(examples)
         conditions = [c for c in conditions if not _names_forbidden(c.feature, forbidden)] + list(extra)
         named = [c for c in conditions if c.feature.evidence]
-        always = _passed_everywhere([f for f in features if _stated(f) and not _names_forbidden(f, forbidden)],
-                                    traces, self.memo)
+        always = _passed_everywhere(features, table, forbidden)
         rows = list(range(len(examples)))
 
         models: list[tuple[str, int, Callable[[list[int]], Scorecard]]] = [
@@ -533,7 +534,7 @@ def _counts_comment(rule: Rule, stated: bool = False) -> str:
     good = f"{rule.pos_hits} of {rule.pos_total} good examples"
     bad = f"{rule.neg_hits} of {rule.neg_total} bad examples"
     lead, tail = (good, bad) if rule.sign > 0 else (bad, good)
-    if stated and rule.right <= rule.pos_total and rule.neg_total <= rule.pos_total:
+    if stated and rule.right <= rule.pos_total:  # a fitted rule gets more right than passing every trace
         return f"{lead} match, against {tail} (the ratings cannot tell it from passing every trace; the criteria state it)"
     return f"{lead} match, against {tail}"
 
