@@ -37,6 +37,7 @@ worker processes (default 2); ``--seeds 3 --sizes 20`` takes a few CPU-minutes. 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import re
@@ -297,6 +298,38 @@ def transfer_for_a_reason(trace: dict[str, Any]) -> bool:
     return True
 
 
+# --- held-out: written in session 13, before the generator was run on them ----------------------------------
+
+def _details(call: dict[str, Any]) -> dict[str, Any]:
+    try:
+        result = json.loads(str(call.get("result") or ""))
+    except ValueError:
+        return {}
+    return result if isinstance(result, dict) else {}
+
+
+def no_basic_economy_change(trace: dict[str, Any]) -> bool:
+    """Good when no update_reservation_flights call names a reservation that an earlier successful
+    get_reservation_details call showed in the basic_economy cabin."""
+    cabins: dict[str, Any] = {}
+    for call in calls(trace):
+        arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+        if call["name"] == "get_reservation_details" and not call.get("error"):
+            cabins[str(arguments.get("reservation_id"))] = _details(call).get("cabin")
+        if call["name"] == "update_reservation_flights" and \
+                cabins.get(str(arguments.get("reservation_id"))) == "basic_economy":
+            return False
+    return True
+
+
+def details_after_change(trace: dict[str, Any]) -> bool:
+    """Good when every successful book_/update_/cancel_ call was followed (at any distance) by a
+    get_reservation_details call."""
+    made = calls(trace)
+    return all(any(later["name"] == "get_reservation_details" for later in made[k + 1:])
+               for k, call in enumerate(made) if WRITE.match(call["name"]) and not call.get("error"))
+
+
 @dataclass(frozen=True)
 class Criterion:
     """A criterion in a user's words, its behaviour, its group, and the function that labels traces (here
@@ -368,6 +401,11 @@ CRITERIA = (
     Criterion("reply_numbers_grounded", "held-out", "final-answer faithfulness",
               "Every number in the final message must come from what the customer said or what a tool returned.",
               reply_numbers_grounded),
+    Criterion("no_basic_economy_change", "held-out", "order, result value (a text)",
+              "Flights on a basic economy reservation must never be changed.", no_basic_economy_change),
+    Criterion("details_after_change", "held-out", "order (followed by)",
+              "Once the agent has booked, changed or cancelled a reservation, it has to fetch the reservation "
+              "details again to confirm it.", details_after_change),
 )
 
 

@@ -175,6 +175,13 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "The last message names the reservation that was booked, changed or cancelled."),
     *_rows("criteria", "never_transferred", "held-out",
            "The customer is never handed over to a human agent."),
+    # written in session 13, before the generator ran on them
+    *_rows("helpdesk", "verified_before_reset", "held-out",
+           "Only employees that have been verified may have their account unlocked or their password reset."),
+    *_rows("helpdesk", "ticket_after_fix", "held-out",
+           "Each password reset, account unlock or app access grant has to be followed by a ticket that records it."),
+    *_rows("returns", "cancel_only_unshipped", "held-out",
+           "Never cancel an order that the lookup shows as already shipped."),
 )
 
 
