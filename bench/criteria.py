@@ -330,6 +330,13 @@ def details_after_change(trace: dict[str, Any]) -> bool:
                for k, call in enumerate(made) if WRITE.match(call["name"]) and not call.get("error"))
 
 
+def at_most_one_bag(trace: dict[str, Any]) -> bool:
+    """Good when no book_reservation or update_reservation_baggages call gave total_baggages above 1."""
+    return all(float(call["arguments"].get("total_baggages") or 0) <= 1 for call in calls(trace)
+               if call["name"] in ("book_reservation", "update_reservation_baggages")
+               and isinstance(call.get("arguments"), dict))
+
+
 @dataclass(frozen=True)
 class Criterion:
     """A criterion in a user's words, its behaviour, its group, and the function that labels traces (here
@@ -406,6 +413,8 @@ CRITERIA = (
     Criterion("details_after_change", "held-out", "order (followed by)",
               "Once the agent has booked, changed or cancelled a reservation, it has to fetch the reservation "
               "details again to confirm it.", details_after_change),
+    Criterion("at_most_one_bag", "held-out", "counts (an argument's value)",
+              "The agent must not put more than one checked bag on a reservation.", at_most_one_bag),
 )
 
 

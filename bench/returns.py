@@ -161,6 +161,14 @@ def cancel_only_unshipped(trace: dict[str, Any], case: Case) -> bool:
     return True
 
 
+# --- held-out: written in session 13, before the generator was run on it ---------------------------
+
+def refund_at_most_100(trace: dict[str, Any], case: Case) -> bool:
+    """Good when no refund.issue call asked for an amount above 100."""
+    return all(float((call.get("arguments") or {}).get("amount") or 0) <= 100 for call in calls(trace)
+               if call["name"] == "refund.issue")
+
+
 def task_success(trace: dict[str, Any], case: Case) -> bool:
     """Good when the customer's request was handled as the shop wants (the simulator's outcome: the one right
     refund, the cancellation, the label, the tracking answer, or an ineligible refund declined) and the agent
@@ -207,8 +215,10 @@ CRITERIA = (
     Criterion("tracking_status_in_reply", "development", "final-answer faithfulness",
               "If the agent tracked a package, the final reply tells the customer where it is.",
               tracking_status_in_reply),
-    Criterion("cancel_only_unshipped", "held-out", "order, result value (a status)",
+    Criterion("cancel_only_unshipped", "development", "order, result value (a status)",
               "An order may only be cancelled if the lookup shows it has not shipped yet.", cancel_only_unshipped),
+    Criterion("refund_at_most_100", "held-out", "pricing (an argument's limit)",
+              "The agent never refunds more than $100 at a time.", refund_at_most_100),
 )
 
 BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic)",
