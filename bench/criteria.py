@@ -11,7 +11,8 @@ from the start, the next seven were held-out until session 10, whose generator c
 ``transfer_after_profile``, whose failure session 11 analysed: "profile" names no tool, now read through synonyms)
 and **held-out** (seven written in session 10 before the generator was run on them, covering the six behaviours
 plus counts and an order on a tool of its own, and ``transfer_for_a_reason``, written in session 11 before its
-generator changes were run on it; measured once, at the end). Both are reported, separately.
+generator changes were run on it, and three written in session 13 before its generator changes: a result text,
+an obligation that follows an act, a limit on an argument; measured once, at the end). Both are reported, separately.
 
 Protocol per criterion, n in {10, 20, 40} and 20 seeds (0..19): split by task (``split_by_group``: half
 the tasks train, the other half are the unseen traces), draw n stratified training traces, and fit:

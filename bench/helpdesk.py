@@ -17,7 +17,8 @@ then developed on it). Session 10 changed the generator looking at the four held
 are development since; its three held-out criteria were written before that change was run on them, and session 11
 changed the generator looking at them (development since). Session 11's two held-out criteria were written before
 its generator changes and were measured once, after them. Session 12 wrote ticket_after_fix before its generator
-changes ran on it.
+changes ran on it (measured once: 0.21; session 13 changed the generator looking at it, development since). Session 13
+wrote access_only_for_sales before its generator changes ran on it.
 
 The machinery (upload, split, rate, generate, execute, baselines, report) is ``bench/agent_bench.py``'s,
 shared with ``bench/returns.py``.
@@ -211,7 +212,7 @@ CRITERIA = (
               eta_in_escalation_reply),
     Criterion("search_before_ticket", "held-out", "order",
               "The agent searches the knowledge base before it opens a ticket.", search_before_ticket),
-    Criterion("ticket_after_fix", "held-out", "order (followed by)",
+    Criterion("ticket_after_fix", "development", "order (followed by)",
               "Whenever the agent resets a password, unlocks an account or grants app access, it must open a ticket "
               "afterwards to record it.", ticket_after_fix),
     Criterion("access_only_for_sales", "held-out", "order, result value (a text)",

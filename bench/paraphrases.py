@@ -14,7 +14,8 @@ looking at them (commits 5f9e0ed..: "unless", "until", "without", "only for", a 
 by a command, "its", limits said after the number, "not ... twice", "any given", "tell ... at the
 end", an item listed with actions, a list of nouns after "before any"); **held-out** wordings were
 written in the same session before the generator was run on them, for the same and other criteria, and
-measured once, at the end.
+measured once, at the end; sessions 12 and 13 added held-out wordings the same way (a wording analysed after its
+measurement moves to development, with a comment).
 
     .venv/bin/python -m bench.paraphrases [--seeds 20] [--groups development,held-out] [--only NAME,...]
 
@@ -62,7 +63,9 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "The agent must verify the employee before resetting a password or unlocking an account.",
            "Reset passwords and unlock accounts only for verified employees.",
            "Don't reset a password or unlock an account until the employee's identity is confirmed.",
-           "Only verified employees get their password reset or their account unlocked."),  # held-out until session 12
+           "Only verified employees get their password reset or their account unlocked.",  # held-out until session 12
+           "Only employees who passed the identity check can have a password reset or an account unlocked."),
+           # held-out until session 13
     *_rows("helpdesk", "device_checked_before_wipe", "development",
            "Never wipe a device without first checking its status.",
            "Check the device's status before wiping it.",
@@ -133,9 +136,7 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "At the end, tell the customer which reservation was booked, changed or cancelled."),
     # --- held-out (written before the generator was run on them) --------------------------------------
     *_rows("helpdesk", "verified_before_reset", "held-out",
-           "An account unlock or a password reset needs a verified identity check before it.",
-           "Only employees who passed the identity check can have a password reset or an account unlocked."),
-           # written in session 12, before the generator ran on it
+           "An account unlock or a password reset needs a verified identity check before it."),
     *_rows("helpdesk", "device_checked_before_wipe", "held-out",
            "Before a device is wiped, its status must have been checked.",
            "No wipe without a status check of the same device."),

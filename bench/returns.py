@@ -8,7 +8,8 @@ are **development** now. The next four were written in session 10 before the gen
 a change was measured on them (commits 602910c and the one after d634cba that reads "never X before Y"). The
 two after them were written in session 11 before that session's generator changes; session 12 looked at
 no_unbacked_all_set and tracking_status_in_reply (development since) and wrote cancel_only_unshipped before the
-generator ran on it (held-out). Each criterion is in
+generator ran on it (held-out; session 13 changed the generator looking at it: development since). Session 13
+wrote refund_at_most_100 before its generator changes ran on it (held-out). Each criterion is in
 plain words (the eval set's criteria) and labelled by an explicit function in this file on the stored trace
 (``task_success`` also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the
 traces (seeded per criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a

@@ -15,9 +15,13 @@ This module reads them as plain English, without knowing any agent's tools:
   family word next to a noun narrows it ("change ... flights" -> write tools about flights).
 - **Cues**: order ("before", "after", "only after", "only when", "right after", "first"; with a yes/no
   field a prior tool returns named too, "only when the check said eligible"; "after Y, the agent must
-  X" also as an obligation; "once" before a clause is "after", after "only" at its end a count; "no X
-  unless Y", "don't X until Y", "never X without Y" mean X only after Y; with no order word, "only"
-  splits what waits from what it waits for: "reset passwords only for verified employees"),
+  X" (or "has to X") also as an obligation; a follow-up reads first as one: "X must be followed by Y",
+  "whenever X, it must Y afterwards"; "once" before a clause is "after", after "only" at its end a count;
+  "no X unless Y", "don't X until Y", "never X without Y" mean X only after Y; with no order word, "only"
+  splits what waits from what it waits for: "reset passwords only for verified employees", "only
+  employees who passed the check can have a password reset"), a result text the words say (a category a
+  field of some tool's results took, "basic economy", "shipped"): what the sentence's write tools may do
+  only when the latest such result was (or, negated, was not) that text,
   consent ("yes", "confirm", "explicit"; "agreed" tries any agreement first; a phrase right after
   "not" is not said), errors and retries ("after two failed attempts, hand over"), counts ("per
   order"), the final answer (and the object it must name: "mentions the reservation"; a claim it
@@ -56,6 +60,8 @@ MAX_GROUPS = 8
 MAX_PAIRS = 24
 MAX_ANSWER_WORDS = 6
 MAX_KEYS = 3
+MAX_CATEGORIES = 12
+MAX_VALUE_LENGTH = 40  # a result field with more different texts than this names things (ids), not categories
 TIE = 0.25  # a complexity step smaller than any rank's: decides only between readings the ranks leave equal
 SAME_STRICT = frozenset({"same", "corresponding", "matching", "respective"})  # on a tie, the same object's reading
 SAME_OBJECT = frozenset({"same", "that", "this", "its", "corresponding", "matching", "respective", "particular"})
@@ -64,6 +70,8 @@ ORDER_AFTER = frozenset({"after", "once", "following", "since"})
 ORDER_BEFORE = frozenset({"before", "prior", "first", "beforehand", "preceded", "earlier"})
 ORDER_RIGHT = frozenset({"right", "immediately", "directly", "just", "straight"})
 OBLIGATION = frozenset({"must", "always", "should", "then", "follow", "follows", "followed"})
+OBLIGED_TO = frozenset({"has", "have", "need", "needs", "required", "ought"})  # "it has to open a ticket"
+FOLLOW_UP = frozenset({"afterwards", "afterward", "subsequently", "thereafter", "later", "followed"})  # X, then Y due
 NEGATIONS = frozenset({"never", "not", "no", "nothing", "none", "nor", "don't", "dont", "doesn't", "mustn't",
                        "cannot", "can't", "shouldn't", "won't"})
 ORDER_IF = frozenset({"when", "if", "once"})  # after "only": a condition that must hold first ("only when Y said")
@@ -225,13 +233,34 @@ class ToolIndex:
     """The tools seen in the training traces, by name word and by family."""
 
     def __init__(self, tools: Iterable[str], arguments: dict[str, set[str]] | None = None,
-                 flags: dict[str, set[str]] | None = None, fields: dict[str, set[str]] | None = None):
+                 flags: dict[str, set[str]] | None = None, fields: dict[str, set[str]] | None = None,
+                 values: dict[tuple[str, str], set[str]] | None = None, numbers: dict[str, set[str]] | None = None):
         self.tools = sorted({t for t in tools if t})
         self.kind = {t: HELPERS["tool_kind"](t) for t in self.tools}
         self.words = {t: name_words(t) for t in self.tools}
         self.arguments = arguments or {}  # tool -> the argument names its calls used
         self.flags = flags or {}  # tool -> the top-level result fields its calls returned true/false in
         self.fields = fields or {}  # tool -> the top-level result fields its calls returned text or numbers in
+        self.values = values or {}  # (tool, result field) -> the short texts its calls returned there
+        self.numbers = numbers or {}  # tool -> the argument names its calls gave numbers
+
+    def values_named(self, words: Sequence[str]) -> list[tuple[str, str, frozenset[str], list[str]]]:
+        """(field, value, the tools that returned it, the words naming it) for each result text that the
+        sentence says word for word ("basic economy" -> cabin "basic_economy"), in a field where the training
+        traces saw it vary (a category, not a fixed word): "cancel only orders the lookup shows as pending"."""
+        found: dict[tuple[str, str], set[str]] = {}
+        for (tool, key), seen in self.values.items():
+            if not 2 <= len(seen) <= MAX_CATEGORIES:
+                continue
+            for value in seen:
+                parts = re.findall(r"[a-z0-9]+", value)
+                if not parts or any(len(w) < 3 for w in parts) or set(parts) <= STOPWORDS | CONSENT | NEGATIONS:
+                    continue
+                if any(all(same_stem(words[i + k], w) for k, w in enumerate(parts))
+                       for i in range(len(words) - len(parts) + 1)):
+                    found.setdefault((key, value), set()).add(tool)
+        return [(key, value, frozenset(tools), re.findall(r"[a-z0-9]+", value))
+                for (key, value), tools in sorted(found.items())][:MAX_KEYS]
 
     def flags_named(self, tools: Iterable[str], words: Sequence[str]) -> list[tuple[str, list[str]]]:
         """Yes/no result fields of the tools that a word of the sentence names ("eligible" -> is_eligible),
@@ -384,13 +413,22 @@ def _label(tools: frozenset[str]) -> str:
     return names[0] if len(names) == 1 else "any of " + ", ".join(names)
 
 
-def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[str], bool]]:
-    """(later groups, earlier groups, order words, right-after?) for each order word in the sentence.
-    "X after Y": X is later; "X before Y": Y is later; "Before X, Y" / "After Y, X" use the comma."""
+Pair = tuple[list[Group], list[Group], list[str], bool, bool]
+
+
+def _order_pairs(sentence: Sentence) -> list[Pair]:
+    """(later groups, earlier groups, order words, right-after?, follow-up?) for each order word in the sentence.
+    "X after Y": X is later; "X before Y": Y is later; "Before X, Y" / "After Y, X" use the comma. A follow-up
+    ("X must be followed by Y", "whenever X, it must Y afterwards") makes Y due once X was done."""
     words = sentence.words
     named = {g.position for g in sentence.groups}
     found = []
     for p, word in enumerate(words):
+        if word in FOLLOW_UP:
+            pair = _follow_up(sentence, p, named)
+            if pair:
+                found.append(pair)
+            continue
         conditional = word in ORDER_IF and p > 0 and words[p - 1] == "only"  # "only when/if" reads as "only after"
         conditional = conditional or word in CONDITION or (word == "without" and _negated(words, p))
         if word not in ORDER_AFTER and word not in ORDER_BEFORE and not conditional:
@@ -415,8 +453,29 @@ def _order_pairs(sentence: Sentence) -> list[tuple[list[Group], list[Group], lis
         else:  # "outer before inner": outer happened first
             later, earlier = inner, outer
         evidence = [w for w in words[max(0, p - 2): p + 1] if w in ORDER_RIGHT or w in ("only", word)]
-        found.append((later, earlier, evidence, right))
+        found.append((later, earlier, evidence, right, False))
     return found or _only_pair(sentence)
+
+
+def _follow_up(sentence: Sentence, p: int, named: set[int]) -> Pair | None:
+    """The pair a follow-up word at ``p`` states: "X is followed by Y" (what comes after the word is due), "X,
+    then it must Y afterwards" (the clause holding the word is due, the rest of the sentence happened first)."""
+    words = sentence.words
+    if words[p] == "followed":
+        due = [g for g in sentence.groups if g.position > p]
+        done = [g for g in sentence.groups if g.position < p]
+    else:
+        cuts = [i for i, w in enumerate(words) if w == "," and not _continues_list(words, i, named)]
+        start = max((i for i in cuts if i < p), default=-1)
+        end = min((i for i in cuts if i > p), default=len(words))
+        due = [g for g in sentence.groups if start < g.position < end]
+        done = [g for g in sentence.groups if g.position < start] or [g for g in sentence.groups if g.position > end]
+    return (due, done, [words[p]], False, True) if due and done else None
+
+
+def _obliged(words: Sequence[str]) -> bool:
+    """Whether the sentence states a duty ("must", "always", "has to", "needs to") rather than a permission."""
+    return any(w in OBLIGATION or (w in OBLIGED_TO and nxt == "to") for w, nxt in zip(words, [*words[1:], ""]))
 
 
 def _negated(words: Sequence[str], p: int) -> bool:
@@ -424,7 +483,7 @@ def _negated(words: Sequence[str], p: int) -> bool:
     return any(w in NEGATIONS for w in words[:p])
 
 
-def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[str], bool]]:
+def _only_pair(sentence: Sentence) -> list[Pair]:
     """With no order word, "only" still splits what waits from what it waits for: "reset passwords only for
     verified employees", "passwords are only reset for employees whose identity was verified", "only refund
     orders the check found eligible" (an "only" that opens the sentence governs the verb after it, unless that is a
@@ -433,6 +492,10 @@ def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[
     if "only" not in words:
         return []
     p = words.index("only")
+    if p == 0:
+        relative = _relative_pair(sentence)
+        if relative:
+            return [relative]
     split = next((i for i in range(p + 1, min(len(words), p + 5)) if words[i] in ONLY_FOR), None)
     cut = split if split is not None else p
     left = [g for g in sentence.groups if g.position < cut]
@@ -442,9 +505,30 @@ def _only_pair(sentence: Sentence) -> list[tuple[list[Group], list[Group], list[
     right = [g for g in sentence.groups if g.position > cut]
     if split is None and cut == p + 1 < len(words) and words[cut].endswith("ed"):
         left, right = right, left  # "only verified employees get ...": the participle is what it waits for
-    return [(left, right, ["only"], False)] if left and right else []
+    return [(left, right, ["only"], False, False)] if left and right else []
 
 
+RELATIVE = frozenset({"who", "whom", "whose", "that", "which"})
+MODALS = frozenset({"can", "may", "might", "could", "will", "shall", "should", "must", "are", "is", "get", "gets"})
+
+
+def _relative_pair(sentence: Sentence) -> Pair | None:
+    """"Only employees who passed the identity check can have a password reset": after an opening "only", a
+    relative clause names what must hold (the earlier groups) and what follows its verb names what waits for it;
+    the noun before it is whom the act applies to, not an act."""
+    words = sentence.words
+    r = next((i for i in range(1, min(len(words), 5)) if words[i] in RELATIVE), None)
+    if r is None:
+        return None
+    for m in range(r + 2, len(words)):
+        earlier = [g for g in sentence.groups if r < g.position < m]
+        later = [g for g in sentence.groups if g.position > m]
+        if words[m] in MODALS and earlier and later:
+            return later, earlier, ["only"], False, False
+    return None
+
+
+BE_VERBS = frozenset({"is", "was", "are", "were", "has", "have", "had", "gets", "got", "been"})
 ONCE_COUNTS = frozenset({"per", "a", "an", "each", "every", "in", "and", "or", "more", "for", "during", "within", "at",
                          "only", "again", "total", "overall", "daily", "by", "with", "to"})
 
@@ -453,6 +537,8 @@ def _once_is_when(words: Sequence[str], p: int) -> bool:
     """Whether "once" at ``p`` starts a clause ("only once the identity was verified": after) rather than counts
     ("only once", "once per order", "once a day")."""
     following = words[p + 1] if p + 1 < len(words) else ""
+    if following in ("a", "an") and any(w in BE_VERBS for w in words[p + 3: p + 5]):
+        return True  # "once a loan is renewed": a clause; "once a day" counts
     return bool(following) and following[0].isalpha() and following not in ONCE_COUNTS
 
 
@@ -483,8 +569,8 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
     for s in sentences:
         consent = s.cue(CONSENT)
         pairs = _order_pairs(s)
-        obliged = "only" not in s.words and any(w in OBLIGATION for w in s.words)  # "after Y, the agent must X"
-        for later, earlier, order_words, right in pairs:
+        obliged = "only" not in s.words and _obliged(s.words)  # "after Y, the agent must X"
+        for later, earlier, order_words, right, follow in pairs:
             for a in _dedupe(later or targets)[:MAX_GROUPS]:
                 for b in _dedupe(earlier)[:MAX_GROUPS]:
                     if not (a.tools & b.tools) and len(out.features) < 400:
@@ -492,13 +578,15 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
                         # on a tie the stricter reading wins: the whole of what must wait, the exact thing it waits for;
                         # then the tools more of the text names ("once the identity was verified": verifyIdentity)
                         rank = a.rank + (3 - b.rank) - TIE * ((a.support > 1) + (b.support > 1) - b.modifier)
+                        # a follow-up turns it around: the whole of what makes the other due, the exact thing due
+                        due = b.rank + (3 - a.rank) - TIE * ((a.support > 1) + (b.support > 1) - a.modifier)
                         out.add("every_call_preceded_by", (_names(a.tools), _names(b.tools)),
                                 f"every call to {_label(a.tools)} came after {_label(b.tools)}", s, words,
-                                complexity=rank)
-                        if obliged:
+                                complexity=rank + follow)
+                        if obliged or follow:  # a follow-up's own reading: what was done makes the other due
                             out.add("every_call_followed_by", (_names(b.tools), _names(a.tools)),
                                     f"every call to {_label(b.tools)} was followed by {_label(a.tools)}", s, words,
-                                    complexity=rank + 1)
+                                    complexity=due if follow else rank + 1)
                         if right:
                             out.add("every_call_right_after", (_names(a.tools), _names(b.tools)),
                                     f"every call to {_label(a.tools)} came right after {_label(b.tools)}", s, words,
@@ -532,6 +620,8 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
         if consent and not pairs:
             for a in _dedupe([g for g in s.groups if g.tools & writes] or targets)[:MAX_GROUPS]:
                 _consent_features(out, a, s, [*a.words, *consent], False)
+        _value_features(out, index, s, targets)
+        _argument_limit_features(out, index, s, targets)
         if s.cue(ERRORS):
             words = s.cue(ERRORS)
             out.add("retried_after_error", (), "a failed tool call was retried successfully", s, words)
@@ -620,6 +710,90 @@ def propose(sentences: Sequence[Sentence], index: ToolIndex) -> Proposals:
     if not out.features:
         _success_features(out, index, NO_RULE_NAMED)
     return out
+
+
+def _acts(index: ToolIndex, s: Sentence, targets: Sequence[Group]) -> list[Group]:
+    """The write tools of each group the sentence names (what a policy on values governs), else the targets."""
+    writes = index.family("write")
+    return _dedupe([replace(g, tools=g.tools & writes) for g in s.groups if g.tools & writes] or list(targets))
+
+
+def _value_features(out: Proposals, index: ToolIndex, s: Sentence, targets: Sequence[Group]) -> None:
+    """A result text the sentence names makes what it governs wait for it: "cancel only if the lookup shows it
+    has not shipped" (every cancel came when the latest lookup's status was not "shipped"), "never change a basic
+    economy reservation". The act is a write tool the sentence names; on a tie, a negation reads "not that
+    value", "only" needs the value seen (a call before any such result fails), and the same object is read
+    when the act and the tool that returned the value share an argument."""
+    named = set(s.words)
+    negated = bool(named & NEGATIONS)
+    required = "only" in named or bool(named & (CONDITION | ORDER_IF))
+    for field_name, value, returned_by, value_words in index.values_named(s.words):
+        for a in _acts(index, s, targets)[:MAX_GROUPS]:
+            sources = returned_by - a.tools
+            if not sources:
+                continue
+            keys = index.shared_arguments(a.tools, sources)[:1]
+            for wanted in (not negated, negated):
+                for unknown in (not required, required):
+                    for key in [*keys, None]:
+                        said = ("" if wanted else "not ") + repr(value)
+                        where = f" (the same {key})" if key else ""
+                        known = "" if unknown else ", and only after it did"
+                        out.add("every_call_when_field",
+                                (_names(a.tools), _names(sources), field_name, (value,), wanted, key, unknown),
+                                f"every call to {_label(a.tools)} came when {_label(sources)}{where} last said "
+                                f"{field_name} {said}{known}", s, [*value_words, *a.words],
+                                complexity=a.rank - 1 + (wanted == negated) + TIE * ((unknown == required)
+                                                                                  + (key is None and bool(keys))))
+
+
+ABOVE = frozenset({"more", "over", "above", "exceed", "exceeds", "exceeding", "beyond", "greater", "higher",
+                   "larger", "bigger"})
+BELOW = frozenset({"less", "under", "below", "fewer", "lower", "smaller"})
+UP_TO = (("at", "most"), ("up", "to"), ("maximum",), ("max",), ("at", "least"), ("minimum",))
+
+
+def _value_limits(s: Sentence) -> list[tuple[float, bool, list[str]]]:
+    """(number, upper?, words) for each bound on a value the sentence states: "never more than $100" and "at
+    most 2" are upper bounds, "at least 3" a lower one; "over 100" bounds only under a negation ("refunds over
+    $100 need approval" says what such a refund needs, not that there is none)."""
+    words = s.words
+    found = []
+    for p, word in enumerate(words):
+        number = float(word) if word.isdigit() and len(word) <= 7 else NUMBER_WORDS.get(word)
+        if number is None or word in ("a", "no", "once", "twice", "thrice", "single"):
+            continue
+        before = words[max(0, p - 3): p]
+        for phrase in UP_TO:
+            if tuple(before[-len(phrase):]) == phrase:
+                found.append((float(number), "least" not in phrase and "minimum" not in phrase, [*phrase, word]))
+                break
+        else:
+            cue = next((w for w in reversed(before) if w in ABOVE or w in BELOW), None)
+            if cue and _negated(words, p):
+                found.append((float(number), cue in ABOVE, [next(w for w in words if w in NEGATIONS), cue, word]))
+    return found
+
+
+def _argument_limit_features(out: Proposals, index: ToolIndex, s: Sentence, targets: Sequence[Group]) -> None:
+    """A bound on a number the sentence names ("never refunds more than $100") applies to a number argument of the
+    tools it names, on a tie the argument a word names ("bags" -> bags) first."""
+    limits = _value_limits(s)
+    if not limits:
+        return
+    for limit, upper, limit_words in limits:
+        for g in _acts(index, s, targets)[:MAX_GROUPS]:
+            keys = sorted(set().union(*(index.numbers.get(t, set()) for t in g.tools)))
+            for key in keys[:MAX_GROUPS]:
+                key_words = [w for w in s.words if w not in STOPWORDS and any(same_stem(w, p) for p in name_words(key))]
+                bound = "more" if upper else "less"
+                out.add("every_argument_within", (_names(g.tools), key, limit, upper),
+                        f"no call to {_label(g.tools)} gave {key} {bound} than {_number_text(limit)}", s,
+                        [*limit_words, *key_words, *g.words], complexity=g.rank - 1 + (not key_words))
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
 
 
 def _field_features(out: Proposals, index: ToolIndex, s: Sentence, words: Sequence[str]) -> None:
@@ -864,6 +1038,8 @@ def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict
     arguments: dict[str, set[str]] = {}
     flags: dict[str, set[str]] = {}
     fields: dict[str, set[str]] = {}
+    values: dict[tuple[str, str], set[str]] = {}
+    numbers: dict[str, set[str]] = {}
     for trace in traces:
         for call in trace.get("tool_calls") or []:
             if not isinstance(call, dict):
@@ -871,11 +1047,17 @@ def criteria_features(criteria: str, notes: Sequence[str], traces: Sequence[dict
             name = str(call.get("name") or "")
             if isinstance(call.get("arguments"), dict):
                 arguments.setdefault(name, set()).update(str(k) for k in call["arguments"])
+                numbers.setdefault(name, set()).update(str(k) for k, v in call["arguments"].items()
+                                                       if isinstance(v, (int, float)) and not isinstance(v, bool))
             returned = HELPERS["result_fields"](call)
+            for k, v in returned.items():
+                if isinstance(v, str) and 0 < len(v) <= MAX_VALUE_LENGTH:
+                    values.setdefault((name, str(k)), set()).add(HELPERS["plain_value"](v))
             flags.setdefault(name, set()).update(str(k) for k, v in returned.items() if isinstance(v, bool))
             fields.setdefault(name, set()).update(str(k) for k, v in returned.items()
                                                   if isinstance(v, (str, int, float)) and not isinstance(v, bool))
-    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments, flags, fields)
+    index = ToolIndex((name for trace in traces for name in HELPERS["tool_names"](trace)), arguments, flags, fields,
+                      values, numbers)
     return list(propose(sentences, index).features.values())
 
 

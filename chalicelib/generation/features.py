@@ -474,6 +474,43 @@ def every_call_preceded_by_flag(trace, tools, priors, flag):
     return True
 
 
+def every_call_when_field(trace, tools, sources, field, values, wanted=True, key=None, unknown=False):
+    """True when each call to one of the tools came when the latest successful call to one of the sources had
+    returned ``field`` as one of the values (``wanted``) or as none of them (not ``wanted``); with ``key``, the
+    latest such call on the same value of the argument ``key``. A call with no such result before it passes only
+    when ``unknown``: "cancel only orders the lookup shows as pending" (it must have been looked up), "never change
+    a basic economy reservation" (what was never looked up is not known to be one)."""
+    latest = {}
+    for call in trace.get("tool_calls") or []:
+        name = str(call.get("name") or "")
+        where = argument_value(call, key) if key else None
+        if name in tools:
+            seen = latest.get(where)
+            if (seen is None and not unknown) or (seen is not None and (seen in values) != wanted):
+                return False
+        value = result_fields(call).get(field) if name in sources and call_succeeded(call) else None
+        if value is not None:
+            latest[where] = plain_value(value)
+    return True
+
+
+def every_argument_within(trace, tools, key, limit, upper=True):
+    """True when no call to one of the tools gave the argument ``key`` a number above ``limit`` (``upper``) or
+    below it (not ``upper``), failed calls included (the agent tried): "never refund more than $100", "no more
+    than one checked bag". Calls without a number there are not judged."""
+    for call in trace.get("tool_calls") or []:
+        arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+        if str(call.get("name") or "") not in tools or isinstance(arguments.get(key), bool):
+            continue
+        try:
+            value = float(str(arguments.get(key)).strip().lstrip("$").replace(",", ""))
+        except ValueError:
+            continue
+        if (value > limit) if upper else (value < limit):
+            return False
+    return True
+
+
 def every_call_preceded_by_all(trace, tools, prior_sets):
     """True when each call to one of the tools came after a successful call to a tool of every prior set
     (also true when none of the tools was called): "may do X only after Y and Z"."""

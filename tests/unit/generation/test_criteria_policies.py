@@ -561,3 +561,137 @@ def test_an_item_listed_with_actions_is_an_action_too():
                                                       [], toolbox(*LIBRARY_TOOLS, "catalog.update"))}
     assert 'every_call_preceded_by(trace, ("catalog.update", "loans.renew"), ("patrons.lookup",))' in noun
     assert not any('"catalog.search", "catalog.update", "loans.renew"' in e for e in noun)  # "catalog" modifies
+
+
+def _simplest(criteria: str, helper: str, traces=None) -> str:
+    """The expression of the helper's reading the text names most exactly (its lowest complexity)."""
+    found = [f for f in criteria_features(criteria, [], traces or toolbox(*LIBRARY_TOOLS)) if f.helper == helper]
+    return min(found, key=lambda f: f.complexity).expression() if found else ""
+
+
+def test_a_follow_up_makes_what_comes_after_due_and_is_its_first_reading():
+    rule = 'every_call_followed_by(trace, ("loans.renew",), ("holds.place",))'
+    for criteria in ("Whenever the agent renews a loan, it must place a hold afterwards.",
+                     "Every loan renewal has to be followed by a hold.",
+                     "Once a loan is renewed, the agent has to place a hold."):
+        assert rule in expressions(criteria), criteria
+    found = criteria_features("Whenever the agent renews a loan, it must place a hold afterwards.", [],
+                              toolbox(*LIBRARY_TOOLS))
+    assert min((f for f in found if f.helper.startswith("every_call_")), key=lambda f: f.complexity).expression() \
+        == rule  # the follow-up's own reading before "every hold came after a renewal"
+    # a list of acts: all of them make the hold due, before any one alone
+    assert _simplest("Whenever the agent renews a loan or escalates to staff, it must place a hold afterwards.",
+                     "every_call_followed_by") == \
+        'every_call_followed_by(trace, ("loans.renew", "staff.escalate"), ("holds.place",))'
+    assert not any(e.startswith("every_call_followed_by") for e in expressions(
+        "Loans are renewed; holds are placed afterwards."))  # no clause of the sentence holds both
+
+
+def _status(patron: str, status: str | None, error: str | None = None) -> tuple:
+    return ("call", "patrons.lookup", None if error else json.dumps({"patron_id": patron, "status": status}),
+            error, {"patron_id": patron})
+
+
+def test_every_call_when_field_reads_the_latest_result_and_what_was_never_looked_up():
+    check = HELPERS["every_call_when_field"]
+    renew = _call("loans.renew", patron_id="P-1")
+    tools, sources = ("loans.renew",), ("patrons.lookup",)
+    only_active = (tools, sources, "status", ("active",), True, None, False)
+    assert check(trace_of([_status("P-1", "active"), renew]), *only_active)
+    assert not check(trace_of([_status("P-1", "Suspended"), renew]), *only_active)
+    assert not check(trace_of([renew, _status("P-1", "active")]), *only_active)  # looked up too late
+    assert not check(trace_of([_status("P-1", "active", error="timeout"), renew]), *only_active)
+    assert check(trace_of([_status("P-1", "suspended")]), *only_active)  # nothing renewed
+    never_suspended = (tools, sources, "status", ("suspended",), False, None, True)
+    assert check(trace_of([renew]), *never_suspended)  # never looked up: not known to be suspended
+    assert not check(trace_of([_status("P-1", "suspended"), renew]), *never_suspended)
+    assert check(trace_of([_status("P-1", "suspended"), _status("P-1", "active"), renew]), *never_suspended)
+    # per patron: P-1 is active even though the latest lookup (of P-2) said suspended
+    two = trace_of([_status("P-1", "active"), _status("P-2", "suspended"), renew])
+    assert check(two, tools, sources, "status", ("suspended",), False, "patron_id", True)
+    assert not check(two, tools, sources, "status", ("suspended",), False, None, True)
+
+
+def test_a_result_text_the_criteria_name_makes_the_act_wait_for_it():
+    traces = [trace_of([_status("P-1", status), _call("loans.renew", patron_id="P-1")], status)
+              for status in ("active", "suspended", "expired")]
+    assert _simplest("Never renew a loan for a patron the lookup shows as suspended.", "every_call_when_field",
+                     traces) == 'every_call_when_field(trace, ("loans.renew",), ("patrons.lookup",), "status", ' \
+                                '("suspended",), False, "patron_id", True)'
+    assert _simplest("Loans may only be renewed when the patron's status is active.", "every_call_when_field",
+                     traces) == 'every_call_when_field(trace, ("loans.renew",), ("patrons.lookup",), "status", ' \
+                                '("active",), True, "patron_id", False)'
+    # a field that never varied in the training traces is not a category the text can name
+    assert not _simplest("Never renew a loan for a suspended patron.", "every_call_when_field", traces[1:2])
+
+
+def test_a_policy_on_a_result_text_is_learned_and_holds_on_traces_it_never_saw():
+    rng = random.Random(11)
+
+    def attempt(k: int):
+        status = rng.choice(("active", "active", "suspended", "expired"))
+        steps = [("user", "Please renew my loan.")]
+        if rng.random() < 0.85:
+            steps.append(_status(f"P-{k}", status))
+        if rng.random() < 0.3:
+            steps.append(_call("catalog.search"))
+        renewed = rng.random() < 0.8
+        steps += [_call("loans.renew", patron_id=f"P-{k}")] if renewed else []
+        good = not (renewed and status == "suspended" and len(steps) > 1 and steps[1][1] == "patrons.lookup")
+        return trace_of([*steps, ("assistant", "Done.")], f"t{k}"), good
+
+    data = [attempt(k) for k in range(80)]
+    code, held = _learned("no_suspended", "Never renew a loan for a patron the lookup shows as suspended.", data,
+                          trained=20)
+    assert "every_call_when_field" in code
+    assert held
+
+
+def test_an_opening_only_with_a_relative_clause_names_the_condition_and_what_waits_after_its_verb():
+    found = expressions("Only patrons whose fines were checked can have their loans renewed.")
+    assert 'every_call_preceded_by(trace, ("loans.renew",), ("fines.check_balance",))' in found
+    assert not any(e.startswith('every_call_preceded_by(trace, ("patrons.lookup",)') for e in found)
+    found = expressions("Only patrons that were looked up may get a hold placed.")
+    assert 'every_call_preceded_by(trace, ("holds.place",), ("patrons.lookup",))' in found
+
+
+def test_every_argument_within_bounds_a_number_argument_and_judges_only_calls_that_give_one():
+    check = HELPERS["every_argument_within"]
+    fee = ("fines.check_balance",)
+    assert check(trace_of([_call("fines.check_balance", amount=20), _call("loans.renew", amount=500)]), fee,
+                 "amount", 20.0, True)
+    assert not check(trace_of([_call("fines.check_balance", amount="$20.50")]), fee, "amount", 20.0, True)
+    assert not check(trace_of([_call("fines.check_balance", "503", amount=25)]), fee, "amount", 20.0, True)  # tried
+    assert check(trace_of([_call("fines.check_balance", amount="all"), _call("fines.check_balance")]), fee, "amount",
+                 20.0, True)
+    assert not check(trace_of([_call("fines.check_balance", amount=2)]), fee, "amount", 3.0, False)
+
+
+def test_a_bound_on_a_number_is_read_for_the_number_arguments_of_the_tools_the_sentence_names():
+    traces = [trace_of([_call("holds.place", copies=2, branch="main"), _call("loans.renew", days=14)])]
+    rule = 'every_argument_within(trace, ("holds.place",), "copies", 3, True)'
+    for criteria in ("Never place a hold for more than 3 copies.", "A hold may be placed for at most three copies.",
+                     "The agent must not place holds on over 3 copies."):
+        assert rule in expressions(criteria, traces), criteria
+    assert 'every_argument_within(trace, ("loans.renew",), "days", 7, False)' in expressions(
+        "Loans are renewed for at least 7 days.", traces)
+    # "over 3" without a negation says what such a hold needs, not that there is none
+    assert not any("every_argument_within" in e for e in expressions(
+        "Holds over 3 copies need a staff escalation first.", traces))
+
+
+def test_a_limit_on_an_argument_is_learned_and_holds_on_traces_it_never_saw():
+    rng = random.Random(5)
+
+    def attempt(k: int):
+        copies = rng.choice((1, 1, 2, 3, 4, 6))
+        steps = [("user", f"Hold {copies} copies please."), _call("catalog.search")]
+        if rng.random() < 0.4:
+            steps.append(_call("patrons.lookup"))
+        steps += [_call("holds.place", copies=copies, branch="main"), ("assistant", "Placed.")]
+        return trace_of(steps, f"t{k}"), copies <= 3
+
+    code, held = _learned("hold_limit", "Never place a hold for more than 3 copies.", [attempt(k) for k in range(80)],
+                          trained=20)
+    assert 'every_argument_within(trace, ("holds.place",), "copies", 3, True)' in code
+    assert held
