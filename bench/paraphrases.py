@@ -134,6 +134,13 @@ PARAPHRASES: tuple[Paraphrase, ...] = (
            "One booking change at most.", "The customer's bookings must not be changed twice."),
     *_rows("criteria", "reply_names_reservation", "development",
            "At the end, tell the customer which reservation was booked, changed or cancelled."),
+    # written in session 13 after its generator changes, to try them (development from the start)
+    *_rows("helpdesk", "ticket_after_fix", "development",
+           "After resetting a password, unlocking an account or granting app access, the agent must open a ticket.",
+           "A ticket has to be created after every password reset, account unlock or app access grant."),
+    *_rows("returns", "cancel_only_unshipped", "development",
+           "Shipped orders must never be cancelled.",
+           "Cancel only orders that are still processing."),
     # --- held-out (written before the generator was run on them) --------------------------------------
     *_rows("helpdesk", "verified_before_reset", "held-out",
            "An account unlock or a password reset needs a verified identity check before it."),

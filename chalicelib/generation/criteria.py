@@ -453,7 +453,9 @@ def _order_pairs(sentence: Sentence) -> list[Pair]:
         else:  # "outer before inner": outer happened first
             later, earlier = inner, outer
         evidence = [w for w in words[max(0, p - 2): p + 1] if w in ORDER_RIGHT or w in ("only", word)]
-        found.append((later, earlier, evidence, right, False))
+        # "a ticket has to be opened after every reset": each reset makes a ticket due
+        follow = word in ORDER_AFTER and words[p + 1: p + 2] in (["every"], ["each"]) and "only" not in words
+        found.append((later, earlier, evidence, right, follow))
     return found or _only_pair(sentence)
 
 
@@ -548,7 +550,10 @@ def _continues_list(words: Sequence[str], comma: int, named: set[int]) -> bool:
     command: "Before issuing a refund, look up the order"); ``named``: positions of words that name tools."""
     following = words[comma + 1] if comma + 1 < len(words) else ""
     item = following.endswith(("s", "ing", "ed")) or words[comma + 2: comma + 3] in ([","], ["or"], ["and"])
-    return following in ("and", "or") or ((verb_family(following) is not None or comma + 1 in named) and item)
+    noun_item = comma + 1 in named and verb_family(following) is None and bool(
+        {"or", "and"} & set(words[comma + 2: comma + 4]))  # "a password reset, account unlock or app access grant"
+    return following in ("and", "or") or ((verb_family(following) is not None or comma + 1 in named) and item) \
+        or noun_item
 
 
 def _user_side(sentence: Sentence, start: int) -> bool:

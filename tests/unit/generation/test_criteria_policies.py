@@ -585,6 +585,10 @@ def test_a_follow_up_makes_what_comes_after_due_and_is_its_first_reading():
         'every_call_followed_by(trace, ("loans.renew", "staff.escalate"), ("holds.place",))'
     assert not any(e.startswith("every_call_followed_by") for e in expressions(
         "Loans are renewed; holds are placed afterwards."))  # no clause of the sentence holds both
+    # "after every X": each X makes the other due, and a list of nouns after it is one list
+    assert _simplest("A hold has to be placed after every loan renewal, staff escalation or catalog search.",
+                     "every_call_followed_by") == \
+        'every_call_followed_by(trace, ("catalog.search", "loans.renew", "staff.escalate"), ("holds.place",))'
 
 
 def _status(patron: str, status: str | None, error: str | None = None) -> tuple:
