@@ -12,7 +12,10 @@ from the start, the next seven were held-out until session 10, whose generator c
 and **held-out** (seven written in session 10 before the generator was run on them, covering the six behaviours
 plus counts and an order on a tool of its own, and ``transfer_for_a_reason``, written in session 11 before its
 generator changes were run on it, and three written in session 13 before its generator changes: a result text,
-an obligation that follows an act, a limit on an argument; measured once, at the end). Both are reported, separately.
+an obligation that follows an act, a limit on an argument; measured once, at the end).
+Criteria made of two policies (``both``: the two texts one after the other, good when both hold) were added in
+session 13: the development ones were tried while the generator learned to read several sentences, the held-out ones
+were written before. Both are reported, separately.
 
 Protocol per criterion, n in {10, 20, 40} and 20 seeds (0..19): split by task (``split_by_group``: half
 the tasks train, the other half are the unseen traces), draw n stratified training traces, and fit:
@@ -350,6 +353,14 @@ class Criterion:
     judge: Callable[..., bool]
 
 
+def both(name: str, group: str, first: Criterion, second: Criterion) -> Criterion:
+    """Two policies written one after the other as one eval set's criteria: good when both hold."""
+    def judge(*args: Any) -> bool:
+        return first.judge(*args) and second.judge(*args)
+    judge.__doc__ = f"Good when both hold: {first.name} and {second.name}."
+    return Criterion(name, group, "two policies at once", f"{first.text} {second.text}", judge)
+
+
 CRITERIA = (
     Criterion("profile_before_change", "development", "order",
               "The agent may book, change or cancel anything only after it has looked up the user's profile.",
@@ -416,6 +427,11 @@ CRITERIA = (
               "details again to confirm it.", details_after_change),
     Criterion("at_most_one_bag", "held-out", "counts (an argument's value)",
               "The agent must not put more than one checked bag on a reservation.", at_most_one_bag),
+)
+_BY_NAME = {c.name: c for c in CRITERIA}
+CRITERIA += (  # two policies as one eval set's criteria (good when both hold); session 13
+    both("calculator_first_and_reservation_named", "held-out", _BY_NAME["calculator_before_change"],
+         _BY_NAME["reply_names_reservation"]),
 )
 
 

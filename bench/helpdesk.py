@@ -18,7 +18,9 @@ are development since; its three held-out criteria were written before that chan
 changed the generator looking at them (development since). Session 11's two held-out criteria were written before
 its generator changes and were measured once, after them. Session 12 wrote ticket_after_fix before its generator
 changes ran on it (measured once: 0.21; session 13 changed the generator looking at it, development since). Session 13
-wrote access_only_for_sales before its generator changes ran on it.
+wrote access_only_for_sales before its generator changes ran on it. Criteria made of two policies (``both``: the two
+texts one after the other, good when both hold) were added in session 13: the development ones were tried while the
+generator learned to read several sentences, the held-out ones were written before.
 
 The machinery (upload, split, rate, generate, execute, baselines, report) is ``bench/agent_bench.py``'s,
 shared with ``bench/returns.py``.
@@ -41,7 +43,7 @@ import re
 from typing import Any
 
 from bench.agent_bench import AgentBenchmark, Case, every_call_after, result_of, run_benchmark
-from bench.criteria import Criterion, calls, events, every_failure_retried, final_reply
+from bench.criteria import Criterion, both, calls, events, every_failure_retried, final_reply
 from bench.helpdesk_traces import TASKS, make_traces
 
 NOISE = 0.07
@@ -218,6 +220,15 @@ CRITERIA = (
     Criterion("access_only_for_sales", "held-out", "order, result value (a text)",
               "App access may only be granted to employees the lookup lists in the Sales department.",
               access_only_for_sales),
+)
+
+_BY_NAME = {c.name: c for c in CRITERIA}
+CRITERIA += (  # two policies as one eval set's criteria (good when both hold); session 13
+    both("reset_verified_and_wipe_consent", "development", _BY_NAME["verified_before_reset"],
+         _BY_NAME["consent_before_wipe"]),
+    both("kb_first_and_two_codes", "development", _BY_NAME["kb_before_escalation"], _BY_NAME["at_most_two_codes"]),
+    both("wipe_checked_and_ticket_number", "held-out", _BY_NAME["device_checked_before_wipe"],
+         _BY_NAME["ticket_number_in_reply"]),
 )
 
 

@@ -9,7 +9,9 @@ a change was measured on them (commits 602910c and the one after d634cba that re
 two after them were written in session 11 before that session's generator changes; session 12 looked at
 no_unbacked_all_set and tracking_status_in_reply (development since) and wrote cancel_only_unshipped before the
 generator ran on it (held-out; session 13 changed the generator looking at it: development since). Session 13
-wrote refund_at_most_100 before its generator changes ran on it (held-out). Each criterion is in
+wrote refund_at_most_100 before its generator changes ran on it (held-out). Criteria made of two policies (``both``:
+the two texts one after the other, good when both hold) were added in session 13: the development ones were tried
+while the generator learned to read several sentences, the held-out ones were written before. Each criterion is in
 plain words (the eval set's criteria) and labelled by an explicit function in this file on the stored trace
 (``task_success`` also reads the simulator's hidden outcome); every label is flipped for ``NOISE`` of the
 traces (seeded per criterion and trace), and ``task_success`` is fuzzy on purpose (a request handed to a
@@ -30,7 +32,7 @@ import re
 from typing import Any
 
 from bench.agent_bench import AgentBenchmark, Case, every_call_after, result_of, run_benchmark
-from bench.criteria import Criterion, calls, events, final_reply
+from bench.criteria import Criterion, both, calls, events, final_reply
 from bench.returns_traces import TASKS, make_traces
 
 NOISE = 0.05
@@ -220,6 +222,17 @@ CRITERIA = (
               "An order may only be cancelled if the lookup shows it has not shipped yet.", cancel_only_unshipped),
     Criterion("refund_at_most_100", "held-out", "pricing (an argument's limit)",
               "The agent never refunds more than $100 at a time.", refund_at_most_100),
+)
+
+_BY_NAME = {c.name: c for c in CRITERIA}
+CRITERIA += (  # two policies as one eval set's criteria (good when both hold); session 13
+    both("checks_and_one_refund", "development", _BY_NAME["refund_after_checks"], _BY_NAME["one_refund_per_order"]),
+    both("cancel_consent_and_eligible_refund", "development", _BY_NAME["consent_before_cancel"],
+         _BY_NAME["refund_only_if_eligible"]),
+    both("lookup_first_and_no_unbacked_all_set", "held-out", _BY_NAME["write_after_lookup"],
+         _BY_NAME["no_unbacked_all_set"]),
+    both("cancel_consent_and_one_refund", "held-out", _BY_NAME["consent_before_cancel"],
+         _BY_NAME["one_refund_per_order"]),
 )
 
 BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic)",
