@@ -223,6 +223,7 @@ class Sentence:
     source: str
     words: list[str]
     groups: list[Group] = field(default_factory=list)
+    number: int = 0  # its place in the text (0 for the first sentence)
 
     def cue(self, vocabulary: Iterable[str]) -> list[str]:
         found = [w for w in self.words if w in vocabulary]
@@ -334,7 +335,7 @@ def read_sentences(source: str, text: str) -> list[Sentence]:
     for token in [*tokens(text), "."]:
         if token in SENTENCE_END:
             if current:
-                out.append(Sentence(source, current))
+                out.append(Sentence(source, current, number=len(out)))
             current = []
         else:
             current.append(token)
@@ -395,13 +396,14 @@ class Proposals:
         key = (helper, args)
         if key in self.features and (self.features[key].evidence or not named):
             return  # the first naming stands; a feature proposed unnamed becomes named when some words name it
+        clause = evidence.number if named and isinstance(evidence, Sentence) and evidence.source == "criteria" else -1
         if not named:
             evidence = ""
         elif isinstance(evidence, Sentence):
             quoted = ", ".join(f'"{w}"' for w in dict.fromkeys(words))
             evidence = f"{evidence.source} words {quoted}" if quoted else f"{evidence.source}"
         self.features[key] = Feature(helper, args, threshold, complexity, description, evidence=evidence,
-                                     family="criteria", violation=violation)
+                                     family="criteria", violation=violation, clause=clause)
 
 
 def _names(tools: frozenset[str]) -> tuple[str, ...]:

@@ -855,6 +855,7 @@ class Feature:
     family: str = ""  # the look-alike conditions it is counted with for its prior cost (default: its helper)
     violation: bool = False  # the words name it as what must not happen ("never say it is all done"): as the rule
     # the criteria state, a trace passes when it does not hold
+    clause: int = -1  # which sentence of the criteria proposed it (0, 1, ...); -1: notes, the default reading, library
     module_source: str = ""  # code defining ``helper`` when it is not a library helper (an LLM's predicate module,
     # chalicelib/generation/hybrid.py): emitted once with the rules that use it instead of the library's helpers
 

@@ -61,7 +61,7 @@ FAMILY_PENALTY = 0.04  # prior cost per bit of family size: log2(1 + look-alike 
 REDUNDANCY = 0.9
 CV_REPEATS = 3  # fold shuffles averaged by the repeated cross-validation
 SINGLE_KINDS = ("criteria rule", "single rule")
-KIND_ORDER = {"criteria rule": 0, "single rule": 1, "scorecard": 2}
+KIND_ORDER = {"criteria rules": -1, "criteria rule": 0, "single rule": 1, "scorecard": 2}
 SIGNIFICANCE_Z = 1.645  # one-sided 5%: a more complex model must beat the current pick by this many sds
 WRITTEN_Z = 2.326  # one-sided 1%: to take over from a rule the user's own words name
 
@@ -268,6 +268,43 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
     return Scorecard([rule], 1 if rule.sign > 0 else 0, default_pass=majority, budget=1, kind=kind)
 
 
+def fit_clauses(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int],
+                always: Sequence[Condition] = ()) -> Scorecard:
+    """Criteria of several sentences ("Refund only after the checks. Never refund an order twice."): each sentence's
+    rule (``fit_single_rule`` among what that sentence names), and a trace passes when every one of them does. Each
+    rule is fitted again on the rated traces the others pass: a trace another sentence's rule fails tells nothing
+    about this one's."""
+    clauses = sorted({c.feature.clause for c in [*conditions, *always] if c.feature.clause >= 0})
+
+    def fit(clause: int, train: Sequence[int]) -> Rule | None:
+        card = fit_single_rule([c for c in conditions if c.feature.clause == clause], labels, train, "criteria rule",
+                               [c for c in always if c.feature.clause == clause])
+        return card.rules[0] if card.rules else None
+
+    rules = {clause: fit(clause, rows) for clause in clauses}
+    for clause in clauses:
+        others = [r for k, r in rules.items() if k != clause and r is not None]
+        rules[clause] = fit(clause, [i for i in rows if all(_passes(r, i) for r in others)]) or rules[clause]
+    chosen = [_recounted(r, labels, rows) for r in rules.values() if r is not None]
+    majority = sum(1 for i in rows if labels[i]) * 2 >= len(rows)
+    # every rule passing: each +1 rule holds (one point each) and no -1 rule does
+    return Scorecard(chosen, sum(1 for r in chosen if r.sign > 0), default_pass=majority, budget=len(chosen),
+                     kind="criteria rules")
+
+
+def _recounted(rule: Rule, labels: Sequence[bool], rows: Sequence[int]) -> Rule:
+    """The rule with its counts over ``rows`` (what its comment reports), not over the rows it was fitted on."""
+    pos = [i for i in rows if labels[i]]
+    neg = [i for i in rows if not labels[i]]
+    values = rule.condition.values
+    return replace(rule, pos_hits=sum(1 for i in pos if values[i]), pos_total=len(pos),
+                   neg_hits=sum(1 for i in neg if values[i]), neg_total=len(neg))
+
+
+def _passes(rule: Rule, index: int) -> bool:
+    return rule.condition.values[index] == (rule.sign > 0)
+
+
 def _stated_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> Rule | None:
     """When no rule beats passing every trace on the ratings: the rule the criteria state (pass when it holds,
     the simplest reading first), if it does no worse than passing every trace. The ratings cannot tell the two
@@ -410,6 +447,8 @@ class OfflineGenerator:
         models: list[tuple[str, int, Callable[[list[int]], Scorecard]]] = [
             ("criteria rule", 1, lambda train: fit_single_rule(named, labels, train, "criteria rule", always))
         ] if named or always else []
+        if len({c.feature.clause for c in [*named, *always] if c.feature.clause >= 0}) >= 2:
+            models.append(("criteria rules", 2, lambda train: fit_clauses(named, labels, train, always)))
         models += [
             ("single rule", 1, lambda train: fit_single_rule(conditions, labels, train))
         ] + [
@@ -460,7 +499,7 @@ def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
     takes over too often; a rule the user's words name asks for 1% (``WRITTEN_Z``). The default reading of
     criteria that name no rule is only the generator's guess and keeps 5%."""
     order = sorted(models, key=lambda m: (KIND_ORDER.get(m.kind, len(KIND_ORDER)), m.budget, len(m.rules)))
-    order = [m for m in order if m.rules or m.kind != "criteria rule"] or order  # a criteria rule that found nothing
+    order = [m for m in order if m.rules or not m.kind.startswith("criteria rule")] or order  # one that found nothing
     pick = order[0]
     for challenger in order[1:]:
         z = WRITTEN_Z if _written(pick) else SIGNIFICANCE_Z
@@ -473,7 +512,7 @@ def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
 
 def _written(card: Scorecard) -> bool:
     """A criteria rule the user's own words name (not the default reading of criteria that name no rule)."""
-    return card.kind == "criteria rule" and any(_worded(r.condition.feature) for r in card.rules)
+    return card.kind in ("criteria rule", "criteria rules") and any(_worded(r.condition.feature) for r in card.rules)
 
 
 def training_examples(request: GenerationRequest) -> list[LabeledTrace]:
@@ -521,6 +560,8 @@ def _rationale(card: Scorecard) -> str:
     if card.kind in SINGLE_KINDS:
         default = " (default reading: task success)" if _default_reading(card) else ""
         return f"offline {card.kind}{default}; cross-validated agreement {cv}"
+    if card.kind == "criteria rules":
+        return f"offline criteria rules: {len(card.rules)} sentence(s), each must hold; cross-validated agreement {cv}"
     return f"offline scorecard with {len(card.rules)} rule(s) (budget {card.budget}); cross-validated agreement {cv}"
 
 
@@ -557,6 +598,9 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     elif card.rules and card.kind == "criteria rule":
         header += ["One rule decides, chosen among the conditions the criteria or notes name (no other rule or "
                    "scorecard did better under cross-validation)."]
+    elif card.rules and card.kind == "criteria rules":
+        header += ["Every rule below must hold: one for each sentence of the criteria, chosen among the conditions "
+                   "that sentence names (no other rule or scorecard did better under cross-validation)."]
     elif card.rules and card.kind == "single rule":
         header += ["One rule decides (no scorecard beat it significantly under cross-validation)."]
     elif card.rules:
@@ -590,7 +634,7 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
     for rule in card.rules:
         feature = rule.condition.feature
         described = feature.describe()  # built from trace text: only through inert()
-        stated = card.kind == "criteria rule" and _stated(feature)
+        stated = card.kind.startswith("criteria rule") and _stated(feature)
         lines.append(f"    # {_counts_comment(rule, stated)}: {inert(described, 'comment')}.")
         if feature.evidence:
             lines.append(f"    # Named by the {inert(feature.evidence, 'comment', limit=200)}.")

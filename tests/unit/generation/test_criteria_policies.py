@@ -699,3 +699,25 @@ def test_a_limit_on_an_argument_is_learned_and_holds_on_traces_it_never_saw():
                           trained=20)
     assert 'every_argument_within(trace, ("holds.place",), "copies", 3, True)' in code
     assert held
+
+
+def test_criteria_of_two_sentences_are_read_as_two_rules_that_must_both_hold():
+    rng = random.Random(3)
+
+    def attempt(k: int):
+        looked, holds = rng.random() < 0.7, rng.choice((0, 1, 1, 2))
+        steps = [("user", "Renew my loan and hold a book.")] + ([_call("patrons.lookup")] if looked else [])
+        steps += [_call("loans.renew"), *[_call("holds.place") for _ in range(holds)], ("assistant", "Done.")]
+        return trace_of(steps, f"t{k}"), looked and holds <= 1
+
+    data = [attempt(k) for k in range(120)]
+    criteria = "A loan may be renewed only after the patron was looked up. Never place more than one hold."
+    code, _ = _learned("two_policies", criteria, data, trained=20)
+    assert "Every rule below must hold: one for each sentence of the criteria" in code
+    assert 'every_call_preceded_by(trace, ("loans.renew",), ("patrons.lookup",))' in code
+    assert any(line.strip().startswith("if ") and '("holds.place",)' in line for line in code.splitlines())
+    check = load_eval(code)
+    assert all(check(t)[0] == good for t, good in data[20:])
+    # one sentence: one rule decides, as before
+    code, _ = _learned("one_policy", "A loan may be renewed only after the patron was looked up.", data, trained=20)
+    assert "Every rule below must hold" not in code
