@@ -24,7 +24,8 @@ This module reads them as plain English, without knowing any agent's tools:
   only when the latest such result was (or, negated, was not) that text,
   consent ("yes", "confirm", "explicit"; "agreed" tries any agreement first; a phrase right after
   "not" is not said), errors and retries ("after two failed attempts, hand over"), counts ("per
-  order"), the final answer (and the object it must name: "mentions the reservation"; a claim it
+  order", "never place more than one hold"), the final answer (and the object it must name: "mentions the
+  reservation"; a claim it
   must not make unbacked: "never say it is all done unless ..."), argument values the user gave or a
   named tool returned ("the employee id the lookup returned"; a result field given under another name: "for
   the full order total the lookup returned"), hand-off to a human, and task success ("completed", "taken
@@ -35,6 +36,9 @@ This module reads them as plain English, without knowing any agent's tools:
   the tools more places of the text name ("once the identity was verified": verifyIdentity, not
   lookupEmployee), not a possessive ("the employee's"); the same object when the text names it and
   refers back to it ("checking its status"); what is done (a verb) over what it is done to.
+
+Every feature records the sentence of the criteria that proposed it (``Feature.clause``): criteria of several
+sentences are also read as one rule per sentence, all of which must hold (``offline.fit_clauses``).
 
 Each cue proposes features (helpers of ``features.HELPERS_SOURCE`` with literal arguments):
 "X only after Y" -> ``every_call_preceded_by(trace, X, Y)`` for the tool groups on each side of
@@ -935,6 +939,10 @@ def _limits(s: Sentence) -> list[tuple[int, list[str]]]:
                 number = _number(before)
                 if number is not None and number + shift >= 0:
                     found.append((number + shift, [before, *phrase]))
+        if words[p: p + 2] == ["more", "than"] and p + 2 < len(words) and _number(words[p + 2]) is not None \
+                and _negated(words, p) and tuple(words[p - 1: p]) not in (("no",), ("not",)):
+            found.append((_number(words[p + 2]), [next(w for w in words[:p] if w in NEGATIONS), "more", "than",
+                                                  words[p + 2]]))  # "never place more than one hold"
         if words[p] in ("once", "twice", "thrice") and p > 0 and words[p - 1] in ("only", "just") \
                 and not (words[p] == "once" and _once_is_when(words, p)):
             found.append((NUMBER_WORDS[words[p]], [words[p - 1], words[p]]))

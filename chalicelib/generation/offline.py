@@ -271,14 +271,14 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
 def fit_clauses(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int],
                 always: Sequence[Condition] = ()) -> Scorecard:
     """Criteria of several sentences ("Refund only after the checks. Never refund an order twice."): each sentence's
-    rule (``fit_single_rule`` among what that sentence names), and a trace passes when every one of them does. Each
-    rule is fitted again on the rated traces the others pass: a trace another sentence's rule fails tells nothing
-    about this one's."""
+    rule (``fit_single_rule`` among the readings that sentence states, no threshold the ratings chose), and a trace
+    passes when every one of them does. Each rule is fitted again on the rated traces the others pass: a trace
+    another sentence's rule fails tells nothing about this one's."""
     clauses = sorted({c.feature.clause for c in [*conditions, *always] if c.feature.clause >= 0})
 
     def fit(clause: int, train: Sequence[int]) -> Rule | None:
-        card = fit_single_rule([c for c in conditions if c.feature.clause == clause], labels, train, "criteria rule",
-                               [c for c in always if c.feature.clause == clause])
+        stated = [c for c in conditions if c.feature.clause == clause and _stated(c.feature)]
+        card = fit_single_rule(stated, labels, train, "criteria rule", [c for c in always if c.feature.clause == clause])
         return card.rules[0] if card.rules else None
 
     rules = {clause: fit(clause, rows) for clause in clauses}
@@ -287,9 +287,9 @@ def fit_clauses(conditions: Sequence[Condition], labels: Sequence[bool], rows: S
         rules[clause] = fit(clause, [i for i in rows if all(_passes(r, i) for r in others)]) or rules[clause]
     chosen = [_recounted(r, labels, rows) for r in rules.values() if r is not None]
     majority = sum(1 for i in rows if labels[i]) * 2 >= len(rows)
-    # every rule passing: each +1 rule holds (one point each) and no -1 rule does
+    # every rule passing: each +1 rule holds (one point each) and no -1 rule does; one rule alone is a criteria rule
     return Scorecard(chosen, sum(1 for r in chosen if r.sign > 0), default_pass=majority, budget=len(chosen),
-                     kind="criteria rules")
+                     kind="criteria rules" if len(chosen) > 1 else "criteria rule")
 
 
 def _recounted(rule: Rule, labels: Sequence[bool], rows: Sequence[int]) -> Rule:
@@ -497,11 +497,22 @@ def rank_models(models: Sequence[Scorecard]) -> list[Scorecard]:
 
     Up to seven challengers each get their chance, so at 5% one-sided a rule the ratings happen to favour
     takes over too often; a rule the user's words name asks for 1% (``WRITTEN_Z``). The default reading of
-    criteria that name no rule is only the generator's guess and keeps 5%."""
+    criteria that name no rule is only the generator's guess and keeps 5%.
+
+    Criteria of several sentences have two readings of the user's words: a rule per sentence, all of which must
+    hold ("criteria rules", tried first), and one rule for them all ("criteria rule"); the one with the better
+    cross-validated agreement is the pick (a sentence that states no policy, "Being polite alone does not count.",
+    should not add a rule fitted to noise), then the challengers as above."""
     order = sorted(models, key=lambda m: (KIND_ORDER.get(m.kind, len(KIND_ORDER)), m.budget, len(m.rules)))
     order = [m for m in order if m.rules or not m.kind.startswith("criteria rule")] or order  # one that found nothing
     pick = order[0]
     for challenger in order[1:]:
+        if pick.kind == "criteria rules" and challenger.kind == "criteria rule":
+            # two readings of the same words (a rule per sentence, or one for them all): the better one under
+            # cross-validation, each sentence a rule on a tie
+            if (challenger.cv_agreement or 0.0) > (pick.cv_agreement or 0.0):
+                pick = challenger
+            continue
         z = WRITTEN_Z if _written(pick) else SIGNIFICANCE_Z
         if significantly_better(challenger.cv_correct, pick.cv_correct, z):
             pick = challenger

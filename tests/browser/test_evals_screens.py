@@ -162,6 +162,8 @@ def test_generate_matrix_refine_diff_rollback_and_export(page, servers, workspac
     # Activate v2 anyway, then roll back to v1.
     page.get_by_role("button", name="Activate anyway").click()
     expect(page.locator(".page-title [data-status]")).to_have_text("active")
+    # the versions list is drawn again after the activation: click v1 once it shows the new state
+    expect(page.locator(f".versions-list li[data-eval-id={v2}]")).to_have_attribute("data-status", "active")
     page.locator(f".versions-list li[data-eval-id={v1}] a").click()
     expect(page.locator(".page-title")).to_contain_text("v1")
     page.get_by_role("button", name="Roll back to v1").click()

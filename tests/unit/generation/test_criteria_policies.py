@@ -718,6 +718,7 @@ def test_criteria_of_two_sentences_are_read_as_two_rules_that_must_both_hold():
     assert any(line.strip().startswith("if ") and '("holds.place",)' in line for line in code.splitlines())
     check = load_eval(code)
     assert all(check(t)[0] == good for t, good in data[20:])
+    assert 'at_most_calls(trace, ("holds.place",), 1)' in expressions("Never place more than one hold.")
     # one sentence: one rule decides, as before
     code, _ = _learned("one_policy", "A loan may be renewed only after the patron was looked up.", data, trained=20)
     assert "Every rule below must hold" not in code
