@@ -64,8 +64,8 @@ MAX_GROUPS = 8
 MAX_PAIRS = 24
 MAX_ANSWER_WORDS = 6
 MAX_KEYS = 3
-MAX_CATEGORIES = 12
-MAX_VALUE_LENGTH = 40  # a result field with more different texts than this names things (ids), not categories
+MAX_CATEGORIES = 12  # a result field with more different texts than this names things (ids), not categories
+MAX_VALUE_LENGTH = 40  # a longer result text is prose, not a category
 TIE = 0.25  # a complexity step smaller than any rank's: decides only between readings the ranks leave equal
 SAME_STRICT = frozenset({"same", "corresponding", "matching", "respective"})  # on a tie, the same object's reading
 SAME_OBJECT = frozenset({"same", "that", "this", "its", "corresponding", "matching", "respective", "particular"})
@@ -254,6 +254,7 @@ class ToolIndex:
         sentence says word for word ("basic economy" -> cabin "basic_economy"), in a field where the training
         traces saw it vary (a category, not a fixed word): "cancel only orders the lookup shows as pending"."""
         found: dict[tuple[str, str], set[str]] = {}
+        said: dict[str, list[str]] = {}
         for (tool, key), seen in self.values.items():
             if not 2 <= len(seen) <= MAX_CATEGORIES:
                 continue
@@ -264,7 +265,8 @@ class ToolIndex:
                 if any(all(same_stem(words[i + k], w) for k, w in enumerate(parts))
                        for i in range(len(words) - len(parts) + 1)):
                     found.setdefault((key, value), set()).add(tool)
-        return [(key, value, frozenset(tools), re.findall(r"[a-z0-9]+", value))
+                    said[value] = parts
+        return [(key, value, frozenset(tools), said[value])
                 for (key, value), tools in sorted(found.items())][:MAX_KEYS]
 
     def flags_named(self, tools: Iterable[str], words: Sequence[str]) -> list[tuple[str, list[str]]]:

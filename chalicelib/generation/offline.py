@@ -194,14 +194,19 @@ def _round_cut(cut: float, numbers: Sequence[float]) -> float:
     return float(round(value)) if abs(value) >= 10 else round(value, 2)
 
 
+def _hits(values: Sequence[bool], labels: Sequence[bool], rows: Sequence[int]) -> tuple[int, int]:
+    """(good rows, bad rows) of ``rows`` where a condition with these values holds."""
+    pos_hits = sum(1 for i in rows if labels[i] and values[i])
+    return pos_hits, sum(1 for i in rows if values[i]) - pos_hits
+
+
 def rank_rules(conditions: Sequence[Condition], labels: Sequence[bool], rows: Sequence[int]) -> list[tuple[float, Rule]]:
     """Each condition scored by how well it separates good from bad on the given rows."""
     pos_total = sum(1 for i in rows if labels[i])
     neg_total = len(rows) - pos_total
     ranked = []
     for condition in conditions:
-        pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
-        neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
+        pos_hits, neg_hits = _hits(condition.values, labels, rows)
         p_pos = (pos_hits + 0.5) / (pos_total + 1)
         p_neg = (neg_hits + 0.5) / (neg_total + 1)
         strength = abs(p_pos - p_neg) - condition.penalty
@@ -250,8 +255,7 @@ def fit_single_rule(conditions: Sequence[Condition], labels: Sequence[bool], row
     majority = pos_total * 2 >= len(rows)
     best: tuple[tuple[float, float, int, str], Rule] | None = None
     for condition in conditions:
-        pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
-        neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
+        pos_hits, neg_hits = _hits(condition.values, labels, rows)
         for sign, right_pos, right_neg in ((1, pos_hits, neg_total - neg_hits), (-1, pos_total - pos_hits, neg_hits)):
             balanced = (right_pos / pos_total if pos_total else 0.0) + (right_neg / neg_total if neg_total else 0.0)
             key = ((right_pos + right_neg) / len(rows) - condition.penalty, balanced, -condition.complexity,
@@ -274,7 +278,7 @@ def fit_clauses(conditions: Sequence[Condition], labels: Sequence[bool], rows: S
     rule (``fit_single_rule`` among the readings that sentence states, no threshold the ratings chose), and a trace
     passes when every one of them does. Each rule is fitted again on the rated traces the others pass: a trace
     another sentence's rule fails tells nothing about this one's."""
-    clauses = sorted({c.feature.clause for c in [*conditions, *always] if c.feature.clause >= 0})
+    clauses = _clauses([*conditions, *always])
 
     def fit(clause: int, train: Sequence[int]) -> Rule | None:
         stated = [c for c in conditions if c.feature.clause == clause and _stated(c.feature)]
@@ -292,13 +296,16 @@ def fit_clauses(conditions: Sequence[Condition], labels: Sequence[bool], rows: S
                      kind="criteria rules" if len(chosen) > 1 else "criteria rule")
 
 
+def _clauses(conditions: Sequence[Condition]) -> list[int]:
+    """The sentences of the criteria that proposed some of the conditions."""
+    return sorted({c.feature.clause for c in conditions if c.feature.clause >= 0})
+
+
 def _recounted(rule: Rule, labels: Sequence[bool], rows: Sequence[int]) -> Rule:
     """The rule with its counts over ``rows`` (what its comment reports), not over the rows it was fitted on."""
-    pos = [i for i in rows if labels[i]]
-    neg = [i for i in rows if not labels[i]]
-    values = rule.condition.values
-    return replace(rule, pos_hits=sum(1 for i in pos if values[i]), pos_total=len(pos),
-                   neg_hits=sum(1 for i in neg if values[i]), neg_total=len(neg))
+    pos_hits, neg_hits = _hits(rule.condition.values, labels, rows)
+    pos_total = sum(1 for i in rows if labels[i])
+    return replace(rule, pos_hits=pos_hits, pos_total=pos_total, neg_hits=neg_hits, neg_total=len(rows) - pos_total)
 
 
 def _passes(rule: Rule, index: int) -> bool:
@@ -318,8 +325,7 @@ def _stated_rule(conditions: Sequence[Condition], labels: Sequence[bool], rows: 
     neg_total = len(rows) - pos_total
     stated = [c for c in conditions if _stated(c.feature)]
     for condition in sorted(stated, key=lambda c: (len(set(c.values)) < 2, c.complexity)):
-        pos_hits = sum(1 for i in rows if labels[i] and condition.values[i])
-        neg_hits = sum(1 for i in rows if not labels[i] and condition.values[i])
+        pos_hits, neg_hits = _hits(condition.values, labels, rows)
         rule = Rule(condition, -1 if condition.feature.violation else 1, 1, pos_hits, pos_total, neg_hits, neg_total)
         if rule.right >= pos_total:
             return rule
@@ -447,7 +453,7 @@ class OfflineGenerator:
         models: list[tuple[str, int, Callable[[list[int]], Scorecard]]] = [
             ("criteria rule", 1, lambda train: fit_single_rule(named, labels, train, "criteria rule", always))
         ] if named or always else []
-        if len({c.feature.clause for c in [*named, *always] if c.feature.clause >= 0}) >= 2:
+        if len(_clauses([*named, *always])) >= 2:
             models.append(("criteria rules", 2, lambda train: fit_clauses(named, labels, train, always)))
         models += [
             ("single rule", 1, lambda train: fit_single_rule(conditions, labels, train))
@@ -610,8 +616,8 @@ def emit_code(eval_name: str, card: Scorecard, labels: Sequence[bool], criteria:
         header += ["One rule decides, chosen among the conditions the criteria or notes name (no other rule or "
                    "scorecard did better under cross-validation)."]
     elif card.rules and card.kind == "criteria rules":
-        header += ["Every rule below must hold: one for each sentence of the criteria, chosen among the conditions "
-                   "that sentence names (no other rule or scorecard did better under cross-validation)."]
+        header += ["Every rule below must hold: one for each sentence of the criteria, chosen among the readings "
+                   "that sentence states (no other rule or scorecard did better under cross-validation)."]
     elif card.rules and card.kind == "single rule":
         header += ["One rule decides (no scorecard beat it significantly under cross-validation)."]
     elif card.rules:
