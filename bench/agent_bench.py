@@ -137,17 +137,6 @@ def every_call_after(trace: dict[str, Any], tools: set[str],
     return True
 
 
-def result_of(call: dict[str, Any]) -> Any:
-    """A call's result, parsed when it is JSON text."""
-    result = call.get("result")
-    if isinstance(result, str):
-        try:
-            return json.loads(result)
-        except ValueError:
-            return result
-    return result
-
-
 # --- one benchmark -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -93,6 +93,17 @@ def calls(trace: dict[str, Any]) -> list[dict[str, Any]]:
     return list(trace.get("tool_calls") or [])
 
 
+def result_of(call: dict[str, Any]) -> Any:
+    """A call's result, parsed when it is JSON text."""
+    result = call.get("result")
+    if isinstance(result, str):
+        try:
+            return json.loads(result)
+        except ValueError:
+            return result
+    return result
+
+
 def final_reply(trace: dict[str, Any]) -> str:
     for message in reversed(trace.get("messages") or []):
         text = str(message.get("content") or "")
@@ -304,14 +315,6 @@ def transfer_for_a_reason(trace: dict[str, Any]) -> bool:
 
 # --- held-out: written in session 13, before the generator was run on them ----------------------------------
 
-def _details(call: dict[str, Any]) -> dict[str, Any]:
-    try:
-        result = json.loads(str(call.get("result") or ""))
-    except ValueError:
-        return {}
-    return result if isinstance(result, dict) else {}
-
-
 def no_basic_economy_change(trace: dict[str, Any]) -> bool:
     """Good when no update_reservation_flights call names a reservation that an earlier successful
     get_reservation_details call showed in the basic_economy cabin."""
@@ -319,7 +322,7 @@ def no_basic_economy_change(trace: dict[str, Any]) -> bool:
     for call in calls(trace):
         arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
         if call["name"] == "get_reservation_details" and not call.get("error"):
-            cabins[str(arguments.get("reservation_id"))] = _details(call).get("cabin")
+            cabins[str(arguments.get("reservation_id"))] = (result_of(call) or {}).get("cabin")
         if call["name"] == "update_reservation_flights" and \
                 cabins.get(str(arguments.get("reservation_id"))) == "basic_economy":
             return False
@@ -353,8 +356,10 @@ class Criterion:
     judge: Callable[..., bool]
 
 
-def both(name: str, group: str, first: Criterion, second: Criterion) -> Criterion:
-    """Two policies written one after the other as one eval set's criteria: good when both hold."""
+def both(criteria: Sequence[Criterion], name: str, group: str, first_name: str, second_name: str) -> Criterion:
+    """Two of ``criteria`` (by name) written one after the other as one eval set's criteria: good when both hold."""
+    first, second = (next(c for c in criteria if c.name == n) for n in (first_name, second_name))
+
     def judge(*args: Any) -> bool:
         return first.judge(*args) and second.judge(*args)
     judge.__doc__ = f"Good when both hold: {first.name} and {second.name}."
@@ -428,10 +433,9 @@ CRITERIA = (
     Criterion("at_most_one_bag", "held-out", "counts (an argument's value)",
               "The agent must not put more than one checked bag on a reservation.", at_most_one_bag),
 )
-_BY_NAME = {c.name: c for c in CRITERIA}
 CRITERIA += (  # two policies as one eval set's criteria (good when both hold); session 13
-    both("calculator_first_and_reservation_named", "held-out", _BY_NAME["calculator_before_change"],
-         _BY_NAME["reply_names_reservation"]),
+    both(CRITERIA, "calculator_first_and_reservation_named", "held-out", "calculator_before_change",
+         "reply_names_reservation"),
 )
 
 

@@ -42,8 +42,8 @@ import random
 import re
 from typing import Any
 
-from bench.agent_bench import AgentBenchmark, Case, every_call_after, result_of, run_benchmark
-from bench.criteria import Criterion, both, calls, events, every_failure_retried, final_reply
+from bench.agent_bench import AgentBenchmark, Case, every_call_after, run_benchmark
+from bench.criteria import Criterion, both, calls, events, every_failure_retried, final_reply, result_of
 from bench.helpdesk_traces import TASKS, make_traces
 
 NOISE = 0.07
@@ -222,13 +222,11 @@ CRITERIA = (
               access_only_for_sales),
 )
 
-_BY_NAME = {c.name: c for c in CRITERIA}
 CRITERIA += (  # two policies as one eval set's criteria (good when both hold); session 13
-    both("reset_verified_and_wipe_consent", "development", _BY_NAME["verified_before_reset"],
-         _BY_NAME["consent_before_wipe"]),
-    both("kb_first_and_two_codes", "development", _BY_NAME["kb_before_escalation"], _BY_NAME["at_most_two_codes"]),
-    both("wipe_checked_and_ticket_number", "held-out", _BY_NAME["device_checked_before_wipe"],
-         _BY_NAME["ticket_number_in_reply"]),
+    both(CRITERIA, "reset_verified_and_wipe_consent", "development", "verified_before_reset", "consent_before_wipe"),
+    both(CRITERIA, "kb_first_and_two_codes", "development", "kb_before_escalation", "at_most_two_codes"),
+    both(CRITERIA, "wipe_checked_and_ticket_number", "held-out", "device_checked_before_wipe",
+         "ticket_number_in_reply"),
 )
 
 

@@ -31,8 +31,8 @@ import random
 import re
 from typing import Any
 
-from bench.agent_bench import AgentBenchmark, Case, every_call_after, result_of, run_benchmark
-from bench.criteria import Criterion, both, calls, events, final_reply
+from bench.agent_bench import AgentBenchmark, Case, every_call_after, run_benchmark
+from bench.criteria import Criterion, both, calls, events, final_reply, result_of
 from bench.returns_traces import TASKS, make_traces
 
 NOISE = 0.05
@@ -224,15 +224,12 @@ CRITERIA = (
               "The agent never refunds more than $100 at a time.", refund_at_most_100),
 )
 
-_BY_NAME = {c.name: c for c in CRITERIA}
 CRITERIA += (  # two policies as one eval set's criteria (good when both hold); session 13
-    both("checks_and_one_refund", "development", _BY_NAME["refund_after_checks"], _BY_NAME["one_refund_per_order"]),
-    both("cancel_consent_and_eligible_refund", "development", _BY_NAME["consent_before_cancel"],
-         _BY_NAME["refund_only_if_eligible"]),
-    both("lookup_first_and_no_unbacked_all_set", "held-out", _BY_NAME["write_after_lookup"],
-         _BY_NAME["no_unbacked_all_set"]),
-    both("cancel_consent_and_one_refund", "held-out", _BY_NAME["consent_before_cancel"],
-         _BY_NAME["one_refund_per_order"]),
+    both(CRITERIA, "checks_and_one_refund", "development", "refund_after_checks", "one_refund_per_order"),
+    both(CRITERIA, "cancel_consent_and_eligible_refund", "development", "consent_before_cancel",
+         "refund_only_if_eligible"),
+    both(CRITERIA, "lookup_first_and_no_unbacked_all_set", "held-out", "write_after_lookup", "no_unbacked_all_set"),
+    both(CRITERIA, "cancel_consent_and_one_refund", "held-out", "consent_before_cancel", "one_refund_per_order"),
 )
 
 BENCH = AgentBenchmark("returns", "A third agent through the API: e-commerce returns and refunds (synthetic)",

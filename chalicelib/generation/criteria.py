@@ -740,8 +740,9 @@ def _value_features(out: Proposals, index: ToolIndex, s: Sentence, targets: Sequ
     named = set(s.words)
     negated = bool(named & NEGATIONS)
     required = "only" in named or bool(named & (CONDITION | ORDER_IF))
+    acts = _acts(index, s, targets)[:MAX_GROUPS]
     for field_name, value, returned_by, value_words in index.values_named(s.words):
-        for a in _acts(index, s, targets)[:MAX_GROUPS]:
+        for a in acts:
             sources = returned_by - a.tools
             if not sources:
                 continue
@@ -792,10 +793,9 @@ def _argument_limit_features(out: Proposals, index: ToolIndex, s: Sentence, targ
     """A bound on a number the sentence names ("never refunds more than $100") applies to a number argument of the
     tools it names, on a tie the argument a word names ("bags" -> bags) first."""
     limits = _value_limits(s)
-    if not limits:
-        return
+    acts = _acts(index, s, targets)[:MAX_GROUPS] if limits else []
     for limit, upper, limit_words in limits:
-        for g in _acts(index, s, targets)[:MAX_GROUPS]:
+        for g in acts:
             keys = sorted(set().union(*(index.numbers.get(t, set()) for t in g.tools)))
             for key in keys[:MAX_GROUPS]:
                 key_words = [w for w in s.words if w not in STOPWORDS and any(same_stem(w, p) for p in name_words(key))]
